@@ -1,0 +1,29 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include "claudegate/errors.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <cstddef>
+#include <string_view>
+
+namespace claudegate::json {
+
+using Json = nlohmann::json;
+
+struct Limits {
+  std::size_t max_bytes = 8 * 1024;
+  int max_depth = 16;
+};
+
+// Parse `text` as one JSON object under `limits`: refuses other top-level
+// types, duplicate member names at any depth, nesting deeper than
+// limits.max_depth, more than limits.max_bytes, and invalid UTF-8.
+// Fails with malformed, naming the problem.
+Result<Json> parse_object(std::string_view text, const Limits& limits = {});
+
+// Parse `text` as any JSON value with the same strictness (used for --claim values).
+Result<Json> parse_value(std::string_view text, const Limits& limits = {});
+
+} // namespace claudegate::json

@@ -1,0 +1,26 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include "claudegate/errors.hpp"
+#include "claudegate/json.hpp"
+#include "claudegate/keys.hpp"
+#include "claudegate/keyset.hpp"
+
+#include <string_view>
+#include <vector>
+
+namespace claudegate::jwks {
+
+enum class AllowSymmetric { yes, no };
+
+// The RFC 7517 JWKS {"keys":[…]} of the public parts of `keys` (kid, kty,
+// alg, use:"sig", n/e or crv/x/y). Symmetric keys are skipped, never published.
+json::Json to_document(const std::vector<const Key*>& keys);
+
+// Parse JWKS `text` into a KeySet keyed by each JWK's kid (thumbprint when
+// absent). Keys with "use" other than "sig" are skipped; "oct" keys only
+// when `symmetric` is yes (a private JWKS file). Fails with malformed on a
+// bad document or key, unsupported on a key type we do not handle.
+Result<KeySet> parse(std::string_view text, AllowSymmetric symmetric);
+
+} // namespace claudegate::jwks
