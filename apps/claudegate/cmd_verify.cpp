@@ -1,1 +1,156 @@
 // SPDX-License-Identifier: Apache-2.0
+#include "cmd_verify.hpp"
+
+#include "options.hpp"
+
+#include <claudegate/duration.hpp>
+#include <claudegate/fs.hpp>
+#include <claudegate/jwks.hpp>
+#include <claudegate/token.hpp>
+
+#include <fmt/core.h>
+
+#include <iostream>
+#include <memory>
+
+namespace claudegate::app {
+
+namespace {
+
+struct VerifyOptions {
+  std::string token;
+  bool batch = false;
+  std::string jwks;
+  std::optional<std::string> issuer;
+  std::vector<std::string> audiences;
+  std::optional<std::string> leeway;
+  std::vector<std::string> required_claims;
+  std::vector<std::string> scopes;
+  std::optional<std::string> at;
+  OutputFormat format = OutputFormat::text;
+};
+
+// A JWKS file may carry HS256 secrets only when nobody else can read it.
+Result<KeySet> keys_from_jwks_file(const std::string& path) {
+  if (path.starts_with("http://") || path.starts_with("https://")) {
+    return fail(Errc::config, fmt::format("--jwks {}: fetching a JWKS URL is not available in this "
+                                          "build; save it first (curl -o jwks.json URL) and pass the file",
+                                          path));
+  }
+  auto private_text = fs::read_private(path);
+  if (private_text) {
+    return jwks::parse(*private_text, jwks::AllowSymmetric::yes);
+  }
+  auto text = fs::read(path, 4 * 1024 * 1024);
+  if (!text) {
+    return std::unexpected(text.error());
+  }
+  return jwks::parse(*text, jwks::AllowSymmetric::no);
+}
+
+Result<KeySet> verification_keys(const VerifyOptions& opt, Context& ctx) {
+  if (!opt.jwks.empty()) {
+    return keys_from_jwks_file(opt.jwks);
+  }
+  auto ring = ctx.keyring();
+  if (!ring) {
+    return std::unexpected(ring.error());
+  }
+  if (ring->verification_keys().empty()) {
+    return fail(Errc::config, "no verification keys in the keyring; run: claudegate keygen "
+                              "(or pass --jwks FILE)");
+  }
+  return ring->verification_keys();
+}
+
+claims::VerifyPolicy make_policy(const VerifyOptions& opt, const config::Config& cfg) {
+  claims::VerifyPolicy policy;
+  policy.issuer = opt.issuer.value_or(cfg.issuer);
+  policy.audiences = opt.audiences.empty() ? std::vector<std::string>{cfg.audience} : opt.audiences;
+  policy.leeway = opt.leeway ? seconds_of(*opt.leeway) : cfg.leeway;
+  policy.max_lifetime = cfg.max_access_ttl;
+  policy.required_claims = opt.required_claims;
+  policy.required_scopes = opt.scopes;
+  return policy;
+}
+
+json::Json result_json(const Result<token::VerifiedToken>& verified) {
+  if (!verified) {
+    return {{"valid", false},
+            {"code", errc_code(verified.error().code)},
+            {"error", verified.error().message}};
+  }
+  return {{"valid", true},
+          {"kid", verified->kid},
+          {"alg", alg_name(verified->alg)},
+          {"claims", verified->claims}};
+}
+
+// Verifies one token per stdin line, one JSON result per line, in order;
+// exits with the status of the first failure.
+ExitCode verify_batch(const KeySet& keys, const claims::VerifyPolicy& policy, UnixSeconds now) {
+  std::optional<ExitCode> first_failure;
+  std::string line;
+  while (std::getline(std::cin, line)) {
+    auto verified = token::verify(line, keys, policy, now);
+    if (!verified && !first_failure) {
+      first_failure = exit_code_for(verified.error().code);
+    }
+    fmt::print("{}\n", result_json(verified).dump());
+  }
+  return first_failure.value_or(ExitCode::success);
+}
+
+ExitCode verify_one(const VerifyOptions& opt, Context& ctx, const KeySet& keys,
+                    const claims::VerifyPolicy& policy, UnixSeconds now) {
+  auto token = token_argument(opt.token);
+  if (!token) {
+    return ctx.report(token.error(), opt.format);
+  }
+  auto verified = token::verify(*token, keys, policy, now);
+  if (opt.format == OutputFormat::json) {
+    print_json(result_json(verified), opt.format);
+    return verified ? ExitCode::success : exit_code_for(verified.error().code);
+  }
+  if (!verified) {
+    return ctx.report(verified.error());
+  }
+  print_json(verified->claims, opt.format);
+  return ExitCode::success;
+}
+
+ExitCode run_verify(const VerifyOptions& opt, Context& ctx) {
+  auto cfg = ctx.config();
+  auto keys = cfg ? verification_keys(opt, ctx) : std::unexpected(cfg.error());
+  if (!keys) {
+    return ctx.report(keys.error(), opt.format);
+  }
+  const auto policy = make_policy(opt, **cfg);
+  const UnixSeconds now = opt.at ? duration::parse_time(*opt.at).value_or(0) : ctx.clock().now();
+  if (opt.batch) {
+    return verify_batch(*keys, policy, now);
+  }
+  return verify_one(opt, ctx, *keys, policy, now);
+}
+
+} // namespace
+
+void setup_verify(CLI::App& app, Context& ctx) {
+  auto opt = std::make_shared<VerifyOptions>();
+  auto* cmd = app.add_subcommand("verify", "Verify a token: signature, expiry, issuer, audience; prints its claims");
+  auto* token = cmd->add_option("token", opt->token, "the token, or - to read it from stdin");
+  cmd->add_flag("--batch", opt->batch, "verify one token per stdin line; one JSON result per line")
+      ->excludes(token);
+  cmd->add_option("--jwks", opt->jwks, "verify with the keys of this JWKS file instead of the keyring");
+  cmd->add_option("--iss", opt->issuer, "required issuer (default from config: claudegate)");
+  cmd->add_option("--aud", opt->audiences, "accepted audience (repeatable, any-of; default from config)");
+  cmd->add_option("--leeway", opt->leeway, "clock skew allowed for exp/nbf/iat (default 60s)")
+      ->check(duration_validator());
+  cmd->add_option("--require", opt->required_claims, "claim that must be present (repeatable)");
+  cmd->add_option("--scope", opt->scopes, "scope the token must carry (repeatable)");
+  cmd->add_option("--at", opt->at, "verify as of this time (Unix seconds or RFC 3339)")->check(time_validator());
+  add_json_flag(*cmd, opt->format);
+  cmd->callback([opt, &ctx] { ctx.set_exit(run_verify(*opt, ctx)); });
+}
+
+} // namespace claudegate::app

@@ -1,1 +1,90 @@
 // SPDX-License-Identifier: Apache-2.0
+#include "context.hpp"
+
+#include <claudegate/fs.hpp>
+
+#include <fmt/core.h>
+
+#include <iostream>
+#include <iterator>
+
+namespace claudegate::app {
+
+void Context::setup_global_options(CLI::App& app) {
+  app.add_option("--home", m_overrides.home, "claudegate home folder (keys/, claudegate.db, claudegate.toml)")
+      ->envname("CLAUDEGATE_HOME");
+  app.add_option("--db", m_overrides.db, "SQLite store file (default: HOME/claudegate.db)")
+      ->envname("CLAUDEGATE_DB");
+  app.add_option("--config", m_overrides.config, "config file (default: HOME/claudegate.toml)")
+      ->envname("CLAUDEGATE_CONFIG");
+}
+
+Result<home::HomePaths> Context::paths() { return home::resolve(m_overrides); }
+
+Result<home::HomePaths> Context::paths_created() {
+  auto paths = home::resolve(m_overrides);
+  if (!paths) {
+    return paths;
+  }
+  if (auto made = fs::create_private_dir(paths->home); !made) {
+    return std::unexpected(made.error());
+  }
+  return paths;
+}
+
+Result<const config::Config*> Context::config() {
+  if (m_config) {
+    return &*m_config;
+  }
+  auto paths = home::resolve(m_overrides);
+  if (!paths) {
+    return std::unexpected(paths.error());
+  }
+  const auto required = paths->config_explicit ? config::Required::yes : config::Required::no;
+  auto loaded = config::load(paths->config, required);
+  if (!loaded) {
+    return std::unexpected(loaded.error());
+  }
+  m_config = std::move(*loaded);
+  return &*m_config;
+}
+
+Result<Keyring> Context::keyring() {
+  auto paths = home::resolve(m_overrides);
+  if (!paths) {
+    return std::unexpected(paths.error());
+  }
+  return Keyring::open(paths->keys_dir, m_clock.now());
+}
+
+ExitCode Context::report(const Error& error, OutputFormat format) const {
+  if (format == OutputFormat::json) {
+    print_json(error_json(error), format);
+  } else {
+    fmt::print(stderr, "claudegate: error: {}\n", error.message);
+  }
+  return exit_code_for(error.code);
+}
+
+json::Json error_json(const Error& error) {
+  return {{"error", {{"code", errc_code(error.code)}, {"message", error.message}}}};
+}
+
+void print_json(const json::Json& value, OutputFormat format) {
+  const int indent = format == OutputFormat::json ? -1 : 2;
+  fmt::print("{}\n", value.dump(indent));
+}
+
+Result<std::string> read_stdin(std::size_t max_bytes) {
+  std::string data;
+  char buffer[4096];
+  while (std::cin.read(buffer, sizeof buffer) || std::cin.gcount() > 0) {
+    data.append(buffer, static_cast<std::size_t>(std::cin.gcount()));
+    if (data.size() > max_bytes) {
+      return fail(Errc::io, fmt::format("standard input is larger than {} bytes", max_bytes));
+    }
+  }
+  return data;
+}
+
+} // namespace claudegate::app

@@ -1,1 +1,208 @@
 // SPDX-License-Identifier: Apache-2.0
+#include "claudegate/signature.hpp"
+
+#include "openssl_util.hpp"
+
+#include <openssl/rsa.h>
+
+namespace claudegate::signature {
+
+namespace {
+
+constexpr std::size_t k_hmac_size = 32;
+constexpr std::size_t k_min_hmac_key_bytes = 32;
+constexpr int k_pss_salt_bytes = 32; // RFC 7518 §3.5: salt length = hash length
+
+enum class Direction { sign, verify };
+
+// The OpenSSL digest name for `alg`; nullptr for EdDSA, which hashes internally.
+const char* digest_name(Alg alg) {
+  switch (alg) {
+  case Alg::RS384:
+  case Alg::ES384: return "SHA384";
+  case Alg::RS512: return "SHA512";
+  case Alg::EdDSA: return nullptr;
+  default: return "SHA256";
+  }
+}
+
+bool is_ecdsa(Alg alg) { return alg == Alg::ES256 || alg == Alg::ES384; }
+
+// The algorithm comes from the key, never from the token (SPEC §3).
+Result<void> check_binding(Alg alg, const Key& key) {
+  if (alg != key.alg()) {
+    return fail(Errc::unsupported, "algorithm " + std::string(alg_name(alg)) + " does not match the key's "
+                                       + std::string(alg_name(key.alg())));
+  }
+  return {};
+}
+
+// A digest context initialised for `alg` with the padding JWS prescribes.
+Result<ossl::MdCtxPtr> digest_context(Alg alg, const Key& key, Direction direction) {
+  ossl::MdCtxPtr ctx(EVP_MD_CTX_new());
+  EVP_PKEY_CTX* pctx = nullptr;
+  if (!ctx) {
+    return ossl::fail_openssl("allocating a digest context");
+  }
+  const int init = direction == Direction::sign
+                       ? EVP_DigestSignInit_ex(ctx.get(), &pctx, digest_name(alg), nullptr, nullptr, key.evp(), nullptr)
+                       : EVP_DigestVerifyInit_ex(ctx.get(), &pctx, digest_name(alg), nullptr, nullptr, key.evp(), nullptr);
+  if (init != 1) {
+    return ossl::fail_openssl("initialising " + std::string(alg_name(alg)));
+  }
+  if (alg == Alg::PS256) {
+    // MGF1 follows the message digest (SHA-256); the salt length is fixed, also on verify.
+    if (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) != 1
+        || EVP_PKEY_CTX_set_rsa_mgf1_md_name(pctx, "SHA256", nullptr) != 1
+        || EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, k_pss_salt_bytes) != 1) {
+      return ossl::fail_openssl("configuring RSASSA-PSS");
+    }
+  } else if (key.type() == KeyType::rsa && EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) != 1) {
+    return ossl::fail_openssl("configuring RSASSA-PKCS1-v1_5");
+  }
+  return ctx;
+}
+
+// JWS carries ECDSA as fixed-width r‖s (RFC 7518 §3.4); OpenSSL speaks DER.
+Result<std::string> raw_to_der(std::string_view raw) {
+  const auto half = raw.size() / 2;
+  ossl::BignumPtr r(BN_bin2bn(ossl::bytes(raw), static_cast<int>(half), nullptr));
+  ossl::BignumPtr s(BN_bin2bn(ossl::bytes(raw.substr(half)), static_cast<int>(half), nullptr));
+  const ossl::EcdsaSigPtr sig(ECDSA_SIG_new());
+  if (!r || !s || !sig || ECDSA_SIG_set0(sig.get(), r.get(), s.get()) != 1) {
+    return ossl::fail_openssl("building an ECDSA signature");
+  }
+  (void)r.release(); // owned by sig now
+  (void)s.release();
+  unsigned char* der = nullptr;
+  const int length = i2d_ECDSA_SIG(sig.get(), &der);
+  if (length <= 0) {
+    return ossl::fail_openssl("encoding an ECDSA signature");
+  }
+  std::string out(reinterpret_cast<const char*>(der), static_cast<std::size_t>(length));
+  OPENSSL_free(der);
+  return out;
+}
+
+Result<std::string> der_to_raw(std::string_view der, std::size_t raw_size) {
+  const unsigned char* cursor = ossl::bytes(der);
+  const ossl::EcdsaSigPtr sig(d2i_ECDSA_SIG(nullptr, &cursor, static_cast<long>(der.size())));
+  if (!sig) {
+    return ossl::fail_openssl("decoding an ECDSA signature");
+  }
+  const auto half = static_cast<int>(raw_size / 2);
+  std::string raw(raw_size, '\0');
+  if (BN_bn2binpad(ECDSA_SIG_get0_r(sig.get()), ossl::bytes(raw), half) != half
+      || BN_bn2binpad(ECDSA_SIG_get0_s(sig.get()), ossl::bytes(raw) + half, half) != half) {
+    return ossl::fail_openssl("encoding an ECDSA signature as r||s");
+  }
+  return raw;
+}
+
+// The HMAC implementation, fetched once and shared (EVP_MAC is immutable after fetch).
+EVP_MAC* hmac_implementation() {
+  static EVP_MAC* const mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+  return mac;
+}
+
+Result<std::string> hmac_sha256(std::string_view secret, std::string_view input) {
+  if (secret.size() < k_min_hmac_key_bytes) {
+    return fail(Errc::unsupported, "HS256 key of " + std::to_string(secret.size()) + " bytes is too short (minimum "
+                                       + std::to_string(k_min_hmac_key_bytes) + ")");
+  }
+  const ossl::MacCtxPtr ctx(hmac_implementation() != nullptr ? EVP_MAC_CTX_new(hmac_implementation()) : nullptr);
+  char digest[] = "SHA256";
+  const OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+                               OSSL_PARAM_construct_end()};
+  std::string tag(k_hmac_size, '\0');
+  std::size_t length = 0;
+  if (!ctx || EVP_MAC_init(ctx.get(), ossl::bytes(secret), secret.size(), params) != 1
+      || EVP_MAC_update(ctx.get(), ossl::bytes(input), input.size()) != 1
+      || EVP_MAC_final(ctx.get(), ossl::bytes(tag), &length, tag.size()) != 1 || length != k_hmac_size) {
+    return ossl::fail_openssl("computing HMAC-SHA256");
+  }
+  return tag;
+}
+
+Result<std::string> digest_sign(Alg alg, const Key& key, std::string_view input) {
+  auto ctx = digest_context(alg, key, Direction::sign);
+  if (!ctx) {
+    return std::unexpected(ctx.error());
+  }
+  std::size_t length = 0;
+  if (EVP_DigestSign(ctx->get(), nullptr, &length, ossl::bytes(input), input.size()) != 1) {
+    return ossl::fail_openssl("sizing the " + std::string(alg_name(alg)) + " signature");
+  }
+  std::string sig(length, '\0');
+  if (EVP_DigestSign(ctx->get(), ossl::bytes(sig), &length, ossl::bytes(input), input.size()) != 1) {
+    return ossl::fail_openssl("signing with " + std::string(alg_name(alg)));
+  }
+  sig.resize(length);
+  return is_ecdsa(alg) ? der_to_raw(sig, key.signature_size()) : Result<std::string>(std::move(sig));
+}
+
+Result<void> digest_verify(Alg alg, const Key& key, std::string_view input, std::string_view sig) {
+  std::string der;
+  if (is_ecdsa(alg)) {
+    auto converted = raw_to_der(sig);
+    if (!converted) {
+      return std::unexpected(converted.error());
+    }
+    der = std::move(*converted);
+    sig = der;
+  }
+  auto ctx = digest_context(alg, key, Direction::verify);
+  if (!ctx) {
+    return std::unexpected(ctx.error());
+  }
+  if (EVP_DigestVerify(ctx->get(), ossl::bytes(sig), sig.size(), ossl::bytes(input), input.size()) != 1) {
+    ossl::clear_errors(); // an expected outcome, not an internal error
+    return fail(Errc::bad_signature, std::string(alg_name(alg)) + " signature does not verify");
+  }
+  return {};
+}
+
+Result<void> hmac_verify(const Key& key, std::string_view input, std::string_view sig) {
+  auto expected = hmac_sha256(key.secret(), input);
+  if (!expected) {
+    return std::unexpected(expected.error());
+  }
+  // Constant time: the comparison must not reveal how many leading bytes matched.
+  if (CRYPTO_memcmp(expected->data(), sig.data(), k_hmac_size) != 0) {
+    return fail(Errc::bad_signature, "HS256 signature does not verify");
+  }
+  return {};
+}
+
+} // namespace
+
+Result<std::string> sign(Alg alg, const Key& key, std::string_view input) {
+  if (auto bound = check_binding(alg, key); !bound) {
+    return std::unexpected(bound.error());
+  }
+  if (!key.has_private()) {
+    return fail(Errc::unsupported, "cannot sign with a public key (kid " + key.kid() + ")");
+  }
+  if (alg == Alg::HS256) {
+    return hmac_sha256(key.secret(), input);
+  }
+  return digest_sign(alg, key, input);
+}
+
+Result<void> verify(Alg alg, const Key& key, std::string_view input, std::string_view sig) {
+  if (auto bound = check_binding(alg, key); !bound) {
+    return bound;
+  }
+  // Exact length first: truncated MACs and padded signatures never reach the primitive.
+  if (sig.size() != key.signature_size()) {
+    return fail(Errc::bad_signature, std::string(alg_name(alg)) + " signature must be "
+                                         + std::to_string(key.signature_size()) + " bytes, got "
+                                         + std::to_string(sig.size()));
+  }
+  if (alg == Alg::HS256) {
+    return hmac_verify(key, input, sig);
+  }
+  return digest_verify(alg, key, input, sig);
+}
+
+} // namespace claudegate::signature

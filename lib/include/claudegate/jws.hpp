@@ -37,7 +37,14 @@ Result<DecodedToken> decode(std::string_view token);
 Result<void> verify_signature(const DecodedToken& decoded, const Key& key);
 
 // Serialize `header` and `payload` compactly and sign with `key`; the
-// header's "alg" must equal the key's alg. Fails with unsupported or internal.
+// header's "alg" must equal the key's alg. Fails with unsupported (alg
+// mismatch, a header decode would refuse, a public-only key), malformed
+// (not objects, invalid UTF-8) or internal.
 Result<std::string> sign(const json::Json& header, const json::Json& payload, const Key& key);
+
+// Sign the exact bytes `header_json` (a JSON object) and `payload` with
+// `key`: for callers that fix member order or reproduce known vectors
+// byte for byte. Same header rules and failures as sign.
+Result<std::string> sign_serialized(std::string_view header_json, std::string_view payload, const Key& key);
 
 } // namespace claudegate::jws

@@ -1,0 +1,23 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include "context.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <string_view>
+#include <vector>
+
+namespace claudegate::app {
+
+// A subcommand: its name and the function that declares it on the app.
+struct Command {
+  std::string_view name;
+  void (*setup)(CLI::App& app, Context& ctx);
+};
+
+// Every subcommand in the order shown by --help; this list drives help,
+// completions and the docs-sync test.
+const std::vector<Command>& commands();
+
+} // namespace claudegate::app

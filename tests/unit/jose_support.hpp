@@ -1,0 +1,81 @@
+// SPDX-License-Identifier: Apache-2.0
+// Helpers for the JOSE tests: hand-built compact tokens, cached keys, pinned randomness.
+#pragma once
+
+#include "claudegate/base64url.hpp"
+#include "claudegate/clock.hpp"
+#include "claudegate/errors.hpp"
+#include "claudegate/keys.hpp"
+#include "claudegate/signature.hpp"
+
+#include <doctest/doctest.h>
+
+#include <map>
+#include <string>
+#include <string_view>
+
+namespace claudegate::test {
+
+inline std::string b64(std::string_view bytes) { return base64url::encode(bytes); }
+
+// "<b64 header>.<b64 payload>" from raw JSON text, exactly as given.
+inline std::string signing_input(std::string_view header_json, std::string_view payload_json) {
+  return b64(header_json) + "." + b64(payload_json);
+}
+
+// A compact token whose signature is `sig` (raw bytes), not necessarily valid.
+inline std::string compact(std::string_view header_json, std::string_view payload_json,
+                           std::string_view sig) {
+  return signing_input(header_json, payload_json) + "." + b64(sig);
+}
+
+// A compact token signed correctly with `key` over arbitrary header bytes,
+// bypassing jws::sign's header rules so decode's own checks can be probed.
+inline std::string raw_signed(const Key &key, std::string_view header_json, std::string_view payload_json) {
+  const auto input = signing_input(header_json, payload_json);
+  const auto sig = signature::sign(key.alg(), key, input);
+  REQUIRE_MESSAGE(sig.has_value(), (sig ? std::string() : sig.error().message));
+  return input + "." + b64(*sig);
+}
+
+// One generated key per algorithm for the whole test run (RSA generation is slow).
+inline const Key &cached_key(Alg alg) {
+  static std::map<Alg, Key> keys;
+  auto it = keys.find(alg);
+  if (it == keys.end()) {
+    auto key = Key::generate(alg);
+    REQUIRE_MESSAGE(key.has_value(), (key ? std::string() : key.error().message));
+    it = keys.emplace(alg, std::move(*key)).first;
+  }
+  return it->second;
+}
+
+// Bytes 0, 1, 2, … so a jti is predictable.
+class CountingRandom final : public RandomSource {
+public:
+  void fill(std::span<unsigned char> out) override {
+    for (auto &byte : out) {
+      byte = m_next++;
+    }
+  }
+
+private:
+  unsigned char m_next = 0;
+};
+
+inline std::string code_of(Errc code) { return std::string(errc_code(code)); }
+
+// The stable code of a failed result, or "ok".
+template <typename T> std::string code_of(const Result<T> &r) {
+  return r ? std::string("ok") : code_of(r.error().code);
+}
+
+template <typename T> std::string message_of(const Result<T> &r) {
+  return r ? std::string() : r.error().message;
+}
+
+inline bool contains(std::string_view text, std::string_view part) {
+  return text.find(part) != std::string_view::npos;
+}
+
+} // namespace claudegate::test
