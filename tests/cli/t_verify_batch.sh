@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# verify --batch: one JSON result per input line, in order; exit of the first failure.
+source "$(dirname "$0")/common.sh"
+expect_exit 0 "$CG" keygen
+good1=$("$CG" issue --sub one)
+good2=$("$CG" issue --sub two)
+short=$("$CG" issue --sub three --ttl 90s)
+
+printf '%s\n%s\n' "$good1" "$good2" > "$SCRATCH/good"
+expect_exit 0 bash -c "'$CG' verify --batch < '$SCRATCH/good'"
+[ "$(echo "$OUT" | wc -l)" = 2 ] || fail "want 2 lines: $OUT"
+[ "$(json_get "$(echo "$OUT" | sed -n 2p)" 'd["claims"]["sub"]')" = two ] || fail "order: $OUT"
+
+printf '%s\nnot-a-token\n%s\n\n%s\n' "$good1" "$short" "$good2" > "$SCRATCH/mixed"
+expect_exit 3 bash -c "'$CG' verify --batch < '$SCRATCH/mixed'"
+[ "$(echo "$OUT" | wc -l)" = 5 ] || fail "want 5 lines: $OUT"
+line() { echo "$OUT" | sed -n "$1p"; }
+[ "$(json_get "$(line 1)" 'd["valid"]')" = True ] || fail "line 1: $OUT"
+[ "$(json_get "$(line 2)" 'd["code"]')" = malformed ] || fail "line 2: $OUT"
+[ "$(json_get "$(line 3)" 'd["valid"]')" = True ] || fail "line 3: $OUT"
+[ "$(json_get "$(line 4)" 'd["valid"]')" = False ] || fail "empty line 4: $OUT"
+[ "$(json_get "$(line 5)" 'd["claims"]["sub"]')" = two ] || fail "line 5: $OUT"
+
+# As of ten minutes later only the 90-second token has expired: exit 4.
+expect_exit 4 bash -c "'$CG' verify --batch --at $(( $(date +%s) + 600 )) < '$SCRATCH/mixed'"
+pass
