@@ -28,10 +28,14 @@ struct MdCtxFree {
 const EVP_MD* digest_of(Alg alg) {
   switch (alg) {
   case Alg::RS384:
-  case Alg::ES384: return EVP_sha384();
-  case Alg::RS512: return EVP_sha512();
-  case Alg::EdDSA: return nullptr;
-  default: return EVP_sha256();
+  case Alg::ES384:
+    return EVP_sha384();
+  case Alg::RS512:
+    return EVP_sha512();
+  case Alg::EdDSA:
+    return nullptr;
+  default:
+    return EVP_sha256();
   }
 }
 
@@ -52,13 +56,14 @@ bool raw_op(const Key& key, std::string_view input, std::string& sig, bool sign)
   }
   if (!sign) {
     return EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(sig.data()), sig.size(), in,
-                            input.size()) == 1;
+                            input.size())
+           == 1;
   }
   std::size_t len = 0;
   EVP_DigestSign(ctx.get(), nullptr, &len, in, input.size());
   sig.resize(len);
-  const bool ok = EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char*>(sig.data()), &len, in,
-                                 input.size()) == 1;
+  const bool ok =
+      EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char*>(sig.data()), &len, in, input.size()) == 1;
   sig.resize(len);
   return ok;
 }
@@ -68,7 +73,8 @@ bool raw_hmac(const Key& key, std::string_view input, std::string& mac) {
   std::size_t len = 0;
   return EVP_Q_mac(nullptr, "HMAC", nullptr, "SHA256", nullptr, key.secret().data(), key.secret().size(),
                    reinterpret_cast<const unsigned char*>(input.data()), input.size(),
-                   reinterpret_cast<unsigned char*>(mac.data()), mac.size(), &len) != nullptr;
+                   reinterpret_cast<unsigned char*>(mac.data()), mac.size(), &len)
+         != nullptr;
 }
 
 // Operations per second of `op` over about `seconds`.
@@ -144,7 +150,8 @@ void bench_alg(Alg alg, int rounds, double seconds) {
   auto our_verify = [&] { return token::verify(f.token, f.keys, policy, now).has_value(); };
   auto raw_sign = [&] {
     std::string sig;
-    return hmac ? raw_hmac(f.key, f.decoded.signing_input, sig) : raw_op(f.key, f.decoded.signing_input, sig, true);
+    return hmac ? raw_hmac(f.key, f.decoded.signing_input, sig)
+                : raw_op(f.key, f.decoded.signing_input, sig, true);
   };
   token::AccessTokenRequest request;
   request.subject = "bench-user";

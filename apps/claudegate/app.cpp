@@ -14,7 +14,7 @@ namespace claudegate::app {
 
 const std::vector<Command>& commands() {
   static const std::vector<Command> k_commands = {
-      {"keygen", setup_keygen}, {"issue", setup_issue}, {"verify", setup_verify},
+      {"keygen", setup_keygen}, {"issue", setup_issue},     {"verify", setup_verify},
       {"jwks", setup_jwks},     {"inspect", setup_inspect},
   };
   return k_commands;

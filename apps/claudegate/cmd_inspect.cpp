@@ -79,7 +79,8 @@ ExitCode run_inspect(const InspectOptions& opt, Context& ctx) {
 
 void setup_inspect(CLI::App& app, Context& ctx) {
   auto opt = std::make_shared<InspectOptions>();
-  auto* cmd = app.add_subcommand("inspect", "Decode a token's header and claims WITHOUT verifying (debugging)");
+  auto* cmd =
+      app.add_subcommand("inspect", "Decode a token's header and claims WITHOUT verifying (debugging)");
   cmd->add_option("token", opt->token, "the token, or - to read it from stdin");
   add_json_flag(*cmd, opt->format);
   cmd->callback([opt, &ctx] { ctx.set_exit(run_inspect(*opt, ctx)); });

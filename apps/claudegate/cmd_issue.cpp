@@ -113,13 +113,16 @@ ExitCode run_issue(const IssueOptions& opt, Context& ctx) {
 void setup_issue(CLI::App& app, Context& ctx) {
   auto opt = std::make_shared<IssueOptions>();
   auto* cmd = app.add_subcommand("issue", "Mint a signed access token; prints it alone on stdout");
-  cmd->add_option("--sub", opt->subject, "subject the token is for (a person, CI job or service)")->required();
+  cmd->add_option("--sub", opt->subject, "subject the token is for (a person, CI job or service)")
+      ->required();
   cmd->add_option("--plan", opt->plan, "plan from the config (free, pro, admin, …)")->capture_default_str();
   cmd->add_option("--scope", opt->scope, "space-separated scopes")->capture_default_str();
-  cmd->add_option("--role", opt->roles, "role claim (repeatable)");
+  cmd->add_option("--role", opt->roles, "role claim (repeatable)")->allow_extra_args(false);
   cmd->add_option("--daily-token-limit", opt->daily_token_limit, "daily token quota overriding the plan's")
       ->check(CLI::PositiveNumber);
-  cmd->add_option("--claim", opt->claims, "extra claim NAME=VALUE, VALUE parsed as JSON else string (repeatable)");
+  cmd->add_option("--claim", opt->claims,
+                  "extra claim NAME=VALUE, VALUE parsed as JSON else string (repeatable)")
+      ->allow_extra_args(false);
   cmd->add_option("--ttl", opt->ttl, "lifetime, e.g. 15m (default access_ttl, at most max_access_ttl)")
       ->check(duration_validator());
   cmd->add_option("--aud", opt->audience, "audience (default from config: claude-proxy)");

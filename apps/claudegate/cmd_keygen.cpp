@@ -36,12 +36,11 @@ json::Json record_json(const KeyRecord& record) {
 }
 
 void print_key_table(const std::vector<KeyRecord>& records) {
-  fmt::print("{:<44} {:<6} {:<10} {:<5} {:<21} {}\n", "KID", "ALG", "STATE", "BITS", "CREATED",
-             "RETIRES");
+  fmt::print("{:<44} {:<6} {:<10} {:<5} {:<21} {}\n", "KID", "ALG", "STATE", "BITS", "CREATED", "RETIRES");
   for (const auto& r : records) {
     const std::string retires = r.retire_at ? duration::format_time(*r.retire_at) : "-";
-    fmt::print("{:<44} {:<6} {:<10} {:<5} {:<21} {}\n", r.kid, alg_name(r.alg),
-               key_state_name(r.state), r.bits, duration::format_time(r.created_at), retires);
+    fmt::print("{:<44} {:<6} {:<10} {:<5} {:<21} {}\n", r.kid, alg_name(r.alg), key_state_name(r.state),
+               r.bits, duration::format_time(r.created_at), retires);
   }
 }
 
@@ -96,8 +95,8 @@ Result<Key> new_key(const KeygenOptions& opt) {
   const Alg alg = alg_from_name(opt.alg.value_or("RS256")).value_or(Alg::RS256);
   const bool is_rsa = alg == Alg::RS256 || alg == Alg::RS384 || alg == Alg::RS512 || alg == Alg::PS256;
   if (opt.bits && !is_rsa) {
-    return fail(Errc::config, fmt::format("--bits applies to RSA keys only, not {}; drop --bits",
-                                          alg_name(alg)));
+    return fail(Errc::config,
+                fmt::format("--bits applies to RSA keys only, not {}; drop --bits", alg_name(alg)));
   }
   return Key::generate(alg, opt.bits.value_or(2048));
 }

@@ -76,9 +76,8 @@ claims::VerifyPolicy make_policy(const VerifyOptions& opt, const config::Config&
 
 json::Json result_json(const Result<token::VerifiedToken>& verified) {
   if (!verified) {
-    return {{"valid", false},
-            {"code", errc_code(verified.error().code)},
-            {"error", verified.error().message}};
+    return {
+        {"valid", false}, {"code", errc_code(verified.error().code)}, {"error", verified.error().message}};
   }
   return {{"valid", true},
           {"kid", verified->kid},
@@ -137,18 +136,22 @@ ExitCode run_verify(const VerifyOptions& opt, Context& ctx) {
 
 void setup_verify(CLI::App& app, Context& ctx) {
   auto opt = std::make_shared<VerifyOptions>();
-  auto* cmd = app.add_subcommand("verify", "Verify a token: signature, expiry, issuer, audience; prints its claims");
+  auto* cmd =
+      app.add_subcommand("verify", "Verify a token: signature, expiry, issuer, audience; prints its claims");
   auto* token = cmd->add_option("token", opt->token, "the token, or - to read it from stdin");
   cmd->add_flag("--batch", opt->batch, "verify one token per stdin line; one JSON result per line")
       ->excludes(token);
   cmd->add_option("--jwks", opt->jwks, "verify with the keys of this JWKS file instead of the keyring");
   cmd->add_option("--iss", opt->issuer, "required issuer (default from config: claudegate)");
-  cmd->add_option("--aud", opt->audiences, "accepted audience (repeatable, any-of; default from config)");
+  cmd->add_option("--aud", opt->audiences, "accepted audience (repeatable, any-of; default from config)")
+      ->allow_extra_args(false);
   cmd->add_option("--leeway", opt->leeway, "clock skew allowed for exp/nbf/iat (default 60s)")
       ->check(duration_validator());
-  cmd->add_option("--require", opt->required_claims, "claim that must be present (repeatable)");
-  cmd->add_option("--scope", opt->scopes, "scope the token must carry (repeatable)");
-  cmd->add_option("--at", opt->at, "verify as of this time (Unix seconds or RFC 3339)")->check(time_validator());
+  cmd->add_option("--require", opt->required_claims, "claim that must be present (repeatable)")
+      ->allow_extra_args(false);
+  cmd->add_option("--scope", opt->scopes, "scope the token must carry (repeatable)")->allow_extra_args(false);
+  cmd->add_option("--at", opt->at, "verify as of this time (Unix seconds or RFC 3339)")
+      ->check(time_validator());
   add_json_flag(*cmd, opt->format);
   cmd->callback([opt, &ctx] { ctx.set_exit(run_verify(*opt, ctx)); });
 }

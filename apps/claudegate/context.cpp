@@ -19,7 +19,9 @@ void Context::setup_global_options(CLI::App& app) {
       ->envname("CLAUDEGATE_CONFIG");
 }
 
-Result<home::HomePaths> Context::paths() { return home::resolve(m_overrides); }
+Result<home::HomePaths> Context::paths() {
+  return home::resolve(m_overrides);
+}
 
 Result<home::HomePaths> Context::paths_created() {
   auto paths = home::resolve(m_overrides);

@@ -9,15 +9,21 @@ ExitCode exit_code_for(Errc errc) {
   case Errc::bad_signature:
   case Errc::unknown_key:
   case Errc::claim_mismatch:
-  case Errc::unsupported: return ExitCode::invalid;
+  case Errc::unsupported:
+    return ExitCode::invalid;
   case Errc::expired:
-  case Errc::not_yet_valid: return ExitCode::expired;
-  case Errc::revoked: return ExitCode::revoked;
-  case Errc::refresh_reuse: return ExitCode::refresh_reuse;
-  case Errc::config: return ExitCode::usage;
+  case Errc::not_yet_valid:
+    return ExitCode::expired;
+  case Errc::revoked:
+    return ExitCode::revoked;
+  case Errc::refresh_reuse:
+    return ExitCode::refresh_reuse;
+  case Errc::config:
+    return ExitCode::usage;
   case Errc::io:
   case Errc::storage:
-  case Errc::internal: return ExitCode::failure;
+  case Errc::internal:
+    return ExitCode::failure;
   }
   return ExitCode::failure;
 }

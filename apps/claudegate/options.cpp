@@ -24,7 +24,8 @@ std::string trimmed(std::string_view text) {
 } // namespace
 
 void add_json_flag(CLI::App& cmd, OutputFormat& format) {
-  cmd.add_flag_callback("--json", [&format] { format = OutputFormat::json; }, "machine-readable JSON output");
+  cmd.add_flag_callback(
+      "--json", [&format] { format = OutputFormat::json; }, "machine-readable JSON output");
 }
 
 const CLI::Validator& duration_validator() {
@@ -47,7 +48,9 @@ const CLI::Validator& time_validator() {
   return k_validator;
 }
 
-std::int64_t seconds_of(const std::string& text) { return duration::parse(text).value_or(0); }
+std::int64_t seconds_of(const std::string& text) {
+  return duration::parse(text).value_or(0);
+}
 
 std::vector<std::string> alg_names() {
   std::vector<std::string> names;

@@ -8,8 +8,7 @@ namespace claudegate::base64url {
 
 namespace {
 
-constexpr std::string_view k_alphabet =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+constexpr std::string_view k_alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 constexpr std::uint8_t k_invalid = 0xff;
 
 // Reverse of k_alphabet; every byte outside it (padding, '+', '/', space) is k_invalid.

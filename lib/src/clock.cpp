@@ -5,8 +5,8 @@
 
 #include <chrono>
 #include <climits>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 
 namespace claudegate {
 

@@ -22,8 +22,9 @@ namespace {
 constexpr std::size_t k_max_file_bytes = 1024 * 1024;
 constexpr std::int64_t k_max_threads = 1024;
 
-constexpr std::array<std::string_view, 9> k_root_keys{
-  "issuer", "audience", "access_ttl", "refresh_ttl", "family_ttl", "leeway", "max_access_ttl", "serve", "plans"};
+constexpr std::array<std::string_view, 9> k_root_keys{"issuer",         "audience",   "access_ttl",
+                                                      "refresh_ttl",    "family_ttl", "leeway",
+                                                      "max_access_ttl", "serve",      "plans"};
 constexpr std::array<std::string_view, 6> k_serve_keys{"listen",       "upstream",         "body_limit",
                                                        "read_timeout", "upstream_timeout", "threads"};
 constexpr std::array<std::string_view, 5> k_plan_keys{"daily_token_limit", "models", "max_tokens", "rpm",
@@ -85,11 +86,11 @@ std::unexpected<Error> unknown_key(const Context& ctx, const toml::key& key, std
   });
   const std::string where = table.empty() ? std::string("at the top level") : fmt::format("in [{}]", table);
   if (closest != known.end() && edit_distance(key.str(), *closest) <= 2) {
-    return ctx.fail_at(key.source(),
-                       fmt::format("unknown key \"{}\" {}; did you mean \"{}\"?", key.str(), where, *closest));
+    return ctx.fail_at(
+        key.source(), fmt::format("unknown key \"{}\" {}; did you mean \"{}\"?", key.str(), where, *closest));
   }
-  return ctx.fail_at(key.source(), fmt::format("unknown key \"{}\" {}; known keys there: {}", key.str(), where,
-                                               fmt::join(known, ", ")));
+  return ctx.fail_at(key.source(), fmt::format("unknown key \"{}\" {}; known keys there: {}", key.str(),
+                                               where, fmt::join(known, ", ")));
 }
 
 Result<void> set_string(const Context& ctx, const Field& field, std::string& out) {
@@ -136,15 +137,17 @@ Result<void> set_integer(const Context& ctx, const Field& field, std::int64_t mi
 }
 
 // A plan limit: a whole number of at least `min`, or "unlimited".
-Result<void> set_limit(const Context& ctx, const Field& field, std::int64_t min, std::optional<std::int64_t>& out) {
+Result<void> set_limit(const Context& ctx, const Field& field, std::int64_t min,
+                       std::optional<std::int64_t>& out) {
   if (const auto* str = field.node.as_string(); str != nullptr && str->get() == "unlimited") {
     out = std::nullopt;
     return {};
   }
   const auto* value = field.node.as_integer();
   if (value == nullptr || value->get() < min) {
-    return ctx.fail_at(field.node.source(),
-                       fmt::format("{} must be a whole number of at least {}, or \"unlimited\"", field.name, min));
+    return ctx.fail_at(
+        field.node.source(),
+        fmt::format("{} must be a whole number of at least {}, or \"unlimited\"", field.name, min));
   }
   out = value->get();
   return {};
@@ -189,8 +192,9 @@ Result<void> set_size(const Context& ctx, const Field& field, std::int64_t& out)
     bytes = parse_size(str->get());
   }
   if (!bytes || *bytes < 1) {
-    return ctx.fail_at(field.node.source(),
-                       fmt::format("{} must be a positive size in bytes, e.g. 33554432 or \"32MiB\"", field.name));
+    return ctx.fail_at(
+        field.node.source(),
+        fmt::format("{} must be a positive size in bytes, e.g. 33554432 or \"32MiB\"", field.name));
   }
   out = *bytes;
   return {};
@@ -296,8 +300,9 @@ Result<void> apply_plan_key(const Context& ctx, const toml::key& key, const Fiel
 }
 
 bool valid_plan_name(std::string_view name) {
-  return !name.empty() && name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") ==
-                            std::string_view::npos;
+  return !name.empty()
+         && name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
+                == std::string_view::npos;
 }
 
 // One [plans.NAME] table; a built-in plan keeps the keys the table does not set.
@@ -305,7 +310,8 @@ Result<void> apply_plan(const Context& ctx, const toml::key& key, const toml::no
                         std::map<std::string, Plan>& plans) {
   const std::string name(key.str());
   if (!valid_plan_name(name)) {
-    return ctx.fail_at(key.source(), fmt::format("plan name \"{}\" may only use letters, digits, '_' and '-'", name));
+    return ctx.fail_at(key.source(),
+                       fmt::format("plan name \"{}\" may only use letters, digits, '_' and '-'", name));
   }
   const auto table = table_of(ctx, Field{"plans." + name, node});
   if (!table) {
@@ -314,14 +320,16 @@ Result<void> apply_plan(const Context& ctx, const toml::key& key, const toml::no
   const auto existing = plans.find(name);
   Plan plan = existing != plans.end() ? existing->second : Plan{name, {}, {}, {}, {}, {}};
   auto applied = each_key(**table, [&](const toml::key& item_key, const toml::node& item_node) {
-    return apply_plan_key(ctx, item_key, Field{fmt::format("plans.{}.{}", name, item_key.str()), item_node}, plan);
+    return apply_plan_key(ctx, item_key, Field{fmt::format("plans.{}.{}", name, item_key.str()), item_node},
+                          plan);
   });
   if (!applied) {
     return applied;
   }
   if (plan.models.empty()) {
-    return ctx.fail_at(key.source(),
-                       fmt::format("plan \"{}\" allows no models; add models = [\"claude-*haiku*\"] (globs)", name));
+    return ctx.fail_at(
+        key.source(),
+        fmt::format("plan \"{}\" allows no models; add models = [\"claude-*haiku*\"] (globs)", name));
   }
   plans[name] = std::move(plan);
   return {};
@@ -373,18 +381,18 @@ Result<void> apply_root_key(const Context& ctx, const toml::key& key, const toml
 // Settings that are each fine but together would make every plain `issue` fail.
 Result<void> check_consistency(std::string_view source, const Config& cfg) {
   if (cfg.access_ttl > cfg.max_access_ttl) {
-    return fail(Errc::config, fmt::format("{}: access_ttl ({}) is longer than max_access_ttl ({}); lower "
-                                          "access_ttl or raise max_access_ttl",
-                                          source, duration::format(cfg.access_ttl),
-                                          duration::format(cfg.max_access_ttl)));
+    return fail(Errc::config,
+                fmt::format("{}: access_ttl ({}) is longer than max_access_ttl ({}); lower "
+                            "access_ttl or raise max_access_ttl",
+                            source, duration::format(cfg.access_ttl), duration::format(cfg.max_access_ttl)));
   }
   return {};
 }
 
 std::unexpected<Error> toml_error(std::string_view source, const toml::parse_error& error) {
-  return fail(Errc::config, fmt::format("{}:{}:{}: invalid TOML ({}); fix the file", source,
-                                        error.source().begin.line, error.source().begin.column,
-                                        error.description()));
+  return fail(Errc::config,
+              fmt::format("{}:{}:{}: invalid TOML ({}); fix the file", source, error.source().begin.line,
+                          error.source().begin.column, error.description()));
 }
 
 // toml++ reports syntax errors by exception or by result, depending on how it was built.

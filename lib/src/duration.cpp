@@ -16,9 +16,9 @@ namespace {
 namespace chr = std::chrono;
 
 constexpr std::string_view k_duration_forms =
-  "use whole seconds or a number with a unit: 90s, 15m, 12h, 7d (units combine, largest first: 1h30m)";
+    "use whole seconds or a number with a unit: 90s, 15m, 12h, 7d (units combine, largest first: 1h30m)";
 constexpr std::string_view k_time_forms =
-  "use Unix seconds (1795428000) or RFC 3339 (2026-11-23T10:00:00Z, 2026-11-23T11:00:00+01:00)";
+    "use Unix seconds (1795428000) or RFC 3339 (2026-11-23T10:00:00Z, 2026-11-23T11:00:00+01:00)";
 
 // Longer spans are typos, and the cap keeps `now + duration` far from overflow.
 constexpr std::int64_t k_max_duration = 36500LL * 86400;
@@ -35,14 +35,17 @@ struct Unit {
 constexpr std::array<Unit, 4> k_units{{{"d", 86400}, {"h", 3600}, {"m", 60}, {"s", 1}}};
 
 std::unexpected<Error> bad_duration(std::string_view text, std::string_view why) {
-  return fail(Errc::config, fmt::format("cannot parse duration \"{}\" ({}); {}", text, why, k_duration_forms));
+  return fail(Errc::config,
+              fmt::format("cannot parse duration \"{}\" ({}); {}", text, why, k_duration_forms));
 }
 
 std::unexpected<Error> bad_time(std::string_view text, std::string_view why) {
   return fail(Errc::config, fmt::format("cannot parse time \"{}\" ({}); {}", text, why, k_time_forms));
 }
 
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
 
 bool all_digits(std::string_view text) {
   for (char c : text) {
@@ -71,7 +74,8 @@ struct Component {
 
 Result<Component> take_component(std::string_view& rest, std::string_view text) {
   if (!is_digit(rest.front())) {
-    return bad_duration(text, rest.front() == '-' ? "negative durations are not allowed" : "expected a number");
+    return bad_duration(text,
+                        rest.front() == '-' ? "negative durations are not allowed" : "expected a number");
   }
   Component out;
   const auto [end, ec] = std::from_chars(rest.data(), rest.data() + rest.size(), out.value);
@@ -204,8 +208,8 @@ Result<UnixSeconds> parse_rfc3339(std::string_view text) {
   if (!date) {
     return bad_time(text, "expected a date YYYY-MM-DD");
   }
-  const auto days = days_from_civil(date->year, static_cast<unsigned>(date->month),
-                                    static_cast<unsigned>(date->day));
+  const auto days =
+      days_from_civil(date->year, static_cast<unsigned>(date->month), static_cast<unsigned>(date->day));
   if (!days) {
     return bad_time(text, "no such calendar date");
   }
@@ -248,16 +252,17 @@ Result<std::int64_t> parse(std::string_view text) {
     }
     const auto unit = unit_index(component->unit);
     if (!unit) {
-      return bad_duration(text, component->unit.empty() ? std::string("missing unit")
-                                                        : fmt::format("unknown unit \"{}\"", component->unit));
+      return bad_duration(text, component->unit.empty()
+                                    ? std::string("missing unit")
+                                    : fmt::format("unknown unit \"{}\"", component->unit));
     }
     if (previous_unit != k_units.size() && *unit <= previous_unit) {
       return bad_duration(text, "units must go from largest to smallest, each once");
     }
     previous_unit = *unit;
     std::int64_t seconds = 0;
-    if (__builtin_mul_overflow(component->value, k_units[*unit].seconds, &seconds) ||
-        __builtin_add_overflow(total, seconds, &total)) {
+    if (__builtin_mul_overflow(component->value, k_units[*unit].seconds, &seconds)
+        || __builtin_add_overflow(total, seconds, &total)) {
       return bad_duration(text, "number too large");
     }
   }
@@ -288,7 +293,7 @@ std::string format(std::int64_t seconds) {
   }
   // Unsigned magnitude, so INT64_MIN does not overflow on negation.
   const std::uint64_t magnitude =
-    seconds < 0 ? static_cast<std::uint64_t>(-(seconds + 1)) + 1 : static_cast<std::uint64_t>(seconds);
+      seconds < 0 ? static_cast<std::uint64_t>(-(seconds + 1)) + 1 : static_cast<std::uint64_t>(seconds);
   std::string out = seconds < 0 ? "-" : "";
   for (std::size_t i = 0; i < k_units.size(); ++i) {
     const auto unit = static_cast<std::uint64_t>(k_units[i].seconds);

@@ -20,7 +20,9 @@ namespace {
 constexpr std::size_t k_private_max_bytes = 1024 * 1024;
 constexpr int k_temp_attempts = 32;
 
-std::string errno_text(int err) { return std::generic_category().message(err); }
+std::string errno_text(int err) {
+  return std::generic_category().message(err);
+}
 
 std::unexpected<Error> io_fail(std::string_view what, const stdfs::path& path, int err) {
   return fail(Errc::io, fmt::format("cannot {} {} ({})", what, path.string(), errno_text(err)));
@@ -28,8 +30,8 @@ std::unexpected<Error> io_fail(std::string_view what, const stdfs::path& path, i
 
 // `text` quoted for a shell, so a suggested command can be pasted as is.
 std::string shell_quote(const std::string& text) {
-  if (text.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789/._-+:@") ==
-      std::string::npos) {
+  if (text.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789/._-+:@")
+      == std::string::npos) {
     return text;
   }
   std::string out = "'";
@@ -39,7 +41,9 @@ std::string shell_quote(const std::string& text) {
   return out + "'";
 }
 
-mode_t to_mode(stdfs::perms perms) { return static_cast<mode_t>(perms & stdfs::perms::mask); }
+mode_t to_mode(stdfs::perms perms) {
+  return static_cast<mode_t>(perms & stdfs::perms::mask);
+}
 
 // Owns a file descriptor so every early return closes it.
 class FileDescriptor {
@@ -78,7 +82,8 @@ Result<TempFile> create_temp(const stdfs::path& target, mode_t mode) {
   std::random_device entropy;
   const stdfs::path dir = target.parent_path();
   for (int attempt = 0; attempt < k_temp_attempts; ++attempt) {
-    const std::string name = fmt::format(".{}.tmp-{}-{:08x}", target.filename().string(), ::getpid(), entropy());
+    const std::string name =
+        fmt::format(".{}.tmp-{}-{:08x}", target.filename().string(), ::getpid(), entropy());
     stdfs::path path = dir / name;
     const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
     if (fd >= 0) {
@@ -156,8 +161,9 @@ Result<std::string> read_fd(int fd, const stdfs::path& path, std::size_t max_byt
     }
     out.append(buffer.data(), static_cast<std::size_t>(got));
     if (out.size() > max_bytes) {
-      return fail(Errc::io, fmt::format("cannot read {} (larger than {} bytes); check that it is the right file",
-                                        path.string(), max_bytes));
+      return fail(Errc::io,
+                  fmt::format("cannot read {} (larger than {} bytes); check that it is the right file",
+                              path.string(), max_bytes));
     }
   }
 }
@@ -189,8 +195,9 @@ Result<void> check_private_mode(int fd, const stdfs::path& path) {
   }
   const std::string_view who = (mode & 044) != 0 ? "readable" : "accessible";
   const std::string quoted = shell_quote(path.string());
-  return fail(Errc::io, fmt::format("private key file {} is {} by group/others (mode {:04o}); run: chmod 600 {}",
-                                    path.string(), who, mode, quoted));
+  return fail(Errc::io,
+              fmt::format("private key file {} is {} by group/others (mode {:04o}); run: chmod 600 {}",
+                          path.string(), who, mode, quoted));
 }
 
 // Create one folder with exact mode 0700; an existing folder is left as it is.
@@ -207,8 +214,9 @@ Result<void> make_private_dir(const stdfs::path& path) {
     if (S_ISDIR(info.st_mode)) {
       return {};
     }
-    return fail(Errc::io, fmt::format("cannot create folder {} (a file of that name is in the way); move it away",
-                                      path.string()));
+    return fail(Errc::io,
+                fmt::format("cannot create folder {} (a file of that name is in the way); move it away",
+                            path.string()));
   }
   return io_fail("create folder", path, err);
 }

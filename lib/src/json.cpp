@@ -54,23 +54,47 @@ private:
   // Duplicate names are ambiguous: parsers disagree on which one wins.
   void check_key(const std::string& key) {
     if (!m_keys.back().insert(key).second) {
-      throw PolicyViolation("duplicate member name \"" + key + "\"");
+      throw PolicyViolation("duplicate member name \"" + printable(key) + "\"");
     }
+  }
+
+  // `text` shortened and with control characters escaped, safe for a terminal or log line.
+  static std::string printable(std::string_view text) {
+    constexpr std::size_t k_max_shown = 64;
+    std::string out;
+    for (const char c : text.substr(0, k_max_shown)) {
+      const auto byte = static_cast<unsigned char>(c);
+      if (byte < 0x20 || byte == 0x7f) {
+        constexpr std::string_view k_hex = "0123456789abcdef";
+        out += {'\\', 'x', k_hex[byte >> 4], k_hex[byte & 0xf]};
+      } else {
+        out += c;
+      }
+    }
+    return text.size() > k_max_shown ? out + "..." : out;
   }
 
   int m_max_depth;
   std::vector<std::set<std::string, std::less<>>> m_keys;
 };
 
-// nlohmann's what() starts with "[json.exception.parse_error.101] "; drop that tag.
-std::string without_tag(std::string_view what) {
+// nlohmann's what() reads "[json.exception.parse_error.101] parse error at …;
+// last read: '…'". Drop the tag, and the echo of input, which may be invalid
+// UTF-8 that would break a terminal or a JSON error report.
+std::string describe(std::string_view what) {
   if (!what.empty() && what.front() == '[') {
     const auto end = what.find("] ");
     if (end != std::string_view::npos) {
       what.remove_prefix(end + 2);
     }
   }
-  return std::string(what);
+  const auto echo = what.find("; last read: ");
+  if (echo == std::string_view::npos) {
+    return std::string(what);
+  }
+  const auto expected = what.rfind("; expected ");
+  const bool after = expected != std::string_view::npos && expected > echo;
+  return std::string(what.substr(0, echo)) + std::string(after ? what.substr(expected) : std::string_view());
 }
 
 Result<Json> parse_strict(std::string_view text, const Limits& limits) {
@@ -86,7 +110,7 @@ Result<Json> parse_strict(std::string_view text, const Limits& limits) {
   } catch (const PolicyViolation& e) {
     return fail(Errc::malformed, std::string("json: ") + e.what());
   } catch (const Json::exception& e) {
-    return fail(Errc::malformed, "json: " + without_tag(e.what()));
+    return fail(Errc::malformed, "json: " + describe(e.what()));
   }
 }
 

@@ -32,7 +32,7 @@ constexpr std::array<std::string_view, 5> k_allowed_params = {"alg", "typ", "kid
 // Attacker-controlled text is echoed in messages; keep it escaped and short.
 constexpr std::size_t k_max_echo = 80;
 
-std::string quote(const json::Json &value) {
+std::string quote(const json::Json& value) {
   auto text = value.dump(-1, ' ', true, json::Json::error_handler_t::replace);
   if (text.size() > k_max_echo) {
     text = text.substr(0, k_max_echo) + "…";
@@ -50,8 +50,9 @@ struct Segments {
 Result<Segments> split(std::string_view token) {
   const auto dots = std::count(token.begin(), token.end(), '.');
   if (dots != 2) {
-    return fail(Errc::malformed, "token has " + std::to_string(dots + 1) +
-                                     " segments; a compact JWS has exactly 3 (header.payload.signature)");
+    const auto noun = dots == 0 ? " segment" : " segments";
+    return fail(Errc::malformed, "token has " + std::to_string(dots + 1) + noun
+                                     + "; a compact JWS has exactly 3 (header.payload.signature)");
   }
   const auto first = token.find('.');
   const auto second = token.find('.', first + 1);
@@ -89,7 +90,7 @@ std::string supported_alg_names() {
   return out;
 }
 
-Result<Alg> header_alg(const json::Json &header) {
+Result<Alg> header_alg(const json::Json& header) {
   const auto it = header.find("alg");
   if (it == header.end()) {
     return fail(Errc::malformed, "header has no \"alg\"");
@@ -97,27 +98,27 @@ Result<Alg> header_alg(const json::Json &header) {
   if (!it->is_string()) {
     return fail(Errc::malformed, "header \"alg\" must be a string, received " + quote(*it));
   }
-  const auto &name = it->get_ref<const std::string &>();
+  const auto& name = it->get_ref<const std::string&>();
   if (const auto alg = alg_from_name(name)) {
     return *alg;
   }
   if (equals_ignoring_case(name, "none")) {
     return fail(Errc::unsupported, "alg " + quote(name) + " is refused: unsigned tokens are never accepted");
   }
-  return fail(Errc::unsupported, "unsupported alg " + quote(name) +
-                                     " (supported, case-sensitive: " + supported_alg_names() + ")");
+  return fail(Errc::unsupported, "unsupported alg " + quote(name)
+                                     + " (supported, case-sensitive: " + supported_alg_names() + ")");
 }
 
-Result<void> check_param(const std::string &name, const json::Json &value) {
+Result<void> check_param(const std::string& name, const json::Json& value) {
   const auto refused = std::find_if(k_refused_params.begin(), k_refused_params.end(),
-                                    [&](const auto &entry) { return entry.first == name; });
+                                    [&](const auto& entry) { return entry.first == name; });
   if (refused != k_refused_params.end()) {
     return fail(Errc::unsupported,
                 "header parameter " + quote(name) + " is refused: " + std::string(refused->second));
   }
   if (std::find(k_allowed_params.begin(), k_allowed_params.end(), name) == k_allowed_params.end()) {
-    return fail(Errc::unsupported, "unknown header parameter " + quote(name) +
-                                       " (only alg, typ, kid, x5t and x5t#S256 are accepted)");
+    return fail(Errc::unsupported, "unknown header parameter " + quote(name)
+                                       + " (only alg, typ, kid, x5t and x5t#S256 are accepted)");
   }
   if (name != "alg" && !value.is_string()) {
     return fail(Errc::malformed, "header " + quote(name) + " must be a string, received " + quote(value));
@@ -126,13 +127,13 @@ Result<void> check_param(const std::string &name, const json::Json &value) {
 }
 
 // The header's alg, once every parameter is known to be acceptable.
-Result<Alg> check_header(const json::Json &header) {
+Result<Alg> check_header(const json::Json& header) {
   // alg first, so "none" is reported as such whatever else the header holds.
   auto alg = header_alg(header);
   if (!alg) {
     return alg;
   }
-  for (const auto &[name, value] : header.items()) {
+  for (const auto& [name, value] : header.items()) {
     if (auto r = check_param(name, value); !r) {
       return std::unexpected(r.error());
     }
@@ -140,7 +141,7 @@ Result<Alg> check_header(const json::Json &header) {
   return alg;
 }
 
-std::string string_member(const json::Json &object, const char *name) {
+std::string string_member(const json::Json& object, const char* name) {
   const auto it = object.find(name);
   return it == object.end() ? std::string() : it->get<std::string>();
 }
@@ -157,13 +158,13 @@ Result<std::string> decode_signature(std::string_view segment) {
 }
 
 // Compact text of `value` (object only); strict so invalid UTF-8 fails instead of being replaced.
-Result<std::string> serialize(std::string_view what, const json::Json &value) {
+Result<std::string> serialize(std::string_view what, const json::Json& value) {
   if (!value.is_object()) {
     return fail(Errc::malformed, std::string(what) + " must be a JSON object, got " + value.type_name());
   }
   try {
     return value.dump();
-  } catch (const json::Json::exception &e) {
+  } catch (const json::Json::exception& e) {
     return fail(Errc::malformed, std::string(what) + " cannot be serialized: " + e.what());
   }
 }
@@ -173,8 +174,8 @@ Result<std::string> serialize(std::string_view what, const json::Json &value) {
 Result<DecodedToken> decode(std::string_view token) {
   // Size first: nothing in an oversized token is worth decoding.
   if (token.size() > k_max_token_bytes) {
-    return fail(Errc::malformed, "token is " + std::to_string(token.size()) + " bytes; the limit is " +
-                                     std::to_string(k_max_token_bytes));
+    return fail(Errc::malformed, "token is " + std::to_string(token.size()) + " bytes; the limit is "
+                                     + std::to_string(k_max_token_bytes));
   }
   const auto segments = split(token);
   if (!segments) {
@@ -208,16 +209,16 @@ Result<DecodedToken> decode(std::string_view token) {
   return out;
 }
 
-Result<void> verify_signature(const DecodedToken &decoded, const Key &key) {
+Result<void> verify_signature(const DecodedToken& decoded, const Key& key) {
   // The algorithm comes from the key, never from the token.
   if (decoded.alg != key.alg()) {
-    return fail(Errc::unsupported, "token alg " + std::string(alg_name(decoded.alg)) +
-                                       " does not match the key's alg " + std::string(alg_name(key.alg())));
+    return fail(Errc::unsupported, "token alg " + std::string(alg_name(decoded.alg))
+                                       + " does not match the key's alg " + std::string(alg_name(key.alg())));
   }
   return signature::verify(key.alg(), key, decoded.signing_input, decoded.signature);
 }
 
-Result<std::string> sign(const json::Json &header, const json::Json &payload, const Key &key) {
+Result<std::string> sign(const json::Json& header, const json::Json& payload, const Key& key) {
   const auto header_text = serialize("header", header);
   if (!header_text) {
     return header_text;
@@ -229,7 +230,7 @@ Result<std::string> sign(const json::Json &header, const json::Json &payload, co
   return sign_serialized(*header_text, *payload_text, key);
 }
 
-Result<std::string> sign_serialized(std::string_view header_json, std::string_view payload, const Key &key) {
+Result<std::string> sign_serialized(std::string_view header_json, std::string_view payload, const Key& key) {
   const auto header = json::parse_object(header_json);
   if (!header) {
     return fail(Errc::malformed, "header: " + header.error().message);
@@ -240,8 +241,8 @@ Result<std::string> sign_serialized(std::string_view header_json, std::string_vi
     return std::unexpected(alg.error());
   }
   if (*alg != key.alg()) {
-    return fail(Errc::unsupported, "header alg " + std::string(alg_name(*alg)) +
-                                       " does not match the key's alg " + std::string(alg_name(key.alg())));
+    return fail(Errc::unsupported, "header alg " + std::string(alg_name(*alg))
+                                       + " does not match the key's alg " + std::string(alg_name(key.alg())));
   }
   auto out = base64url::encode(header_json) + "." + base64url::encode(payload);
   const auto sig = signature::sign(key.alg(), key, out);

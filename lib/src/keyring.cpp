@@ -24,9 +24,9 @@ constexpr std::size_t k_max_index_bytes = 4 * 1024 * 1024;
 constexpr stdfs::perms k_private_file = stdfs::perms::owner_read | stdfs::perms::owner_write;
 
 constexpr std::array<std::pair<KeyState, std::string_view>, 3> k_state_names{{
-  {KeyState::active, "active"},
-  {KeyState::published, "published"},
-  {KeyState::retired, "retired"},
+    {KeyState::active, "active"},
+    {KeyState::published, "published"},
+    {KeyState::retired, "retired"},
 }};
 
 std::optional<KeyState> key_state_from_name(std::string_view name) {
@@ -45,17 +45,21 @@ std::string key_file_name(std::string_view kid, Alg alg) {
 
 // The kid names a file, so only base64url characters may pass.
 bool safe_kid(std::string_view kid) {
-  return !kid.empty() && kid.size() <= 128 &&
-         kid.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") ==
-           std::string_view::npos;
+  return !kid.empty() && kid.size() <= 128
+         && kid.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+                == std::string_view::npos;
 }
 
 // Key material is wiped from memory once it has been written or parsed.
-void wipe(std::string& secret) { OPENSSL_cleanse(secret.data(), secret.size()); }
+void wipe(std::string& secret) {
+  OPENSSL_cleanse(secret.data(), secret.size());
+}
 
 // ---- index.json --------------------------------------------------------
 
-json::Json optional_time(const std::optional<UnixSeconds>& t) { return t ? json::Json(*t) : json::Json(nullptr); }
+json::Json optional_time(const std::optional<UnixSeconds>& t) {
+  return t ? json::Json(*t) : json::Json(nullptr);
+}
 
 json::Json record_to_json(const KeyRecord& record) {
   return json::Json{{"kid", record.kid},
@@ -83,8 +87,8 @@ struct IndexEntry {
   const json::Json& json;
 
   std::unexpected<Error> damaged(std::string_view problem) const {
-    return fail(Errc::io, fmt::format("keys index {} is damaged (entry {}: {}); restore it from a backup", index.string(),
-                                      position + 1, problem));
+    return fail(Errc::io, fmt::format("keys index {} is damaged (entry {}: {}); restore it from a backup",
+                                      index.string(), position + 1, problem));
   }
 
   Result<std::string> text(std::string_view name) const {
@@ -104,9 +108,10 @@ struct IndexEntry {
     if (found == json.end() || found->is_null()) {
       return std::optional<std::int64_t>{};
     }
-    const bool fits = found->is_number_integer() &&
-                      !(found->is_number_unsigned() &&
-                        found->get<std::uint64_t>() > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()));
+    const bool fits = found->is_number_integer()
+                      && !(found->is_number_unsigned()
+                           && found->get<std::uint64_t>()
+                                  > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()));
     if (!fits) {
       return damaged(fmt::format("\"{}\" is not a whole number", name));
     }
@@ -133,7 +138,8 @@ Result<KeyRecord> names_of(const IndexEntry& entry) {
   record.state = *parsed_state;
   // Never follow a path from the index: the file name is derived from the kid.
   if (*file != key_file_name(record.kid, record.alg)) {
-    return entry.damaged(fmt::format("file \"{}\" should be \"{}\"", *file, key_file_name(record.kid, record.alg)));
+    return entry.damaged(
+        fmt::format("file \"{}\" should be \"{}\"", *file, key_file_name(record.kid, record.alg)));
   }
   record.file = std::move(*file);
   return record;
@@ -167,15 +173,17 @@ Result<void> check_index(const stdfs::path& index, const std::vector<KeyRecord>&
   std::size_t active = 0;
   for (const auto& record : records) {
     if (!kids.insert(record.kid).second) {
-      return fail(Errc::io, fmt::format("keys index {} is damaged (kid {} appears twice); restore it from a backup",
-                                        index.string(), record.kid));
+      return fail(Errc::io,
+                  fmt::format("keys index {} is damaged (kid {} appears twice); restore it from a backup",
+                              index.string(), record.kid));
     }
     active += record.state == KeyState::active ? 1 : 0;
   }
   if (active > 1) {
-    return fail(Errc::io, fmt::format("keys index {} is damaged ({} active keys, expected one); restore it from a "
-                                      "backup",
-                                      index.string(), active));
+    return fail(Errc::io,
+                fmt::format("keys index {} is damaged ({} active keys, expected one); restore it from a "
+                            "backup",
+                            index.string(), active));
   }
   return {};
 }
@@ -183,8 +191,9 @@ Result<void> check_index(const stdfs::path& index, const std::vector<KeyRecord>&
 Result<std::vector<KeyRecord>> parse_index(const stdfs::path& index, std::string_view text) {
   auto parsed = json::parse_value(text, json::Limits{k_max_index_bytes, 8});
   if (!parsed || !parsed->is_array()) {
-    return fail(Errc::io, fmt::format("keys index {} is damaged ({}); restore it from a backup", index.string(),
-                                      parsed ? std::string("not a JSON array") : parsed.error().message));
+    return fail(Errc::io,
+                fmt::format("keys index {} is damaged ({}); restore it from a backup", index.string(),
+                            parsed ? std::string("not a JSON array") : parsed.error().message));
   }
   std::vector<KeyRecord> records;
   for (std::size_t i = 0; i < parsed->size(); ++i) {
@@ -252,14 +261,16 @@ Result<Key> load_key(const stdfs::path& dir, const KeyRecord& record) {
                                              path.string(), alg_name(record.alg), key.error().message));
   }
   if (key->kid() != record.kid) {
-    return fail(Errc::malformed, fmt::format("key file {} does not match its index entry (kid {}, expected {}); "
-                                             "restore it from a backup",
-                                             path.string(), key->kid(), record.kid));
+    return fail(Errc::malformed,
+                fmt::format("key file {} does not match its index entry (kid {}, expected {}); "
+                            "restore it from a backup",
+                            path.string(), key->kid(), record.kid));
   }
   if (record.state == KeyState::active && !key->has_private()) {
-    return fail(Errc::malformed, fmt::format("key file {} holds no private key, so it cannot sign; restore it from "
-                                             "a backup",
-                                             path.string()));
+    return fail(Errc::malformed,
+                fmt::format("key file {} holds no private key, so it cannot sign; restore it from "
+                            "a backup",
+                            path.string()));
   }
   return key;
 }
@@ -315,23 +326,26 @@ const KeyRecord* active_record(const std::vector<KeyRecord>& records) {
 Result<void> check_addable(const std::vector<KeyRecord>& records, const Key& key, Rotation rotation,
                            std::int64_t retire_after) {
   if (!key.has_private()) {
-    return fail(Errc::config, fmt::format("key {} has no private part, so it cannot sign; import the private key",
-                                          key.kid()));
+    return fail(
+        Errc::config,
+        fmt::format("key {} has no private part, so it cannot sign; import the private key", key.kid()));
   }
   for (const auto& record : records) {
     if (record.kid == key.kid()) {
-      return fail(Errc::config, fmt::format("key {} is already in the keyring ({}); nothing to add", key.kid(),
-                                            key_state_name(record.state)));
+      return fail(Errc::config, fmt::format("key {} is already in the keyring ({}); nothing to add",
+                                            key.kid(), key_state_name(record.state)));
     }
   }
   if (retire_after < 0) {
-    return fail(Errc::config, fmt::format("retire delay {}s is negative; pass a positive duration", retire_after));
+    return fail(Errc::config,
+                fmt::format("retire delay {}s is negative; pass a positive duration", retire_after));
   }
   const KeyRecord* active = active_record(records);
   if (active != nullptr && rotation == Rotation::no) {
-    return fail(Errc::config, fmt::format("the keyring already has an active signing key ({}); run: claudegate keygen "
-                                          "--rotate to replace it",
-                                          active->kid));
+    return fail(Errc::config,
+                fmt::format("the keyring already has an active signing key ({}); run: claudegate keygen "
+                            "--rotate to replace it",
+                            active->kid));
   }
   return {};
 }
@@ -341,7 +355,8 @@ Result<std::vector<KeyRecord>> with_new_key(std::vector<KeyRecord> records, cons
                                             std::int64_t retire_after) {
   UnixSeconds retire_at = 0;
   if (__builtin_add_overflow(now, retire_after, &retire_at)) {
-    return fail(Errc::config, fmt::format("retire delay {}s is too large; pass a shorter duration", retire_after));
+    return fail(Errc::config,
+                fmt::format("retire delay {}s is too large; pass a shorter duration", retire_after));
   }
   for (auto& record : records) {
     if (record.state == KeyState::active) {
@@ -350,8 +365,8 @@ Result<std::vector<KeyRecord>> with_new_key(std::vector<KeyRecord> records, cons
       record.retire_at = retire_at;
     }
   }
-  records.push_back(KeyRecord{key.kid(), key.alg(), KeyState::active, key.bits(), now, std::nullopt, std::nullopt,
-                              key_file_name(key.kid(), key.alg())});
+  records.push_back(KeyRecord{key.kid(), key.alg(), KeyState::active, key.bits(), now, std::nullopt,
+                              std::nullopt, key_file_name(key.kid(), key.alg())});
   return records;
 }
 
@@ -409,7 +424,8 @@ std::vector<const Key*> Keyring::public_keys() const {
   return out;
 }
 
-Result<KeyRecord> Keyring::add(const Key& key, Rotation rotation, UnixSeconds now, std::int64_t retire_after) {
+Result<KeyRecord> Keyring::add(const Key& key, Rotation rotation, UnixSeconds now,
+                               std::int64_t retire_after) {
   if (auto allowed = check_addable(m_records, key, rotation, retire_after); !allowed) {
     return std::unexpected(allowed.error());
   }

@@ -68,28 +68,40 @@ struct KeyFacts {
 KeyType alg_key_type(Alg alg) {
   switch (alg) {
   case Alg::ES256:
-  case Alg::ES384: return KeyType::ec;
-  case Alg::EdDSA: return KeyType::okp;
-  case Alg::HS256: return KeyType::oct;
-  default: return KeyType::rsa;
+  case Alg::ES384:
+    return KeyType::ec;
+  case Alg::EdDSA:
+    return KeyType::okp;
+  case Alg::HS256:
+    return KeyType::oct;
+  default:
+    return KeyType::rsa;
   }
 }
 
 Curve alg_curve(Alg alg) {
   switch (alg) {
-  case Alg::ES256: return Curve::p256;
-  case Alg::ES384: return Curve::p384;
-  case Alg::EdDSA: return Curve::ed25519;
-  default: return Curve::none;
+  case Alg::ES256:
+    return Curve::p256;
+  case Alg::ES384:
+    return Curve::p384;
+  case Alg::EdDSA:
+    return Curve::ed25519;
+  default:
+    return Curve::none;
   }
 }
 
 Alg derived_alg(const KeyFacts& facts) {
   switch (facts.type) {
-  case KeyType::ec: return facts.curve == Curve::p384 ? Alg::ES384 : Alg::ES256;
-  case KeyType::okp: return Alg::EdDSA;
-  case KeyType::oct: return Alg::HS256;
-  case KeyType::rsa: break;
+  case KeyType::ec:
+    return facts.curve == Curve::p384 ? Alg::ES384 : Alg::ES256;
+  case KeyType::okp:
+    return Alg::EdDSA;
+  case KeyType::oct:
+    return Alg::HS256;
+  case KeyType::rsa:
+    break;
   }
   return Alg::RS256;
 }
@@ -101,7 +113,8 @@ std::string describe(const KeyFacts& facts) {
   if (facts.type == KeyType::oct) {
     return "a shared secret";
   }
-  return "an " + std::string(key_type_name(facts.type)) + " " + std::string(curve_info(facts.curve).jwk_name) + " key";
+  return "an " + std::string(key_type_name(facts.type)) + " " + std::string(curve_info(facts.curve).jwk_name)
+         + " key";
 }
 
 // The algorithm/key binding of SPEC §3: each key serves exactly one fitting alg.
@@ -111,8 +124,8 @@ Result<void> check_fits(Alg alg, const KeyFacts& facts) {
     return fail(Errc::unsupported, "algorithm " + name + " cannot use " + describe(facts));
   }
   if (facts.type == KeyType::rsa && facts.bits < k_min_rsa_bits) {
-    return fail(Errc::unsupported, "RSA key of " + std::to_string(facts.bits) + " bits is too small for " + name
-                                       + " (minimum " + std::to_string(k_min_rsa_bits) + ")");
+    return fail(Errc::unsupported, "RSA key of " + std::to_string(facts.bits) + " bits is too small for "
+                                       + name + " (minimum " + std::to_string(k_min_rsa_bits) + ")");
   }
   if (facts.type == KeyType::rsa && facts.bits > k_max_rsa_bits) {
     return fail(Errc::unsupported, "RSA key of " + std::to_string(facts.bits) + " bits is too large (maximum "
@@ -141,14 +154,16 @@ bool has_octet_param(EVP_PKEY* pkey, const char* name) {
 Result<KeyFacts> inspect_ec(EVP_PKEY* pkey) {
   std::array<char, 64> group{};
   std::size_t length = 0;
-  if (EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME, group.data(), group.size(), &length) != 1) {
+  if (EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME, group.data(), group.size(), &length)
+      != 1) {
     ossl::clear_errors();
     return fail(Errc::unsupported, "EC key without a named curve is not supported (use P-256 or P-384)");
   }
   const std::string_view name(group.data(), length);
   for (const auto& info : k_curves) {
     if (info.curve != Curve::ed25519 && name == info.openssl_group) {
-      return KeyFacts{KeyType::ec, info.curve, EVP_PKEY_get_bits(pkey), has_bn_param(pkey, OSSL_PKEY_PARAM_PRIV_KEY)};
+      return KeyFacts{KeyType::ec, info.curve, EVP_PKEY_get_bits(pkey),
+                      has_bn_param(pkey, OSSL_PKEY_PARAM_PRIV_KEY)};
     }
   }
   return fail(Errc::unsupported, "EC curve " + std::string(name) + " is not supported (use P-256 or P-384)");
@@ -156,7 +171,8 @@ Result<KeyFacts> inspect_ec(EVP_PKEY* pkey) {
 
 Result<KeyFacts> inspect(EVP_PKEY* pkey) {
   if (EVP_PKEY_is_a(pkey, "RSA") == 1) {
-    return KeyFacts{KeyType::rsa, Curve::none, EVP_PKEY_get_bits(pkey), has_bn_param(pkey, OSSL_PKEY_PARAM_RSA_D)};
+    return KeyFacts{KeyType::rsa, Curve::none, EVP_PKEY_get_bits(pkey),
+                    has_bn_param(pkey, OSSL_PKEY_PARAM_RSA_D)};
   }
   if (EVP_PKEY_is_a(pkey, "EC") == 1) {
     return inspect_ec(pkey);
@@ -188,7 +204,8 @@ Result<std::string> bn_param(EVP_PKEY* pkey, const char* name, std::size_t width
 Result<std::string> octet_param(EVP_PKEY* pkey, const char* name, std::size_t size) {
   std::string out(size, '\0');
   std::size_t length = 0;
-  if (EVP_PKEY_get_octet_string_param(pkey, name, ossl::bytes(out), out.size(), &length) != 1 || length != size) {
+  if (EVP_PKEY_get_octet_string_param(pkey, name, ossl::bytes(out), out.size(), &length) != 1
+      || length != size) {
     return ossl::fail_openssl(std::string("reading key parameter ") + name);
   }
   return out;
@@ -250,10 +267,14 @@ Result<void> add_rsa_private_members(json::Json& jwk, EVP_PKEY* pkey) {
 Result<void> add_private_members(json::Json& jwk, EVP_PKEY* pkey, const KeyFacts& facts) {
   const auto& curve = curve_info(facts.curve);
   switch (facts.type) {
-  case KeyType::rsa: return add_rsa_private_members(jwk, pkey);
-  case KeyType::ec: return put(jwk, "d", bn_param(pkey, OSSL_PKEY_PARAM_PRIV_KEY, curve.field_bytes));
-  case KeyType::okp: return put(jwk, "d", octet_param(pkey, OSSL_PKEY_PARAM_PRIV_KEY, curve.field_bytes));
-  case KeyType::oct: break;
+  case KeyType::rsa:
+    return add_rsa_private_members(jwk, pkey);
+  case KeyType::ec:
+    return put(jwk, "d", bn_param(pkey, OSSL_PKEY_PARAM_PRIV_KEY, curve.field_bytes));
+  case KeyType::okp:
+    return put(jwk, "d", octet_param(pkey, OSSL_PKEY_PARAM_PRIV_KEY, curve.field_bytes));
+  case KeyType::oct:
+    break;
   }
   return {};
 }
@@ -282,13 +303,19 @@ Result<EvpPkeyPtr> generate_pkey(Alg alg, int rsa_bits) {
   switch (alg_key_type(alg)) {
   case KeyType::rsa:
     if (rsa_bits != 2048 && rsa_bits != 3072 && rsa_bits != 4096) {
-      return fail(Errc::config, "RSA key size " + std::to_string(rsa_bits) + " is not supported (use 2048, 3072 or 4096)");
+      return fail(Errc::config,
+                  "RSA key size " + std::to_string(rsa_bits) + " is not supported (use 2048, 3072 or 4096)");
     }
     raw = EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", static_cast<std::size_t>(rsa_bits));
     break;
-  case KeyType::ec: raw = EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", curve_info(alg_curve(alg)).openssl_group); break;
-  case KeyType::okp: raw = EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519"); break;
-  case KeyType::oct: return fail(Errc::internal, "HS256 keys are secrets, not key pairs");
+  case KeyType::ec:
+    raw = EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", curve_info(alg_curve(alg)).openssl_group);
+    break;
+  case KeyType::okp:
+    raw = EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519");
+    break;
+  case KeyType::oct:
+    return fail(Errc::internal, "HS256 keys are secrets, not key pairs");
   }
   if (raw == nullptr) {
     return ossl::fail_openssl("generating a key for " + std::string(alg_name(alg)));
@@ -297,22 +324,54 @@ Result<EvpPkeyPtr> generate_pkey(Alg alg, int rsa_bits) {
 }
 
 // Never prompt on the terminal for an encrypted key: refuse instead.
-int refuse_passphrase(char*, std::size_t, std::size_t*, const OSSL_PARAM*, void*) { return 0; }
+int refuse_passphrase(char*, std::size_t, std::size_t*, const OSSL_PARAM*, void*) {
+  return 0;
+}
+
+struct PemKeyBlock {
+  std::string_view text; // from the BEGIN line to the end of the input
+  int selection;         // what the block holds: EVP_PKEY_KEYPAIR or EVP_PKEY_PUBLIC_KEY
+};
+
+// The first PEM block holding a key, skipping others such as the
+// "EC PARAMETERS" block that `openssl ecparam -genkey` writes first.
+std::optional<PemKeyBlock> find_key_block(std::string_view pem) {
+  constexpr std::string_view k_begin = "-----BEGIN ";
+  for (auto pos = pem.find(k_begin); pos != std::string_view::npos; pos = pem.find(k_begin, pos + 1)) {
+    const auto label_start = pos + k_begin.size();
+    const auto label_end = pem.find("-----", label_start);
+    const auto label = pem.substr(label_start, label_end - label_start);
+    if (label.ends_with("PRIVATE KEY")) {
+      return PemKeyBlock{pem.substr(pos), EVP_PKEY_KEYPAIR};
+    }
+    if (label.ends_with("PUBLIC KEY")) {
+      return PemKeyBlock{pem.substr(pos), EVP_PKEY_PUBLIC_KEY};
+    }
+  }
+  return std::nullopt;
+}
 
 Result<EvpPkeyPtr> decode_pem(std::string_view pem) {
-  if (pem.find("ENCRYPTED") != std::string_view::npos) {
-    return fail(Errc::unsupported, "encrypted PEM keys are not supported; decrypt it first (openssl pkey -in KEY -out PLAIN)");
+  const auto block = find_key_block(pem);
+  if (!block) {
+    return fail(Errc::malformed, "no PEM key found (expected PKCS#8, PKCS#1 RSA, SEC1 EC or a PUBLIC KEY)");
+  }
+  if (block->text.starts_with("-----BEGIN ENCRYPTED")
+      || block->text.find("Proc-Type: 4,ENCRYPTED") != std::string_view::npos) {
+    return fail(Errc::unsupported,
+                "encrypted PEM keys are not supported; decrypt it first (openssl pkey -in KEY -out PLAIN)");
   }
   EVP_PKEY* raw = nullptr;
-  const ossl::DecoderCtxPtr ctx(OSSL_DECODER_CTX_new_for_pkey(&raw, "PEM", nullptr, nullptr, 0, nullptr, nullptr));
+  const ossl::DecoderCtxPtr ctx(
+      OSSL_DECODER_CTX_new_for_pkey(&raw, "PEM", nullptr, nullptr, block->selection, nullptr, nullptr));
   if (!ctx || OSSL_DECODER_CTX_set_passphrase_cb(ctx.get(), refuse_passphrase, nullptr) != 1) {
     return ossl::fail_openssl("creating a PEM decoder");
   }
-  const unsigned char* data = ossl::bytes(pem);
-  std::size_t length = pem.size();
+  const unsigned char* data = ossl::bytes(block->text);
+  std::size_t length = block->text.size();
   if (OSSL_DECODER_from_data(ctx.get(), &data, &length) != 1 || raw == nullptr) {
     EVP_PKEY_free(raw);
-    return ossl::fail_openssl("not a PEM key (expected PKCS#8, PKCS#1 RSA, SEC1 EC or a PUBLIC KEY)", Errc::malformed);
+    return ossl::fail_openssl("PEM key could not be decoded", Errc::malformed);
   }
   return EvpPkeyPtr(raw);
 }
@@ -331,12 +390,14 @@ public:
 
   void push_bn(const char* name, std::string_view big_endian) {
     m_bns.emplace_back(BN_bin2bn(ossl::bytes(big_endian), static_cast<int>(big_endian.size()), nullptr));
-    m_ok = m_ok && m_bld && m_bns.back() && OSSL_PARAM_BLD_push_BN(m_bld.get(), name, m_bns.back().get()) == 1;
+    m_ok =
+        m_ok && m_bld && m_bns.back() && OSSL_PARAM_BLD_push_BN(m_bld.get(), name, m_bns.back().get()) == 1;
   }
 
   void push_octets(const char* name, std::string value) {
     const auto& kept = m_values.emplace_back(std::move(value));
-    m_ok = m_ok && m_bld && OSSL_PARAM_BLD_push_octet_string(m_bld.get(), name, kept.data(), kept.size()) == 1;
+    m_ok =
+        m_ok && m_bld && OSSL_PARAM_BLD_push_octet_string(m_bld.get(), name, kept.data(), kept.size()) == 1;
   }
 
   void push_utf8(const char* name, const char* value) {
@@ -362,7 +423,9 @@ private:
   bool m_ok = true;
 };
 
-bool has_member(const json::Json& jwk, const char* name) { return jwk.contains(name); }
+bool has_member(const json::Json& jwk, const char* name) {
+  return jwk.contains(name);
+}
 
 // JWK member `name`, which must be a string when present.
 Result<std::optional<std::string>> string_member(const json::Json& jwk, const char* name) {
@@ -401,8 +464,9 @@ Result<std::string> required_bytes(const json::Json& jwk, const char* name, std:
     return fail(Errc::malformed, std::string("JWK is missing member \"") + name + "\"");
   }
   if (exact_size != 0 && (*value)->size() != exact_size) {
-    return fail(Errc::malformed, std::string("JWK member \"") + name + "\" must be " + std::to_string(exact_size)
-                                     + " bytes, got " + std::to_string((*value)->size()));
+    return fail(Errc::malformed, std::string("JWK member \"") + name + "\" must be "
+                                     + std::to_string(exact_size) + " bytes, got "
+                                     + std::to_string((*value)->size()));
   }
   return std::move(**value);
 }
@@ -494,7 +558,8 @@ Result<const CurveInfo*> jwk_curve(const json::Json& jwk, KeyType type) {
       return &info;
     }
   }
-  return fail(Errc::unsupported, std::string(key_type_name(type)) + " curve \"" + **crv + "\" is not supported"
+  return fail(Errc::unsupported, std::string(key_type_name(type)) + " curve \"" + **crv
+                                     + "\" is not supported"
                                      + (type == KeyType::okp ? " (use Ed25519)" : " (use P-256 or P-384)"));
 }
 
@@ -513,7 +578,8 @@ Result<EvpPkeyPtr> ec_from_jwk(const json::Json& jwk) {
     return checked_public(params.build("EC", EVP_PKEY_PUBLIC_KEY));
   }
   if ((*d)->size() != (*curve)->field_bytes) {
-    return fail(Errc::malformed, "JWK member \"d\" must be " + std::to_string((*curve)->field_bytes) + " bytes");
+    return fail(Errc::malformed,
+                "JWK member \"d\" must be " + std::to_string((*curve)->field_bytes) + " bytes");
   }
   params.push_bn(OSSL_PKEY_PARAM_PRIV_KEY, **d);
   ossl::cleanse(**d);
@@ -533,7 +599,8 @@ Result<EvpPkeyPtr> okp_from_jwk(const json::Json& jwk) {
     return params.build("ED25519", EVP_PKEY_PUBLIC_KEY);
   }
   if ((*d)->size() != (*curve)->field_bytes) {
-    return fail(Errc::malformed, "JWK member \"d\" must be " + std::to_string((*curve)->field_bytes) + " bytes");
+    return fail(Errc::malformed,
+                "JWK member \"d\" must be " + std::to_string((*curve)->field_bytes) + " bytes");
   }
   params.push_octets(OSSL_PKEY_PARAM_PRIV_KEY, std::move(**d));
   return checked_pair(params.build("ED25519", EVP_PKEY_KEYPAIR));
@@ -563,7 +630,8 @@ Result<std::optional<Alg>> jwk_alg(const json::Json& jwk, std::optional<Alg> req
     return fail(Errc::unsupported, "JWK algorithm \"" + **name + "\" is not supported");
   }
   if (requested && *requested != *named) {
-    return fail(Errc::unsupported, "JWK is bound to " + **name + ", not " + std::string(alg_name(*requested)));
+    return fail(Errc::unsupported,
+                "JWK is bound to " + **name + ", not " + std::string(alg_name(*requested)));
   }
   return named;
 }
@@ -600,7 +668,8 @@ struct KeyAccess {
       return std::unexpected(fits.error());
     }
     if (secret.size() < k_min_secret_bytes) {
-      return fail(Errc::unsupported, "HS256 secret of " + std::to_string(secret.size()) + " bytes is too short (minimum "
+      return fail(Errc::unsupported, "HS256 secret of " + std::to_string(secret.size())
+                                         + " bytes is too short (minimum "
                                          + std::to_string(k_min_secret_bytes) + ")");
     }
     json::Json members = {{"k", base64url::encode(secret)}, {"kty", "oct"}};
@@ -651,10 +720,14 @@ const std::vector<Alg>& all_algs() {
 
 std::string_view key_type_name(KeyType type) {
   switch (type) {
-  case KeyType::rsa: return "RSA";
-  case KeyType::ec: return "EC";
-  case KeyType::okp: return "OKP";
-  case KeyType::oct: return "oct";
+  case KeyType::rsa:
+    return "RSA";
+  case KeyType::ec:
+    return "EC";
+  case KeyType::okp:
+    return "OKP";
+  case KeyType::oct:
+    return "oct";
   }
   return "unknown";
 }
@@ -709,11 +782,16 @@ Result<Key> Key::from_secret(std::string secret, Alg alg) {
 
 std::size_t Key::signature_size() const {
   switch (m_alg) {
-  case Alg::ES256: return 64;
-  case Alg::ES384: return 96;
-  case Alg::EdDSA: return 64;
-  case Alg::HS256: return 32;
-  default: return static_cast<std::size_t>((m_bits + 7) / 8);
+  case Alg::ES256:
+    return 64;
+  case Alg::ES384:
+    return 96;
+  case Alg::EdDSA:
+    return 64;
+  case Alg::HS256:
+    return 32;
+  default:
+    return static_cast<std::size_t>((m_bits + 7) / 8);
   }
 }
 
@@ -745,7 +823,8 @@ Result<json::Json> Key::to_jwk(IncludePrivate include) const {
 
 Result<std::string> Key::private_pem() const {
   if (is_symmetric() || !m_has_private) {
-    return fail(Errc::unsupported, is_symmetric() ? "HS256 secrets have no PEM form" : "public key has no private part");
+    return fail(Errc::unsupported,
+                is_symmetric() ? "HS256 secrets have no PEM form" : "public key has no private part");
   }
   const ossl::BioPtr bio(BIO_new(BIO_s_mem()));
   // PEM_write_bio_PrivateKey writes PKCS#8 ("BEGIN PRIVATE KEY") in OpenSSL 3.

@@ -63,7 +63,9 @@ inline std::string take_errors() {
 }
 
 // Discard queued errors after an expected failure (e.g. a signature that does not verify).
-inline void clear_errors() { ERR_clear_error(); }
+inline void clear_errors() {
+  ERR_clear_error();
+}
 
 // An internal error: `what` failed, with OpenSSL's own reason appended.
 inline std::unexpected<Error> fail_openssl(std::string what, Errc code = Errc::internal) {

@@ -5,6 +5,8 @@
 
 #include <openssl/rsa.h>
 
+#include <array>
+
 namespace claudegate::signature {
 
 namespace {
@@ -19,14 +21,20 @@ enum class Direction { sign, verify };
 const char* digest_name(Alg alg) {
   switch (alg) {
   case Alg::RS384:
-  case Alg::ES384: return "SHA384";
-  case Alg::RS512: return "SHA512";
-  case Alg::EdDSA: return nullptr;
-  default: return "SHA256";
+  case Alg::ES384:
+    return "SHA384";
+  case Alg::RS512:
+    return "SHA512";
+  case Alg::EdDSA:
+    return nullptr;
+  default:
+    return "SHA256";
   }
 }
 
-bool is_ecdsa(Alg alg) { return alg == Alg::ES256 || alg == Alg::ES384; }
+bool is_ecdsa(Alg alg) {
+  return alg == Alg::ES256 || alg == Alg::ES384;
+}
 
 // The algorithm comes from the key, never from the token (SPEC §3).
 Result<void> check_binding(Alg alg, const Key& key) {
@@ -44,9 +52,10 @@ Result<ossl::MdCtxPtr> digest_context(Alg alg, const Key& key, Direction directi
   if (!ctx) {
     return ossl::fail_openssl("allocating a digest context");
   }
-  const int init = direction == Direction::sign
-                       ? EVP_DigestSignInit_ex(ctx.get(), &pctx, digest_name(alg), nullptr, nullptr, key.evp(), nullptr)
-                       : EVP_DigestVerifyInit_ex(ctx.get(), &pctx, digest_name(alg), nullptr, nullptr, key.evp(), nullptr);
+  const int init =
+      direction == Direction::sign
+          ? EVP_DigestSignInit_ex(ctx.get(), &pctx, digest_name(alg), nullptr, nullptr, key.evp(), nullptr)
+          : EVP_DigestVerifyInit_ex(ctx.get(), &pctx, digest_name(alg), nullptr, nullptr, key.evp(), nullptr);
   if (init != 1) {
     return ossl::fail_openssl("initialising " + std::string(alg_name(alg)));
   }
@@ -107,16 +116,18 @@ EVP_MAC* hmac_implementation() {
 
 Result<std::string> hmac_sha256(std::string_view secret, std::string_view input) {
   if (secret.size() < k_min_hmac_key_bytes) {
-    return fail(Errc::unsupported, "HS256 key of " + std::to_string(secret.size()) + " bytes is too short (minimum "
+    return fail(Errc::unsupported, "HS256 key of " + std::to_string(secret.size())
+                                       + " bytes is too short (minimum "
                                        + std::to_string(k_min_hmac_key_bytes) + ")");
   }
-  const ossl::MacCtxPtr ctx(hmac_implementation() != nullptr ? EVP_MAC_CTX_new(hmac_implementation()) : nullptr);
-  char digest[] = "SHA256";
-  const OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
-                               OSSL_PARAM_construct_end()};
+  const ossl::MacCtxPtr ctx(hmac_implementation() != nullptr ? EVP_MAC_CTX_new(hmac_implementation())
+                                                             : nullptr);
+  std::string digest = "SHA256"; // OSSL_PARAM wants a mutable buffer
+  const std::array<OSSL_PARAM, 2> params = {
+      OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest.data(), 0), OSSL_PARAM_construct_end()};
   std::string tag(k_hmac_size, '\0');
   std::size_t length = 0;
-  if (!ctx || EVP_MAC_init(ctx.get(), ossl::bytes(secret), secret.size(), params) != 1
+  if (!ctx || EVP_MAC_init(ctx.get(), ossl::bytes(secret), secret.size(), params.data()) != 1
       || EVP_MAC_update(ctx.get(), ossl::bytes(input), input.size()) != 1
       || EVP_MAC_final(ctx.get(), ossl::bytes(tag), &length, tag.size()) != 1 || length != k_hmac_size) {
     return ossl::fail_openssl("computing HMAC-SHA256");

@@ -17,7 +17,7 @@ constexpr std::size_t k_jti_bytes = 16;         // 128 random bits (SPEC §3)
 constexpr UnixSeconds k_max_exp = 253402300799; // 9999-12-31T23:59:59Z, as claims::check
 constexpr std::size_t k_max_echo = 80;
 
-std::string quote(const json::Json &value) {
+std::string quote(const json::Json& value) {
   auto text = value.dump(-1, ' ', true, json::Json::error_handler_t::replace);
   if (text.size() > k_max_echo) {
     text = text.substr(0, k_max_echo) + "…";
@@ -25,21 +25,21 @@ std::string quote(const json::Json &value) {
   return text;
 }
 
-Result<const Key *> find_key(const jws::DecodedToken &decoded, const KeySet &keys) {
+Result<const Key*> find_key(const jws::DecodedToken& decoded, const KeySet& keys) {
   if (!decoded.header.contains("kid")) {
     return fail(Errc::unknown_key, "token has no kid; keys are chosen by kid only");
   }
   if (decoded.kid.empty()) {
     return fail(Errc::unknown_key, "token has an empty kid; keys are chosen by kid only");
   }
-  const Key *key = keys.find(decoded.kid);
+  const Key* key = keys.find(decoded.kid);
   if (key == nullptr) {
     return fail(Errc::unknown_key, "unknown kid " + quote(decoded.kid) + ": no such key in the key set");
   }
   return key;
 }
 
-Result<void> check_request(const AccessTokenRequest &request, UnixSeconds now) {
+Result<void> check_request(const AccessTokenRequest& request, UnixSeconds now) {
   if (request.subject.empty()) {
     return fail(Errc::config, "subject must not be empty");
   }
@@ -60,9 +60,9 @@ Result<void> check_request(const AccessTokenRequest &request, UnixSeconds now) {
 }
 
 // Registered names carry meaning for the gateway; a custom claim may not replace one.
-Result<void> check_extra_claims(const json::Json &extra) {
-  const auto &registered = claims::registered_names();
-  for (const auto &[name, value] : extra.items()) {
+Result<void> check_extra_claims(const json::Json& extra) {
+  const auto& registered = claims::registered_names();
+  for (const auto& [name, value] : extra.items()) {
     if (std::find(registered.begin(), registered.end(), name) != registered.end()) {
       return fail(Errc::config,
                   "claim " + quote(name) + " is registered and cannot be set as a custom claim");
@@ -71,7 +71,7 @@ Result<void> check_extra_claims(const json::Json &extra) {
   return {};
 }
 
-OrderedJson access_claims(const AccessTokenRequest &request, UnixSeconds now, const std::string &jti) {
+OrderedJson access_claims(const AccessTokenRequest& request, UnixSeconds now, const std::string& jti) {
   OrderedJson out = {{"iss", request.issuer},
                      {"sub", request.subject},
                      {"aud", request.audience},
@@ -90,22 +90,22 @@ OrderedJson access_claims(const AccessTokenRequest &request, UnixSeconds now, co
   if (request.family_id) {
     out["fid"] = *request.family_id;
   }
-  for (const auto &[name, value] : request.extra_claims.items()) {
+  for (const auto& [name, value] : request.extra_claims.items()) {
     out[name] = OrderedJson(value);
   }
   return out;
 }
 
 // Strict dump: invalid UTF-8 in a claim is the caller's error, not something to replace silently.
-Result<std::string> dump(const OrderedJson &value) {
+Result<std::string> dump(const OrderedJson& value) {
   try {
     return value.dump();
-  } catch (const OrderedJson::exception &e) {
+  } catch (const OrderedJson::exception& e) {
     return fail(Errc::config, std::string("claims cannot be serialized: ") + e.what());
   }
 }
 
-Result<std::string> sign_access_token(const OrderedJson &claims, const Key &signer) {
+Result<std::string> sign_access_token(const OrderedJson& claims, const Key& signer) {
   const OrderedJson header = {
       {"alg", std::string(alg_name(signer.alg()))}, {"typ", "at+jwt"}, {"kid", signer.kid()}};
   const auto header_text = dump(header);
@@ -119,16 +119,16 @@ Result<std::string> sign_access_token(const OrderedJson &claims, const Key &sign
   auto token = jws::sign_serialized(*header_text, *claims_text, signer);
   // Never hand out a token that our own verifier would refuse for its size.
   if (token && token->size() > jws::k_max_token_bytes) {
-    return fail(Errc::config, "token would be " + std::to_string(token->size()) + " bytes, over the " +
-                                  std::to_string(jws::k_max_token_bytes) +
-                                  "-byte limit; use fewer or smaller claims");
+    return fail(Errc::config, "token would be " + std::to_string(token->size()) + " bytes, over the "
+                                  + std::to_string(jws::k_max_token_bytes)
+                                  + "-byte limit; use fewer or smaller claims");
   }
   return token;
 }
 
 } // namespace
 
-Result<VerifiedToken> verify(std::string_view token, const KeySet &keys, const claims::VerifyPolicy &policy,
+Result<VerifiedToken> verify(std::string_view token, const KeySet& keys, const claims::VerifyPolicy& policy,
                              UnixSeconds now) {
   auto decoded = jws::decode(token);
   if (!decoded) {
@@ -148,8 +148,8 @@ Result<VerifiedToken> verify(std::string_view token, const KeySet &keys, const c
   return VerifiedToken{std::move(decoded->header), std::move(decoded->payload), decoded->kid, decoded->alg};
 }
 
-Result<IssuedAccessToken> issue(const AccessTokenRequest &request, const Key &signer, UnixSeconds now,
-                                RandomSource &rng) {
+Result<IssuedAccessToken> issue(const AccessTokenRequest& request, const Key& signer, UnixSeconds now,
+                                RandomSource& rng) {
   if (auto r = check_request(request, now); !r) {
     return std::unexpected(r.error());
   }

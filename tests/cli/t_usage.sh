@@ -4,9 +4,11 @@
 source "$(dirname "$0")/common.sh"
 
 expect_exit 0 "$CG" --help
+main_help=$OUT
 for cmd in keygen issue verify jwks inspect; do
-  expect_contains "$OUT" "$cmd"
+  expect_contains "$main_help" "$cmd"
   expect_exit 0 "$CG" "$cmd" --help
+  expect_contains "$OUT" "--"
 done
 expect_exit 0 "$CG" --version
 expect_contains "$OUT" "."

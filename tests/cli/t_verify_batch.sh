@@ -23,5 +23,7 @@ line() { echo "$OUT" | sed -n "$1p"; }
 [ "$(json_get "$(line 5)" 'd["claims"]["sub"]')" = two ] || fail "line 5: $OUT"
 
 # As of ten minutes later only the 90-second token has expired: exit 4.
-expect_exit 4 bash -c "'$CG' verify --batch --at $(( $(date +%s) + 600 )) < '$SCRATCH/mixed'"
+printf '%s\n%s\n%s\n' "$good1" "$short" "$good2" > "$SCRATCH/later"
+expect_exit 4 bash -c "'$CG' verify --batch --at $(( $(date +%s) + 600 )) < '$SCRATCH/later'"
+[ "$(json_get "$(echo "$OUT" | sed -n 2p)" 'd["code"]')" = expired ] || fail "line 2 later: $OUT"
 pass

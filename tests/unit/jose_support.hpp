@@ -16,7 +16,9 @@
 
 namespace claudegate::test {
 
-inline std::string b64(std::string_view bytes) { return base64url::encode(bytes); }
+inline std::string b64(std::string_view bytes) {
+  return base64url::encode(bytes);
+}
 
 // "<b64 header>.<b64 payload>" from raw JSON text, exactly as given.
 inline std::string signing_input(std::string_view header_json, std::string_view payload_json) {
@@ -31,7 +33,7 @@ inline std::string compact(std::string_view header_json, std::string_view payloa
 
 // A compact token signed correctly with `key` over arbitrary header bytes,
 // bypassing jws::sign's header rules so decode's own checks can be probed.
-inline std::string raw_signed(const Key &key, std::string_view header_json, std::string_view payload_json) {
+inline std::string raw_signed(const Key& key, std::string_view header_json, std::string_view payload_json) {
   const auto input = signing_input(header_json, payload_json);
   const auto sig = signature::sign(key.alg(), key, input);
   REQUIRE_MESSAGE(sig.has_value(), (sig ? std::string() : sig.error().message));
@@ -39,7 +41,7 @@ inline std::string raw_signed(const Key &key, std::string_view header_json, std:
 }
 
 // One generated key per algorithm for the whole test run (RSA generation is slow).
-inline const Key &cached_key(Alg alg) {
+inline const Key& cached_key(Alg alg) {
   static std::map<Alg, Key> keys;
   auto it = keys.find(alg);
   if (it == keys.end()) {
@@ -54,7 +56,7 @@ inline const Key &cached_key(Alg alg) {
 class CountingRandom final : public RandomSource {
 public:
   void fill(std::span<unsigned char> out) override {
-    for (auto &byte : out) {
+    for (auto& byte : out) {
       byte = m_next++;
     }
   }
@@ -63,14 +65,16 @@ private:
   unsigned char m_next = 0;
 };
 
-inline std::string code_of(Errc code) { return std::string(errc_code(code)); }
+inline std::string code_of(Errc code) {
+  return std::string(errc_code(code));
+}
 
 // The stable code of a failed result, or "ok".
-template <typename T> std::string code_of(const Result<T> &r) {
+template <typename T> std::string code_of(const Result<T>& r) {
   return r ? std::string("ok") : code_of(r.error().code);
 }
 
-template <typename T> std::string message_of(const Result<T> &r) {
+template <typename T> std::string message_of(const Result<T>& r) {
   return r ? std::string() : r.error().message;
 }
 

@@ -40,26 +40,30 @@ claims::VerifyPolicy strict_policy() {
   return policy;
 }
 
-claudegate::Result<void> check(const Json &c, const claims::VerifyPolicy &policy = strict_policy(),
+claudegate::Result<void> check(const Json& c, const claims::VerifyPolicy& policy = strict_policy(),
                                UnixSeconds now = k_now, std::string_view typ = "at+jwt") {
   return claims::check(typ, c, policy, now);
 }
 
 // The error code of `r`, or nullopt-like sentinel when it succeeded.
-std::string code_of(const claudegate::Result<void> &r) {
+std::string code_of(const claudegate::Result<void>& r) {
   return r ? std::string("ok") : std::string(claudegate::errc_code(r.error().code));
 }
 
-std::string message_of(const claudegate::Result<void> &r) { return r ? std::string() : r.error().message; }
+std::string message_of(const claudegate::Result<void>& r) {
+  return r ? std::string() : r.error().message;
+}
 
-bool contains(const std::string &text, std::string_view part) { return text.find(part) != std::string::npos; }
+bool contains(const std::string& text, std::string_view part) {
+  return text.find(part) != std::string::npos;
+}
 
-Json with(Json c, const std::string &name, Json value) {
+Json with(Json c, const std::string& name, Json value) {
   c[name] = std::move(value);
   return c;
 }
 
-Json without(Json c, const std::string &name) {
+Json without(Json c, const std::string& name) {
   c.erase(name);
   return c;
 }
@@ -125,7 +129,7 @@ TEST_CASE("claims: exp of the wrong type or insane value is malformed") {
                       1e300,
                       253402300800.0,
                       std::numeric_limits<std::uint64_t>::max()};
-  for (const auto &value : bad) {
+  for (const auto& value : bad) {
     CAPTURE(value.dump());
     CHECK(code_of(check(with(good_claims(), "exp", value))) == "malformed");
   }
@@ -166,14 +170,14 @@ TEST_CASE("claims: iat in the future beyond leeway is not yet valid") {
 TEST_CASE("claims: fractional nbf just beyond the leeway is rejected") {
   auto policy = strict_policy();
   policy.leeway = 0;
-  CHECK(code_of(check(with(good_claims(), "nbf", static_cast<double>(k_now) + 0.5), policy)) ==
-        "not_yet_valid");
+  CHECK(code_of(check(with(good_claims(), "nbf", static_cast<double>(k_now) + 0.5), policy))
+        == "not_yet_valid");
   CHECK(code_of(check(with(good_claims(), "nbf", static_cast<double>(k_now)), policy)) == "ok");
 }
 
 TEST_CASE("claims: nbf and iat of the wrong type are malformed") {
-  for (const char *name : {"nbf", "iat"}) {
-    for (const Json &value : {Json("1795428000"), Json(false), Json(nullptr), Json(-5), Json(1e300)}) {
+  for (const char* name : {"nbf", "iat"}) {
+    for (const Json& value : {Json("1795428000"), Json(false), Json(nullptr), Json(-5), Json(1e300)}) {
       CAPTURE(name);
       CAPTURE(value.dump());
       CHECK(code_of(check(with(good_claims(), name, value))) == "malformed");
@@ -245,7 +249,7 @@ TEST_CASE("claims: audience arrays with non-strings and other types are malforme
                       7,
                       true,
                       Json::object({{"aud", "claude-proxy"}})};
-  for (const auto &value : bad) {
+  for (const auto& value : bad) {
     CAPTURE(value.dump());
     CHECK(code_of(check(with(good_claims(), "aud", value))) == "malformed");
   }
@@ -287,8 +291,8 @@ TEST_CASE("claims: required scopes must each be in the scope claim") {
   CHECK(code_of(check(good_claims(), policy)) == "claim_mismatch");
   policy.required_scopes = {"claude:messages"};
   CHECK(code_of(check(without(good_claims(), "scope"), policy)) == "claim_mismatch");
-  CHECK(code_of(check(with(good_claims(), "scope", Json::array({"claude:messages"})), policy)) ==
-        "malformed");
+  CHECK(code_of(check(with(good_claims(), "scope", Json::array({"claude:messages"})), policy))
+        == "malformed");
 }
 
 TEST_CASE("claims: required claims must be present") {
@@ -303,7 +307,7 @@ TEST_CASE("claims: required claims must be present") {
 }
 
 TEST_CASE("claims: registered claims of the wrong type are malformed") {
-  const std::pair<const char *, Json> bad[] = {
+  const std::pair<const char*, Json> bad[] = {
       {"sub", 42},
       {"jti", Json::array({"x"})},
       {"plan", Json::array({"pro"})},
@@ -315,7 +319,7 @@ TEST_CASE("claims: registered claims of the wrong type are malformed") {
       {"fid", 7},
       {"scope", 1},
   };
-  for (const auto &[name, value] : bad) {
+  for (const auto& [name, value] : bad) {
     CAPTURE(name);
     CAPTURE(value.dump());
     const auto r = check(with(good_claims(), name, value));
@@ -351,8 +355,8 @@ TEST_CASE("claims: attacker-controlled values are escaped and shortened in messa
 }
 
 TEST_CASE("claims: registered_names covers RFC 7519 and claudegate's own claims") {
-  const auto &names = claims::registered_names();
-  for (const char *name : {"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "plan", "scope", "roles",
+  const auto& names = claims::registered_names();
+  for (const char* name : {"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "plan", "scope", "roles",
                            "daily_token_limit", "fid"}) {
     CAPTURE(name);
     CHECK(std::find(names.begin(), names.end(), name) != names.end());

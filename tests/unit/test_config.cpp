@@ -14,7 +14,9 @@ using claudegate::test::ScratchDir;
 
 namespace {
 
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
 
 // The error message of parsing `toml`, or "" when it parsed.
 std::string parse_error(const std::string& toml) {

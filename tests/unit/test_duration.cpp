@@ -26,7 +26,8 @@ TEST_CASE("duration: parses combined units, largest first") {
 }
 
 TEST_CASE("duration: rejects malformed input with the accepted forms") {
-  for (const char* text : {"", "-5", "-5m", "5x", "15min", "m", "1h30", "30m1h", "1h1h", " 5m", "5 m", "1.5h", "+5"}) {
+  for (const char* text :
+       {"", "-5", "-5m", "5x", "15min", "m", "1h30", "30m1h", "1h1h", " 5m", "5 m", "1.5h", "+5"}) {
     CAPTURE(text);
     const auto parsed = duration::parse(text);
     REQUIRE_FALSE(parsed);

@@ -37,14 +37,16 @@ TEST_CASE("fs: write_atomic creates the file with the exact mode") {
   ScratchDir scratch;
   const auto path = scratch.path() / "key.pem";
   const mode_t old_umask = ::umask(077);
-  const auto written = fs::write_atomic(path, "secret\n", stdfs::perms::owner_read | stdfs::perms::owner_write |
-                                                              stdfs::perms::group_read | stdfs::perms::others_read);
+  const auto written = fs::write_atomic(path, "secret\n",
+                                        stdfs::perms::owner_read | stdfs::perms::owner_write
+                                            | stdfs::perms::group_read | stdfs::perms::others_read);
   ::umask(old_umask);
   REQUIRE(written);
   CHECK(mode_of(path) == 0644);
   CHECK(fs::read(path).value() == "secret\n");
 
-  REQUIRE(fs::write_atomic(scratch.path() / "private", "x", stdfs::perms::owner_read | stdfs::perms::owner_write));
+  REQUIRE(fs::write_atomic(scratch.path() / "private", "x",
+                           stdfs::perms::owner_read | stdfs::perms::owner_write));
   CHECK(mode_of(scratch.path() / "private") == 0600);
 }
 
@@ -60,9 +62,11 @@ TEST_CASE("fs: write_atomic replaces an existing file and leaves no temp file") 
 TEST_CASE("fs: write_atomic writes empty and large contents") {
   ScratchDir scratch;
   const std::string big(3 * 1024 * 1024 + 7, 'z');
-  REQUIRE(fs::write_atomic(scratch.path() / "big", big, stdfs::perms::owner_read | stdfs::perms::owner_write));
+  REQUIRE(
+      fs::write_atomic(scratch.path() / "big", big, stdfs::perms::owner_read | stdfs::perms::owner_write));
   CHECK(fs::read(scratch.path() / "big").value() == big);
-  REQUIRE(fs::write_atomic(scratch.path() / "empty", "", stdfs::perms::owner_read | stdfs::perms::owner_write));
+  REQUIRE(
+      fs::write_atomic(scratch.path() / "empty", "", stdfs::perms::owner_read | stdfs::perms::owner_write));
   CHECK(fs::read(scratch.path() / "empty").value().empty());
 }
 

@@ -89,7 +89,8 @@ TEST_CASE("home: an explicit home moves every part") {
 }
 
 TEST_CASE("home: db and config overrides beat the home") {
-  const auto paths = home::resolve({.home = "/srv/gate", .db = "/var/lib/gate.db", .config = "/etc/gate.toml"});
+  const auto paths =
+      home::resolve({.home = "/srv/gate", .db = "/var/lib/gate.db", .config = "/etc/gate.toml"});
   REQUIRE(paths);
   CHECK(paths->keys_dir == "/srv/gate/keys");
   CHECK(paths->db == "/var/lib/gate.db");

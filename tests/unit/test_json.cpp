@@ -10,7 +10,8 @@ using namespace claudegate;
 namespace {
 
 std::string nested(int depth) {
-  return std::string(static_cast<std::size_t>(depth), '[') + std::string(static_cast<std::size_t>(depth), ']');
+  return std::string(static_cast<std::size_t>(depth), '[')
+         + std::string(static_cast<std::size_t>(depth), ']');
 }
 
 std::string message_of(const Result<json::Json>& r) {
@@ -78,8 +79,8 @@ TEST_CASE("json: enforces the size limit") {
 }
 
 TEST_CASE("json: rejects invalid UTF-8 and lone surrogates") {
-  for (const char* text : {"{\"a\":\"\xff\"}", "{\"a\":\"\xc3\"}", "{\"\xed\xa0\x80\":1}",
-                           R"({"a":"\ud800"})"}) {
+  for (const char* text :
+       {"{\"a\":\"\xff\"}", "{\"a\":\"\xc3\"}", "{\"\xed\xa0\x80\":1}", R"({"a":"\ud800"})"}) {
     CAPTURE(text);
     const auto r = json::parse_object(text);
     REQUIRE_FALSE(r);
@@ -90,12 +91,32 @@ TEST_CASE("json: rejects invalid UTF-8 and lone surrogates") {
 }
 
 TEST_CASE("json: rejects syntax errors, trailing data and comments") {
-  for (const char* text : {"", "{", "{\"a\":1,}", "{\"a\":1} x", "{\"a\":1}{}", "{/*c*/\"a\":1}", "{'a':1}",
-                           "{\"a\":NaN}"}) {
+  for (const char* text :
+       {"", "{", "{\"a\":1,}", "{\"a\":1} x", "{\"a\":1}{}", "{/*c*/\"a\":1}", "{'a':1}", "{\"a\":NaN}"}) {
     CAPTURE(text);
     const auto r = json::parse_object(text);
     REQUIRE_FALSE(r);
     CHECK(r.error().code == Errc::malformed);
     CHECK(message_of(r).find("[json.exception") == std::string::npos);
   }
+}
+
+TEST_CASE("json: error messages never echo invalid input bytes") {
+  for (const char* text : {"{\"a\":\"\xff\xfe\"}", "{\"a\":\"x\x01\"}", "{\"a\" 1}", "{\"\xc3\":1}"}) {
+    CAPTURE(text);
+    const auto r = json::parse_object(text);
+    REQUIRE_FALSE(r);
+    const auto& message = r.error().message;
+    CHECK(message.find("last read") == std::string::npos);
+    for (const char c : message) {
+      CHECK(static_cast<unsigned char>(c) >= 0x20);
+      CHECK(static_cast<unsigned char>(c) < 0x7f);
+    }
+    CHECK_NOTHROW((void)json::Json(message).dump());
+  }
+  const auto missing_colon = json::parse_object("{\"a\" 1}");
+  CHECK(missing_colon.error().message.find("expected ':'") != std::string::npos);
+  const auto control = json::parse_object("{\"a\\u0001\":1,\"a\\u0001\":2}");
+  REQUIRE_FALSE(control);
+  CHECK(control.error().message == "json: duplicate member name \"a\\x01\"");
 }

@@ -17,16 +17,24 @@ namespace {
 
 constexpr std::string_view k_payload = R"({"sub":"alice","exp":1795428900})";
 
-const Key &hs_key() { return cached_key(Alg::HS256); }
+const Key& hs_key() {
+  return cached_key(Alg::HS256);
+}
 
-std::string hs_header() { return R"({"alg":"HS256","typ":"at+jwt","kid":"k1"})"; }
+std::string hs_header() {
+  return R"({"alg":"HS256","typ":"at+jwt","kid":"k1"})";
+}
 
-std::string hs_token() { return raw_signed(hs_key(), hs_header(), k_payload); }
+std::string hs_token() {
+  return raw_signed(hs_key(), hs_header(), k_payload);
+}
 
-Result<jws::DecodedToken> decode(std::string_view token) { return jws::decode(token); }
+Result<jws::DecodedToken> decode(std::string_view token) {
+  return jws::decode(token);
+}
 
 // Decode, then check the signature with `key`: what token::verify does minus kid and claims.
-Result<void> decode_and_verify(std::string_view token, const Key &key) {
+Result<void> decode_and_verify(std::string_view token, const Key& key) {
   auto decoded = jws::decode(token);
   if (!decoded) {
     return std::unexpected(decoded.error());
@@ -60,19 +68,19 @@ std::string segment(std::string_view token, int index) {
 }
 
 struct DigestSignCtx {
-  void operator()(EVP_MD_CTX *ctx) const { EVP_MD_CTX_free(ctx); }
+  void operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
 };
 
 // An ES256 signature in ASN.1 DER form (what OpenSSL produces), not JWS raw r‖s.
-std::string der_signature(const Key &key, std::string_view input) {
+std::string der_signature(const Key& key, std::string_view input) {
   std::unique_ptr<EVP_MD_CTX, DigestSignCtx> ctx(EVP_MD_CTX_new());
   REQUIRE(EVP_DigestSignInit(ctx.get(), nullptr, EVP_sha256(), nullptr, key.evp()) == 1);
-  const auto *data = reinterpret_cast<const unsigned char *>(input.data());
+  const auto* data = reinterpret_cast<const unsigned char*>(input.data());
   std::size_t size = 0;
   REQUIRE(EVP_DigestSign(ctx.get(), nullptr, &size, data, input.size()) == 1);
   std::string out(size, '\0');
-  REQUIRE(EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char *>(out.data()), &size, data,
-                         input.size()) == 1);
+  REQUIRE(EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char*>(out.data()), &size, data, input.size())
+          == 1);
   out.resize(size);
   return out;
 }
@@ -142,7 +150,7 @@ TEST_CASE("jws: refuses crit, b64, jku, x5u, jwk, x5c, zip and cty by name") {
       {"zip", R"("DEF")"},
       {"cty", R"("JWT")"},
   };
-  for (const auto &[name, value] : params) {
+  for (const auto& [name, value] : params) {
     CAPTURE(name);
     const auto header =
         R"({"alg":"HS256","kid":"k1",")" + std::string(name) + R"(":)" + std::string(value) + "}";
@@ -185,7 +193,7 @@ TEST_CASE("jws: duplicate member names in header or payload are malformed") {
       {R"({"alg":"HS256"})", R"({"sub":"alice","exp":1,"ctx":{"role":"user","role":"admin"}})"},
       {R"({"alg":"HS256"})", R"({"a":[{"x":1,"x":2}],"exp":1})"},
   };
-  for (const auto &[header, payload] : cases) {
+  for (const auto& [header, payload] : cases) {
     CAPTURE(header);
     CAPTURE(payload);
     const auto r = decode(compact(header, payload, std::string(32, 'x')));
@@ -215,7 +223,7 @@ TEST_CASE("jws: padding, whitespace and the standard alphabet are refused in eve
   for (int index = 0; index < 3; ++index) {
     CAPTURE(index);
     const auto original = segment(token, index);
-    for (const std::string &bad : {original + "=", original + "==", " " + original, original + "\n",
+    for (const std::string& bad : {original + "=", original + "==", " " + original, original + "\n",
                                    original.substr(0, 4) + "\t" + original.substr(4), original + " "}) {
       CHECK(code_of(decode(with_segment(token, index, bad))) == "malformed");
     }
@@ -245,7 +253,7 @@ TEST_CASE("jws: exactly three non-empty segments") {
   const auto h = segment(token, 0);
   const auto p = segment(token, 1);
   const auto s = segment(token, 2);
-  for (const std::string &bad :
+  for (const std::string& bad :
        {h + "." + p, token + "." + s, token + ".", h, std::string(), std::string(".."), std::string("...."),
         "." + p + "." + s, h + ".." + s, h + "." + p + ".", h + "." + p + "." + s + "." + p + "." + s}) {
     CAPTURE(bad);
@@ -262,7 +270,8 @@ namespace {
 std::string token_of_size(std::size_t size) {
   for (std::size_t kid = 1; kid <= 3; ++kid) {
     const auto header = R"({"alg":"HS256","kid":")" + std::string(kid, 'k') + "\"}";
-    for (std::size_t filler = 0; filler < size; ++filler) {
+    // Base64url grows by 4/3: start a little below the payload that fills `size`.
+    for (std::size_t filler = size * 3 / 4 - 256; filler < size; ++filler) {
       auto token = raw_signed(hs_key(), header, R"({"exp":1,"f":")" + std::string(filler, 'a') + "\"}");
       if (token.size() == size) {
         return token;
@@ -292,26 +301,26 @@ TEST_CASE("jws: a token over 8 KiB is refused before decoding, 8 KiB exactly is 
 TEST_CASE("jws: HS256 signature one byte short or long fails") {
   const auto token = hs_token();
   const auto sig = *base64url::decode(segment(token, 2));
-  for (const std::string &bad : {sig.substr(0, 31), sig + "x", std::string(1, sig[0]), sig + sig}) {
+  for (const std::string& bad : {sig.substr(0, 31), sig + "x", std::string(1, sig[0]), sig + sig}) {
     CAPTURE(bad.size());
     CHECK(code_of(decode_and_verify(with_segment(token, 2, b64(bad)), hs_key())) == "bad_signature");
   }
 }
 
 TEST_CASE("jws: RSA signature one byte short or long fails") {
-  const auto &key = cached_key(Alg::RS256);
+  const auto& key = cached_key(Alg::RS256);
   const auto token = raw_signed(key, R"({"alg":"RS256"})", k_payload);
   REQUIRE(code_of(decode_and_verify(token, key)) == "ok");
   const auto sig = *base64url::decode(segment(token, 2));
   REQUIRE(sig.size() == 256);
-  for (const std::string &bad : {sig.substr(0, 255), sig + '\0', std::string(1, '\0') + sig, sig.substr(1)}) {
+  for (const std::string& bad : {sig.substr(0, 255), sig + '\0', std::string(1, '\0') + sig, sig.substr(1)}) {
     CAPTURE(bad.size());
     CHECK(code_of(decode_and_verify(with_segment(token, 2, b64(bad)), key)) == "bad_signature");
   }
 }
 
 TEST_CASE("jws: an ES256 signature in DER form instead of raw r||s fails") {
-  const auto &key = cached_key(Alg::ES256);
+  const auto& key = cached_key(Alg::ES256);
   const std::string header = R"({"alg":"ES256"})";
   const auto input = signing_input(header, k_payload);
   const auto der = der_signature(key, input);
@@ -335,7 +344,7 @@ TEST_CASE("jws: a tampered payload or header fails the signature") {
 
 TEST_CASE("jws: the header alg must equal the key's alg exactly") {
   // RS256 → HS256 confusion: an HMAC made with the RSA public key's bytes as the secret.
-  const auto &rsa = cached_key(Alg::RS256);
+  const auto& rsa = cached_key(Alg::RS256);
   const auto pem = rsa.public_pem();
   REQUIRE(pem);
   const auto secret_key = Key::from_secret(*pem);
@@ -355,7 +364,7 @@ TEST_CASE("jws: the header alg must equal the key's alg exactly") {
 TEST_CASE("jws: sign then decode round-trips for every algorithm") {
   for (const auto alg : all_algs()) {
     CAPTURE(alg_name(alg));
-    const auto &key = cached_key(alg);
+    const auto& key = cached_key(alg);
     const json::Json header = {{"alg", alg_name(alg)}, {"kid", "k"}};
     const json::Json payload = {{"sub", "alice"}, {"exp", 1795428900}};
     const auto token = jws::sign(header, payload, key);
@@ -377,8 +386,8 @@ TEST_CASE("jws: sign refuses a header alg other than the key's and headers decod
   CHECK(code_of(jws::sign({{"alg", "none"}}, payload, hs_key())) == "unsupported");
   CHECK(code_of(jws::sign({{"typ", "JWT"}}, payload, hs_key())) == "malformed");
   CHECK(code_of(jws::sign({{"alg", "HS256"}, {"crit", {"exp"}}}, payload, hs_key())) == "unsupported");
-  CHECK(code_of(jws::sign({{"alg", "HS256"}, {"jwk", {{"kty", "oct"}}}}, payload, hs_key())) ==
-        "unsupported");
+  CHECK(code_of(jws::sign({{"alg", "HS256"}, {"jwk", {{"kty", "oct"}}}}, payload, hs_key()))
+        == "unsupported");
   CHECK(code_of(jws::sign(json::Json::array({"HS256"}), payload, hs_key())) == "malformed");
   CHECK(code_of(jws::sign({{"alg", "HS256"}}, json::Json("text"), hs_key())) == "malformed");
   CHECK(code_of(jws::sign({{"alg", "HS256"}}, {{"bad", "\xff"}}, hs_key())) == "malformed");

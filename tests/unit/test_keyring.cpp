@@ -56,7 +56,9 @@ void write_file(const stdfs::path& path, const std::string& content) {
   ::chmod(path.c_str(), 0600);
 }
 
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
 
 } // namespace
 

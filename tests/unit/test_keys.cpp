@@ -104,6 +104,26 @@ Qk/8WBtUphK1o7BGkzjsj2SUBm5DJw==
 -----END EC PRIVATE KEY-----
 )";
 
+constexpr const char* k_ec_with_params = R"(-----BEGIN EC PARAMETERS-----
+BggqhkjOPQMBBw==
+-----END EC PARAMETERS-----
+-----BEGIN EC PRIVATE KEY-----
+MHcCAQEEIMjTQEzDGIRaPIlm9/dGjAqX5j5JyDGTBqHcJNpz/xc4oAoGCCqGSM49
+AwEHoUQDQgAE3CffqMdzOQmwLK3hpD1zL08Ps0vpWCijbopLHuRxGTczmSy349Me
+tFrMTpyUGotSaKOf/IqoJQbME/E/oW0qQA==
+-----END EC PRIVATE KEY-----
+)";
+
+constexpr const char* k_rsa_pkcs1_pub = R"(-----BEGIN RSA PUBLIC KEY-----
+MIIBCgKCAQEAzuksw7l7jObWfwRknRYu4HqJbJrd5NLLAOtuOc3tnl6QEoL+CAsR
+OeS32x7ROP0JFUMxRprIYWVxfTllDqjhGwgfOYJoAcUjTVTlQX/unVPbQ+Lo01gb
+FkvAJG+IHj2S6FEeduXENO6RoezA35vf9MBUCzmIzbyN60T+hqQYqj/j3TBzmi7V
+1D6TonA6/58HqzMExaP1fWCnbWAKnoTGOx83HqRy4hcqZaiGSx0Tx8xTKs6FSwd3
+oiBgajA1ILoa5r1/zN3if1L5GEqSXPLf2Fn3cEUtXowf1IWJ95LO6jnVAJ7V7vG+
+HqNbRiTwreCkZ1ENAi+rHt56+budXvn8qwIDAQAB
+-----END RSA PUBLIC KEY-----
+)";
+
 // RFC 7638 §3.1.
 constexpr const char* k_rfc7638_jwk = R"({"kty":"RSA",
   "n":"0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw",
@@ -113,7 +133,9 @@ constexpr const char* k_rfc7638_jwk = R"({"kty":"RSA",
 constexpr const char* k_rfc8037_jwk = R"({"kty":"OKP","crv":"Ed25519",
   "d":"nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"})";
 
-json::Json parse(const char* text) { return json::Json::parse(text); }
+json::Json parse(const char* text) {
+  return json::Json::parse(text);
+}
 
 Key must(Result<Key> key) {
   if (!key) {
@@ -129,11 +151,16 @@ Errc error_of(const Result<Key>& key) {
 
 std::size_t expected_signature_size(Alg alg, int rsa_bits) {
   switch (alg) {
-  case Alg::ES256: return 64;
-  case Alg::ES384: return 96;
-  case Alg::EdDSA: return 64;
-  case Alg::HS256: return 32;
-  default: return static_cast<std::size_t>(rsa_bits / 8);
+  case Alg::ES256:
+    return 64;
+  case Alg::ES384:
+    return 96;
+  case Alg::EdDSA:
+    return 64;
+  case Alg::HS256:
+    return 32;
+  default:
+    return static_cast<std::size_t>(rsa_bits / 8);
   }
 }
 
@@ -311,6 +338,17 @@ TEST_CASE("keys: imports SEC1 EC PEM made by openssl ecparam") {
   check_asymmetric_round_trips(p384);
 }
 
+TEST_CASE("keys: imports what other openssl commands write") {
+  // `openssl ecparam -genkey` writes an EC PARAMETERS block before the key.
+  const auto ec = must(Key::from_pem(k_ec_with_params));
+  CHECK(ec.alg() == Alg::ES256);
+  CHECK(ec.has_private());
+  // `openssl rsa -RSAPublicKey_out` writes a PKCS#1 public key.
+  const auto rsa = must(Key::from_pem(k_rsa_pkcs1_pub));
+  CHECK_FALSE(rsa.has_private());
+  CHECK(rsa.kid() == must(Key::from_pem(k_rsa_pkcs1)).kid());
+}
+
 TEST_CASE("keys: an algorithm must fit its key") {
   CHECK(error_of(Key::from_pem(k_rsa_pkcs1, Alg::ES256)) == Errc::unsupported);
   CHECK(error_of(Key::from_pem(k_rsa_pkcs1, Alg::HS256)) == Errc::unsupported);
@@ -336,9 +374,17 @@ TEST_CASE("keys: refuses small RSA keys and unsupported curves") {
 TEST_CASE("keys: refuses unparsable and encrypted PEM") {
   CHECK(error_of(Key::from_pem("")) == Errc::malformed);
   CHECK(error_of(Key::from_pem("not a key")) == Errc::malformed);
-  CHECK(error_of(Key::from_pem("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")) == Errc::malformed);
-  CHECK(error_of(Key::from_pem("-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n"))
+  CHECK(error_of(Key::from_pem("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"))
+        == Errc::malformed);
+  CHECK(error_of(Key::from_pem(
+            "-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n"))
         == Errc::unsupported);
+  CHECK(error_of(Key::from_pem(
+            "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-256-CBC,00\n"))
+        == Errc::unsupported);
+  CHECK(error_of(
+            Key::from_pem("-----BEGIN EC PARAMETERS-----\nBggqhkjOPQMBBw==\n-----END EC PARAMETERS-----\n"))
+        == Errc::malformed);
 }
 
 TEST_CASE("keys: public_only drops the private part") {
@@ -436,7 +482,8 @@ TEST_CASE("keys: RFC 7520 cookbook JWKs") {
   const auto rsa_public = claudegate::test::load_vectors("rfc/jose-cookbook/jwk/3_3.rsa_public_key.json");
   const auto rsa_private = claudegate::test::load_vectors("rfc/jose-cookbook/jwk/3_4.rsa_private_key.json");
   const auto ec_public = claudegate::test::load_vectors("rfc/jose-cookbook/jwk/3_1.ec_public_key.json");
-  const auto mac = claudegate::test::load_vectors("rfc/jose-cookbook/jwk/3_5.symmetric_key_mac_computation.json");
+  const auto mac =
+      claudegate::test::load_vectors("rfc/jose-cookbook/jwk/3_5.symmetric_key_mac_computation.json");
   if (!rsa_public || !rsa_private || !ec_public || !mac) {
     return;
   }

@@ -19,12 +19,12 @@ namespace {
 
 constexpr UnixSeconds k_rfc7515_now = 1300819000; // before A.x's exp 1300819380
 
-std::optional<json::Json> rfc7515_vector(const std::string &section) {
+std::optional<json::Json> rfc7515_vector(const std::string& section) {
   const auto file = load_vectors("rfc/rfc7515_appendixA.json");
   if (!file) {
     return std::nullopt;
   }
-  for (const auto &vector : (*file)["vectors"]) {
+  for (const auto& vector : (*file)["vectors"]) {
     if (vector["section"] == section) {
       return vector;
     }
@@ -33,7 +33,7 @@ std::optional<json::Json> rfc7515_vector(const std::string &section) {
   return std::nullopt;
 }
 
-Key key_from(const json::Json &jwk) {
+Key key_from(const json::Json& jwk) {
   auto key = Key::from_jwk(jwk);
   REQUIRE_MESSAGE(key, message_of(key));
   return std::move(*key);
@@ -47,7 +47,7 @@ claims::VerifyPolicy rfc7515_policy(std::vector<std::string> typs) {
 }
 
 // Decode, check the signature with `key`, then the claims: token::verify without the kid step.
-Result<void> verify_with(const std::string &compact_token, const Key &key, const claims::VerifyPolicy &policy,
+Result<void> verify_with(const std::string& compact_token, const Key& key, const claims::VerifyPolicy& policy,
                          UnixSeconds now) {
   auto decoded = jws::decode(compact_token);
   if (!decoded) {
@@ -59,18 +59,18 @@ Result<void> verify_with(const std::string &compact_token, const Key &key, const
   return claims::check(decoded->typ, decoded->payload, policy, now);
 }
 
-std::string signing_input_of(const std::string &compact_token) {
+std::string signing_input_of(const std::string& compact_token) {
   return compact_token.substr(0, compact_token.rfind('.'));
 }
 
-std::string signature_of(const std::string &compact_token) {
+std::string signature_of(const std::string& compact_token) {
   const auto sig = base64url::decode(compact_token.substr(compact_token.rfind('.') + 1));
   REQUIRE(sig);
   return *sig;
 }
 
 // A deterministic algorithm re-signs the exact signing input to the same token, byte for byte.
-void check_resigns_exactly(const std::string &compact_token, const Key &key) {
+void check_resigns_exactly(const std::string& compact_token, const Key& key) {
   const auto input = signing_input_of(compact_token);
   const auto sig = signature::sign(key.alg(), key, input);
   REQUIRE_MESSAGE(sig, message_of(sig));
@@ -78,7 +78,7 @@ void check_resigns_exactly(const std::string &compact_token, const Key &key) {
 }
 
 // A DecodedToken for a JWS whose payload is not JSON (the cookbook's prose payloads).
-jws::DecodedToken detached_view(const std::string &compact_token, Alg alg) {
+jws::DecodedToken detached_view(const std::string& compact_token, Alg alg) {
   jws::DecodedToken decoded;
   decoded.alg = alg;
   decoded.signing_input = signing_input_of(compact_token);
@@ -86,7 +86,7 @@ jws::DecodedToken detached_view(const std::string &compact_token, Alg alg) {
   return decoded;
 }
 
-std::optional<json::Json> cookbook(const std::string &name) {
+std::optional<json::Json> cookbook(const std::string& name) {
   return load_vectors("rfc/jose-cookbook/" + name);
 }
 
@@ -253,7 +253,7 @@ TEST_CASE("rfc7797: the b64=false token is refused, the control token verifies w
   if (!vector) {
     return;
   }
-  const auto &b64_false = (*vector)["b64_false_4_2"];
+  const auto& b64_false = (*vector)["b64_false_4_2"];
   const auto detached = jws::decode(b64_false["detached_compact"].get<std::string>());
   CHECK(code_of(detached) == "unsupported");
   CHECK((contains(message_of(detached), "\"b64\"") || contains(message_of(detached), "\"crit\"")));
@@ -262,7 +262,8 @@ TEST_CASE("rfc7797: the b64=false token is refused, the control token verifies w
   const auto key = key_from((*vector)["key"]);
   const auto input = b64_false["signing_input"].get<std::string>();
   CHECK(code_of(signature::verify(Alg::HS256, key, input,
-                                  *base64url::decode(b64_false["signature"].get<std::string>()))) == "ok");
+                                  *base64url::decode(b64_false["signature"].get<std::string>())))
+        == "ok");
   const std::string control = (*vector)["control_4_1"]["compact"];
   CHECK(code_of(jws::verify_signature(detached_view(control, Alg::HS256), key)) == "ok");
   check_resigns_exactly(control, key);

@@ -9,9 +9,12 @@
 #include <openssl/evp.h>
 #include <openssl/rsa.h>
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
+#include <vector>
 
 using namespace claudegate;
 
@@ -225,5 +228,30 @@ TEST_CASE("signature: RFC 7520 and RFC 8037 cookbook examples") {
     const auto alg = alg_from_name((*example)["input"]["alg"].get<std::string>());
     REQUIRE(alg);
     check_known_answer((*example)["input"]["key"], *alg, (*example)["output"]["compact"].get<std::string>());
+  }
+}
+
+TEST_CASE("signature: one key signs and verifies from many threads") {
+  for (const Alg alg : {Alg::RS256, Alg::ES256, Alg::EdDSA, Alg::HS256}) {
+    CAPTURE(alg_name(alg));
+    const Key& key = key_for(alg);
+    std::atomic<int> failures{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t) {
+      threads.emplace_back([&key, alg, t, &failures] {
+        for (int i = 0; i < 50; ++i) {
+          const std::string input = std::to_string(t) + "." + std::to_string(i);
+          const auto sig = signature::sign(alg, key, input);
+          if (!sig || !signature::verify(alg, key, input, *sig)
+              || signature::verify(alg, key, input + "x", *sig)) {
+            ++failures;
+          }
+        }
+      });
+    }
+    for (auto& thread : threads) {
+      thread.join();
+    }
+    CHECK(failures == 0);
   }
 }

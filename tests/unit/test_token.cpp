@@ -42,7 +42,7 @@ KeySet verifier_keys(std::initializer_list<Alg> algs) {
   return keys;
 }
 
-std::string issue_for(const Key &key, const token::AccessTokenRequest &request = alice(),
+std::string issue_for(const Key& key, const token::AccessTokenRequest& request = alice(),
                       UnixSeconds now = k_now) {
   SystemRandom rng;
   auto issued = token::issue(request, key, now, rng);
@@ -50,8 +50,8 @@ std::string issue_for(const Key &key, const token::AccessTokenRequest &request =
   return issued->token;
 }
 
-Result<token::VerifiedToken> verify(std::string_view token, const KeySet &keys, UnixSeconds now = k_now,
-                                    const claims::VerifyPolicy &policy = default_policy()) {
+Result<token::VerifiedToken> verify(std::string_view token, const KeySet& keys, UnixSeconds now = k_now,
+                                    const claims::VerifyPolicy& policy = default_policy()) {
   return token::verify(token, keys, policy, now);
 }
 
@@ -65,11 +65,11 @@ std::string segment_text(std::string_view token, int index) {
 }
 
 // A token with header `header_json` and claims `claims`, correctly signed by `key`.
-std::string crafted(const Key &key, std::string_view header_json, const json::Json &claims) {
+std::string crafted(const Key& key, std::string_view header_json, const json::Json& claims) {
   return raw_signed(key, header_json, claims.dump());
 }
 
-std::string es_header(const Key &key) {
+std::string es_header(const Key& key) {
   return R"({"alg":"ES256","typ":"at+jwt","kid":")" + key.kid() + "\"}";
 }
 
@@ -84,7 +84,7 @@ json::Json valid_claims() {
 TEST_CASE("token: issue then verify round-trips for all 8 algorithms") {
   for (const auto alg : all_algs()) {
     CAPTURE(alg_name(alg));
-    const auto &key = cached_key(alg);
+    const auto& key = cached_key(alg);
     const auto keys = verifier_keys({alg});
     const auto token = issue_for(key);
     const auto verified = verify(token, keys);
@@ -98,10 +98,10 @@ TEST_CASE("token: issue then verify round-trips for all 8 algorithms") {
 
 TEST_CASE("token: header is exactly alg, typ at+jwt, kid, in that order") {
   for (const auto alg : {Alg::RS256, Alg::EdDSA, Alg::HS256}) {
-    const auto &key = cached_key(alg);
+    const auto& key = cached_key(alg);
     const auto header = segment_text(issue_for(key), 0);
-    CHECK(header ==
-          R"({"alg":")" + std::string(alg_name(alg)) + R"(","typ":"at+jwt","kid":")" + key.kid() + "\"}");
+    CHECK(header
+          == R"({"alg":")" + std::string(alg_name(alg)) + R"(","typ":"at+jwt","kid":")" + key.kid() + "\"}");
   }
 }
 
@@ -118,8 +118,8 @@ TEST_CASE("token: claims are minted in order with the request's values") {
   CHECK(issued->expires_at == k_now + 900);
   CHECK(issued->kid == cached_key(Alg::ES256).kid());
   const auto expected = R"({"iss":"claudegate","sub":"alice","aud":"claude-proxy","iat":1795428000,)"
-                        R"("nbf":1795428000,"exp":1795428900,"jti":")" +
-                        jti + R"(","plan":"pro","scope":"claude:messages claude:models"})";
+                        R"("nbf":1795428000,"exp":1795428900,"jti":")"
+                        + jti + R"(","plan":"pro","scope":"claude:messages claude:models"})";
   CHECK(segment_text(issued->token, 1) == expected);
   CHECK(issued->claims == json::Json::parse(expected));
 }
@@ -135,7 +135,7 @@ TEST_CASE("token: roles, daily_token_limit and fid appear only when set") {
   CHECK(verified->claims["daily_token_limit"] == 1000);
   CHECK(verified->claims["fid"] == "fam-1");
   const auto plain = segment_text(issue_for(cached_key(Alg::HS256)), 1);
-  for (const char *name : {"roles", "daily_token_limit", "fid"}) {
+  for (const char* name : {"roles", "daily_token_limit", "fid"}) {
     CHECK_FALSE(contains(plain, name));
   }
 }
@@ -169,7 +169,7 @@ TEST_CASE("token: extra claims are included after the standard ones") {
 }
 
 TEST_CASE("token: an extra claim may not override a registered claim") {
-  for (const auto &name : claims::registered_names()) {
+  for (const auto& name : claims::registered_names()) {
     CAPTURE(name);
     auto request = alice();
     request.extra_claims = {{name, "x"}};
@@ -182,7 +182,7 @@ TEST_CASE("token: an extra claim may not override a registered claim") {
 
 TEST_CASE("token: issue validates subject, ttl and the request") {
   SystemRandom rng;
-  const auto &key = cached_key(Alg::HS256);
+  const auto& key = cached_key(Alg::HS256);
   auto request = alice();
   request.subject.clear();
   CHECK(code_of(token::issue(request, key, k_now, rng)) == "config");
@@ -219,7 +219,7 @@ TEST_CASE("token: issue with a public-only key fails") {
 }
 
 TEST_CASE("token: a token without kid is an unknown key") {
-  const auto &key = cached_key(Alg::ES256);
+  const auto& key = cached_key(Alg::ES256);
   const auto r =
       verify(crafted(key, R"({"alg":"ES256","typ":"at+jwt"})", valid_claims()), verifier_keys({Alg::ES256}));
   CHECK(code_of(r) == "unknown_key");
@@ -227,7 +227,7 @@ TEST_CASE("token: a token without kid is an unknown key") {
 }
 
 TEST_CASE("token: kid tricks never find a key") {
-  const auto &key = cached_key(Alg::ES256);
+  const auto& key = cached_key(Alg::ES256);
   const auto keys = verifier_keys({Alg::ES256});
   for (std::string_view kid : {"../../etc/passwd", "", "' OR '1'='1", "1; DROP TABLE keys; --", "*", "%",
                                "/dev/null", "kid\\u0000"}) {
@@ -240,12 +240,12 @@ TEST_CASE("token: kid tricks never find a key") {
   CHECK(contains(message_of(r), R"("../../etc/passwd")"));
   // A prefix or case variant of a real kid is a different kid.
   const auto upper = key.kid().substr(0, 10);
-  CHECK(code_of(verify(crafted(key, R"({"alg":"ES256","kid":")" + upper + "\"}", valid_claims()), keys)) ==
-        "unknown_key");
+  CHECK(code_of(verify(crafted(key, R"({"alg":"ES256","kid":")" + upper + "\"}", valid_claims()), keys))
+        == "unknown_key");
 }
 
 TEST_CASE("token: a non-string kid is malformed") {
-  const auto &key = cached_key(Alg::ES256);
+  const auto& key = cached_key(Alg::ES256);
   for (std::string_view header :
        {R"({"alg":"ES256","kid":1})", R"({"alg":"ES256","kid":["x"]})",
         R"({"alg":"ES256","kid":{"path":"/etc/passwd"}})", R"({"alg":"ES256","kid":null})"}) {
@@ -264,7 +264,7 @@ TEST_CASE("token: no try-every-key fallback; the kid's key must have signed") {
 }
 
 TEST_CASE("token: RS256 to HS256 confusion with the public key as HMAC secret is refused") {
-  const auto &rsa = cached_key(Alg::RS256);
+  const auto& rsa = cached_key(Alg::RS256);
   const auto keys = verifier_keys({Alg::RS256});
   const auto header = R"({"alg":"HS256","typ":"at+jwt","kid":")" + rsa.kid() + "\"}";
   const auto pem = rsa.public_pem();
@@ -273,7 +273,7 @@ TEST_CASE("token: RS256 to HS256 confusion with the public key as HMAC secret is
   REQUIRE(jwk);
   const auto n = base64url::decode((*jwk)["n"].get<std::string>());
   REQUIRE(n);
-  for (const auto &secret : {*pem, *pem + "\n", pem->substr(0, pem->size() - 1), jwk->dump(), *n}) {
+  for (const auto& secret : {*pem, *pem + "\n", pem->substr(0, pem->size() - 1), jwk->dump(), *n}) {
     const auto hmac = Key::from_secret(secret);
     REQUIRE(hmac);
     const auto r = verify(crafted(*hmac, header, valid_claims()), keys);
@@ -293,19 +293,19 @@ TEST_CASE("token: alg none with a real kid is refused") {
 }
 
 TEST_CASE("token: refused header parameters fail even when correctly signed") {
-  const auto &key = cached_key(Alg::ES256);
+  const auto& key = cached_key(Alg::ES256);
   for (std::string_view extra :
        {R"("crit":["exp"])", R"("jku":"https://evil/jwks")", R"("x5u":"https://evil/c")",
         R"("jwk":{"kty":"EC"})", R"("x5c":["MII"])", R"("zip":"DEF")", R"("cty":"JWT")", R"("b64":false)"}) {
     CAPTURE(extra);
     const auto header = R"({"alg":"ES256","kid":")" + key.kid() + "\"," + std::string(extra) + "}";
-    CHECK(code_of(verify(crafted(key, header, valid_claims()), verifier_keys({Alg::ES256}))) ==
-          "unsupported");
+    CHECK(code_of(verify(crafted(key, header, valid_claims()), verifier_keys({Alg::ES256})))
+          == "unsupported");
   }
 }
 
 TEST_CASE("token: duplicate claims, even nested, are malformed") {
-  const auto &key = cached_key(Alg::ES256);
+  const auto& key = cached_key(Alg::ES256);
   const auto header = es_header(key);
   const auto base = valid_claims().dump();
   const auto dup = base.substr(0, base.size() - 1) + R"(,"sub":"admin"})";
@@ -315,20 +315,20 @@ TEST_CASE("token: duplicate claims, even nested, are malformed") {
 }
 
 TEST_CASE("token: the signature is checked before the claims") {
-  const auto &key = cached_key(Alg::ES256);
+  const auto& key = cached_key(Alg::ES256);
   const auto other = Key::generate(Alg::ES256);
   REQUIRE(other);
   auto expired = valid_claims();
   expired["exp"] = k_now - 3600;
   expired["iss"] = "evil";
   // Expired, wrong issuer and badly signed: the signature is what fails.
-  CHECK(code_of(verify(crafted(*other, es_header(key), expired), verifier_keys({Alg::ES256}))) ==
-        "bad_signature");
+  CHECK(code_of(verify(crafted(*other, es_header(key), expired), verifier_keys({Alg::ES256})))
+        == "bad_signature");
   CHECK(code_of(verify(crafted(key, es_header(key), expired), verifier_keys({Alg::ES256}))) == "expired");
 }
 
 TEST_CASE("token: expiry, not-before and issued-at through verify") {
-  const auto &key = cached_key(Alg::EdDSA);
+  const auto& key = cached_key(Alg::EdDSA);
   const auto keys = verifier_keys({Alg::EdDSA});
   const auto token = issue_for(key); // iat = nbf = k_now, exp = k_now + 900
   CHECK(code_of(verify(token, keys, k_now + 900 + 59)) == "ok");
@@ -340,9 +340,9 @@ TEST_CASE("token: expiry, not-before and issued-at through verify") {
 }
 
 TEST_CASE("token: hand-made claims with bad times are refused") {
-  const auto &key = cached_key(Alg::ES256);
+  const auto& key = cached_key(Alg::ES256);
   const auto keys = verifier_keys({Alg::ES256});
-  auto check_with = [&](const char *name, std::optional<json::Json> value) {
+  auto check_with = [&](const char* name, std::optional<json::Json> value) {
     auto c = valid_claims();
     if (value) {
       c[name] = *value;
@@ -362,9 +362,9 @@ TEST_CASE("token: hand-made claims with bad times are refused") {
 }
 
 TEST_CASE("token: audience forms through verify") {
-  const auto &key = cached_key(Alg::ES256);
+  const auto& key = cached_key(Alg::ES256);
   const auto keys = verifier_keys({Alg::ES256});
-  auto with_aud = [&](const json::Json &aud) {
+  auto with_aud = [&](const json::Json& aud) {
     auto c = valid_claims();
     c["aud"] = aud;
     return code_of(verify(crafted(key, es_header(key), c), keys));
@@ -377,7 +377,7 @@ TEST_CASE("token: audience forms through verify") {
 }
 
 TEST_CASE("token: typ JWT from an external IdP verifies, a wrong typ does not") {
-  const auto &key = cached_key(Alg::ES256);
+  const auto& key = cached_key(Alg::ES256);
   const auto keys = verifier_keys({Alg::ES256});
   const auto jwt = R"({"alg":"ES256","typ":"JWT","kid":")" + key.kid() + "\"}";
   CHECK(code_of(verify(crafted(key, jwt, valid_claims()), keys)) == "ok");
@@ -388,7 +388,7 @@ TEST_CASE("token: typ JWT from an external IdP verifies, a wrong typ does not") 
 }
 
 TEST_CASE("token: an external kid added to the key set is honoured") {
-  const auto &key = cached_key(Alg::RS256);
+  const auto& key = cached_key(Alg::RS256);
   KeySet keys;
   keys.add("idp-key-2024", *key.public_only());
   const auto header = R"({"alg":"RS256","typ":"JWT","kid":"idp-key-2024"})";
@@ -399,7 +399,7 @@ TEST_CASE("token: an external kid added to the key set is honoured") {
 TEST_CASE("token: required scopes through verify") {
   auto policy = default_policy();
   policy.required_scopes = {"claude:models"};
-  const auto &key = cached_key(Alg::HS256);
+  const auto& key = cached_key(Alg::HS256);
   const auto keys = verifier_keys({Alg::HS256});
   CHECK(code_of(verify(issue_for(key), keys, k_now, policy)) == "claim_mismatch");
   auto request = alice();

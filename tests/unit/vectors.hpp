@@ -12,7 +12,9 @@
 
 namespace claudegate::test {
 
-inline std::filesystem::path vectors_dir() { return CLAUDEGATE_VECTORS_DIR; }
+inline std::filesystem::path vectors_dir() {
+  return CLAUDEGATE_VECTORS_DIR;
+}
 
 // The vector file `relative` as JSON, or nullopt (with a SKIPPED message)
 // when the shared folder is absent, as in a user's fresh clone.
@@ -20,8 +22,7 @@ inline std::optional<nlohmann::json> load_vectors(const std::string& relative) {
   const auto path = vectors_dir() / relative;
   std::ifstream in(path);
   if (!in) {
-    MESSAGE("SKIPPED: vectors not found at " << path.string()
-                                             << " (set CLAUDEGATE_VECTORS_DIR)");
+    MESSAGE("SKIPPED: vectors not found at " << path.string() << " (set CLAUDEGATE_VECTORS_DIR)");
     return std::nullopt;
   }
   return nlohmann::json::parse(in);

@@ -14,12 +14,12 @@ namespace claudegate::claims {
 
 // What a verified token must satisfy besides its signature (SPEC §3).
 struct VerifyPolicy {
-  std::optional<std::string> issuer;   // exact match when set
-  std::vector<std::string> audiences;  // any-of, exact; empty = not checked
-  std::int64_t leeway = 60;            // seconds, for exp/nbf/iat
+  std::optional<std::string> issuer;                    // exact match when set
+  std::vector<std::string> audiences;                   // any-of, exact; empty = not checked
+  std::int64_t leeway = 60;                             // seconds, for exp/nbf/iat
   std::optional<std::int64_t> max_lifetime = 24 * 3600; // exp − iat bound
   std::vector<std::string> required_claims;
-  std::vector<std::string> required_scopes; // each must be in "scope"
+  std::vector<std::string> required_scopes;                  // each must be in "scope"
   std::vector<std::string> allowed_typs = {"at+jwt", "JWT"}; // empty = not checked
 };
 

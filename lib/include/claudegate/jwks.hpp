@@ -18,9 +18,12 @@ enum class AllowSymmetric { yes, no };
 json::Json to_document(const std::vector<const Key*>& keys);
 
 // Parse JWKS `text` into a KeySet keyed by each JWK's kid (thumbprint when
-// absent). Keys with "use" other than "sig" are skipped; "oct" keys only
-// when `symmetric` is yes (a private JWKS file). Fails with malformed on a
-// bad document or key, unsupported on a key type we do not handle.
+// absent); asymmetric keys keep only their public part. Keys with "use"
+// other than "sig" (or "key_ops" without "verify") are skipped; "oct" keys
+// only when `symmetric` is yes (a private JWKS file); keys of a type, curve
+// or alg we do not handle are ignored (RFC 7517 §5). Fails with malformed
+// on a bad document, a bad key or a duplicate kid, unsupported when every
+// key was one we do not handle.
 Result<KeySet> parse(std::string_view text, AllowSymmetric symmetric);
 
 } // namespace claudegate::jwks

@@ -60,8 +60,7 @@ public:
   // an active key exists; Rotation::yes makes `key` active and the old
   // active key published until now + `retire_after` seconds. A kid already
   // in the ring fails with config.
-  Result<KeyRecord> add(const Key& key, Rotation rotation, UnixSeconds now,
-                        std::int64_t retire_after);
+  Result<KeyRecord> add(const Key& key, Rotation rotation, UnixSeconds now, std::int64_t retire_after);
 
 private:
   std::filesystem::path m_dir;
