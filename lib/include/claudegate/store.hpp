@@ -87,6 +87,7 @@ struct UsageRecord {
   std::int64_t latency_ms = 0;
   std::string request_id;
   bool stream = false;
+  std::optional<std::int64_t> quota_limit; // the daily limit in force for this request
 
   std::int64_t total_tokens() const {
     return input_tokens + output_tokens + cache_read_tokens + cache_write_tokens;
@@ -135,6 +136,12 @@ struct QuotaStatus {
 struct Reservation {
   std::int64_t id = 0;
   QuotaStatus status; // after this reservation
+};
+
+struct SubjectQuota {
+  std::string subject;
+  std::int64_t used_today = 0;       // settled tokens today (UTC)
+  std::optional<std::int64_t> limit; // from the subject's latest ledger row; nullopt = unknown/unlimited
 };
 
 struct AuditEvent {
@@ -200,6 +207,10 @@ public:
 
   // Aggregated ledger rows for `query`, ordered by the grouping keys.
   virtual Result<std::vector<UsageRow>> usage(const UsageQuery& query) = 0;
+
+  // For every subject in the ledger: today's settled usage at `now` and the
+  // limit recorded with its latest request.
+  virtual Result<std::vector<SubjectQuota>> subject_quotas(UnixSeconds now) = 0;
 
   // Append `event` to the audit log.
   virtual Result<void> audit(const AuditEvent& event) = 0;
