@@ -5,6 +5,7 @@
 #include "cmd_issue.hpp"
 #include "cmd_jwks.hpp"
 #include "cmd_keygen.hpp"
+#include "cmd_revoke.hpp"
 #include "cmd_verify.hpp"
 #include "commands.hpp"
 
@@ -14,8 +15,8 @@ namespace claudegate::app {
 
 const std::vector<Command>& commands() {
   static const std::vector<Command> k_commands = {
-      {"keygen", setup_keygen}, {"issue", setup_issue},     {"verify", setup_verify},
-      {"jwks", setup_jwks},     {"inspect", setup_inspect},
+      {"keygen", setup_keygen}, {"issue", setup_issue}, {"verify", setup_verify},
+      {"revoke", setup_revoke}, {"jwks", setup_jwks},   {"inspect", setup_inspect},
   };
   return k_commands;
 }

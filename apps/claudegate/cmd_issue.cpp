@@ -4,6 +4,7 @@
 #include "options.hpp"
 
 #include <claudegate/duration.hpp>
+#include <claudegate/refresh.hpp>
 #include <claudegate/token.hpp>
 
 #include <fmt/core.h>
@@ -24,6 +25,8 @@ struct IssueOptions {
   std::optional<std::string> ttl;
   std::optional<std::string> audience;
   std::optional<std::string> issuer;
+  bool refresh = false;
+  std::optional<std::string> refresh_token; // RT, or "-" for stdin
   OutputFormat format = OutputFormat::text;
 };
 
@@ -79,33 +82,96 @@ Result<token::AccessTokenRequest> make_request(const IssueOptions& opt, const co
   return request;
 }
 
+json::Json access_json(const token::IssuedAccessToken& issued) {
+  return {{"access_token", issued.token},
+          {"token_type", "Bearer"},
+          {"expires_in", issued.expires_at - issued.issued_at},
+          {"jti", issued.jti},
+          {"kid", issued.kid}};
+}
+
 void print_issued(const token::IssuedAccessToken& issued, OutputFormat format) {
   if (format == OutputFormat::text) {
     fmt::print("{}\n", issued.token);
-    return;
+  } else {
+    print_json(access_json(issued), format);
   }
-  print_json({{"access_token", issued.token},
-              {"token_type", "Bearer"},
-              {"expires_in", issued.expires_at - issued.issued_at},
-              {"jti", issued.jti},
-              {"kid", issued.kid}},
-             format);
 }
 
-ExitCode run_issue(const IssueOptions& opt, Context& ctx) {
-  auto cfg = ctx.config();
-  auto request = cfg ? make_request(opt, **cfg) : std::unexpected(cfg.error());
+// Text form: the access token, then the refresh token, one per line.
+void print_pair(const refresh::TokenPair& pair, UnixSeconds now, OutputFormat format) {
+  if (format == OutputFormat::text) {
+    fmt::print("{}\n{}\n", pair.access.token, pair.refresh_token);
+    return;
+  }
+  auto out = access_json(pair.access);
+  out["refresh_token"] = pair.refresh_token;
+  out["refresh_expires_in"] = pair.refresh_expires_at - now;
+  out["family_id"] = pair.family_id;
+  print_json(out, format);
+}
+
+refresh::Lifetimes lifetimes_of(const config::Config& cfg) {
+  return {cfg.refresh_ttl, cfg.family_ttl};
+}
+
+// Exchange a refresh token (argument or stdin) for a new pair in its family.
+ExitCode rotate_refresh_token(const IssueOptions& opt, Context& ctx, const config::Config& cfg) {
+  auto presented = token_argument(*opt.refresh_token);
+  auto ring = presented ? ctx.keyring() : std::unexpected(presented.error());
+  auto signer = ring ? ring->signer() : std::unexpected(ring.error());
+  auto store = signer ? ctx.store() : std::unexpected(signer.error());
+  if (!store) {
+    return ctx.report(store.error(), opt.format);
+  }
+  const UnixSeconds now = ctx.clock().now();
+  auto pair = refresh::rotate(**store, *presented, **signer, lifetimes_of(cfg), now, ctx.random());
+  if (!pair) {
+    return ctx.report(pair.error(), opt.format);
+  }
+  print_pair(*pair, now, opt.format);
+  return ExitCode::success;
+}
+
+ExitCode issue_access_token(const IssueOptions& opt, Context& ctx, const config::Config& cfg) {
+  auto request = make_request(opt, cfg);
   auto ring = request ? ctx.keyring() : std::unexpected(request.error());
   auto signer = ring ? ring->signer() : std::unexpected(ring.error());
   if (!signer) {
     return ctx.report(signer.error(), opt.format);
   }
-  auto issued = token::issue(*request, **signer, ctx.clock().now(), ctx.random());
-  if (!issued) {
-    return ctx.report(issued.error(), opt.format);
+  const UnixSeconds now = ctx.clock().now();
+  if (!opt.refresh) {
+    auto issued = token::issue(*request, **signer, now, ctx.random());
+    if (!issued) {
+      return ctx.report(issued.error(), opt.format);
+    }
+    print_issued(*issued, opt.format);
+    return ExitCode::success;
   }
-  print_issued(*issued, opt.format);
+  auto store = ctx.store();
+  auto pair = store ? refresh::start_family(**store, *request, **signer, lifetimes_of(cfg), now, ctx.random())
+                    : std::unexpected(store.error());
+  if (!pair) {
+    return ctx.report(pair.error(), opt.format);
+  }
+  print_pair(*pair, now, opt.format);
   return ExitCode::success;
+}
+
+ExitCode run_issue(const IssueOptions& opt, Context& ctx) {
+  auto cfg = ctx.config();
+  if (!cfg) {
+    return ctx.report(cfg.error(), opt.format);
+  }
+  if (opt.refresh_token) {
+    return rotate_refresh_token(opt, ctx, **cfg);
+  }
+  if (opt.subject.empty()) {
+    return ctx.report({Errc::config, "--sub is required (or --refresh-token RT to rotate a refresh token)"},
+                      opt.format);
+  }
+  return issue_access_token(opt, ctx, **cfg);
 }
 
 } // namespace
@@ -127,6 +193,16 @@ void setup_issue(CLI::App& app, Context& ctx) {
       ->check(duration_validator());
   cmd->add_option("--aud", opt->audience, "audience (default from config: claude-proxy)");
   cmd->add_option("--iss", opt->issuer, "issuer (default from config: claudegate)");
+  cmd->add_flag("--refresh", opt->refresh, "also create a refresh token in a new family");
+  auto* rotate =
+      cmd->add_option("--refresh-token", opt->refresh_token,
+                      "rotate: exchange refresh token RT (or - for stdin) for a new pair in its family");
+  // A rotation re-issues the family's grant; it takes no new claims.
+  for (auto* option : cmd->get_options()) {
+    if (option != rotate && option->get_name() != "--help") {
+      rotate->excludes(option);
+    }
+  }
   add_json_flag(*cmd, opt->format);
   cmd->callback([opt, &ctx] { ctx.set_exit(run_issue(*opt, ctx)); });
 }

@@ -6,6 +6,7 @@
 #include <claudegate/duration.hpp>
 #include <claudegate/fs.hpp>
 #include <claudegate/jwks.hpp>
+#include <claudegate/revocation.hpp>
 #include <claudegate/token.hpp>
 
 #include <fmt/core.h>
@@ -27,6 +28,7 @@ struct VerifyOptions {
   std::vector<std::string> required_claims;
   std::vector<std::string> scopes;
   std::optional<std::string> at;
+  bool no_revocation = false;
   OutputFormat format = OutputFormat::text;
 };
 
@@ -74,6 +76,52 @@ claims::VerifyPolicy make_policy(const VerifyOptions& opt, const config::Config&
   return policy;
 }
 
+// Signature and claims first; only a token that passed them reaches the store.
+class TokenChecker {
+public:
+  TokenChecker(const VerifyOptions& opt, Context& ctx, const KeySet& keys, claims::VerifyPolicy policy,
+               UnixSeconds now)
+      : m_opt(opt), m_ctx(ctx), m_keys(keys), m_policy(std::move(policy)), m_now(now) {}
+
+  Result<token::VerifiedToken> check(std::string_view token) {
+    auto verified = token::verify(token, m_keys, m_policy, m_now);
+    if (!verified || m_opt.no_revocation) {
+      return verified;
+    }
+    auto store = revocation_store();
+    if (!store) {
+      return std::unexpected(store.error());
+    }
+    if (*store == nullptr) {
+      return verified;
+    }
+    if (auto revoked = revocation::check(**store, *verified); !revoked) {
+      return std::unexpected(revoked.error());
+    }
+    return verified;
+  }
+
+private:
+  // No store file yet means nothing was ever revoked: do not create one just to read it.
+  Result<store::Store*> revocation_store() {
+    auto paths = m_ctx.paths();
+    if (!paths) {
+      return std::unexpected(paths.error());
+    }
+    std::error_code ec;
+    if (!std::filesystem::exists(paths->db, ec)) {
+      return nullptr;
+    }
+    return m_ctx.store();
+  }
+
+  const VerifyOptions& m_opt;
+  Context& m_ctx;
+  const KeySet& m_keys;
+  claims::VerifyPolicy m_policy;
+  UnixSeconds m_now;
+};
+
 json::Json result_json(const Result<token::VerifiedToken>& verified) {
   if (!verified) {
     return {
@@ -87,11 +135,11 @@ json::Json result_json(const Result<token::VerifiedToken>& verified) {
 
 // Verifies one token per stdin line, one JSON result per line, in order;
 // exits with the status of the first failure.
-ExitCode verify_batch(const KeySet& keys, const claims::VerifyPolicy& policy, UnixSeconds now) {
+ExitCode verify_batch(TokenChecker& checker) {
   std::optional<ExitCode> first_failure;
   std::string line;
   while (std::getline(std::cin, line)) {
-    auto verified = token::verify(line, keys, policy, now);
+    auto verified = checker.check(line);
     if (!verified && !first_failure) {
       first_failure = exit_code_for(verified.error().code);
     }
@@ -100,13 +148,12 @@ ExitCode verify_batch(const KeySet& keys, const claims::VerifyPolicy& policy, Un
   return first_failure.value_or(ExitCode::success);
 }
 
-ExitCode verify_one(const VerifyOptions& opt, Context& ctx, const KeySet& keys,
-                    const claims::VerifyPolicy& policy, UnixSeconds now) {
+ExitCode verify_one(const VerifyOptions& opt, Context& ctx, TokenChecker& checker) {
   auto token = token_argument(opt.token);
   if (!token) {
     return ctx.report(token.error(), opt.format);
   }
-  auto verified = token::verify(*token, keys, policy, now);
+  auto verified = checker.check(*token);
   if (opt.format == OutputFormat::json) {
     print_json(result_json(verified), opt.format);
     return verified ? ExitCode::success : exit_code_for(verified.error().code);
@@ -124,12 +171,12 @@ ExitCode run_verify(const VerifyOptions& opt, Context& ctx) {
   if (!keys) {
     return ctx.report(keys.error(), opt.format);
   }
-  const auto policy = make_policy(opt, **cfg);
   const UnixSeconds now = opt.at ? duration::parse_time(*opt.at).value_or(0) : ctx.clock().now();
+  TokenChecker checker(opt, ctx, *keys, make_policy(opt, **cfg), now);
   if (opt.batch) {
-    return verify_batch(*keys, policy, now);
+    return verify_batch(checker);
   }
-  return verify_one(opt, ctx, *keys, policy, now);
+  return verify_one(opt, ctx, checker);
 }
 
 } // namespace
@@ -152,6 +199,7 @@ void setup_verify(CLI::App& app, Context& ctx) {
   cmd->add_option("--scope", opt->scopes, "scope the token must carry (repeatable)")->allow_extra_args(false);
   cmd->add_option("--at", opt->at, "verify as of this time (Unix seconds or RFC 3339)")
       ->check(time_validator());
+  cmd->add_flag("--no-revocation", opt->no_revocation, "skip the store's revocation checks (offline checks)");
   add_json_flag(*cmd, opt->format);
   cmd->callback([opt, &ctx] { ctx.set_exit(run_verify(*opt, ctx)); });
 }

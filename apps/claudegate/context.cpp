@@ -59,6 +59,22 @@ Result<Keyring> Context::keyring() {
   return Keyring::open(paths->keys_dir, m_clock.now());
 }
 
+Result<store::Store*> Context::store() {
+  if (m_store) {
+    return m_store.get();
+  }
+  auto paths = paths_created();
+  if (!paths) {
+    return std::unexpected(paths.error());
+  }
+  auto opened = store::open_sqlite(paths->db);
+  if (!opened) {
+    return std::unexpected(opened.error());
+  }
+  m_store = std::move(*opened);
+  return m_store.get();
+}
+
 ExitCode Context::report(const Error& error, OutputFormat format) const {
   if (format == OutputFormat::json) {
     print_json(error_json(error), format);

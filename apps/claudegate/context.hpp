@@ -8,9 +8,11 @@
 #include <claudegate/home.hpp>
 #include <claudegate/json.hpp>
 #include <claudegate/keyring.hpp>
+#include <claudegate/store.hpp>
 
 #include <CLI/CLI.hpp>
 
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -37,6 +39,10 @@ public:
   // The keyring in the home's keys/ folder at the current time.
   Result<Keyring> keyring();
 
+  // The store (SQLite at the home's db path), opened on first use; creates
+  // the home when missing.
+  Result<store::Store*> store();
+
   // Report `error` as "claudegate: error: …" on stderr (or a JSON error
   // object on stdout when `format` is json) and give its exit code.
   ExitCode report(const Error& error, OutputFormat format = OutputFormat::text) const;
@@ -50,6 +56,7 @@ private:
   SystemClock m_clock;
   SystemRandom m_random;
   std::optional<config::Config> m_config;
+  std::unique_ptr<store::Store> m_store;
   ExitCode m_exit = ExitCode::success;
 };
 

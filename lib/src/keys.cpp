@@ -279,19 +279,10 @@ Result<void> add_private_members(json::Json& jwk, EVP_PKEY* pkey, const KeyFacts
   return {};
 }
 
-Result<std::string> sha256(std::string_view data) {
-  std::string digest(32, '\0');
-  unsigned int length = 0;
-  if (EVP_Digest(data.data(), data.size(), ossl::bytes(digest), &length, EVP_sha256(), nullptr) != 1) {
-    return ossl::fail_openssl("SHA-256");
-  }
-  return digest;
-}
-
 // RFC 7638: SHA-256 of the required members, sorted, without whitespace
 // (nlohmann objects are sorted maps and dump() adds no whitespace).
 Result<std::string> thumbprint(const json::Json& required_members) {
-  auto digest = sha256(required_members.dump());
+  auto digest = ossl::sha256(required_members.dump());
   if (!digest) {
     return digest;
   }

@@ -86,6 +86,16 @@ inline std::string bio_contents(BIO* bio) {
   return {data, static_cast<std::size_t>(size)};
 }
 
+// The SHA-256 digest (32 raw bytes) of `data`.
+inline Result<std::string> sha256(std::string_view data) {
+  std::string digest(32, '\0');
+  unsigned int length = 0;
+  if (EVP_Digest(data.data(), data.size(), bytes(digest), &length, EVP_sha256(), nullptr) != 1) {
+    return fail_openssl("SHA-256");
+  }
+  return digest;
+}
+
 // Overwrites secret bytes before they are released.
 inline void cleanse(std::string& secret) {
   if (!secret.empty()) {

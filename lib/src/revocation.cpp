@@ -1,1 +1,58 @@
 // SPDX-License-Identifier: Apache-2.0
+#include "claudegate/revocation.hpp"
+
+#include "claudegate/duration.hpp"
+
+#include <fmt/core.h>
+
+namespace claudegate::revocation {
+
+namespace {
+
+std::string string_claim(const json::Json& claims, const char* name) {
+  const auto it = claims.find(name);
+  return it != claims.end() && it->is_string() ? it->get<std::string>() : std::string{};
+}
+
+std::string describe(const store::Revocation& r) {
+  const std::string when = duration::format_time(r.revoked_at);
+  const std::string why = r.reason.empty() ? std::string{} : fmt::format(" (reason: {})", r.reason);
+  switch (r.kind) {
+  case store::RevocationKind::jti:
+    return fmt::format("token jti {} was revoked at {}{}", r.key, when, why);
+  case store::RevocationKind::subject:
+    return fmt::format("every token of subject {} issued up to {} was revoked{}", r.key, when, why);
+  case store::RevocationKind::family:
+    return fmt::format("refresh family {} was revoked at {}{}", r.key, when, why);
+  }
+  return "token revoked";
+}
+
+} // namespace
+
+store::TokenIdentity identity_of(const token::VerifiedToken& token) {
+  store::TokenIdentity identity;
+  identity.jti = string_claim(token.claims, "jti");
+  identity.subject = string_claim(token.claims, "sub");
+  const auto iat = token.claims.find("iat");
+  // A token without iat predates every cut-off of its subject.
+  identity.issued_at =
+      iat != token.claims.end() && iat->is_number() ? static_cast<UnixSeconds>(iat->get<double>()) : 0;
+  if (auto fid = string_claim(token.claims, "fid"); !fid.empty()) {
+    identity.family_id = std::move(fid);
+  }
+  return identity;
+}
+
+Result<void> check(store::Store& store, const token::VerifiedToken& token) {
+  auto found = store.find_revocation(identity_of(token));
+  if (!found) {
+    return std::unexpected(found.error());
+  }
+  if (*found) {
+    return fail(Errc::revoked, describe(**found));
+  }
+  return {};
+}
+
+} // namespace claudegate::revocation

@@ -30,8 +30,8 @@ struct TokenPair {
   std::string family_id;
 };
 
-// The stored form of refresh token `token`: base64url SHA-256.
-std::string hash(std::string_view token);
+// The stored form of refresh token `token`: base64url SHA-256. Fails with internal.
+Result<std::string> hash(std::string_view token);
 
 // Check that `token` looks like one of ours ("cgr_" + 43 base64url chars);
 // fails with malformed otherwise, before any store access.

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# 16 processes rotate the same refresh token at once: exactly one succeeds,
+# the rest see reuse (6) or the revoked family (5), the family ends revoked,
+# the store passes integrity_check, and no SQLITE_BUSY reaches anyone.
+source "$(dirname "$0")/common.sh"
+command -v sqlite3 >/dev/null || { echo "SKIP: sqlite3 missing"; exit 77; }
+expect_exit 0 "$CG" keygen
+out=$("$CG" issue --sub racer --refresh --json)
+R0=$(json_get "$out" 'd["refresh_token"]')
+A0=$(json_get "$out" 'd["access_token"]')
+
+n=16
+for i in $(seq 1 $n); do
+  ( status=0; "$CG" issue --refresh-token "$R0" --json >"$SCRATCH/out.$i" 2>"$SCRATCH/err.$i" || status=$?
+    echo $status >"$SCRATCH/status.$i" ) &
+done
+wait
+
+successes=0
+for i in $(seq 1 $n); do
+  s=$(cat "$SCRATCH/status.$i")
+  case "$s" in
+    0) successes=$((successes + 1)); winner=$i ;;
+    5|6) ;;
+    *) fail "process $i exited $s: $(cat "$SCRATCH/err.$i")" ;;
+  esac
+  ! grep -qiE 'busy|locked' "$SCRATCH/err.$i" || fail "process $i saw: $(cat "$SCRATCH/err.$i")"
+done
+[ "$successes" = 1 ] || fail "$successes rotations succeeded, want exactly 1"
+grep -l . "$SCRATCH"/status.* >/dev/null
+[ "$(cat "$SCRATCH"/status.* | grep -c '^6$')" -ge 1 ] || fail "nobody detected the reuse"
+
+# The family is revoked: the winner's pair and the original access token are dead.
+A1=$(json_get "$(cat "$SCRATCH/out.$winner")" 'd["access_token"]')
+R1=$(json_get "$(cat "$SCRATCH/out.$winner")" 'd["refresh_token"]')
+expect_exit 5 "$CG" verify "$A1"
+expect_exit 5 "$CG" verify "$A0"
+expect_exit 5 "$CG" issue --refresh-token "$R1"
+[ "$(sqlite3 "$CLAUDEGATE_HOME/claudegate.db" 'PRAGMA integrity_check')" = ok ] || fail "integrity_check"
+pass
