@@ -1,1 +1,539 @@
 // SPDX-License-Identifier: Apache-2.0
+#include "claudegate/report.hpp"
+
+#include "claudegate/duration.hpp"
+#include "claudegate/json.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdint>
+#include <iterator>
+
+namespace claudegate::report {
+
+namespace {
+
+using store::GroupBy;
+using store::UsageRow;
+using QuotaMap = std::map<std::string, store::SubjectQuota>;
+
+struct KeyName {
+  GroupBy key;
+  std::string_view name;   // --by, JSON and CSV
+  std::string_view header; // table
+};
+
+constexpr std::array<KeyName, 3> k_keys{{
+    {GroupBy::sub, "sub", "SUBJECT"},
+    {GroupBy::day, "day", "DAY"},
+    {GroupBy::model, "model", "MODEL"},
+}};
+
+// One token counter of a row, in column order.
+struct Counter {
+  std::string_view header; // table
+  std::string_view name;   // JSON and CSV
+  std::int64_t (*get)(const UsageRow&);
+};
+
+constexpr std::array<Counter, 6> k_counters{{
+    {"REQUESTS", "requests", [](const UsageRow& r) { return r.requests; }},
+    {"INPUT", "input_tokens", [](const UsageRow& r) { return r.input_tokens; }},
+    {"OUTPUT", "output_tokens", [](const UsageRow& r) { return r.output_tokens; }},
+    {"CACHE-READ", "cache_read_tokens", [](const UsageRow& r) { return r.cache_read_tokens; }},
+    {"CACHE-WRITE", "cache_write_tokens", [](const UsageRow& r) { return r.cache_write_tokens; }},
+    {"TOTAL", "total_tokens", [](const UsageRow& r) { return r.total_tokens(); }},
+}};
+
+constexpr std::string_view k_limit_header = "DAILY LIMIT";
+constexpr std::string_view k_remaining_header = "LEFT TODAY";
+constexpr std::string_view k_limit_name = "daily_limit";
+constexpr std::string_view k_remaining_name = "remaining_today";
+constexpr std::string_view k_unlimited = "∞";
+constexpr std::string_view k_full_block = "█";
+constexpr std::array<std::string_view, 8> k_eighths{"", "▏", "▎", "▍", "▌", "▋", "▊", "▉"};
+// The chart keeps at least this many columns for its bars, cutting labels first.
+constexpr std::size_t k_min_bar = 20;
+
+const KeyName& key_entry(GroupBy key) {
+  return *std::find_if(k_keys.begin(), k_keys.end(), [key](const KeyName& k) { return k.key == key; });
+}
+
+const std::string& key_value(const UsageRow& row, GroupBy key) {
+  switch (key) {
+  case GroupBy::sub:
+    return row.subject;
+  case GroupBy::day:
+    return row.day;
+  case GroupBy::model:
+    return row.model;
+  }
+  return row.model;
+}
+
+bool grouped_by_sub(const Options& options) {
+  return std::find(options.group_by.begin(), options.group_by.end(), GroupBy::sub) != options.group_by.end();
+}
+
+// ---- quota --------------------------------------------------------------
+
+struct QuotaCells {
+  std::optional<std::int64_t> limit; // nullopt: unlimited or unknown
+  std::optional<std::int64_t> remaining;
+};
+
+QuotaCells quota_of(const std::string& subject, const QuotaMap& quotas) {
+  const auto found = quotas.find(subject);
+  if (found == quotas.end() || !found->second.limit) {
+    return {};
+  }
+  const std::int64_t limit = *found->second.limit;
+  return {limit, std::max<std::int64_t>(0, limit - found->second.used_today)};
+}
+
+// ---- rows and totals ----------------------------------------------------
+
+// An aggregate over no ledger rows (zero requests) is not a row to show.
+std::vector<UsageRow> shown_rows(const std::vector<UsageRow>& rows) {
+  std::vector<UsageRow> shown;
+  std::copy_if(rows.begin(), rows.end(), std::back_inserter(shown),
+               [](const UsageRow& row) { return row.requests != 0; });
+  return shown;
+}
+
+UsageRow totals_of(const std::vector<UsageRow>& rows) {
+  UsageRow total;
+  for (const auto& row : rows) {
+    total.requests += row.requests;
+    total.input_tokens += row.input_tokens;
+    total.output_tokens += row.output_tokens;
+    total.cache_read_tokens += row.cache_read_tokens;
+    total.cache_write_tokens += row.cache_write_tokens;
+  }
+  return total;
+}
+
+// ---- text helpers -------------------------------------------------------
+
+// Terminal columns of UTF-8 `text`: one per code point (no wide-glyph table).
+std::size_t columns_of(std::string_view text) {
+  return static_cast<std::size_t>(std::count_if(
+      text.begin(), text.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
+}
+
+// `text` cut to at most `columns` columns, ending in "…" when cut.
+std::string fit(std::string_view text, std::size_t columns) {
+  if (columns_of(text) <= columns) {
+    return std::string(text);
+  }
+  if (columns == 0) {
+    return {};
+  }
+  std::string out;
+  std::size_t used = 0;
+  for (char c : text) {
+    const bool starts_code_point = (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+    if (starts_code_point && used == columns - 1) {
+      break;
+    }
+    used += starts_code_point ? 1 : 0;
+    out += c;
+  }
+  return out + "…";
+}
+
+// Ledger text for a terminal: control characters (escape sequences) become '?'.
+std::string printable(std::string_view text) {
+  std::string out(text);
+  std::replace_if(
+      out.begin(), out.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7F; }, '?');
+  return out;
+}
+
+std::string padded(std::string_view text, std::size_t columns, bool right_aligned) {
+  const std::size_t used = columns_of(text);
+  const std::string fill(columns > used ? columns - used : 0, ' ');
+  return right_aligned ? fill + std::string(text) : std::string(text) + fill;
+}
+
+std::string trimmed_right(std::string line) {
+  line.erase(line.find_last_not_of(' ') + 1);
+  return line;
+}
+
+// "1,234,567".
+std::string with_separators(std::int64_t value) {
+  const auto magnitude =
+      value < 0 ? 0 - static_cast<std::uint64_t>(value) : static_cast<std::uint64_t>(value);
+  const std::string digits = std::to_string(magnitude);
+  std::string out = value < 0 ? "-" : "";
+  for (std::size_t i = 0; i < digits.size(); ++i) {
+    if (i != 0 && (digits.size() - i) % 3 == 0) {
+      out += ',';
+    }
+    out += digits[i];
+  }
+  return out;
+}
+
+std::string title(const Options& options) {
+  if (!options.since || !options.until) {
+    return {};
+  }
+  return fmt::format("usage {} .. {} (UTC, until exclusive)\n\n", duration::format_time(*options.since),
+                     duration::format_time(*options.until));
+}
+
+// ---- table --------------------------------------------------------------
+
+// Cells by row; labels left-aligned, numbers right-aligned.
+struct Grid {
+  std::size_t label_columns = 0;
+  std::vector<std::string> header;
+  std::vector<std::vector<std::string>> body;
+  std::optional<std::vector<std::string>> footer; // the TOTAL line
+};
+
+std::vector<std::string> header_cells(const Options& options) {
+  std::vector<std::string> cells;
+  for (GroupBy key : options.group_by) {
+    cells.emplace_back(key_entry(key).header);
+  }
+  if (cells.empty()) {
+    cells.emplace_back(); // the column of the TOTAL label
+  }
+  for (const auto& counter : k_counters) {
+    cells.emplace_back(counter.header);
+  }
+  if (grouped_by_sub(options)) {
+    cells.emplace_back(k_limit_header);
+    cells.emplace_back(k_remaining_header);
+  }
+  return cells;
+}
+
+void add_counter_cells(std::vector<std::string>& cells, const UsageRow& row) {
+  for (const auto& counter : k_counters) {
+    cells.push_back(with_separators(counter.get(row)));
+  }
+}
+
+std::vector<std::string> body_cells(const UsageRow& row, const Options& options, const QuotaMap& quotas) {
+  std::vector<std::string> cells;
+  for (GroupBy key : options.group_by) {
+    cells.push_back(printable(key_value(row, key)));
+  }
+  add_counter_cells(cells, row);
+  if (grouped_by_sub(options)) {
+    const auto quota = quota_of(row.subject, quotas);
+    cells.push_back(quota.limit ? with_separators(*quota.limit) : std::string(k_unlimited));
+    cells.push_back(quota.remaining ? with_separators(*quota.remaining) : std::string(k_unlimited));
+  }
+  return cells;
+}
+
+std::vector<std::string> footer_cells(const UsageRow& totals, const Grid& grid) {
+  std::vector<std::string> cells(grid.label_columns);
+  cells.front() = "TOTAL";
+  add_counter_cells(cells, totals);
+  cells.resize(grid.header.size());
+  return cells;
+}
+
+Grid make_grid(const std::vector<UsageRow>& rows, const Options& options, const QuotaMap& quotas) {
+  Grid grid;
+  grid.header = header_cells(options);
+  grid.label_columns = std::max<std::size_t>(1, options.group_by.size());
+  // Ungrouped, the one row is the total: show it once, as the TOTAL line.
+  if (!options.group_by.empty()) {
+    for (const auto& row : rows) {
+      grid.body.push_back(body_cells(row, options, quotas));
+    }
+  }
+  if (!rows.empty()) {
+    grid.footer = footer_cells(totals_of(rows), grid);
+  }
+  return grid;
+}
+
+std::vector<std::size_t> column_widths(const Grid& grid) {
+  std::vector<std::size_t> widths(grid.header.size(), 0);
+  auto widen = [&widths](const std::vector<std::string>& cells) {
+    for (std::size_t i = 0; i < cells.size(); ++i) {
+      widths[i] = std::max(widths[i], columns_of(cells[i]));
+    }
+  };
+  widen(grid.header);
+  std::for_each(grid.body.begin(), grid.body.end(), widen);
+  if (grid.footer) {
+    widen(*grid.footer);
+  }
+  return widths;
+}
+
+std::string grid_line(const std::vector<std::string>& cells, const std::vector<std::size_t>& widths,
+                      std::size_t label_columns) {
+  std::string line;
+  for (std::size_t i = 0; i < cells.size(); ++i) {
+    line += (i == 0 ? "" : "  ") + padded(cells[i], widths[i], i >= label_columns);
+  }
+  return trimmed_right(std::move(line)) + "\n";
+}
+
+std::string render_table(const std::vector<UsageRow>& rows, const Options& options, const QuotaMap& quotas) {
+  const Grid grid = make_grid(rows, options, quotas);
+  const auto widths = column_widths(grid);
+  std::string out = title(options) + grid_line(grid.header, widths, grid.label_columns);
+  for (const auto& cells : grid.body) {
+    out += grid_line(cells, widths, grid.label_columns);
+  }
+  if (grid.footer) {
+    std::vector<std::string> rule;
+    for (std::size_t width : widths) {
+      rule.emplace_back(width, '-');
+    }
+    out += grid_line(rule, widths, grid.label_columns) + grid_line(*grid.footer, widths, grid.label_columns);
+  }
+  return out;
+}
+
+// ---- chart --------------------------------------------------------------
+
+// `value` of `max` as a bar `width` columns wide, in eighths of a column; a
+// non-zero value shows at least one eighth.
+std::string bar(std::int64_t value, std::int64_t max, std::size_t width) {
+  std::size_t eighths = 0;
+  if (value > 0 && max > 0) {
+    const double share = static_cast<double>(value) / static_cast<double>(max);
+    const auto rounded = std::llround(share * static_cast<double>(width * 8));
+    eighths = std::clamp<std::size_t>(static_cast<std::size_t>(rounded), 1, width * 8);
+  }
+  std::string out;
+  for (std::size_t i = 0; i < eighths / 8; ++i) {
+    out += k_full_block;
+  }
+  out += k_eighths[eighths % 8];
+  return padded(out, width, false);
+}
+
+std::string chart_label(const UsageRow& row, const Options& options) {
+  std::string label;
+  for (GroupBy key : options.group_by) {
+    label += (label.empty() ? "" : " ") + printable(key_value(row, key));
+  }
+  return label.empty() ? "total" : label;
+}
+
+struct ChartLayout {
+  std::size_t label = 0;
+  std::size_t bar = 0;
+  std::size_t number = 0;
+};
+
+// Columns for labels, bars and numbers so that a line fits `options.width`.
+ChartLayout chart_layout(const std::vector<UsageRow>& rows, const Options& options, std::int64_t total) {
+  ChartLayout layout;
+  layout.number = columns_of(with_separators(total));
+  std::size_t widest_label = columns_of("TOTAL");
+  for (const auto& row : rows) {
+    widest_label = std::max(widest_label, columns_of(chart_label(row, options)));
+  }
+  const auto width = static_cast<std::size_t>(std::max(options.width, 1));
+  const std::size_t room = width > layout.number + 2 ? width - layout.number - 2 : 1;
+  layout.label = std::min(widest_label, room > k_min_bar ? room - k_min_bar : room / 2);
+  layout.bar = std::max<std::size_t>(1, room - layout.label);
+  return layout;
+}
+
+std::string render_chart(const std::vector<UsageRow>& rows, const Options& options) {
+  std::string out = title(options);
+  if (rows.empty()) {
+    return out + "no usage in this range\n";
+  }
+  const std::int64_t total = totals_of(rows).total_tokens();
+  const auto layout = chart_layout(rows, options, total);
+  std::int64_t max = 0;
+  for (const auto& row : rows) {
+    max = std::max(max, row.total_tokens());
+  }
+  for (const auto& row : rows) {
+    const std::string label = padded(fit(chart_label(row, options), layout.label), layout.label, false);
+    out += fmt::format("{} {} {}\n", label, bar(row.total_tokens(), max, layout.bar),
+                       padded(with_separators(row.total_tokens()), layout.number, true));
+  }
+  const std::string footer = padded(fit("TOTAL", layout.label), layout.label + layout.bar + 2, false);
+  return out + footer + with_separators(total) + "\n";
+}
+
+// ---- JSON ---------------------------------------------------------------
+
+json::Json counters_json(const UsageRow& row) {
+  json::Json out = json::Json::object();
+  for (const auto& counter : k_counters) {
+    out[std::string(counter.name)] = counter.get(row);
+  }
+  return out;
+}
+
+json::Json optional_json(const std::optional<std::int64_t>& value) {
+  return value ? json::Json(*value) : json::Json(nullptr);
+}
+
+json::Json row_json(const UsageRow& row, const Options& options, const QuotaMap& quotas) {
+  json::Json out = counters_json(row);
+  for (GroupBy key : options.group_by) {
+    out[std::string(key_entry(key).name)] = key_value(row, key);
+  }
+  if (grouped_by_sub(options)) {
+    const auto quota = quota_of(row.subject, quotas);
+    out[std::string(k_limit_name)] = optional_json(quota.limit);
+    out[std::string(k_remaining_name)] = optional_json(quota.remaining);
+  }
+  return out;
+}
+
+std::string render_json(const std::vector<UsageRow>& rows, const Options& options, const QuotaMap& quotas) {
+  auto time_json = [](const std::optional<UnixSeconds>& t) {
+    return t ? json::Json(duration::format_time(*t)) : json::Json(nullptr);
+  };
+  json::Json doc = {{"since", time_json(options.since)},
+                    {"until", time_json(options.until)},
+                    {"group_by", json::Json::array()},
+                    {"rows", json::Json::array()},
+                    {"totals", counters_json(totals_of(rows))}};
+  for (GroupBy key : options.group_by) {
+    doc["group_by"].push_back(std::string(key_entry(key).name));
+  }
+  for (const auto& row : rows) {
+    doc["rows"].push_back(row_json(row, options, quotas));
+  }
+  // Ledger text is not trusted to be valid UTF-8; never throw over it.
+  return doc.dump(2, ' ', false, json::Json::error_handler_t::replace) + "\n";
+}
+
+// ---- CSV ----------------------------------------------------------------
+
+// RFC 4180: quote a field holding a comma, quote or line break; double quotes.
+std::string csv_field(std::string_view text) {
+  if (text.find_first_of(",\"\r\n") == std::string_view::npos) {
+    return std::string(text);
+  }
+  std::string out = "\"";
+  for (char c : text) {
+    out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  }
+  return out + "\"";
+}
+
+std::string csv_line(const std::vector<std::string>& fields) {
+  std::string line;
+  for (std::size_t i = 0; i < fields.size(); ++i) {
+    line += (i == 0 ? "" : ",") + csv_field(fields[i]);
+  }
+  return line + "\r\n";
+}
+
+std::vector<std::string> csv_header(const Options& options) {
+  std::vector<std::string> fields;
+  for (GroupBy key : options.group_by) {
+    fields.emplace_back(key_entry(key).name);
+  }
+  for (const auto& counter : k_counters) {
+    fields.emplace_back(counter.name);
+  }
+  if (grouped_by_sub(options)) {
+    fields.emplace_back(k_limit_name);
+    fields.emplace_back(k_remaining_name);
+  }
+  return fields;
+}
+
+std::vector<std::string> csv_row(const UsageRow& row, const Options& options, const QuotaMap& quotas) {
+  std::vector<std::string> fields;
+  for (GroupBy key : options.group_by) {
+    fields.push_back(key_value(row, key));
+  }
+  for (const auto& counter : k_counters) {
+    fields.push_back(std::to_string(counter.get(row)));
+  }
+  if (grouped_by_sub(options)) {
+    const auto quota = quota_of(row.subject, quotas);
+    fields.push_back(quota.limit ? std::to_string(*quota.limit) : std::string());
+    fields.push_back(quota.remaining ? std::to_string(*quota.remaining) : std::string());
+  }
+  return fields;
+}
+
+// Data rows only: a TOTAL line would be double-counted by whoever sums the column.
+std::string render_csv(const std::vector<UsageRow>& rows, const Options& options, const QuotaMap& quotas) {
+  std::string out = csv_line(csv_header(options));
+  for (const auto& row : rows) {
+    out += csv_line(csv_row(row, options, quotas));
+  }
+  return out;
+}
+
+std::string trimmed(std::string_view text) {
+  const auto first = text.find_first_not_of(' ');
+  if (first == std::string_view::npos) {
+    return {};
+  }
+  return std::string(text.substr(first, text.find_last_not_of(' ') - first + 1));
+}
+
+} // namespace
+
+Result<std::vector<store::GroupBy>> parse_group_by(std::string_view text) {
+  std::vector<GroupBy> keys;
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    const std::size_t comma = std::min(text.find(',', start), text.size());
+    const std::string name = trimmed(text.substr(start, comma - start));
+    const auto* entry =
+        std::find_if(k_keys.begin(), k_keys.end(), [&](const KeyName& k) { return k.name == name; });
+    if (entry == k_keys.end()) {
+      return fail(Errc::config, fmt::format("--by \"{}\": unknown grouping key \"{}\"; use sub, day or "
+                                            "model, or several separated by commas (sub,day)",
+                                            text, name));
+    }
+    if (std::find(keys.begin(), keys.end(), entry->key) != keys.end()) {
+      return fail(Errc::config,
+                  fmt::format("--by \"{}\": \"{}\" is given twice; name each key once", text, name));
+    }
+    keys.push_back(entry->key);
+    start = comma + 1;
+  }
+  return keys;
+}
+
+Result<Format> parse_format(std::string_view text) {
+  if (text == "table") {
+    return Format::table;
+  }
+  if (text == "json") {
+    return Format::json;
+  }
+  if (text == "csv") {
+    return Format::csv;
+  }
+  return fail(Errc::config, fmt::format("--format \"{}\": unknown format; use table, json or csv", text));
+}
+
+std::string render(const std::vector<store::UsageRow>& rows, const Options& options,
+                   const std::map<std::string, store::SubjectQuota>& quotas) {
+  const auto shown = shown_rows(rows);
+  switch (options.format) {
+  case Format::json:
+    return render_json(shown, options, quotas);
+  case Format::csv:
+    return render_csv(shown, options, quotas);
+  case Format::table:
+    break;
+  }
+  return options.chart ? render_chart(shown, options) : render_table(shown, options, quotas);
+}
+
+} // namespace claudegate::report
