@@ -179,8 +179,7 @@ ExitCode run_issue(const IssueOptions& opt, Context& ctx) {
 void setup_issue(CLI::App& app, Context& ctx) {
   auto opt = std::make_shared<IssueOptions>();
   auto* cmd = app.add_subcommand("issue", "Mint a signed access token; prints it alone on stdout");
-  cmd->add_option("--sub", opt->subject, "subject the token is for (a person, CI job or service)")
-      ->required();
+  cmd->add_option("--sub", opt->subject, "subject the token is for (a person, CI job or service)");
   cmd->add_option("--plan", opt->plan, "plan from the config (free, pro, admin, …)")->capture_default_str();
   cmd->add_option("--scope", opt->scope, "space-separated scopes")->capture_default_str();
   cmd->add_option("--role", opt->roles, "role claim (repeatable)")->allow_extra_args(false);

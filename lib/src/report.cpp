@@ -55,8 +55,8 @@ constexpr std::string_view k_remaining_name = "remaining_today";
 constexpr std::string_view k_unlimited = "∞";
 constexpr std::string_view k_full_block = "█";
 constexpr std::array<std::string_view, 8> k_eighths{"", "▏", "▎", "▍", "▌", "▋", "▊", "▉"};
-// The chart keeps at least this many columns for its bars, cutting labels first.
-constexpr std::size_t k_min_bar = 20;
+// Longer subjects or models are cut ("…") so the numbers stay on screen.
+constexpr std::size_t k_max_label = 32;
 
 const KeyName& key_entry(GroupBy key) {
   return *std::find_if(k_keys.begin(), k_keys.end(), [key](const KeyName& k) { return k.key == key; });
@@ -179,12 +179,21 @@ std::string with_separators(std::int64_t value) {
   return out;
 }
 
+// A bound as the user would type it: a bare UTC date at midnight, else RFC 3339.
+std::string bound_text(UnixSeconds t) {
+  const std::string text = duration::format_time(t);
+  return text.ends_with("T00:00:00Z") ? text.substr(0, text.size() - 10) : text;
+}
+
+// "usage since X until Y" (until exclusive), on two lines when one is too wide.
 std::string title(const Options& options) {
   if (!options.since || !options.until) {
     return {};
   }
-  return fmt::format("usage {} .. {} (UTC, until exclusive)\n\n", duration::format_time(*options.since),
-                     duration::format_time(*options.until));
+  const std::string since = "usage since " + bound_text(*options.since);
+  const std::string until = "until " + bound_text(*options.until);
+  const bool fits = columns_of(since) + 1 + columns_of(until) <= static_cast<std::size_t>(options.width);
+  return fits ? since + " " + until + "\n\n" : since + "\n      " + until + "\n\n";
 }
 
 // ---- table --------------------------------------------------------------
@@ -224,7 +233,7 @@ void add_counter_cells(std::vector<std::string>& cells, const UsageRow& row) {
 std::vector<std::string> body_cells(const UsageRow& row, const Options& options, const QuotaMap& quotas) {
   std::vector<std::string> cells;
   for (GroupBy key : options.group_by) {
-    cells.push_back(printable(key_value(row, key)));
+    cells.push_back(fit(printable(key_value(row, key)), k_max_label));
   }
   add_counter_cells(cells, row);
   if (grouped_by_sub(options)) {
@@ -343,7 +352,8 @@ ChartLayout chart_layout(const std::vector<UsageRow>& rows, const Options& optio
   }
   const auto width = static_cast<std::size_t>(std::max(options.width, 1));
   const std::size_t room = width > layout.number + 2 ? width - layout.number - 2 : 1;
-  layout.label = std::min(widest_label, room > k_min_bar ? room - k_min_bar : room / 2);
+  // Labels take at most half the room: the bars are the point.
+  layout.label = std::min(widest_label, room / 2);
   layout.bar = std::max<std::size_t>(1, room - layout.label);
   return layout;
 }
@@ -495,13 +505,13 @@ Result<std::vector<store::GroupBy>> parse_group_by(std::string_view text) {
     const auto* entry =
         std::find_if(k_keys.begin(), k_keys.end(), [&](const KeyName& k) { return k.name == name; });
     if (entry == k_keys.end()) {
-      return fail(Errc::config, fmt::format("--by \"{}\": unknown grouping key \"{}\"; use sub, day or "
-                                            "model, or several separated by commas (sub,day)",
-                                            text, name));
+      return fail(Errc::config, fmt::format("unknown grouping key \"{}\" in \"{}\"; use sub, day or model, "
+                                            "or several separated by commas (sub,day)",
+                                            name, text));
     }
     if (std::find(keys.begin(), keys.end(), entry->key) != keys.end()) {
       return fail(Errc::config,
-                  fmt::format("--by \"{}\": \"{}\" is given twice; name each key once", text, name));
+                  fmt::format("\"{}\" appears twice in \"{}\"; name each key once", name, text));
     }
     keys.push_back(entry->key);
     start = comma + 1;
@@ -519,7 +529,7 @@ Result<Format> parse_format(std::string_view text) {
   if (text == "csv") {
     return Format::csv;
   }
-  return fail(Errc::config, fmt::format("--format \"{}\": unknown format; use table, json or csv", text));
+  return fail(Errc::config, fmt::format("unknown format \"{}\"; use table, json or csv", text));
 }
 
 std::string render(const std::vector<store::UsageRow>& rows, const Options& options,

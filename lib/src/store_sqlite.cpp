@@ -12,6 +12,7 @@
 #include <array>
 #include <cerrno>
 #include <chrono>
+#include <map>
 #include <mutex>
 #include <system_error>
 #include <thread>
@@ -213,10 +214,6 @@ std::int64_t floor_div(std::int64_t a, std::int64_t b) {
   return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
 }
 
-bool day_aligned(std::optional<UnixSeconds> t) {
-  return !t || *t % k_day_seconds == 0;
-}
-
 template <typename T> std::unexpected<Error> propagate(const Result<T>& result) {
   return std::unexpected(result.error());
 }
@@ -325,7 +322,7 @@ Result<void> prepare_connection(Connection& db) {
   sqlite3_busy_timeout(db.get(), k_busy_timeout_ms);
   auto version = db.scalar("PRAGMA user_version");
   if (!version) {
-    return propagate(version);
+    return std::unexpected(db.error("read", sqlite3_extended_errcode(db.get())));
   }
   if (auto newer = refuse_newer(db, *version); !newer) {
     return newer;
@@ -334,6 +331,10 @@ Result<void> prepare_connection(Connection& db) {
     if (auto set = db.exec(pragma); !set) {
       return set;
     }
+  }
+  // Reading the schema surfaces a damaged file now, not at the first query.
+  if (auto schema = db.scalar("SELECT COUNT(*) FROM sqlite_schema"); !schema) {
+    return propagate(schema);
   }
   if (auto wal = enable_wal(db); !wal) {
     return wal;
@@ -446,8 +447,8 @@ Result<RotatedFamily> record_successor(Connection& db, const PresentedToken& tok
 
 // ---- usage ----------------------------------------------------------------------
 
-// Where usage() reads: the daily rollup when the range falls on UTC day
-// boundaries, else the raw ledger.
+// Where a usage span is read: the daily rollup (whole UTC days) or the raw
+// ledger (partial days).
 struct UsageSource {
   std::string_view table;
   std::string_view day;  // expression for the UTC day start
@@ -548,6 +549,89 @@ UsageRow usage_row(const Query& q, const std::vector<GroupBy>& group_by) {
   row.cache_read_tokens = q.integer(column + 3);
   row.cache_write_tokens = q.integer(column + 4);
   return row;
+}
+
+// Rows of `query` read from `source` alone.
+Result<std::vector<UsageRow>> read_usage(Connection& db, const UsageQuery& query, const UsageSource& source) {
+  auto statement = db.prepare(usage_sql(query, source));
+  if (!statement) {
+    return propagate(statement);
+  }
+  bind_usage_filters(*statement, query);
+  std::vector<UsageRow> rows;
+  for (;;) {
+    auto row = statement->step();
+    if (!row) {
+      return propagate(row);
+    }
+    if (!*row) {
+      return rows;
+    }
+    rows.push_back(usage_row(*statement, query.group_by));
+  }
+}
+
+struct UsageSpan {
+  UsageQuery query;
+  const UsageSource* source;
+};
+
+UsageSpan span_of(const UsageQuery& query, std::optional<UnixSeconds> since, std::optional<UnixSeconds> until,
+                  const UsageSource& source) {
+  UsageQuery part = query;
+  part.since = since;
+  part.until = until;
+  return {std::move(part), &source};
+}
+
+// Whole UTC days come from the rollup; only the partial days at either end
+// of [since, until) are summed from the raw ledger.
+std::vector<UsageSpan> plan_usage(const UsageQuery& query) {
+  const auto first_whole =
+      query.since.transform([](UnixSeconds t) { return utc_day_start(t + k_day_seconds - 1); });
+  const auto last_whole = query.until.transform([](UnixSeconds t) { return utc_day_start(t); });
+  if (first_whole && last_whole && *first_whole >= *last_whole) {
+    return {span_of(query, query.since, query.until, k_ledger)};
+  }
+  std::vector<UsageSpan> spans{span_of(query, first_whole, last_whole, k_rollup)};
+  if (query.since && *query.since != *first_whole) {
+    spans.push_back(span_of(query, query.since, first_whole, k_ledger));
+  }
+  if (query.until && *query.until != *last_whole) {
+    spans.push_back(span_of(query, last_whole, query.until, k_ledger));
+  }
+  return spans;
+}
+
+std::vector<std::string> group_key(const UsageRow& row, const std::vector<GroupBy>& group_by) {
+  std::vector<std::string> key;
+  for (GroupBy part : group_by) {
+    key.push_back(part == GroupBy::sub ? row.subject : part == GroupBy::day ? row.day : row.model);
+  }
+  return key;
+}
+
+// Sum rows of several spans by their grouping keys, ordered by those keys.
+std::vector<UsageRow> merge_usage(const std::vector<std::vector<UsageRow>>& parts,
+                                  const std::vector<GroupBy>& group_by) {
+  std::map<std::vector<std::string>, UsageRow> merged;
+  for (const auto& rows : parts) {
+    for (const auto& row : rows) {
+      auto [slot, fresh] = merged.try_emplace(group_key(row, group_by), row);
+      if (!fresh) {
+        slot->second.requests += row.requests;
+        slot->second.input_tokens += row.input_tokens;
+        slot->second.output_tokens += row.output_tokens;
+        slot->second.cache_read_tokens += row.cache_read_tokens;
+        slot->second.cache_write_tokens += row.cache_write_tokens;
+      }
+    }
+  }
+  std::vector<UsageRow> out;
+  for (auto& [key, row] : merged) {
+    out.push_back(std::move(row));
+  }
+  return out;
 }
 
 Result<std::int64_t> used_on_day(Connection& db, const std::string& subject, UnixSeconds now) {
@@ -664,16 +748,34 @@ public:
 private:
   Result<RotatedFamily> punish_reuse(Transaction& tx, const PresentedToken& token, UnixSeconds now,
                                      const Error& reuse);
-  // Run `write` in BEGIN IMMEDIATE and commit when it succeeds.
-  template <typename Write> Result<void> write(Write&& body);
+  Result<Transaction> begin(Durability durability);
+  // Run `body` in BEGIN IMMEDIATE under `durability` and commit when it succeeds.
+  template <typename Write> Result<void> write(Durability durability, Write&& body);
 
   // One connection is not safe for interleaved transactions: serialise callers.
   std::recursive_mutex m_mutex;
   Connection m_db;
+  Durability m_durability = Durability::full; // as set by prepare_connection
 };
 
-template <typename Write> Result<void> SqliteStore::write(Write&& body) {
-  auto tx = Transaction::begin_immediate(m_db);
+// Security writes (families, revocations, audit) are fsynced at commit
+// (synchronous=FULL); usage and reservations use NORMAL, which in WAL mode
+// survives a crash of the process and becomes durable at the next FULL
+// commit or checkpoint. The setting is per connection, so switch per transaction.
+Result<Transaction> SqliteStore::begin(Durability durability) {
+  if (durability != m_durability) {
+    auto set = m_db.exec(durability == Durability::full ? "PRAGMA synchronous = FULL"
+                                                        : "PRAGMA synchronous = NORMAL");
+    if (!set) {
+      return propagate(set);
+    }
+    m_durability = durability;
+  }
+  return Transaction::begin_immediate(m_db);
+}
+
+template <typename Write> Result<void> SqliteStore::write(Durability durability, Write&& body) {
+  auto tx = begin(durability);
   if (!tx) {
     return propagate(tx);
   }
@@ -685,7 +787,7 @@ template <typename Write> Result<void> SqliteStore::write(Write&& body) {
 
 Result<void> SqliteStore::create_family(const NewFamily& family) {
   const std::lock_guard lock(m_mutex);
-  return write([&]() -> Result<void> {
+  return write(Durability::full, [&]() -> Result<void> {
     auto inserted = run(m_db, sql::k_insert_family, [&](Query& q) {
       q.bind(1, family.family_id).bind(2, family.subject).bind(3, family.grant.dump());
       q.bind(4, family.created_at).bind(5, family.expires_at);
@@ -700,7 +802,7 @@ Result<void> SqliteStore::create_family(const NewFamily& family) {
 
 Result<RotatedFamily> SqliteStore::rotate(const Rotation& rotation, const MintFn& mint) {
   const std::lock_guard lock(m_mutex);
-  auto tx = Transaction::begin_immediate(m_db);
+  auto tx = begin(Durability::full);
   if (!tx) {
     return propagate(tx);
   }
@@ -761,7 +863,7 @@ Result<std::optional<std::string>> SqliteStore::family_of(const std::string& tok
 Result<void> SqliteStore::revoke_family(const std::string& family_id, const std::string& reason,
                                         UnixSeconds now) {
   const std::lock_guard lock(m_mutex);
-  return write([&]() -> Result<void> {
+  return write(Durability::full, [&]() -> Result<void> {
     auto exists = single(m_db, sql::k_family_exists, [&](Query& q) { q.bind(1, family_id); });
     if (!exists) {
       return propagate(exists);
@@ -777,7 +879,7 @@ Result<void> SqliteStore::revoke_family(const std::string& family_id, const std:
 Result<void> SqliteStore::revoke_jti(const std::string& jti, std::optional<UnixSeconds> expires_at,
                                      const std::string& subject, const std::string& reason, UnixSeconds now) {
   const std::lock_guard lock(m_mutex);
-  return write([&] {
+  return write(Durability::full, [&] {
     return run(m_db, sql::k_revoke_jti, [&](Query& q) {
       q.bind(1, jti).bind(2, subject).bind(3, reason).bind(4, now).bind(5, expires_at);
     });
@@ -787,7 +889,7 @@ Result<void> SqliteStore::revoke_jti(const std::string& jti, std::optional<UnixS
 Result<void> SqliteStore::revoke_subject(const std::string& subject, UnixSeconds cutoff,
                                          const std::string& reason, UnixSeconds now) {
   const std::lock_guard lock(m_mutex);
-  return write([&] {
+  return write(Durability::full, [&] {
     return run(m_db, sql::k_revoke_subject,
                [&](Query& q) { q.bind(1, subject).bind(2, cutoff).bind(3, reason).bind(4, now); });
   });
@@ -830,7 +932,7 @@ Result<std::vector<Revocation>> SqliteStore::list_revocations() {
 Result<std::int64_t> SqliteStore::prune(UnixSeconds now, std::int64_t leeway) {
   const std::lock_guard lock(m_mutex);
   std::int64_t removed = 0;
-  auto pruned = write([&]() -> Result<void> {
+  auto pruned = write(Durability::full, [&]() -> Result<void> {
     auto query = m_db.prepare(sql::k_prune);
     if (!query) {
       return propagate(query);
@@ -847,7 +949,7 @@ Result<std::optional<Reservation>> SqliteStore::reserve(const ReservationRequest
                                                         QuotaStatus* refused) {
   const std::lock_guard lock(m_mutex);
   std::optional<Reservation> reservation;
-  auto done = write([&]() -> Result<void> {
+  auto done = write(Durability::normal, [&]() -> Result<void> {
     auto status = read_quota(m_db, request.subject, request.now, request.limit, request.stale_after);
     if (!status) {
       return propagate(status);
@@ -871,7 +973,7 @@ Result<std::optional<Reservation>> SqliteStore::reserve(const ReservationRequest
 
 Result<void> SqliteStore::settle(std::int64_t reservation_id, const UsageRecord& usage) {
   const std::lock_guard lock(m_mutex);
-  return write([&]() -> Result<void> {
+  return write(Durability::normal, [&]() -> Result<void> {
     if (reservation_id != 0) {
       auto deleted = run(m_db, sql::k_delete_reservation, [&](Query& q) { q.bind(1, reservation_id); });
       if (!deleted) {
@@ -893,23 +995,19 @@ Result<QuotaStatus> SqliteStore::quota_status(const std::string& subject, UnixSe
 
 Result<std::vector<UsageRow>> SqliteStore::usage(const UsageQuery& query) {
   const std::lock_guard lock(m_mutex);
-  const UsageSource& source = day_aligned(query.since) && day_aligned(query.until) ? k_rollup : k_ledger;
-  auto statement = m_db.prepare(usage_sql(query, source));
-  if (!statement) {
-    return propagate(statement);
+  const auto spans = plan_usage(query);
+  if (spans.size() == 1) {
+    return read_usage(m_db, spans.front().query, *spans.front().source);
   }
-  bind_usage_filters(*statement, query);
-  std::vector<UsageRow> rows;
-  for (;;) {
-    auto row = statement->step();
-    if (!row) {
-      return propagate(row);
-    }
-    if (!*row) {
+  std::vector<std::vector<UsageRow>> parts;
+  for (const auto& span : spans) {
+    auto rows = read_usage(m_db, span.query, *span.source);
+    if (!rows) {
       return rows;
     }
-    rows.push_back(usage_row(*statement, query.group_by));
+    parts.push_back(std::move(*rows));
   }
+  return merge_usage(parts, query.group_by);
 }
 
 Result<std::vector<SubjectQuota>> SqliteStore::subject_quotas(UnixSeconds now) {
@@ -934,7 +1032,7 @@ Result<std::vector<SubjectQuota>> SqliteStore::subject_quotas(UnixSeconds now) {
 
 Result<void> SqliteStore::audit(const AuditEvent& event) {
   const std::lock_guard lock(m_mutex);
-  return write([&] { return insert_audit(m_db, event); });
+  return write(Durability::full, [&] { return insert_audit(m_db, event); });
 }
 
 } // namespace

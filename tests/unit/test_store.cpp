@@ -1,0 +1,676 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "claudegate/store.hpp"
+
+#include "scratch_dir.hpp"
+
+#include <doctest/doctest.h>
+#include <sqlite3.h>
+
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+using namespace claudegate;
+using claudegate::test::mode_of;
+using claudegate::test::ScratchDir;
+namespace stdfs = std::filesystem;
+
+namespace {
+
+constexpr UnixSeconds k_now = 1'750'000'000; // 2025-06-15T15:06:40Z
+constexpr UnixSeconds k_day = 86'400;
+const UnixSeconds k_today = store::utc_day_start(k_now);
+
+std::unique_ptr<store::Store> open_store(const stdfs::path& path) {
+  auto opened = store::open_sqlite(path);
+  REQUIRE_MESSAGE(opened, (opened ? "" : opened.error().message));
+  return std::move(*opened);
+}
+
+// The first column of the first row of `sql` on `path`, read with a separate connection.
+std::int64_t sql_int(const stdfs::path& path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr) == SQLITE_OK);
+  sqlite3_stmt* statement = nullptr;
+  REQUIRE(sqlite3_prepare_v2(db, sql.c_str(), -1, &statement, nullptr) == SQLITE_OK);
+  const int rc = sqlite3_step(statement);
+  const std::int64_t value = rc == SQLITE_ROW ? sqlite3_column_int64(statement, 0) : -1;
+  sqlite3_finalize(statement);
+  sqlite3_close(db);
+  return value;
+}
+
+std::string sql_text(const stdfs::path& path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
+  sqlite3_stmt* statement = nullptr;
+  REQUIRE(sqlite3_prepare_v2(db, sql.c_str(), -1, &statement, nullptr) == SQLITE_OK);
+  std::string value;
+  if (sqlite3_step(statement) == SQLITE_ROW) {
+    value = reinterpret_cast<const char*>(sqlite3_column_text(statement, 0));
+  }
+  sqlite3_finalize(statement);
+  sqlite3_close(db);
+  return value;
+}
+
+std::string file_bytes(const stdfs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+store::NewFamily family(const std::string& id, const std::string& first_hash, UnixSeconds expires_at,
+                        UnixSeconds token_expires_at) {
+  return {id,         "alice",         json::Json{{"sub", "alice"}, {"plan", "pro"}}, k_now, expires_at,
+          first_hash, token_expires_at};
+}
+
+store::MintFn mint_ok() {
+  return [](const store::RotatedFamily&) -> Result<void> { return {}; };
+}
+
+Result<store::RotatedFamily> rotate(store::Store& s, const std::string& from, const std::string& to,
+                                    UnixSeconds now, std::int64_t ttl = 7 * k_day) {
+  return s.rotate({from, to, now, ttl}, mint_ok());
+}
+
+store::UsageRecord record(UnixSeconds at, const std::string& sub, const std::string& model,
+                          std::int64_t input, std::int64_t output) {
+  store::UsageRecord r;
+  r.at = at;
+  r.subject = sub;
+  r.jti = "jti-" + std::to_string(at);
+  r.model = model;
+  r.status = 200;
+  r.input_tokens = input;
+  r.output_tokens = output;
+  r.cache_read_tokens = input / 10;
+  r.cache_write_tokens = output / 10;
+  r.latency_ms = 42;
+  r.request_id = "req_" + std::to_string(at);
+  return r;
+}
+
+store::TokenIdentity identity(const std::string& jti, const std::string& sub, UnixSeconds iat,
+                              std::optional<std::string> fid = std::nullopt) {
+  return {jti, sub, iat, std::move(fid)};
+}
+
+} // namespace
+
+// ---- opening and migrations ----------------------------------------------------
+
+TEST_CASE("store: a new store is migrated to the current schema with mode 0600") {
+  ScratchDir scratch;
+  const auto path = scratch.path() / "claudegate.db";
+  const mode_t old_umask = ::umask(0);
+  auto s = store::open_sqlite(path);
+  ::umask(old_umask);
+  REQUIRE(s);
+  CHECK(sql_int(path, "PRAGMA user_version") == store::schema_version());
+  CHECK(sql_text(path, "PRAGMA journal_mode") == "wal");
+  CHECK(mode_of(path) == 0600);
+  CHECK(mode_of(stdfs::path(path.string() + "-wal")) == 0600);
+  CHECK(sql_int(path, "SELECT COUNT(*) FROM sqlite_schema WHERE name = 'refresh_tokens_one_active'") == 1);
+}
+
+TEST_CASE("store: reopening keeps the data and the schema") {
+  ScratchDir scratch;
+  const auto path = scratch.path() / "claudegate.db";
+  open_store(path)->create_family(family("F", "h0", k_now + 30 * k_day, k_now + 7 * k_day)).value();
+  auto again = open_store(path);
+  auto reopened = open_store(path);
+  CHECK(sql_int(path, "PRAGMA user_version") == store::schema_version());
+  CHECK(reopened->family_of("h0").value() == std::optional<std::string>("F"));
+}
+
+TEST_CASE("store: a store from a newer claudegate is refused and left unchanged") {
+  ScratchDir scratch;
+  const auto path = scratch.path() / "claudegate.db";
+  open_store(path).reset();
+  const auto newer = std::to_string(store::schema_version() + 1);
+  sql_int(path, "PRAGMA user_version = " + newer);
+  const std::string before = file_bytes(path);
+  const auto mtime = stdfs::last_write_time(path);
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+
+  auto opened = store::open_sqlite(path);
+  REQUIRE_FALSE(opened);
+  CHECK(opened.error().code == Errc::storage);
+  CHECK(opened.error().message.find(path.string()) != std::string::npos);
+  CHECK(opened.error().message.find("written by a newer claudegate") != std::string::npos);
+  CHECK(opened.error().message.find("upgrade claudegate") != std::string::npos);
+  CHECK(file_bytes(path) == before);
+  CHECK(stdfs::last_write_time(path) == mtime);
+  CHECK(sql_int(path, "PRAGMA user_version") == store::schema_version() + 1);
+}
+
+TEST_CASE("store: a file that is not a database is a storage error naming the path") {
+  ScratchDir scratch;
+  const auto path = scratch.path() / "claudegate.db";
+  std::ofstream(path, std::ios::binary) << std::string(8192, '\x5a');
+  auto opened = store::open_sqlite(path);
+  REQUIRE_FALSE(opened);
+  CHECK(opened.error().code == Errc::storage);
+  CHECK(opened.error().message.find(path.string()) != std::string::npos);
+  CHECK(opened.error().message.find("restore a backup") != std::string::npos);
+}
+
+TEST_CASE("store: a damaged schema page is a storage error, not a crash") {
+  ScratchDir scratch;
+  const auto path = scratch.path() / "claudegate.db";
+  open_store(path).reset();
+  std::string bytes = file_bytes(path);
+  REQUIRE(bytes.size() > 4096);
+  for (std::size_t i = 100; i < 4096; ++i) {
+    bytes[i] = static_cast<char>(0xA5);
+  }
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+  auto opened = store::open_sqlite(path);
+  REQUIRE_FALSE(opened);
+  CHECK(opened.error().code == Errc::storage);
+}
+
+TEST_CASE("store: a missing folder is an io error") {
+  ScratchDir scratch;
+  auto opened = store::open_sqlite(scratch.path() / "missing" / "claudegate.db");
+  REQUIRE_FALSE(opened);
+  CHECK(opened.error().code == Errc::io);
+}
+
+// ---- refresh families --------------------------------------------------------------
+
+TEST_CASE("store: rotation walks a chain R0 -> R1 -> R2 and re-issues the grant") {
+  ScratchDir scratch;
+  auto s = open_store(scratch.path() / "db");
+  REQUIRE(s->create_family(family("F", "h0", k_now + 30 * k_day, k_now + 7 * k_day)));
+  auto r1 = rotate(*s, "h0", "h1", k_now + 10);
+  REQUIRE(r1);
+  CHECK(r1->family_id == "F");
+  CHECK(r1->subject == "alice");
+  CHECK(r1->generation == 1);
+  CHECK(r1->grant.at("plan") == "pro");
+  CHECK(r1->token_expires_at == k_now + 10 + 7 * k_day);
+  auto r2 = rotate(*s, "h1", "h2", k_now + 20);
+  REQUIRE(r2);
+  CHECK(r2->generation == 2);
+  CHECK(s->family_of("h2").value() == std::optional<std::string>("F"));
+  CHECK(s->family_of("nope").value() == std::nullopt);
+}
+
+TEST_CASE("store: reuse of a used token revokes the family, audits, and kills its successor") {
+  ScratchDir scratch;
+  const auto path = scratch.path() / "db";
+  auto s = open_store(path);
+  REQUIRE(s->create_family(family("F", "h0", k_now + 30 * k_day, k_now + 7 * k_day)));
+  REQUIRE(rotate(*s, "h0", "h1", k_now + 1));
+  REQUIRE(rotate(*s, "h1", "h2", k_now + 2));
+
+  auto reused = rotate(*s, "h0", "hx", k_now + 3);
+  REQUIRE_FALSE(reused);
+  CHECK(reused.error().code == Errc::refresh_reuse);
+  auto revocation = s->find_revocation(identity("any", "alice", k_now, "F")).value();
+  REQUIRE(revocation);
+  CHECK(revocation->kind == store::RevocationKind::family);
+  CHECK(revocation->reason == "refresh token reuse");
+  CHECK(sql_int(path, "SELECT COUNT(*) FROM audit_events WHERE kind = 'refresh_reuse' AND subject = 'alice'")
+        == 1);
+  CHECK(sql_int(path, "SELECT COUNT(*) FROM refresh_tokens WHERE token_hash = 'hx'") == 0);
+
+  auto after = rotate(*s, "h2", "h3", k_now + 4);
+  REQUIRE_FALSE(after);
+  CHECK(after.error().code == Errc::revoked);
+}
+
+TEST_CASE("store: an unknown token is claim_mismatch") {
+  ScratchDir scratch;
+  auto s = open_store(scratch.path() / "db");
+  auto unknown = rotate(*s, "nope", "h1", k_now);
+  REQUIRE_FALSE(unknown);
+  CHECK(unknown.error().code == Errc::claim_mismatch);
+  CHECK(unknown.error().message == "unknown refresh token");
+}
+
+TEST_CASE("store: an expired token is expired, not reuse, and the family is untouched") {
+  ScratchDir scratch;
+  auto s = open_store(scratch.path() / "db");
+  REQUIRE(s->create_family(family("F", "h0", k_now + 30 * k_day, k_now + 100)));
+  auto late = rotate(*s, "h0", "h1", k_now + 100);
+  REQUIRE_FALSE(late);
+  CHECK(late.error().code == Errc::expired);
+  CHECK_FALSE(s->find_revocation(identity("j", "alice", k_now, "F")).value());
+  CHECK(rotate(*s, "h0", "h1", k_now + 99)); // still the active token
+}
+
+TEST_CASE("store: the family's absolute expiry caps its successors and ends it") {
+  ScratchDir scratch;
+  auto s = open_store(scratch.path() / "db");
+  REQUIRE(s->create_family(family("F", "h0", k_now + 500, k_now + 400)));
+  auto r1 = rotate(*s, "h0", "h1", k_now + 300, 1000);
+  REQUIRE(r1);
+  CHECK(r1->token_expires_at == k_now + 500);
+  auto r2 = rotate(*s, "h1", "h2", k_now + 500, 1000);
+  REQUIRE_FALSE(r2);
+  CHECK(r2.error().code == Errc::expired);
+}
+
+TEST_CASE("store: a failing mint rolls the rotation back") {
+  ScratchDir scratch;
+  auto s = open_store(scratch.path() / "db");
+  REQUIRE(s->create_family(family("F", "h0", k_now + 30 * k_day, k_now + 7 * k_day)));
+  const store::MintFn broken = [](const store::RotatedFamily&) -> Result<void> {
+    return fail(Errc::internal, "signing failed");
+  };
+  auto failed = s->rotate({"h0", "h1", k_now, 3600}, broken);
+  REQUIRE_FALSE(failed);
+  CHECK(failed.error().code == Errc::internal);
+  CHECK(s->family_of("h1").value() == std::nullopt);
+  auto retried = rotate(*s, "h0", "h1", k_now + 1);
+  REQUIRE(retried);
+  CHECK(retried->generation == 1);
+}
+
+TEST_CASE("store: the schema allows one active token per family") {
+  ScratchDir scratch;
+  const auto path = scratch.path() / "db";
+  open_store(path)->create_family(family("F", "h0", k_now + 30 * k_day, k_now + 7 * k_day)).value();
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+  const int rc =
+      sqlite3_exec(db,
+                   "INSERT INTO refresh_tokens (token_hash, family_id, generation, state, issued_at, "
+                   "expires_at) VALUES ('h9', 'F', 9, 'active', 0, 0)",
+                   nullptr, nullptr, nullptr);
+  sqlite3_close(db);
+  CHECK(rc == SQLITE_CONSTRAINT);
+}
+
+// ---- revocation ------------------------------------------------------------------------
+
+TEST_CASE("store: jti, subject and family revocations are found and idempotent") {
+  ScratchDir scratch;
+  auto s = open_store(scratch.path() / "db");
+  REQUIRE(s->create_family(family("F", "h0", k_now + 30 * k_day, k_now + 7 * k_day)));
+  for (int twice = 0; twice < 2; ++twice) {
+    REQUIRE(s->revoke_jti("J1", k_now + 900, "bob", "lost laptop", k_now));
+    REQUIRE(s->revoke_subject("carol", k_now, "left", k_now));
+    REQUIRE(s->revoke_family("F", "operator", k_now));
+  }
+  auto jti = s->find_revocation(identity("J1", "bob", k_now - 5)).value();
+  REQUIRE(jti);
+  CHECK(jti->kind == store::RevocationKind::jti);
+  CHECK(jti->reason == "lost laptop");
+  CHECK(jti->expires_at == std::optional<UnixSeconds>(k_now + 900));
+  CHECK(s->find_revocation(identity("J2", "carol", k_now)).value()->kind == store::RevocationKind::subject);
+  CHECK_FALSE(s->find_revocation(identity("J3", "carol", k_now + 1)).value());
+  CHECK(s->find_revocation(identity("J4", "alice", k_now, "F")).value()->kind
+        == store::RevocationKind::family);
+  CHECK_FALSE(s->find_revocation(identity("J5", "alice", k_now, "G")).value());
+  CHECK(s->list_revocations().value().size() == 3);
+  CHECK(rotate(*s, "h0", "h1", k_now + 1).error().code == Errc::revoked);
+}
+
+TEST_CASE("store: a subject keeps its latest cut-off") {
+  ScratchDir scratch;
+  auto s = open_store(scratch.path() / "db");
+  REQUIRE(s->revoke_subject("carol", k_now, "first", k_now));
+  REQUIRE(s->revoke_subject("carol", k_now - 100, "older", k_now + 5));
+  CHECK(s->find_revocation(identity("J", "carol", k_now)).value()->reason == "first");
+  REQUIRE(s->revoke_subject("carol", k_now + 100, "later", k_now + 100));
+  CHECK(s->find_revocation(identity("J", "carol", k_now + 50)).value()->reason == "later");
+}
+
+TEST_CASE("store: revoking an unknown family is claim_mismatch") {
+  ScratchDir scratch;
+  auto s = open_store(scratch.path() / "db");
+  auto revoked = s->revoke_family("nope", "why", k_now);
+  REQUIRE_FALSE(revoked);
+  CHECK(revoked.error().code == Errc::claim_mismatch);
+}
+
+TEST_CASE("store: revocations are listed newest first") {
+  ScratchDir scratch;
+  auto s = open_store(scratch.path() / "db");
+  REQUIRE(s->revoke_jti("old", k_now, "a", "r", k_now - 10));
+  REQUIRE(s->revoke_subject("b", k_now, "r", k_now));
+  REQUIRE(s->revoke_jti("new", std::nullopt, "a", "r", k_now + 10));
+  const auto listed = s->list_revocations().value();
+  REQUIRE(listed.size() == 3);
+  CHECK(listed[0].key == "new");
+  CHECK(listed[0].expires_at == std::nullopt);
+  CHECK(listed[1].kind == store::RevocationKind::subject);
+  CHECK(listed[2].key == "old");
+  CHECK(store::revocation_kind_name(listed[1].kind) == "subject");
+}
+
+TEST_CASE("store: prune drops only deny-list rows expired before now - leeway") {
+  ScratchDir scratch;
+  auto s = open_store(scratch.path() / "db");
+  REQUIRE(s->revoke_jti("gone", k_now - 61, "a", "r", k_now - 1000));
+  REQUIRE(s->revoke_jti("edge", k_now - 60, "a", "r", k_now - 1000));
+  REQUIRE(s->revoke_jti("live", k_now + 10, "a", "r", k_now - 1000));
+  REQUIRE(s->revoke_jti("forever", std::nullopt, "a", "r", k_now - 1000));
+  REQUIRE(s->revoke_subject("b", k_now - 5000, "r", k_now - 5000));
+  CHECK(s->prune(k_now, 60).value() == 1);
+  CHECK_FALSE(s->find_revocation(identity("gone", "a", 0)).value());
+  CHECK(s->find_revocation(identity("edge", "a", 0)).value());
+  CHECK(s->list_revocations().value().size() == 4);
+  CHECK(s->prune(k_now, 60).value() == 0);
+}
+
+// ---- quota ---------------------------------------------------------------------------------
+
+TEST_CASE("store: reservations are refused past the limit, at the exact boundary") {
+  ScratchDir scratch;
+  auto s = open_store(scratch.path() / "db");
+  store::QuotaStatus refused;
+  auto first = s->reserve({"alice", k_now, 600, 1000}, &refused).value();
+  REQUIRE(first);
+  CHECK(first->status.reserved == 600);
+  auto second = s->reserve({"alice", k_now, 400, 1000}, &refused).value();
+  REQUIRE(second);
+  CHECK(second->id != first->id);
+  CHECK(second->status.reserved == 1000);
+  CHECK_FALSE(s->reserve({"alice", k_now, 1, 1000}, &refused).value());
+  CHECK(refused.used == 0);
+  CHECK(refused.reserved == 1000);
+  CHECK(refused.limit == std::optional<std::int64_t>(1000));
+  CHECK(refused.resets_at == k_today + k_day);
+  CHECK(s->reserve({"bob", k_now, 1000, 1000}, nullptr).value());
+  CHECK(s->reserve({"alice", k_now, 1'000'000, std::nullopt}, nullptr).value());
+}
+
+TEST_CASE("store: stale reservations no longer count") {
+  ScratchDir scratch;
+  auto s = open_store(scratch.path() / "db");
+  REQUIRE(s->reserve({"alice", k_now, 1000, 1000, 900}, nullptr).value());
+  CHECK_FALSE(s->reserve({"alice", k_now + 900, 1, 1000, 900}, nullptr).value());
+  CHECK(s->reserve({"alice", k_now + 901, 1000, 1000, 900}, nullptr).value());
+}
+
+TEST_CASE("store: settle moves a reservation into today's usage") {
+  ScratchDir scratch;
+  auto s = open_store(scratch.path() / "db");
+  auto reservation = s->reserve({"alice", k_now, 800, 1000}, nullptr).value();
+  REQUIRE(reservation);
+  auto usage = record(k_now + 5, "alice", "claude-haiku", 300, 200); // 300+200+30+20
+  usage.quota_limit = 1000;
+  REQUIRE(s->settle(reservation->id, usage));
+  const auto status = s->quota_status("alice", k_now + 6, 1000).value();
+  CHECK(status.used == 550);
+  CHECK(status.reserved == 0);
+  CHECK(s->reserve({"alice", k_now + 7, 450, 1000}, nullptr).value());
+  CHECK_FALSE(s->reserve({"alice", k_now + 7, 1, 1000}, nullptr).value());
+  CHECK(s->quota_status("alice", k_today + k_day, 1000).value().used == 0);
+}
+
+// ---- usage ----------------------------------------------------------------------------------
+
+TEST_CASE("store: usage groups by sub, day and model with filters") {
+  ScratchDir scratch;
+  auto s = open_store(scratch.path() / "db");
+  REQUIRE(s->settle(0, record(k_today - k_day + 10, "alice", "haiku", 100, 10)));
+  REQUIRE(s->settle(0, record(k_today + 10, "alice", "haiku", 200, 20)));
+  REQUIRE(s->settle(0, record(k_today + 20, "alice", "sonnet", 300, 30)));
+  REQUIRE(s->settle(0, record(k_today + 30, "bob", "haiku", 400, 40)));
+
+  const auto total = s->usage({}).value();
+  REQUIRE(total.size() == 1);
+  CHECK(total[0].requests == 4);
+  CHECK(total[0].input_tokens == 1000);
+  CHECK(total[0].total_tokens() == 1000 + 100 + 100 + 10);
+
+  const auto by_sub_day = s->usage({{}, {}, {}, {}, {store::GroupBy::sub, store::GroupBy::day}}).value();
+  REQUIRE(by_sub_day.size() == 3);
+  CHECK(by_sub_day[0].subject == "alice");
+  CHECK(by_sub_day[0].day == store::utc_day(k_today - k_day));
+  CHECK(by_sub_day[1].day == store::utc_day(k_today));
+  CHECK(by_sub_day[1].input_tokens == 500);
+  CHECK(by_sub_day[2].subject == "bob");
+
+  const auto by_model = s->usage({k_today, {}, "alice", {}, {store::GroupBy::model}}).value();
+  REQUIRE(by_model.size() == 2);
+  CHECK(by_model[0].model == "haiku");
+  CHECK(by_model[0].requests == 1);
+  CHECK(by_model[1].model == "sonnet");
+
+  const auto filtered = s->usage({k_today + 15, k_today + 30, {}, "sonnet", {}}).value();
+  CHECK(filtered.at(0).requests == 1);
+  CHECK(s->usage({{}, k_today, {}, {}, {store::GroupBy::sub}}).value().size() == 1);
+  CHECK(s->usage({k_today - k_day + 11, {}, {}, {}, {}}).value().at(0).requests == 3);
+  CHECK(s->usage({{}, k_today + 21, {}, {}, {}}).value().at(0).requests == 3);
+  CHECK(s->usage({{}, {}, "nobody", {}, {store::GroupBy::sub}}).value().empty());
+}
+
+TEST_CASE("store: the daily rollup and the raw ledger agree") {
+  ScratchDir scratch;
+  auto s = open_store(scratch.path() / "db");
+  std::mt19937 random(7);
+  const std::vector<std::string> subjects = {"alice", "bob", "carol"};
+  const std::vector<std::string> models = {"haiku", "sonnet", "opus"};
+  for (int i = 0; i < 300; ++i) {
+    // Never on a day's first or last second, so the shifted raw ranges below select the same rows.
+    const auto day = static_cast<UnixSeconds>(random() % 6);
+    const UnixSeconds at = k_today - (5 - day) * k_day + 1 + static_cast<UnixSeconds>(random() % (k_day - 2));
+    REQUIRE(s->settle(0, record(at, subjects[random() % 3], models[random() % 3],
+                                static_cast<std::int64_t>(random() % 1000),
+                                static_cast<std::int64_t>(random() % 500))));
+  }
+  using store::GroupBy;
+  const std::vector<std::vector<GroupBy>> groupings = {{},
+                                                       {GroupBy::sub},
+                                                       {GroupBy::day},
+                                                       {GroupBy::model},
+                                                       {GroupBy::sub, GroupBy::day},
+                                                       {GroupBy::day, GroupBy::model, GroupBy::sub}};
+  for (const auto& grouping : groupings) {
+    for (const auto& subject : std::vector<std::optional<std::string>>{std::nullopt, "bob"}) {
+      const auto rollup = s->usage({k_today - 3 * k_day, k_today, subject, {}, grouping}).value();
+      const auto raw = s->usage({k_today - 3 * k_day + 0, k_today - 1, subject, {}, grouping}).value();
+      const auto raw_until_end = s->usage({k_today - 3 * k_day + 1, k_today, subject, {}, grouping}).value();
+      REQUIRE(rollup.size() == raw_until_end.size());
+      REQUIRE(rollup.size() == raw.size());
+      for (std::size_t i = 0; i < rollup.size(); ++i) {
+        CHECK(rollup[i].subject == raw_until_end[i].subject);
+        CHECK(rollup[i].day == raw_until_end[i].day);
+        CHECK(rollup[i].model == raw_until_end[i].model);
+        CHECK(rollup[i].requests == raw_until_end[i].requests);
+        CHECK(rollup[i].total_tokens() == raw_until_end[i].total_tokens());
+        CHECK(rollup[i].cache_read_tokens == raw[i].cache_read_tokens);
+      }
+    }
+  }
+}
+
+TEST_CASE("store: a range inside two partial days is read from the raw ledger alone") {
+  ScratchDir scratch;
+  auto s = open_store(scratch.path() / "db");
+  const std::vector<UnixSeconds> times = {k_today - k_day - 1, k_today - k_day + 5, k_today - 7,
+                                          k_today + 3,         k_today + k_day - 2, k_today + k_day};
+  for (UnixSeconds at : times) {
+    REQUIRE(s->settle(0, record(at, at % 2 == 0 ? "alice" : "bob", "haiku", 100, 1)));
+  }
+  using store::GroupBy;
+  const auto rollup =
+      s->usage({k_today - k_day, k_today + k_day, {}, {}, {GroupBy::day, GroupBy::sub}}).value();
+  const auto raw =
+      s->usage({k_today - k_day + 1, k_today + k_day - 1, {}, {}, {GroupBy::day, GroupBy::sub}}).value();
+  REQUIRE(rollup.size() == raw.size());
+  for (std::size_t i = 0; i < rollup.size(); ++i) {
+    CHECK(rollup[i].day == raw[i].day);
+    CHECK(rollup[i].subject == raw[i].subject);
+    CHECK(rollup[i].requests == raw[i].requests);
+    CHECK(rollup[i].total_tokens() == raw[i].total_tokens());
+  }
+  CHECK(s->usage({k_today - k_day + 6, k_today + k_day - 2, {}, {}, {}}).value().at(0).requests == 2);
+}
+
+TEST_CASE("store: subject_quotas reports today's usage and the latest limit") {
+  ScratchDir scratch;
+  auto s = open_store(scratch.path() / "db");
+  auto yesterday = record(k_today - 100, "alice", "haiku", 1000, 0);
+  yesterday.quota_limit = 5000;
+  auto today = record(k_today + 100, "alice", "haiku", 100, 0);
+  today.quota_limit = 9000;
+  auto older = record(k_today + 50, "alice", "haiku", 10, 0);
+  older.quota_limit = 1;
+  REQUIRE(s->settle(0, yesterday));
+  REQUIRE(s->settle(0, today));
+  REQUIRE(s->settle(0, older));
+  REQUIRE(s->settle(0, record(k_today - 100, "bob", "haiku", 5, 5)));
+  const auto quotas = s->subject_quotas(k_now).value();
+  REQUIRE(quotas.size() == 2);
+  CHECK(quotas[0].subject == "alice");
+  CHECK(quotas[0].used_today == 110 + 10 + 1);
+  CHECK(quotas[0].limit == std::optional<std::int64_t>(9000));
+  CHECK(quotas[1].subject == "bob");
+  CHECK(quotas[1].used_today == 0);
+  CHECK(quotas[1].limit == std::nullopt);
+}
+
+TEST_CASE("store: audit events are appended") {
+  ScratchDir scratch;
+  const auto path = scratch.path() / "db";
+  auto s = open_store(path);
+  REQUIRE(s->audit({k_now, "revoke", "alice", R"({"jti":"J"})"}));
+  CHECK(sql_text(path, "SELECT detail FROM audit_events WHERE kind = 'revoke'") == R"({"jti":"J"})");
+}
+
+TEST_CASE("store: utc_day and utc_day_start") {
+  CHECK(store::utc_day(0) == "1970-01-01");
+  CHECK(store::utc_day(k_now) == "2025-06-15");
+  CHECK(store::utc_day(-1) == "1969-12-31");
+  CHECK(store::utc_day_start(k_now) == 1'749'945'600);
+  CHECK(store::utc_day_start(-1) == -k_day);
+}
+
+// ---- processes ---------------------------------------------------------------------------------
+
+namespace {
+
+// Exit code of a child that opened `path`, waited for `go`, and rotated h0 once.
+[[noreturn]] void rotate_in_child(const stdfs::path& path, int go) {
+  auto opened = store::open_sqlite(path);
+  if (!opened) {
+    ::_exit(10);
+  }
+  char byte = 0;
+  (void)::read(go, &byte, 1);
+  auto rotated = (*opened)->rotate({"h0", "h1-" + std::to_string(::getpid()), k_now + 1, 3600}, mint_ok());
+  if (rotated) {
+    ::_exit(0);
+  }
+  ::_exit(rotated.error().code == Errc::refresh_reuse ? 6 : rotated.error().code == Errc::revoked ? 5 : 11);
+}
+
+} // namespace
+
+TEST_CASE("store: 16 processes rotating one token: exactly one wins, the family ends revoked") {
+  ScratchDir scratch;
+  const auto path = scratch.path() / "db";
+  open_store(path)->create_family(family("F", "h0", k_now + 30 * k_day, k_now + 7 * k_day)).value();
+  int go[2];
+  REQUIRE(::pipe(go) == 0);
+  std::vector<pid_t> children;
+  for (int i = 0; i < 16; ++i) {
+    const pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+      ::close(go[1]);
+      rotate_in_child(path, go[0]);
+    }
+    children.push_back(pid);
+  }
+  ::close(go[0]);
+  ::close(go[1]); // every child's read returns at once
+  int won = 0;
+  int lost = 0;
+  for (pid_t pid : children) {
+    int status = 0;
+    REQUIRE(::waitpid(pid, &status, 0) == pid);
+    REQUIRE(WIFEXITED(status));
+    const int code = WEXITSTATUS(status);
+    CAPTURE(code);
+    CHECK((code == 0 || code == 5 || code == 6));
+    won += code == 0 ? 1 : 0;
+    lost += code == 5 || code == 6 ? 1 : 0;
+  }
+  CHECK(won == 1);
+  CHECK(lost == 15);
+  CHECK(sql_text(path, "PRAGMA integrity_check") == "ok");
+  CHECK(sql_int(path, "SELECT COUNT(*) FROM refresh_families WHERE revoked_at IS NOT NULL") == 1);
+  CHECK(sql_int(path, "SELECT COUNT(*) FROM refresh_tokens WHERE state = 'active'") == 0);
+}
+
+TEST_CASE("store: 16 processes opening a new store at once all succeed and migrate it once") {
+  ScratchDir scratch;
+  const auto path = scratch.path() / "db";
+  std::vector<pid_t> children;
+  for (int i = 0; i < 16; ++i) {
+    const pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+      auto opened = store::open_sqlite(path);
+      ::_exit(opened && (*opened)->revoke_jti("J" + std::to_string(i), {}, "a", "r", k_now) ? 0 : 1);
+    }
+    children.push_back(pid);
+  }
+  for (pid_t pid : children) {
+    int status = 0;
+    REQUIRE(::waitpid(pid, &status, 0) == pid);
+    CHECK(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+  }
+  CHECK(sql_int(path, "PRAGMA user_version") == store::schema_version());
+  CHECK(sql_int(path, "SELECT COUNT(*) FROM revoked_jtis") == 16);
+  CHECK(sql_text(path, "PRAGMA integrity_check") == "ok");
+}
+
+TEST_CASE("store: kill -9 mid-rotation leaves a sound store with every committed rotation") {
+  ScratchDir scratch;
+  const auto path = scratch.path() / "db";
+  open_store(path)->create_family(family("F", "g0", k_now + 30 * k_day, k_now + 7 * k_day)).value();
+  int report[2];
+  REQUIRE(::pipe(report) == 0);
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    ::close(report[0]);
+    auto s = store::open_sqlite(path);
+    for (int g = 0; s; ++g) {
+      if (!(*s)->rotate({"g" + std::to_string(g), "g" + std::to_string(g + 1), k_now, 3600}, mint_ok())) {
+        ::_exit(1);
+      }
+      const int committed = g + 1;
+      (void)::write(report[1], &committed, sizeof committed);
+    }
+    ::_exit(1);
+  }
+  ::close(report[1]);
+  int committed = 0;
+  for (int seen = 0; seen < 50 && ::read(report[0], &seen, sizeof seen) == sizeof seen;) {
+    committed = seen;
+  }
+  ::kill(pid, SIGKILL);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  for (int late = 0; ::read(report[0], &late, sizeof late) == sizeof late;) {
+    committed = late;
+  }
+  ::close(report[0]);
+  REQUIRE(committed >= 50);
+  auto s = open_store(path);
+  CHECK(sql_text(path, "PRAGMA integrity_check") == "ok");
+  CHECK(sql_int(path, "SELECT MAX(generation) FROM refresh_tokens") >= committed);
+  CHECK(s->family_of("g" + std::to_string(committed)).value() == std::optional<std::string>("F"));
+}
