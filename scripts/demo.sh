@@ -25,3 +25,26 @@ step "verify an expired token (as of two hours from now): exit 4"
 set -e
 step "jwks: the public keys, for any JWT library or gateway"
 "$cg" jwks
+
+step "issue --refresh: a CI job gets an access token and a rotating refresh token"
+pair=$("$cg" issue --sub ci-nightly --plan free --refresh --json)
+echo "$pair"
+rt0=$(printf '%s' "$pair" | python3 -c 'import json,sys; print(json.load(sys.stdin)["refresh_token"])')
+step "issue --refresh-token -: rotate (single use), new pair in the same family"
+rt1=$(printf '%s\n' "$rt0" | "$cg" issue --refresh-token - | sed -n 2p)
+echo "new refresh token: ${rt1:0:12}…"
+step "presenting the used refresh token again: reuse detected, family revoked (exit 6)"
+set +e
+"$cg" issue --refresh-token "$rt0"; echo "exit status: $?"
+"$cg" issue --refresh-token "$rt1"; echo "the newest one is dead too, exit status: $?"
+set -e
+
+step "revoke --sub: alice's tokens stop working at once (exit 5)"
+"$cg" revoke --sub alice --reason "offboarded"
+set +e
+"$cg" verify "$TOKEN"; echo "exit status: $?"
+set -e
+"$cg" revoke --list
+
+step "usage-report: empty until serve-local meters requests (next on the roadmap)"
+"$cg" usage-report --by sub
