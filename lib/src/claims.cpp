@@ -13,17 +13,7 @@ namespace {
 
 // 9999-12-31T23:59:59Z: anything later is garbage, not a real expiry.
 constexpr double k_max_time = 253402300799.0;
-// Attacker-controlled values are echoed in messages; keep them short.
-constexpr std::size_t k_max_echo = 80;
-
-// `value` as a JSON literal, escaped and shortened, safe to print.
-std::string quote(const json::Json& value) {
-  auto text = value.dump(-1, ' ', true, json::Json::error_handler_t::replace);
-  if (text.size() > k_max_echo) {
-    text = text.substr(0, k_max_echo) + "…";
-  }
-  return text;
-}
+using json::quote;
 
 std::string quote_list(const std::vector<std::string>& values) {
   return quote(json::Json(values));

@@ -131,4 +131,13 @@ Result<Json> parse_value(std::string_view text, const Limits& limits) {
   return parse_strict(text, limits);
 }
 
+std::string quote(const Json& value) {
+  constexpr std::size_t k_max_echo = 80;
+  auto text = value.dump(-1, ' ', true, Json::error_handler_t::replace);
+  if (text.size() > k_max_echo) {
+    text = text.substr(0, k_max_echo) + "…";
+  }
+  return text;
+}
+
 } // namespace claudegate::json

@@ -29,16 +29,7 @@ constexpr std::array<std::pair<std::string_view, std::string_view>, 8> k_refused
 // alg/typ/kid, plus the informational certificate thumbprints IdPs send.
 constexpr std::array<std::string_view, 5> k_allowed_params = {"alg", "typ", "kid", "x5t", "x5t#S256"};
 
-// Attacker-controlled text is echoed in messages; keep it escaped and short.
-constexpr std::size_t k_max_echo = 80;
-
-std::string quote(const json::Json& value) {
-  auto text = value.dump(-1, ' ', true, json::Json::error_handler_t::replace);
-  if (text.size() > k_max_echo) {
-    text = text.substr(0, k_max_echo) + "…";
-  }
-  return text;
-}
+using json::quote;
 
 struct Segments {
   std::string_view header;

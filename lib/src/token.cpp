@@ -15,15 +15,7 @@ using OrderedJson = nlohmann::ordered_json;
 
 constexpr std::size_t k_jti_bytes = 16;         // 128 random bits (SPEC §3)
 constexpr UnixSeconds k_max_exp = 253402300799; // 9999-12-31T23:59:59Z, as claims::check
-constexpr std::size_t k_max_echo = 80;
-
-std::string quote(const json::Json& value) {
-  auto text = value.dump(-1, ' ', true, json::Json::error_handler_t::replace);
-  if (text.size() > k_max_echo) {
-    text = text.substr(0, k_max_echo) + "…";
-  }
-  return text;
-}
+using json::quote;
 
 Result<const Key*> find_key(const jws::DecodedToken& decoded, const KeySet& keys) {
   if (!decoded.header.contains("kid")) {

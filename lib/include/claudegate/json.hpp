@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstddef>
+#include <string>
 #include <string_view>
 
 namespace claudegate::json {
@@ -25,5 +26,9 @@ Result<Json> parse_object(std::string_view text, const Limits& limits = {});
 
 // Parse `text` as any JSON value with the same strictness (used for --claim values).
 Result<Json> parse_value(std::string_view text, const Limits& limits = {});
+
+// `value` as a JSON literal, escaped (invalid UTF-8 replaced) and cut to
+// about 80 characters: safe to echo attacker-controlled values in messages.
+std::string quote(const Json& value);
 
 } // namespace claudegate::json
