@@ -4,8 +4,10 @@
 // over the raw ledger table, measured in the same run on the same file.
 //
 //   bench_report [ROWS]                     seed ROWS (default 1000000) into a scratch store, time
+//   bench_report --ledger FILE              time over FILE, seeded earlier by --seed-direct
 //   bench_report --seed-store FILE ROWS     seed FILE through Store::settle (the gateway's path); for tests
-//   bench_report --seed-direct FILE ROWS    seed FILE with batched INSERTs (see seed_direct)
+//   bench_report --seed-direct FILE ROWS    seed FILE with batched INSERTs (see seed_direct), printing
+//                                           its rate next to Store::settle's
 //
 // Rows are deterministic for a given ROWS and UTC day: 200 subjects, 4 models,
 // spread over the 30 days ending now.
@@ -38,7 +40,7 @@ constexpr std::int64_t k_day = 86'400;
 constexpr int k_days = 30;
 constexpr int k_subjects = 200;
 constexpr std::int64_t k_default_rows = 1'000'000;
-constexpr int k_runs = 5;
+constexpr int k_runs = 3;
 
 // ---- deterministic ledger rows ----------------------------------------------
 
@@ -335,39 +337,59 @@ bool bench_case(store::Store& st, sqlite3* raw, const Range& range, const char* 
   Totals reference;
   const double store_ms = median_ms([&] { mine = store_usage(st, q, rows); });
   const double raw_ms = median_ms([&] { reference = raw_group_by(raw, q); });
-  report::Options options;
-  options.group_by = keys;
-  std::size_t bytes = 0;
-  const double render_ms = median_ms([&] { bytes = report::render(rows, options, {}).size(); });
-  fmt::print("{:<22} {:<14} {:>7} {:>10.1f} {:>10.1f} {:>7.2f}x {:>10.1f} {}\n", range.name, name,
-             mine.groups, store_ms, raw_ms, raw_ms / std::max(store_ms, 0.001), render_ms,
-             mine == reference ? "equal" : "DIFFERENT");
-  return mine == reference && bytes != 0;
+  fmt::print("{:<22} {:<14} {:>6} {:>8.1f} {:>10.1f} {:>7.1f}x", range.name, name, mine.groups, store_ms,
+             raw_ms, raw_ms / std::max(store_ms, 0.001));
+  for (auto format : {report::Format::table, report::Format::json, report::Format::csv}) {
+    report::Options options;
+    options.group_by = keys;
+    options.format = format;
+    fmt::print(" {:>6.1f}", median_ms([&] { report::render(rows, options, {}); }));
+  }
+  fmt::print(" {}\n", mine == reference ? "equal" : "DIFFERENT");
+  return mine == reference;
 }
 
-int run_bench(std::int64_t rows, UnixSeconds now) {
-  const auto dir = std::filesystem::temp_directory_path() / fmt::format("bench_report-{}", ::getpid());
-  std::filesystem::create_directories(dir);
-  const auto path = dir / "claudegate.db";
-  const std::int64_t sample = std::min<std::int64_t>(rows, 2'000);
-  const double settle_s = seed_store(dir / "settle.db", sample, now);
-  fmt::print("seed via Store::settle: {} rows in {:.2f} s = {:.0f} rows/s (one fsync'd transaction each)\n",
-             sample, settle_s, static_cast<double>(sample) / settle_s);
-  const double direct_s = seed_direct(path, rows, now);
-  fmt::print("seed via batched INSERTs: {} rows in {:.2f} s = {:.0f} rows/s; file {:.0f} MB\n", rows,
-             direct_s, static_cast<double>(rows) / direct_s,
-             static_cast<double>(std::filesystem::file_size(path)) / 1e6);
+// Time every range and grouping over the ledger at `path`; false when a total differs.
+bool bench_ledger(const std::filesystem::path& path, UnixSeconds now) {
   auto st = open_store(path);
   Db raw = open_db(path, SQLITE_OPEN_READONLY);
-  fmt::print("\nmedian of {} runs, ms; reference = plain SELECT … GROUP BY over usage_ledger\n", k_runs);
-  fmt::print("{:<22} {:<14} {:>7} {:>10} {:>10} {:>8} {:>10} {}\n", "range", "--by", "groups", "usage()",
-             "reference", "speedup", "render", "totals");
+  fmt::print("\nmedian of {} runs, ms; reference = plain SELECT … GROUP BY over usage_ledger; render = "
+             "report::render of usage()'s rows\n",
+             k_runs);
+  fmt::print("{:<22} {:<14} {:>6} {:>8} {:>10} {:>8} {:>6} {:>6} {:>6} {}\n", "range", "--by", "groups",
+             "usage()", "reference", "speedup", "table", "json", "csv", "totals");
   bool all_equal = true;
   for (const auto& range : ranges(now)) {
     for (const auto& [name, keys] : groupings()) {
       all_equal = bench_case(*st, raw.get(), range, name, keys) && all_equal;
     }
   }
+  return all_equal;
+}
+
+// Seed `path` with batched INSERTs and print its rate next to Store::settle's
+// on a small sample (a scratch file), the path the gateway itself takes.
+void seed_and_compare(const std::filesystem::path& path, std::int64_t rows, UnixSeconds now) {
+  const auto scratch = std::filesystem::temp_directory_path() / fmt::format("bench_report-{}", ::getpid());
+  std::filesystem::create_directories(scratch);
+  const std::int64_t sample = std::min<std::int64_t>(rows, 2'000);
+  const double settle_s = seed_store(scratch / "settle.db", sample, now);
+  std::filesystem::remove_all(scratch);
+  const double settle_rate = static_cast<double>(sample) / settle_s;
+  fmt::print("seed via Store::settle: {:.0f} rows/s ({} rows, one durable transaction each): {} rows would "
+             "take {:.0f} s\n",
+             settle_rate, sample, rows, static_cast<double>(rows) / settle_rate);
+  const double direct_s = seed_direct(path, rows, now);
+  fmt::print("seed via batched INSERTs: {} rows in {:.1f} s = {:.0f} rows/s; file {:.0f} MB\n", rows,
+             direct_s, static_cast<double>(rows) / direct_s,
+             static_cast<double>(std::filesystem::file_size(path)) / 1e6);
+}
+
+int run_bench(std::int64_t rows, UnixSeconds now) {
+  const auto dir = std::filesystem::temp_directory_path() / fmt::format("bench_report-ledger-{}", ::getpid());
+  std::filesystem::create_directories(dir);
+  seed_and_compare(dir / "claudegate.db", rows, now);
+  const bool all_equal = bench_ledger(dir / "claudegate.db", now);
   std::filesystem::remove_all(dir);
   return all_equal ? 0 : 1;
 }
@@ -386,15 +408,19 @@ std::int64_t rows_argument(const char* text) {
 int main(int argc, char** argv) {
   const UnixSeconds now = std::time(nullptr);
   const std::vector<std::string> args(argv + 1, argv + argc);
-  if (args.size() == 3 && (args[0] == "--seed-store" || args[0] == "--seed-direct")) {
-    const auto rows = rows_argument(argv[3]);
-    const double seconds =
-        args[0] == "--seed-store" ? seed_store(args[1], rows, now) : seed_direct(args[1], rows, now);
-    fmt::print(stderr, "seeded {} rows into {} in {:.2f} s\n", rows, args[1], seconds);
+  if (args.size() == 3 && args[0] == "--seed-store") {
+    seed_store(args[1], rows_argument(argv[3]), now);
     return 0;
   }
+  if (args.size() == 3 && args[0] == "--seed-direct") {
+    seed_and_compare(args[1], rows_argument(argv[3]), now);
+    return 0;
+  }
+  if (args.size() == 2 && args[0] == "--ledger") {
+    return bench_ledger(args[1], now) ? 0 : 1;
+  }
   if (args.size() > 1 || (args.size() == 1 && args[0].starts_with("-"))) {
-    die("usage: bench_report [ROWS] | --seed-store FILE ROWS | --seed-direct FILE ROWS");
+    die("usage: bench_report [ROWS] | --ledger FILE | --seed-store FILE ROWS | --seed-direct FILE ROWS");
   }
   return run_bench(args.empty() ? k_default_rows : rows_argument(argv[1]), now);
 }

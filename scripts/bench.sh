@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 # Build in release mode and run the benchmarks; each prints ratios against a
 # reference measured in the same run. Arguments go to bench_jose (seconds per
-# round, rounds). bench_report and the usage-report timings each seed a
-# 1 000 000-row ledger in a scratch folder first (tens of seconds).
+# round, rounds). The usage-report part seeds a 1 000 000-row ledger first
+# (tens of seconds).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build-release}
@@ -11,13 +11,15 @@ BUILD_DIR=$BUILD_DIR scripts/build.sh -DCMAKE_BUILD_TYPE=Release -DCLAUDEGATE_BU
 echo "machine: $(nproc) cores, $(uname -m), $(openssl version)"
 echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 "$BUILD_DIR/bench/bench_jose" "$@"
-"$BUILD_DIR/bench/bench_report"
 
-# usage-report end to end (process start, store open, query, render to
-# /dev/null) on a ledger of the same shape; best of 5 runs, milliseconds.
+# usage-report over one 1 000 000-row ledger in a scratch folder: Store::usage
+# and report::render next to a plain SELECT … GROUP BY (bench_report), then the
+# command end to end (process start, store open, query, render to /dev/null),
+# best of 5 runs in milliseconds.
 ledger=$(mktemp -d)
 trap 'rm -rf "$ledger"' EXIT
 "$BUILD_DIR/bench/bench_report" --seed-direct "$ledger/claudegate.db" 1000000
+"$BUILD_DIR/bench/bench_report" --ledger "$ledger/claudegate.db"
 best_ms() {
   local best=999999 start end
   for _ in 1 2 3 4 5; do
@@ -30,10 +32,11 @@ best_ms() {
 }
 export CLAUDEGATE_HOME=$ledger/home # not the user's home
 now=$(date +%s)
+echo
 for range in "" "--since $((now - 30 * 86400)) --until $now"; do
-  for by in "" "--by sub" "--by day" "--by sub,day,model"; do
+  for by in "" "--by sub" "--by day" "--by sub,day,model" "--by sub,day,model --format json"; do
     # shellcheck disable=SC2086 # word splitting of the flag lists is intended
     ms=$(best_ms "$BUILD_DIR/apps/claudegate/claudegate" --db "$ledger/claudegate.db" usage-report $range $by)
-    printf 'claudegate usage-report %-40s %-20s %6s ms\n' "${range:-(today)}" "$by" "$ms"
+    printf 'claudegate usage-report %-40s %-32s %5s ms\n' "${range:-(today)}" "$by" "$ms"
   done
 done

@@ -19,7 +19,9 @@ step "verify: signature, expiry, issuer, audience; prints the claims"
 "$cg" verify "$TOKEN"
 step "verify a tampered token: exit 3 with the reason"
 set +e
-"$cg" verify "${TOKEN%?}A"; echo "exit status: $?"
+sig=${TOKEN##*.}
+flipped=$([ "${sig:0:1}" = A ] && echo B || echo A)${sig:1}
+"$cg" verify "${TOKEN%.*}.$flipped"; echo "exit status: $?"
 step "verify an expired token (as of two hours from now): exit 4"
 "$cg" verify --at "$(( $(date +%s) + 7200 ))" "$TOKEN"; echo "exit status: $?"
 set -e
@@ -46,5 +48,30 @@ set +e
 set -e
 "$cg" revoke --list
 
-step "usage-report: empty until serve-local meters requests (next on the roadmap)"
+step "usage-report: empty until serve-local meters requests (below)"
 "$cg" usage-report --by sub
+
+step "serve-local --mock-upstream: the gateway with the built-in fake Claude (no API key needed)"
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+"$cg" serve-local --mock-upstream --listen "127.0.0.1:$port" --log "$CLAUDEGATE_HOME/requests.log" &
+server=$!
+trap 'kill "$server" 2>/dev/null; rm -rf "$CLAUDEGATE_HOME"' EXIT
+for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
+DEV=$("$cg" issue --sub dev-laptop --plan pro)
+step "POST /v1/messages with the token (the JWT never leaves the gateway)"
+curl -s "http://127.0.0.1:$port/v1/messages" -H "Authorization: Bearer $DEV" \
+  -H "anthropic-version: 2023-06-01" -H "content-type: application/json" \
+  -d '{"model":"claude-haiku-4-5","max_tokens":200,"messages":[{"role":"user","content":"Hello"}]}'
+echo
+step "the same, streaming: SSE events relayed as they arrive, usage read on the way"
+curl -s -N "http://127.0.0.1:$port/v1/messages" -H "x-api-key: $DEV" \
+  -d '{"model":"claude-haiku-4-5","max_tokens":200,"stream":true,"messages":[{"role":"user","content":"Hello"}]}' \
+  | grep -E '^event: (message_start|message_delta|message_stop)'
+step "a model outside the plan: 403 in Anthropic's error envelope"
+curl -s "http://127.0.0.1:$port/v1/messages" -H "x-api-key: $DEV" \
+  -d '{"model":"claude-opus-4-1","max_tokens":20,"messages":[]}'
+echo
+step "SIGTERM: stop accepting, drain, meter, exit"
+kill -TERM "$server"; wait "$server" || true
+step "usage-report: what each subject spent today"
+"$cg" usage-report --by sub,model

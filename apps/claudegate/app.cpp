@@ -6,6 +6,7 @@
 #include "cmd_jwks.hpp"
 #include "cmd_keygen.hpp"
 #include "cmd_revoke.hpp"
+#include "cmd_serve_local.hpp"
 #include "cmd_usage_report.hpp"
 #include "cmd_verify.hpp"
 #include "commands.hpp"
@@ -16,8 +17,13 @@ namespace claudegate::app {
 
 const std::vector<Command>& commands() {
   static const std::vector<Command> k_commands = {
-      {"keygen", setup_keygen},   {"issue", setup_issue}, {"verify", setup_verify},
-      {"revoke", setup_revoke},   {"jwks", setup_jwks},   {"usage-report", setup_usage_report},
+      {"keygen", setup_keygen},
+      {"issue", setup_issue},
+      {"verify", setup_verify},
+      {"revoke", setup_revoke},
+      {"jwks", setup_jwks},
+      {"serve-local", setup_serve_local},
+      {"usage-report", setup_usage_report},
       {"inspect", setup_inspect},
   };
   return k_commands;

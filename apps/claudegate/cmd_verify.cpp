@@ -84,21 +84,11 @@ public:
       : m_opt(opt), m_ctx(ctx), m_keys(keys), m_policy(std::move(policy)), m_now(now) {}
 
   Result<token::VerifiedToken> check(std::string_view token) {
-    auto verified = token::verify(token, m_keys, m_policy, m_now);
-    if (!verified || m_opt.no_revocation) {
-      return verified;
+    if (m_opt.no_revocation) {
+      return token::verify(token, m_keys, m_policy, m_now);
     }
-    auto store = revocation_store();
-    if (!store) {
-      return std::unexpected(store.error());
-    }
-    if (*store == nullptr) {
-      return verified;
-    }
-    if (auto revoked = revocation::check(**store, *verified); !revoked) {
-      return std::unexpected(revoked.error());
-    }
-    return verified;
+    return revocation::verify_unrevoked(token, m_keys, m_policy, m_now,
+                                        [this] { return revocation_store(); });
   }
 
 private:

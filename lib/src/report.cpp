@@ -190,8 +190,8 @@ std::string title(const Options& options) {
   if (!options.since || !options.until) {
     return {};
   }
-  const std::string since = "usage since " + bound_text(*options.since);
-  const std::string until = "until " + bound_text(*options.until);
+  const std::string since = fmt::format("usage since {}", bound_text(*options.since));
+  const std::string until = fmt::format("until {}", bound_text(*options.until));
   const bool fits = columns_of(since) + 1 + columns_of(until) <= static_cast<std::size_t>(options.width);
   return fits ? since + " " + until + "\n\n" : since + "\n      " + until + "\n\n";
 }
@@ -287,7 +287,8 @@ std::string grid_line(const std::vector<std::string>& cells, const std::vector<s
                       std::size_t label_columns) {
   std::string line;
   for (std::size_t i = 0; i < cells.size(); ++i) {
-    line += (i == 0 ? "" : "  ") + padded(cells[i], widths[i], i >= label_columns);
+    line += i == 0 ? "" : "  ";
+    line += padded(cells[i], widths[i], i >= label_columns);
   }
   return trimmed_right(std::move(line)) + "\n";
 }
@@ -331,7 +332,8 @@ std::string bar(std::int64_t value, std::int64_t max, std::size_t width) {
 std::string chart_label(const UsageRow& row, const Options& options) {
   std::string label;
   for (GroupBy key : options.group_by) {
-    label += (label.empty() ? "" : " ") + printable(key_value(row, key));
+    label += label.empty() ? "" : " ";
+    label += printable(key_value(row, key));
   }
   return label.empty() ? "total" : label;
 }
@@ -380,48 +382,79 @@ std::string render_chart(const std::vector<UsageRow>& rows, const Options& optio
 
 // ---- JSON ---------------------------------------------------------------
 
-json::Json counters_json(const UsageRow& row) {
-  json::Json out = json::Json::object();
+// Written by hand, one row per line in a fixed member order: a tree of
+// nlohmann objects costs several times the query on a large report.
+
+// `text` as a JSON string; ledger text is not trusted to be valid UTF-8,
+// so anything but plain ASCII goes through nlohmann with replacement.
+std::string json_string(std::string_view text) {
+  const bool plain = std::all_of(text.begin(), text.end(),
+                                 [](char c) { return c >= 0x20 && c < 0x7F && c != '"' && c != '\\'; });
+  if (plain) {
+    return fmt::format("\"{}\"", text);
+  }
+  return json::Json(std::string(text)).dump(-1, ' ', false, json::Json::error_handler_t::replace);
+}
+
+std::string json_number(const std::optional<std::int64_t>& value) {
+  return value ? std::to_string(*value) : "null";
+}
+
+// Members already encoded as JSON values, in order.
+using Members = std::vector<std::pair<std::string_view, std::string>>;
+
+std::string json_object(const Members& members) {
+  std::string out = "{";
+  for (const auto& [name, value] : members) {
+    out += out.size() == 1 ? "\"" : ", \"";
+    out += name;
+    out += "\": ";
+    out += value;
+  }
+  return out + "}";
+}
+
+void add_counter_members(Members& members, const UsageRow& row) {
   for (const auto& counter : k_counters) {
-    out[std::string(counter.name)] = counter.get(row);
+    members.emplace_back(counter.name, std::to_string(counter.get(row)));
   }
-  return out;
 }
 
-json::Json optional_json(const std::optional<std::int64_t>& value) {
-  return value ? json::Json(*value) : json::Json(nullptr);
-}
-
-json::Json row_json(const UsageRow& row, const Options& options, const QuotaMap& quotas) {
-  json::Json out = counters_json(row);
+std::string row_json(const UsageRow& row, const Options& options, const QuotaMap& quotas) {
+  Members members;
   for (GroupBy key : options.group_by) {
-    out[std::string(key_entry(key).name)] = key_value(row, key);
+    members.emplace_back(key_entry(key).name, json_string(key_value(row, key)));
   }
+  add_counter_members(members, row);
   if (grouped_by_sub(options)) {
     const auto quota = quota_of(row.subject, quotas);
-    out[std::string(k_limit_name)] = optional_json(quota.limit);
-    out[std::string(k_remaining_name)] = optional_json(quota.remaining);
+    members.emplace_back(k_limit_name, json_number(quota.limit));
+    members.emplace_back(k_remaining_name, json_number(quota.remaining));
   }
-  return out;
+  return json_object(members);
+}
+
+std::string time_json(const std::optional<UnixSeconds>& t) {
+  return t ? json_string(duration::format_time(*t)) : "null";
 }
 
 std::string render_json(const std::vector<UsageRow>& rows, const Options& options, const QuotaMap& quotas) {
-  auto time_json = [](const std::optional<UnixSeconds>& t) {
-    return t ? json::Json(duration::format_time(*t)) : json::Json(nullptr);
-  };
-  json::Json doc = {{"since", time_json(options.since)},
-                    {"until", time_json(options.until)},
-                    {"group_by", json::Json::array()},
-                    {"rows", json::Json::array()},
-                    {"totals", counters_json(totals_of(rows))}};
+  std::string keys;
   for (GroupBy key : options.group_by) {
-    doc["group_by"].push_back(std::string(key_entry(key).name));
+    keys += keys.empty() ? "" : ", ";
+    keys += json_string(key_entry(key).name);
   }
-  for (const auto& row : rows) {
-    doc["rows"].push_back(row_json(row, options, quotas));
+  std::string out =
+      fmt::format("{{\n  \"since\": {},\n  \"until\": {},\n  \"group_by\": [{}],\n  \"rows\": [",
+                  time_json(options.since), time_json(options.until), keys);
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    out += i == 0 ? "\n    " : ",\n    ";
+    out += row_json(rows[i], options, quotas);
   }
-  // Ledger text is not trusted to be valid UTF-8; never throw over it.
-  return doc.dump(2, ' ', false, json::Json::error_handler_t::replace) + "\n";
+  out += rows.empty() ? "],\n" : "\n  ],\n";
+  Members totals;
+  add_counter_members(totals, totals_of(rows));
+  return out + fmt::format("  \"totals\": {}\n}}\n", json_object(totals));
 }
 
 // ---- CSV ----------------------------------------------------------------
@@ -441,7 +474,8 @@ std::string csv_field(std::string_view text) {
 std::string csv_line(const std::vector<std::string>& fields) {
   std::string line;
   for (std::size_t i = 0; i < fields.size(); ++i) {
-    line += (i == 0 ? "" : ",") + csv_field(fields[i]);
+    line += i == 0 ? "" : ",";
+    line += csv_field(fields[i]);
   }
   return line + "\r\n";
 }
@@ -494,6 +528,23 @@ std::string trimmed(std::string_view text) {
   return std::string(text.substr(first, text.find_last_not_of(' ') - first + 1));
 }
 
+// User input echoed in a message, escaped.
+std::string echoed(std::string_view text) {
+  return json::quote(json::Json(std::string(text)));
+}
+
+std::string render_shown(const std::vector<UsageRow>& rows, const Options& options, const QuotaMap& quotas) {
+  switch (options.format) {
+  case Format::json:
+    return render_json(rows, options, quotas);
+  case Format::csv:
+    return render_csv(rows, options, quotas);
+  case Format::table:
+    break;
+  }
+  return options.chart ? render_chart(rows, options) : render_table(rows, options, quotas);
+}
+
 } // namespace
 
 Result<std::vector<store::GroupBy>> parse_group_by(std::string_view text) {
@@ -505,13 +556,13 @@ Result<std::vector<store::GroupBy>> parse_group_by(std::string_view text) {
     const auto* entry =
         std::find_if(k_keys.begin(), k_keys.end(), [&](const KeyName& k) { return k.name == name; });
     if (entry == k_keys.end()) {
-      return fail(Errc::config, fmt::format("unknown grouping key \"{}\" in \"{}\"; use sub, day or model, "
+      return fail(Errc::config, fmt::format("unknown grouping key {} in {}; use sub, day or model, "
                                             "or several separated by commas (sub,day)",
-                                            name, text));
+                                            echoed(name), echoed(text)));
     }
     if (std::find(keys.begin(), keys.end(), entry->key) != keys.end()) {
       return fail(Errc::config,
-                  fmt::format("\"{}\" appears twice in \"{}\"; name each key once", name, text));
+                  fmt::format("{} appears twice in {}; name each key once", echoed(name), echoed(text)));
     }
     keys.push_back(entry->key);
     start = comma + 1;
@@ -529,21 +580,15 @@ Result<Format> parse_format(std::string_view text) {
   if (text == "csv") {
     return Format::csv;
   }
-  return fail(Errc::config, fmt::format("unknown format \"{}\"; use table, json or csv", text));
+  return fail(Errc::config, fmt::format("unknown format {}; use table, json or csv", echoed(text)));
 }
 
 std::string render(const std::vector<store::UsageRow>& rows, const Options& options,
                    const std::map<std::string, store::SubjectQuota>& quotas) {
-  const auto shown = shown_rows(rows);
-  switch (options.format) {
-  case Format::json:
-    return render_json(shown, options, quotas);
-  case Format::csv:
-    return render_csv(shown, options, quotas);
-  case Format::table:
-    break;
-  }
-  return options.chart ? render_chart(shown, options) : render_table(shown, options, quotas);
+  // Copy (a large report's rows) only when there is something to drop.
+  const bool all_shown =
+      std::none_of(rows.begin(), rows.end(), [](const UsageRow& row) { return row.requests == 0; });
+  return all_shown ? render_shown(rows, options, quotas) : render_shown(shown_rows(rows), options, quotas);
 }
 
 } // namespace claudegate::report

@@ -55,4 +55,30 @@ Result<void> check(store::Store& store, const token::VerifiedToken& token) {
   return {};
 }
 
+Result<token::VerifiedToken> verify_unrevoked(std::string_view token, const KeySet& keys,
+                                              const claims::VerifyPolicy& policy, UnixSeconds now,
+                                              const StoreSource& store) {
+  auto verified = token::verify(token, keys, policy, now);
+  if (!verified) {
+    return verified;
+  }
+  auto opened = store();
+  if (!opened) {
+    return std::unexpected(opened.error());
+  }
+  if (*opened == nullptr) {
+    return verified;
+  }
+  if (auto revoked = check(**opened, *verified); !revoked) {
+    return std::unexpected(revoked.error());
+  }
+  return verified;
+}
+
+Result<token::VerifiedToken> verify_unrevoked(std::string_view token, const KeySet& keys,
+                                              const claims::VerifyPolicy& policy, UnixSeconds now,
+                                              store::Store* store) {
+  return verify_unrevoked(token, keys, policy, now, [store]() -> Result<store::Store*> { return store; });
+}
+
 } // namespace claudegate::revocation

@@ -240,6 +240,17 @@ TEST_CASE("report: JSON survives ledger text that is not UTF-8") {
   CHECK(nlohmann::json::parse(text)["rows"].size() == 1);
 }
 
+TEST_CASE("report: JSON escapes ledger text and keeps UTF-8") {
+  const std::vector rows = {row("q\"b\\s\n\x01", "", "José ✓", 1, 1, 1)};
+  const auto text = report::render(rows, options({GroupBy::sub, GroupBy::model}, report::Format::json), {});
+  const auto doc = nlohmann::json::parse(text);
+  CHECK(doc["rows"][0]["sub"] == "q\"b\\s\n\x01");
+  CHECK(doc["rows"][0]["model"] == "José ✓");
+  // Members in a fixed order: grouping keys first, then the counters.
+  CHECK(contains(text, "{\"sub\": "));
+  CHECK(text.find("\"model\"") < text.find("\"requests\""));
+}
+
 TEST_CASE("report: CSV quotes commas, quotes and line breaks (RFC 4180)") {
   const std::vector rows = {row("a,\"b\"", "", "m\nx", 1, 2, 3)};
   const auto text = report::render(rows, options({GroupBy::sub, GroupBy::model}, report::Format::csv), {});

@@ -5,6 +5,8 @@
 #include "claudegate/store.hpp"
 #include "claudegate/token.hpp"
 
+#include <functional>
+
 // The revocation check shared by `verify` and serve-local; it runs only on
 // tokens whose signature and claims already verified.
 namespace claudegate::revocation {
@@ -16,5 +18,22 @@ store::TokenIdentity identity_of(const token::VerifiedToken& token);
 // reason) when `store` holds a revocation for `token`; storage when the
 // store cannot answer — never treated as "not revoked".
 Result<void> check(store::Store& store, const token::VerifiedToken& token);
+
+// The one token check of `verify` and serve-local: token::verify of `token`
+// with `keys` under `policy` at `now`, then — only when signature and claims
+// passed — check(`*store`) (a null `store` keeps no revocations). Fails as
+// token::verify does, or with revoked or storage.
+Result<token::VerifiedToken> verify_unrevoked(std::string_view token, const KeySet& keys,
+                                              const claims::VerifyPolicy& policy, UnixSeconds now,
+                                              store::Store* store);
+
+// The store, opened only when needed (a null store keeps no revocations).
+using StoreSource = std::function<Result<store::Store*>()>;
+
+// As above, but `store` is called only once signature and claims passed, so
+// a bad token never opens the store. Fails also with the store's error.
+Result<token::VerifiedToken> verify_unrevoked(std::string_view token, const KeySet& keys,
+                                              const claims::VerifyPolicy& policy, UnixSeconds now,
+                                              const StoreSource& store);
 
 } // namespace claudegate::revocation

@@ -1,0 +1,120 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "cmd_serve_local.hpp"
+
+#include <claudegate/fs.hpp>
+#include <claudegate/proxy/server.hpp>
+
+#include <fmt/core.h>
+
+#include <cstdlib>
+#include <memory>
+
+namespace claudegate::app {
+
+namespace {
+
+struct ServeLocalOptions {
+  std::optional<std::string> listen;
+  bool allow_remote = false;
+  std::optional<std::string> upstream;
+  std::string api_key_file;
+  bool mock_upstream = false;
+  std::optional<std::int64_t> threads;
+  std::optional<std::int64_t> body_limit;
+  std::string log_file;
+};
+
+std::string trimmed(std::string text) {
+  const auto last = text.find_last_not_of(" \t\r\n");
+  text.erase(last == std::string::npos ? 0 : last + 1);
+  const auto first = text.find_first_not_of(" \t\r\n");
+  return first == std::string::npos ? std::string{} : text.substr(first);
+}
+
+// The Anthropic key: --api-key-file (private, like an ssh key) beats ANTHROPIC_API_KEY.
+Result<std::string> api_key(const ServeLocalOptions& opt) {
+  if (!opt.api_key_file.empty()) {
+    auto text = fs::read_private(opt.api_key_file);
+    if (!text) {
+      return std::unexpected(text.error());
+    }
+    auto key = trimmed(std::move(*text));
+    if (key.empty()) {
+      return fail(Errc::config, fmt::format("--api-key-file {} is empty", opt.api_key_file));
+    }
+    return key;
+  }
+  const char* env = std::getenv("ANTHROPIC_API_KEY");
+  return std::string(env != nullptr ? env : "");
+}
+
+Result<proxy::ServeOptions> serve_options(const ServeLocalOptions& opt, const config::Config& cfg) {
+  proxy::ServeOptions out;
+  if (auto parsed = proxy::parse_listen(opt.listen.value_or(cfg.serve.listen), out); !parsed) {
+    return std::unexpected(parsed.error());
+  }
+  out.allow_remote = opt.allow_remote;
+  out.upstream = opt.upstream.value_or(cfg.serve.upstream);
+  out.mode = opt.mock_upstream ? proxy::UpstreamMode::mock : proxy::UpstreamMode::forward;
+  out.body_limit = opt.body_limit.value_or(cfg.serve.body_limit);
+  out.read_timeout = cfg.serve.read_timeout;
+  out.upstream_timeout = cfg.serve.upstream_timeout;
+  out.threads = opt.threads.value_or(cfg.serve.threads);
+  out.log_file = opt.log_file;
+  if (!opt.mock_upstream) {
+    auto key = api_key(opt);
+    if (!key) {
+      return std::unexpected(key.error());
+    }
+    out.api_key = std::move(*key);
+  }
+  return out;
+}
+
+void announce(const proxy::ServeOptions& options, int port) {
+  const bool v6 = options.host.find(':') != std::string::npos;
+  const std::string host = v6 ? "[" + options.host + "]" : options.host;
+  const std::string upstream = options.mode == proxy::UpstreamMode::mock ? "mock" : options.upstream;
+  fmt::print(stderr, "claudegate: serving on http://{}:{} (upstream: {})\n", host, port, upstream);
+  std::fflush(stderr);
+}
+
+ExitCode run_serve_local(const ServeLocalOptions& opt, Context& ctx) {
+  auto cfg = ctx.config();
+  auto options = cfg ? serve_options(opt, **cfg) : std::unexpected(cfg.error());
+  auto paths = options ? ctx.paths_created() : std::unexpected(options.error());
+  auto store = paths ? ctx.store() : std::unexpected(paths.error());
+  if (!store) {
+    return ctx.report(store.error());
+  }
+  const proxy::ServeResources resources{**cfg, paths->keys_dir, **store, ctx.clock(), ctx.random()};
+  auto served = proxy::run_server(*options, resources, [&](int port) { announce(*options, port); });
+  if (!served) {
+    return ctx.report(served.error());
+  }
+  fmt::print(stderr, "claudegate: stopped; in-flight requests drained and metered\n");
+  return ExitCode::success;
+}
+
+} // namespace
+
+void setup_serve_local(CLI::App& app, Context& ctx) {
+  auto opt = std::make_shared<ServeLocalOptions>();
+  auto* cmd = app.add_subcommand("serve-local", "Run the gateway: check tokens, enforce quotas, forward to "
+                                                "Claude with the server-side key, meter usage");
+  cmd->add_option("--listen", opt->listen, "HOST:PORT to listen on (default from config: 127.0.0.1:8787)");
+  cmd->add_flag("--allow-remote", opt->allow_remote, "allow a non-loopback --listen address");
+  cmd->add_option("--upstream", opt->upstream, "Claude API base URL (default https://api.anthropic.com)");
+  cmd->add_option("--api-key-file", opt->api_key_file,
+                  "file holding the Anthropic API key (mode 0600; default: env ANTHROPIC_API_KEY)");
+  cmd->add_flag("--mock-upstream", opt->mock_upstream,
+                "answer with the built-in mock Claude (no key needed)");
+  cmd->add_option("--threads", opt->threads, "worker threads (default: automatic, at least 64)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--body-limit", opt->body_limit, "largest request body in bytes (default 32 MiB)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--log", opt->log_file, "append the JSON request log to FILE (default: stderr)");
+  cmd->callback([opt, &ctx] { ctx.set_exit(run_serve_local(*opt, ctx)); });
+}
+
+} // namespace claudegate::app

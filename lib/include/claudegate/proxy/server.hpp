@@ -1,0 +1,61 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include "claudegate/clock.hpp"
+#include "claudegate/config.hpp"
+#include "claudegate/errors.hpp"
+#include "claudegate/store.hpp"
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <string_view>
+
+// serve-local (SPEC §4): the HTTP gateway in front of the Claude API.
+namespace claudegate::proxy {
+
+enum class UpstreamMode { forward, mock };
+
+struct ServeOptions {
+  std::string host = "127.0.0.1";
+  int port = 8787; // 0 = any free port (reported through on_listening)
+  bool allow_remote = false;
+  std::string upstream = "https://api.anthropic.com";
+  std::string api_key; // never logged
+  UpstreamMode mode = UpstreamMode::forward;
+  std::int64_t body_limit = 32 * 1024 * 1024;
+  std::int64_t read_timeout = 30;      // seconds, client side
+  std::int64_t upstream_timeout = 600; // seconds between upstream bytes
+  std::int64_t connect_timeout = 10;   // seconds
+  std::int64_t threads = 0;            // 0 = automatic
+  std::int64_t drain_timeout = 30;     // seconds in-flight requests get after SIGINT/SIGTERM
+  std::filesystem::path log_file;      // empty = stderr
+};
+
+// What the gateway serves from: the configuration, the home's keys folder and the store.
+struct ServeResources {
+  const config::Config& config;
+  std::filesystem::path keys_dir;
+  store::Store& store;
+  const Clock& clock;
+  RandomSource& random;
+};
+
+// Split "HOST:PORT" (or "[v6]:PORT") into `options.host`/`options.port`.
+// Fails with config naming the expected form.
+Result<void> parse_listen(std::string_view listen, ServeOptions& options);
+
+// True for 127.0.0.0/8, ::1 and "localhost".
+bool is_loopback(std::string_view host);
+
+// Serve `options` over `resources` until SIGINT or SIGTERM; then stop
+// accepting, drain in-flight requests (cancelling streams still running
+// after drain_timeout, which are metered as far as they got), and return.
+// `on_listening(port)` runs once the socket is bound. Fails with config
+// (non-loopback host without allow_remote, missing API key, bad upstream
+// URL, no keys), io (cannot bind or open the log) or storage.
+Result<void> run_server(const ServeOptions& options, const ServeResources& resources,
+                        const std::function<void(int port)>& on_listening);
+
+} // namespace claudegate::proxy

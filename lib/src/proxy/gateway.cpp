@@ -1,0 +1,345 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "gateway.hpp"
+
+#include "stream_relay.hpp"
+
+#include "claudegate/duration.hpp"
+#include "claudegate/proxy/anthropic_error.hpp"
+#include "claudegate/revocation.hpp"
+
+#include <fmt/core.h>
+
+#include <algorithm>
+
+namespace claudegate::proxy {
+
+namespace {
+
+constexpr std::string_view k_messages_scope = "claude:messages";
+
+std::int64_t elapsed_ms(std::chrono::steady_clock::time_point since) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - since)
+      .count();
+}
+
+std::int64_t unix_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string string_claim(const json::Json& claims, const char* name) {
+  const auto it = claims.find(name);
+  return it != claims.end() && it->is_string() ? it->get<std::string>() : std::string{};
+}
+
+Rejection auth_rejection(const Error& error) {
+  if (error.code == Errc::storage || error.code == Errc::internal) {
+    return {500, "api_error", "the gateway could not check the token; try again"};
+  }
+  return {401, "authentication_error", error.message};
+}
+
+Rejection quota_rejection(const store::QuotaStatus& status, std::int64_t estimate, UnixSeconds now) {
+  Rejection out{429, "rate_limit_error", "", std::max<std::int64_t>(1, status.resets_at - now), false};
+  out.message = fmt::format("daily token quota of {} exhausted (used {}, reserved {}, this request needs up "
+                            "to {}); it resets at {}",
+                            status.limit.value_or(0), status.used, status.reserved, estimate,
+                            duration::format_time(status.resets_at));
+  return out;
+}
+
+} // namespace
+
+Gateway::Gateway(GatewayParts parts) : m_parts(parts) {
+}
+
+claims::VerifyPolicy Gateway::policy() const {
+  claims::VerifyPolicy policy;
+  policy.issuer = m_parts.config.issuer;
+  policy.audiences = {m_parts.config.audience};
+  policy.leeway = m_parts.config.leeway;
+  policy.max_lifetime = m_parts.config.max_access_ttl;
+  return policy;
+}
+
+CallRecord Gateway::begin(const httplib::Request& req) const {
+  CallRecord call;
+  call.request_id = new_request_id(m_parts.random);
+  call.route = req.method + " " + req.path;
+  return call;
+}
+
+Checked<Caller> Gateway::authenticate(const httplib::Request& req) {
+  const auto presented = presented_token(req);
+  if (!presented) {
+    m_parts.metrics.count_auth_failure("missing");
+    return std::unexpected(Rejection{401, "authentication_error",
+                                     "no credentials: send Authorization: Bearer <token> or x-api-key"});
+  }
+  const auto ring = m_parts.keys.current();
+  auto verified = revocation::verify_unrevoked(*presented, ring->verification_keys(), policy(),
+                                               m_parts.clock.now(), &m_parts.store);
+  if (!verified) {
+    m_parts.metrics.count_auth_failure(errc_code(verified.error().code));
+    return std::unexpected(auth_rejection(verified.error()));
+  }
+  auto grant = grant_for(verified->claims, m_parts.config);
+  if (!grant) {
+    m_parts.metrics.count_auth_failure("no_plan");
+    return std::unexpected(Rejection{403, "permission_error", grant.error().message});
+  }
+  const std::string jti = string_claim(verified->claims, "jti");
+  return Caller{std::move(*verified), std::move(*grant), jti};
+}
+
+Checked<MessageRequest> Gateway::check_message(const httplib::Request& req, const Caller& caller) const {
+  if (!has_scope(caller.grant, k_messages_scope)) {
+    return std::unexpected(
+        Rejection{403, "permission_error", fmt::format("the token lacks the scope {}", k_messages_scope)});
+  }
+  auto message = inspect_message_request(req.body);
+  if (!message) {
+    return std::unexpected(Rejection{400, "invalid_request_error", message.error().message});
+  }
+  if (!model_allowed(caller.grant, message->model)) {
+    return std::unexpected(
+        Rejection{403, "permission_error",
+                  fmt::format("model {} is not allowed on plan {}", message->model, caller.grant.plan)});
+  }
+  const auto cap = caller.grant.max_tokens;
+  if (message->max_tokens && cap && *message->max_tokens > *cap) {
+    return std::unexpected(Rejection{400, "invalid_request_error",
+                                     fmt::format("max_tokens: {} is above the limit of plan {} ({})",
+                                                 *message->max_tokens, caller.grant.plan, *cap)});
+  }
+  return std::move(*message);
+}
+
+Checked<Ticket> Gateway::admit(const Caller& caller, const MessageRequest& message) {
+  const auto& grant = caller.grant;
+  const Admission admission = m_limiter.admit(grant.subject, grant.rpm, grant.max_concurrent, unix_ms());
+  if (!admission.admitted) {
+    m_parts.metrics.count_quota_rejection(admission.reason);
+    return std::unexpected(Rejection{429, "rate_limit_error",
+                                     fmt::format("{} limit of plan {} reached", admission.reason, grant.plan),
+                                     static_cast<std::int64_t>(admission.retry_after), true});
+  }
+  Ticket ticket{grant.subject, 0, grant.daily_token_limit, {}};
+  const UnixSeconds now = m_parts.clock.now();
+  const std::int64_t estimate = message.input_estimate + message.max_tokens.value_or(0);
+  store::QuotaStatus refused;
+  auto reserved = m_parts.store.reserve({grant.subject, now, estimate, ticket.limit}, &refused);
+  if (!reserved || !*reserved) {
+    m_limiter.release(grant.subject);
+    if (!reserved) {
+      return std::unexpected(Rejection{500, "api_error", "the gateway could not reserve quota; try again"});
+    }
+    m_parts.metrics.count_quota_rejection("daily_tokens");
+    return std::unexpected(quota_rejection(refused, estimate, now));
+  }
+  ticket.reservation_id = (*reserved)->id;
+  ticket.status = (*reserved)->status;
+  return ticket;
+}
+
+void Gateway::release(const Ticket& ticket) {
+  m_limiter.release(ticket.subject);
+}
+
+Outbound Gateway::outbound_for(const httplib::Request& req, bool stream) const {
+  return Outbound{req.method, req.target, forward_headers(req.headers), req.body, stream};
+}
+
+void Gateway::messages(const httplib::Request& req, httplib::Response& res) {
+  CallRecord call = begin(req);
+  auto caller = authenticate(req);
+  auto message = caller ? check_message(req, *caller) : std::unexpected(caller.error());
+  if (caller) {
+    call.subject = caller->grant.subject;
+    call.jti = caller->jti;
+  }
+  if (message) {
+    call.model = message->model;
+    call.stream = message->stream;
+  }
+  auto ticket = message ? admit(*caller, *message) : std::unexpected(message.error());
+  if (!ticket) {
+    reject(res, call, ticket.error());
+    finish(call);
+    return;
+  }
+  Outbound out = outbound_for(req, message->stream);
+  if (message->stream) {
+    relay_stream(res, std::move(call), std::move(out), std::move(*ticket));
+    return;
+  }
+  forward_plain(res, call, out, &*ticket);
+  release(*ticket);
+  finish(call);
+}
+
+Exchange Gateway::fetch(const Outbound& out, UpstreamHead& head, std::string& body) {
+  return m_parts.upstream.exchange(
+      out,
+      [&head](const UpstreamHead& h) {
+        head = h;
+        return true;
+      },
+      [&body](std::string_view chunk) {
+        body.append(chunk);
+        return true;
+      });
+}
+
+void Gateway::respond(httplib::Response& res, CallRecord& call, const UpstreamHead& head,
+                      const std::string& body) {
+  call.status = head.status;
+  if (const auto it = head.headers.find("request-id"); it != head.headers.end()) {
+    call.request_id = it->second;
+  }
+  res.status = head.status;
+  for (const auto& [name, value] : relay_headers(head.headers)) {
+    res.headers.emplace(name, value);
+  }
+  const auto type = head.headers.find("Content-Type");
+  res.set_content(body, type != head.headers.end() ? type->second : "application/json");
+}
+
+void Gateway::forward_plain(httplib::Response& res, CallRecord& call, const Outbound& out, Ticket* ticket) {
+  UpstreamHead head;
+  std::string body;
+  const auto started = std::chrono::steady_clock::now();
+  const Exchange exchange = fetch(out, head, body);
+  m_parts.metrics.observe_upstream(elapsed_ms(started));
+  if (exchange.failure != UpstreamFailure::none) {
+    upstream_failed(res, call, exchange);
+  } else {
+    respond(res, call, head, body);
+    call.usage = head.status == 200 && ticket != nullptr ? usage_from_message(body) : Usage{};
+  }
+  if (ticket != nullptr) {
+    settle(*ticket, call);
+    refresh_status(*ticket);
+    quota_headers(res, *ticket);
+  }
+}
+
+void Gateway::relay_stream(httplib::Response& res, CallRecord call, Outbound out, Ticket ticket) {
+  auto relay = StreamRelay::start(m_parts.upstream, std::move(out), m_parts.aborting);
+  UpstreamHead head;
+  if (!relay->wait_head(head)) {
+    complete_stream(*relay, res, call, ticket);
+    return;
+  }
+  call.status = head.status;
+  if (const auto it = head.headers.find("request-id"); it != head.headers.end()) {
+    call.request_id = it->second;
+  }
+  res.status = head.status;
+  for (const auto& [name, value] : relay_headers(head.headers)) {
+    res.headers.emplace(name, value);
+  }
+  quota_headers(res, ticket);
+  const auto type = head.headers.find("Content-Type");
+  res.set_chunked_content_provider(
+      type != head.headers.end() ? type->second : "text/event-stream",
+      [relay](std::size_t, httplib::DataSink& sink) { return relay->provide(sink); },
+      [this, relay, call, ticket](bool delivered) mutable {
+        const auto outcome = relay->finish(delivered);
+        call.usage = outcome.usage;
+        close_stream(call, ticket, outcome.client_gone);
+      });
+}
+
+// The upstream failed before sending a head: answer with the envelope now.
+void Gateway::complete_stream(StreamRelay& relay, httplib::Response& res, CallRecord& call, Ticket& ticket) {
+  const StreamOutcome outcome = relay.finish(true);
+  upstream_failed(res, call, outcome.exchange);
+  close_stream(call, ticket, false);
+}
+
+void Gateway::close_stream(CallRecord& call, Ticket& ticket, bool client_gone) {
+  m_parts.metrics.observe_upstream(elapsed_ms(call.started));
+  call.client_gone = client_gone;
+  settle(ticket, call);
+  release(ticket);
+  finish(call);
+}
+
+void Gateway::settle(const Ticket& ticket, const CallRecord& call) {
+  store::UsageRecord record;
+  record.at = m_parts.clock.now();
+  record.subject = call.subject;
+  record.jti = call.jti;
+  record.model = call.model;
+  record.status = call.status;
+  record.input_tokens = call.usage.input_tokens;
+  record.output_tokens = call.usage.output_tokens;
+  record.cache_read_tokens = call.usage.cache_read_tokens;
+  record.cache_write_tokens = call.usage.cache_write_tokens;
+  record.latency_ms = elapsed_ms(call.started);
+  record.request_id = call.request_id;
+  record.stream = call.stream;
+  record.quota_limit = ticket.limit;
+  if (auto settled = m_parts.store.settle(ticket.reservation_id, record); !settled) {
+    m_parts.log.write({{"time", duration::format_time(record.at)},
+                       {"level", "error"},
+                       {"request_id", call.request_id},
+                       {"error", fmt::format("could not record usage: {}", settled.error().message)}});
+  }
+}
+
+void Gateway::refresh_status(Ticket& ticket) {
+  auto status = m_parts.store.quota_status(ticket.subject, m_parts.clock.now(), ticket.limit);
+  if (status) {
+    ticket.status = *status;
+  }
+}
+
+void Gateway::quota_headers(httplib::Response& res, const Ticket& ticket) {
+  if (!ticket.limit) {
+    return;
+  }
+  const auto& status = ticket.status;
+  const std::int64_t remaining = std::max<std::int64_t>(0, *ticket.limit - status.used - status.reserved);
+  res.set_header("x-claudegate-quota-limit", std::to_string(*ticket.limit));
+  res.set_header("x-claudegate-quota-remaining", std::to_string(remaining));
+  res.set_header("x-claudegate-quota-reset", duration::format_time(status.resets_at));
+}
+
+void Gateway::upstream_failed(httplib::Response& res, CallRecord& call, const Exchange& exchange) {
+  const bool timeout = exchange.failure == UpstreamFailure::timeout;
+  reject(res, call,
+         Rejection{timeout ? 504 : 502, timeout ? "timeout_error" : "api_error", exchange.message});
+}
+
+void Gateway::reject(httplib::Response& res, CallRecord& call, const Rejection& rejection) {
+  call.status = rejection.status;
+  write_rejection(res, rejection, call.request_id);
+}
+
+void Gateway::finish(const CallRecord& call) {
+  const auto& u = call.usage;
+  m_parts.metrics.count_request(call.status);
+  m_parts.metrics.count_tokens(u.input_tokens, u.output_tokens, u.cache_read_tokens, u.cache_write_tokens);
+  json::Json line = {{"time", duration::format_time(m_parts.clock.now())},
+                     {"request_id", call.request_id},
+                     {"route", call.route},
+                     {"sub", call.subject},
+                     {"jti", call.jti},
+                     {"model", call.model},
+                     {"status", call.status},
+                     {"input_tokens", u.input_tokens},
+                     {"output_tokens", u.output_tokens},
+                     {"cache_read_tokens", u.cache_read_tokens},
+                     {"cache_write_tokens", u.cache_write_tokens},
+                     {"latency_ms", elapsed_ms(call.started)},
+                     {"stream", call.stream}};
+  if (call.client_gone) {
+    line["client_gone"] = true;
+  }
+  m_parts.log.write(line);
+}
+
+} // namespace claudegate::proxy

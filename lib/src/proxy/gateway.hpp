@@ -1,0 +1,126 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include "keyring_watch.hpp"
+#include "metrics.hpp"
+#include "request_log.hpp"
+#include "upstream.hpp"
+#include "wire.hpp"
+
+#include "claudegate/claims.hpp"
+#include "claudegate/config.hpp"
+#include "claudegate/proxy/message_request.hpp"
+#include "claudegate/proxy/model_policy.hpp"
+#include "claudegate/proxy/rate_limiter.hpp"
+#include "claudegate/proxy/sse_usage.hpp"
+#include "claudegate/store.hpp"
+#include "claudegate/token.hpp"
+
+#include <httplib.h>
+
+#include <atomic>
+#include <chrono>
+#include <expected>
+#include <memory>
+#include <optional>
+#include <string>
+
+// The gateway's request handlers (SPEC §4): authenticate, authorize,
+// reserve quota, forward or mock, meter, log.
+namespace claudegate::proxy {
+
+class StreamRelay;
+
+struct GatewayParts {
+  const config::Config& config;
+  store::Store& store;
+  const Clock& clock;
+  RandomSource& random;
+  KeyringWatch& keys;
+  Upstream& upstream;
+  Metrics& metrics;
+  RequestLog& log;
+  const std::atomic<bool>& aborting; // drain timed out: cancel running streams
+  std::int64_t body_limit = 0;       // for the 413 message
+};
+
+// An authenticated caller: the verified token and what it grants.
+struct Caller {
+  token::VerifiedToken token;
+  Grant grant;
+  std::string jti;
+};
+
+// What one request's log line and ledger row say.
+struct CallRecord {
+  std::string request_id;
+  std::string route;
+  std::string subject;
+  std::string jti;
+  std::string model;
+  int status = 0;
+  Usage usage;
+  bool stream = false;
+  bool client_gone = false;
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+};
+
+// A request's hold on the subject's limits: a concurrency slot and a quota reservation.
+struct Ticket {
+  std::string subject;
+  std::int64_t reservation_id = 0;
+  std::optional<std::int64_t> limit;
+  store::QuotaStatus status;
+};
+
+template <typename T> using Checked = std::expected<T, Rejection>;
+
+class Gateway {
+public:
+  explicit Gateway(GatewayParts parts);
+
+  void messages(const httplib::Request& req, httplib::Response& res);
+  void count_tokens(const httplib::Request& req, httplib::Response& res);
+  void list_models(const httplib::Request& req, httplib::Response& res);
+  void get_model(const httplib::Request& req, httplib::Response& res);
+  void refresh(const httplib::Request& req, httplib::Response& res);
+  void revoke(const httplib::Request& req, httplib::Response& res);
+  void jwks(const httplib::Request& req, httplib::Response& res);
+  void healthz(const httplib::Request& req, httplib::Response& res);
+  void metrics(const httplib::Request& req, httplib::Response& res);
+
+  // Give an empty error response (404 route, 413 body limit, …) the
+  // envelope; false when `res` already has a body.
+  bool fill_error(const httplib::Request& req, httplib::Response& res);
+
+private:
+  CallRecord begin(const httplib::Request& req) const;
+  Checked<Caller> authenticate(const httplib::Request& req);
+  Checked<MessageRequest> check_message(const httplib::Request& req, const Caller& caller) const;
+  Checked<Ticket> admit(const Caller& caller, const MessageRequest& message);
+  void release(const Ticket& ticket);
+  Outbound outbound_for(const httplib::Request& req, bool stream) const;
+
+  Exchange fetch(const Outbound& out, UpstreamHead& head, std::string& body);
+  void respond(httplib::Response& res, CallRecord& call, const UpstreamHead& head, const std::string& body);
+  void forward_plain(httplib::Response& res, CallRecord& call, const Outbound& out, Ticket* ticket);
+  void relay_stream(httplib::Response& res, CallRecord call, Outbound out, Ticket ticket);
+  void complete_stream(StreamRelay& relay, httplib::Response& res, CallRecord& call, Ticket& ticket);
+  void close_stream(CallRecord& call, Ticket& ticket, bool client_gone);
+  void settle(const Ticket& ticket, const CallRecord& call);
+  void refresh_status(Ticket& ticket);
+  void quota_headers(httplib::Response& res, const Ticket& ticket);
+  void upstream_failed(httplib::Response& res, CallRecord& call, const Exchange& exchange);
+  Result<void> revoke_presented(const std::string& presented, CallRecord& call);
+  void models_reply(const httplib::Request& req, httplib::Response& res, CallRecord& call,
+                    const Caller& caller);
+
+  void reject(httplib::Response& res, CallRecord& call, const Rejection& rejection);
+  void finish(const CallRecord& call);
+  claims::VerifyPolicy policy() const;
+
+  GatewayParts m_parts;
+  SubjectLimiter m_limiter;
+};
+
+} // namespace claudegate::proxy

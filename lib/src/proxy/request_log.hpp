@@ -1,0 +1,35 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include "claudegate/errors.hpp"
+#include "claudegate/json.hpp"
+
+#include <cstdio>
+#include <filesystem>
+#include <mutex>
+#include <string>
+
+// One JSON line per request (time, request_id, sub, jti, model, status,
+// tokens, latency_ms, stream) to stderr or an append-only file. Callers
+// pass only those fields: never a token, refresh token or key.
+namespace claudegate::proxy {
+
+class RequestLog {
+public:
+  RequestLog() = default;
+  RequestLog(const RequestLog&) = delete;
+  RequestLog& operator=(const RequestLog&) = delete;
+  ~RequestLog();
+
+  // Append to `path` (created 0600), or stderr when empty. Fails with io.
+  Result<void> open(const std::filesystem::path& path);
+
+  // Write `line` as one compact JSON line and flush.
+  void write(const json::Json& line);
+
+private:
+  std::mutex m_mutex;
+  std::FILE* m_file = nullptr; // null = stderr
+};
+
+} // namespace claudegate::proxy

@@ -1,0 +1,99 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "stream_relay.hpp"
+
+#include <chrono>
+
+namespace claudegate::proxy {
+
+namespace {
+
+// How long the provider waits for a chunk before letting httplib call it again.
+constexpr auto k_poll = std::chrono::milliseconds(500);
+
+} // namespace
+
+std::shared_ptr<StreamRelay> StreamRelay::start(Upstream& upstream, Outbound out,
+                                                const std::atomic<bool>& aborting) {
+  std::shared_ptr<StreamRelay> relay(new StreamRelay(upstream, aborting));
+  relay->m_thread = std::thread([raw = relay.get(), request = std::move(out)] { raw->run(request); });
+  return relay;
+}
+
+StreamRelay::~StreamRelay() {
+  if (m_thread.joinable()) {
+    finish(false);
+  }
+}
+
+void StreamRelay::run(const Outbound& out) {
+  auto on_head = [this](const UpstreamHead& head) {
+    const std::lock_guard lock(m_mutex);
+    m_head = head;
+    m_changed.notify_all();
+    return !m_client_gone;
+  };
+  auto on_data = [this](std::string_view chunk) { return accept_chunk(chunk); };
+  Exchange result = m_upstream.exchange(out, on_head, on_data);
+  const std::lock_guard lock(m_mutex);
+  m_exchange = std::move(result);
+  m_done = true;
+  m_changed.notify_all();
+}
+
+bool StreamRelay::accept_chunk(std::string_view chunk) {
+  // Metered before anything else: a client that left is still charged for what was produced.
+  m_meter.feed(chunk);
+  const std::lock_guard lock(m_mutex);
+  if (m_client_gone || m_aborting.load()) {
+    return false;
+  }
+  m_chunks.emplace_back(chunk);
+  m_changed.notify_all();
+  return true;
+}
+
+bool StreamRelay::wait_head(UpstreamHead& head) {
+  std::unique_lock lock(m_mutex);
+  m_changed.wait(lock, [this] { return m_head.has_value() || m_done; });
+  if (!m_head) {
+    return false;
+  }
+  head = *m_head;
+  return true;
+}
+
+bool StreamRelay::provide(httplib::DataSink& sink) {
+  std::deque<std::string> ready;
+  bool done = false;
+  {
+    std::unique_lock lock(m_mutex);
+    m_changed.wait_for(lock, k_poll, [this] { return !m_chunks.empty() || m_done; });
+    ready.swap(m_chunks);
+    done = m_done;
+  }
+  for (const auto& chunk : ready) {
+    if (!sink.write(chunk.data(), chunk.size())) {
+      const std::lock_guard lock(m_mutex);
+      m_client_gone = true;
+      return false;
+    }
+  }
+  if (done) {
+    sink.done();
+  }
+  return true;
+}
+
+StreamOutcome StreamRelay::finish(bool delivered) {
+  {
+    const std::lock_guard lock(m_mutex);
+    m_client_gone = m_client_gone || !delivered;
+  }
+  if (m_thread.joinable()) {
+    m_thread.join();
+  }
+  const std::lock_guard lock(m_mutex);
+  return {m_exchange, m_meter.usage(), m_meter.model(), m_client_gone};
+}
+
+} // namespace claudegate::proxy

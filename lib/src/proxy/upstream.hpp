@@ -1,0 +1,66 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include "claudegate/clock.hpp"
+#include "claudegate/errors.hpp"
+
+#include <httplib.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+// Where the gateway sends a checked request: Anthropic over HTTP(S) with
+// the server-side key, or the built-in mock Claude. Both deliver the answer
+// the same way (head, then body chunks as they arrive) so metering has one path.
+namespace claudegate::proxy {
+
+struct Outbound {
+  std::string method = "POST";
+  std::string target;       // path and query, exactly as the client sent them
+  httplib::Headers headers; // already filtered; the API key is added by the upstream
+  std::string body;
+  bool stream = false;
+};
+
+struct UpstreamHead {
+  int status = 0;
+  httplib::Headers headers;
+};
+
+enum class UpstreamFailure { none, connect, timeout, canceled };
+
+struct Exchange {
+  UpstreamFailure failure = UpstreamFailure::none;
+  std::string message; // what failed, for the error envelope and the log
+};
+
+// Called once with the status and headers; return false to cancel.
+using HeadFn = std::function<bool(const UpstreamHead& head)>;
+// Called with each body chunk as it arrives; return false to cancel.
+using DataFn = std::function<bool(std::string_view chunk)>;
+
+class Upstream {
+public:
+  virtual ~Upstream() = default;
+  // Send `out`, reporting the reply through `on_head` and `on_data`; thread-safe.
+  virtual Exchange exchange(const Outbound& out, const HeadFn& on_head, const DataFn& on_data) = 0;
+};
+
+struct UpstreamSettings {
+  std::string url; // scheme://host[:port][/prefix]
+  std::string api_key;
+  std::int64_t connect_timeout = 10; // seconds
+  std::int64_t read_timeout = 600;   // seconds between bytes
+};
+
+// An HTTP(S) upstream at `settings.url` (TLS verified with the system CA
+// bundle). Fails with config on a URL it cannot use.
+Result<std::unique_ptr<Upstream>> http_upstream(const UpstreamSettings& settings);
+
+// The built-in mock Claude (no network, no key); request ids from `random`.
+std::unique_ptr<Upstream> mock_upstream(RandomSource& random);
+
+} // namespace claudegate::proxy

@@ -1,0 +1,96 @@
+# SPDX-License-Identifier: Apache-2.0
+# Shared setup for the serve-local tests: the CLI helpers plus starting
+# serve-local (and the recording fake upstream) on free loopback ports,
+# always stopped by the EXIT trap.
+source "$(dirname "$0")/../cli/common.sh"
+command -v curl >/dev/null || { echo "SKIPPED: curl not installed"; exit 77; }
+command -v sqlite3 >/dev/null || { echo "SKIPPED: sqlite3 not installed"; exit 77; }
+
+PROXY_DIR=$(cd "$(dirname "$0")" && pwd)
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
+  rm -rf "$SCRATCH"
+}
+trap cleanup EXIT
+
+# Wait up to $2 tenths of a second for file $1 to exist and be non-empty.
+wait_file() {
+  local i
+  for ((i = 0; i < ${2:-100}; i++)); do
+    [ -s "$1" ] && return 0
+    sleep 0.1
+  done
+  fail "timed out waiting for $1"
+}
+
+# Start the recording fake upstream; sets UPSTREAM_URL and RECORD.
+start_fake_upstream() {
+  RECORD=$SCRATCH/upstream.jsonl
+  : >"$RECORD"
+  "$PY" "$PROXY_DIR/fake_upstream.py" "$SCRATCH/upstream.port" "$RECORD" &
+  PIDS+=($!)
+  disown $!
+  wait_file "$SCRATCH/upstream.port"
+  UPSTREAM_URL="http://127.0.0.1:$(cat "$SCRATCH/upstream.port")"
+}
+
+# Start serve-local on a free port with extra args "$@"; sets BASE, SERVER_PID, SERVER_LOG.
+start_server() {
+  SERVER_LOG=$SCRATCH/server.log
+  "$CG" serve-local --listen 127.0.0.1:0 "$@" 2>"$SERVER_LOG" &
+  SERVER_PID=$!
+  disown "$SERVER_PID"
+  PIDS+=("$SERVER_PID")
+  local i line=""
+  for ((i = 0; i < 100; i++)); do
+    line=$(grep -m1 'serving on' "$SERVER_LOG" || true)
+    [ -n "$line" ] && break
+    kill -0 "$SERVER_PID" 2>/dev/null || fail "serve-local exited: $(cat "$SERVER_LOG")"
+    sleep 0.1
+  done
+  [ -n "$line" ] || fail "serve-local did not start: $(cat "$SERVER_LOG")"
+  BASE=$(echo "$line" | sed -E 's/.*serving on (http:[^ ]+).*/\1/')
+  curl -sf --max-time 5 "$BASE/healthz" >/dev/null || fail "no /healthz at $BASE"
+}
+
+# Stop serve-local with SIGTERM and wait (bounded) for it to exit.
+stop_server() {
+  kill -TERM "$SERVER_PID" 2>/dev/null || true
+  local i
+  for ((i = 0; i < 150; i++)); do
+    kill -0 "$SERVER_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$SERVER_PID" 2>/dev/null; then fail "serve-local did not stop on SIGTERM"; fi
+}
+
+# curl "$@" against the server: body in $BODY, status in $STATUS, headers in $HEADERS.
+call() {
+  local status
+  status=$(curl -s --max-time 20 -o "$SCRATCH/body" -D "$SCRATCH/headers" -w '%{http_code}' "$@") || true
+  STATUS=$status
+  BODY=$(cat "$SCRATCH/body" 2>/dev/null || true)
+  HEADERS=$(tr -d '\r' <"$SCRATCH/headers" 2>/dev/null || true)
+}
+
+expect_status() {
+  [ "$STATUS" = "$1" ] || fail "expected HTTP $1, got $STATUS: $BODY"
+}
+
+# The value of response header $1 (case-insensitive) from the last call.
+header() {
+  echo "$HEADERS" | grep -i "^$1:" | head -1 | cut -d: -f2- | sed 's/^ //'
+}
+
+# Require the last body to be Anthropic's error envelope of type $1.
+expect_envelope() {
+  [ "$(json_get "$BODY" 'd["type"]')" = error ] || fail "not an error envelope: $BODY"
+  [ "$(json_get "$BODY" 'd["error"]["type"]')" = "$1" ] || fail "expected $1: $BODY"
+  expect_contains "$(json_get "$BODY" 'd["request_id"]')" "req_"
+}
+
+# SQL over the store.
+ledger() { sqlite3 "$CLAUDEGATE_HOME/claudegate.db" "$1"; }
+
+MSG='{"model":"claude-haiku-4-5","max_tokens":100,"messages":[{"role":"user","content":"Hello"}]}'

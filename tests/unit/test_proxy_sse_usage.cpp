@@ -1,0 +1,199 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "claudegate/proxy/sse_usage.hpp"
+
+#include <doctest/doctest.h>
+
+#include <string>
+
+using namespace claudegate::proxy;
+
+namespace {
+
+// A realistic stream as api.anthropic.com sends it (abridged text).
+const std::string k_stream =
+    "event: message_start\n"
+    "data: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_01\",\"type\":\"message\",\"role\":"
+    "\"assistant\",\"model\":\"claude-haiku-4-5\",\"content\":[],\"stop_reason\":null,\"usage\":{"
+    "\"input_tokens\":472,\"cache_creation_input_tokens\":100,\"cache_read_input_tokens\":2000,"
+    "\"output_tokens\":1}}}\n\n"
+    "event: content_block_start\n"
+    "data: "
+    "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n"
+    "event: ping\n"
+    "data: {\"type\": \"ping\"}\n\n"
+    "event: content_block_delta\n"
+    "data: "
+    "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hi\"}}\n\n"
+    "event: message_delta\n"
+    "data: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":null},\"usage\":{\"output_tokens\":7}}\n\n"
+    "event: message_delta\n"
+    "data: "
+    "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":15}}"
+    "\n\n"
+    "event: message_stop\n"
+    "data: {\"type\":\"message_stop\"}\n\n";
+
+void check_stream_usage(const SseUsageMeter& meter) {
+  CHECK(meter.usage().input_tokens == 472);
+  CHECK(meter.usage().cache_write_tokens == 100);
+  CHECK(meter.usage().cache_read_tokens == 2000);
+  CHECK(meter.usage().output_tokens == 15);
+  CHECK(meter.finished());
+  CHECK(meter.model() == "claude-haiku-4-5");
+}
+
+std::string with_crlf(const std::string& text) {
+  std::string out;
+  for (const char c : text) {
+    if (c == '\n') {
+      out += '\r';
+    }
+    out += c;
+  }
+  return out;
+}
+
+} // namespace
+
+TEST_CASE("sse_usage: reads usage from a whole stream; output is a running total, not a sum") {
+  SseUsageMeter meter;
+  meter.feed(k_stream);
+  check_stream_usage(meter);
+}
+
+TEST_CASE("sse_usage: events split at every possible chunk boundary") {
+  for (const auto& stream : {k_stream, with_crlf(k_stream)}) {
+    for (std::size_t split = 0; split <= stream.size(); ++split) {
+      CAPTURE(split);
+      SseUsageMeter meter;
+      meter.feed(std::string_view(stream).substr(0, split));
+      meter.feed(std::string_view(stream).substr(split));
+      check_stream_usage(meter);
+    }
+  }
+}
+
+TEST_CASE("sse_usage: byte-at-a-time feeding with CRLF line ends") {
+  const std::string stream = with_crlf(k_stream);
+  SseUsageMeter meter;
+  for (const char c : stream) {
+    meter.feed(std::string_view(&c, 1));
+  }
+  check_stream_usage(meter);
+}
+
+TEST_CASE("sse_usage: not finished and zero output before message_delta") {
+  SseUsageMeter meter;
+  meter.feed(k_stream.substr(0, k_stream.find("event: content_block_start")));
+  CHECK(meter.usage().input_tokens == 472);
+  CHECK(meter.usage().output_tokens == 1);
+  CHECK_FALSE(meter.finished());
+  SseUsageMeter empty;
+  CHECK_FALSE(empty.model());
+  CHECK(empty.usage().input_tokens == 0);
+}
+
+TEST_CASE("sse_usage: an event is only applied once its blank line arrives") {
+  SseUsageMeter meter;
+  meter.feed("event: message_stop\ndata: {\"type\":\"message_stop\"}\n");
+  CHECK_FALSE(meter.finished());
+  meter.feed("\n");
+  CHECK(meter.finished());
+}
+
+TEST_CASE("sse_usage: message_delta usage with input and cache fields replaces earlier values") {
+  SseUsageMeter meter;
+  meter.feed("data: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":10,"
+             "\"cache_read_input_tokens\":5,\"output_tokens\":1}}}\n\n"
+             "data: {\"type\":\"message_delta\",\"usage\":{\"input_tokens\":12,"
+             "\"cache_creation_input_tokens\":3,\"cache_read_input_tokens\":6,\"output_tokens\":40}}\n\n");
+  CHECK(meter.usage().input_tokens == 12);
+  CHECK(meter.usage().cache_write_tokens == 3);
+  CHECK(meter.usage().cache_read_tokens == 6);
+  CHECK(meter.usage().output_tokens == 40);
+}
+
+TEST_CASE("sse_usage: null and negative counts do not replace values") {
+  SseUsageMeter meter;
+  meter.feed("data: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":10}}}\n\n"
+             "data: {\"type\":\"message_delta\",\"usage\":{\"input_tokens\":null,"
+             "\"cache_read_input_tokens\":-4,\"output_tokens\":\"9\"}}\n\n");
+  CHECK(meter.usage().input_tokens == 10);
+  CHECK(meter.usage().cache_read_tokens == 0);
+  CHECK(meter.usage().output_tokens == 0);
+}
+
+TEST_CASE("sse_usage: multi-line data is joined with newlines") {
+  SseUsageMeter meter;
+  meter.feed("event: message_delta\ndata: {\"type\":\"message_delta\",\ndata: \"usage\":{\"output_tokens\":"
+             "\ndata:3}}\n\n");
+  CHECK(meter.usage().output_tokens == 3);
+}
+
+TEST_CASE("sse_usage: comments, pings, unknown events and malformed JSON are ignored") {
+  SseUsageMeter meter;
+  meter.feed(": keep-alive comment\n\n"
+             "event: ping\ndata: {\"type\":\"ping\"}\n\n"
+             "event: message_delta\ndata: {\"type\":\"message_delta\",\"usage\":{\"output_tokens\":\n\n"
+             "event: message_delta\ndata: [1,2\n\n"
+             "data: \xff\xfe\n\n"
+             "data: \"just a string\"\n\n"
+             "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\"}}\n\n"
+             "event: message_delta\n\n"
+             "retry: 1000\nid: 7\n\n");
+  CHECK(meter.usage().output_tokens == 0);
+  CHECK_FALSE(meter.finished());
+  meter.feed("data: {\"type\":\"message_delta\",\"usage\":{\"output_tokens\":4}}\n\n");
+  CHECK(meter.usage().output_tokens == 4);
+}
+
+TEST_CASE("sse_usage: the event name is used when the JSON carries no type") {
+  SseUsageMeter meter;
+  meter.feed("event: message_delta\ndata: {\"usage\":{\"output_tokens\":9}}\n\n");
+  CHECK(meter.usage().output_tokens == 9);
+}
+
+TEST_CASE("sse_usage: an event over 1 MiB is dropped and the stream recovers") {
+  SseUsageMeter meter;
+  const std::string big(SseUsageMeter::k_max_event_bytes + 10, 'x');
+  meter.feed(
+      "event: message_delta\ndata: {\"type\":\"message_delta\",\"usage\":{\"output_tokens\":5},\"pad\":\"");
+  for (std::size_t i = 0; i < big.size(); i += 4096) {
+    meter.feed(std::string_view(big).substr(i, 4096));
+  }
+  meter.feed("\"}\n\n");
+  CHECK(meter.usage().output_tokens == 0);
+  // Many data lines adding up to over the limit are dropped too.
+  const std::string line = "data: " + std::string(1000, ' ') + "\n";
+  meter.feed("data: {\"type\":\"message_delta\",\"usage\":{\"output_tokens\":6}}\n");
+  for (int i = 0; i < 1100; ++i) {
+    meter.feed(line);
+  }
+  meter.feed("\n");
+  CHECK(meter.usage().output_tokens == 0);
+  meter.feed("data: {\"type\":\"message_delta\",\"usage\":{\"output_tokens\":8}}\n\n");
+  CHECK(meter.usage().output_tokens == 8);
+}
+
+TEST_CASE("sse_usage: usage_from_message reads a non-streaming body") {
+  const auto usage =
+      usage_from_message(R"({"id":"msg_1","type":"message","usage":{"input_tokens":25,"output_tokens":31,)"
+                         R"("cache_creation_input_tokens":4,"cache_read_input_tokens":8}})");
+  CHECK(usage.input_tokens == 25);
+  CHECK(usage.output_tokens == 31);
+  CHECK(usage.cache_write_tokens == 4);
+  CHECK(usage.cache_read_tokens == 8);
+}
+
+TEST_CASE("sse_usage: usage_from_message gives zeros for absent or invalid usage") {
+  for (const char* body :
+       {"", "not json", "[]", "{}", R"({"usage":null})", R"({"usage":{"input_tokens":"x"}})",
+        R"({"type":"error","error":{"type":"overloaded_error"}})"}) {
+    CAPTURE(body);
+    const auto usage = usage_from_message(body);
+    CHECK(usage.input_tokens == 0);
+    CHECK(usage.output_tokens == 0);
+    CHECK(usage.cache_read_tokens == 0);
+    CHECK(usage.cache_write_tokens == 0);
+  }
+}
