@@ -17,6 +17,7 @@
 #include <string_view>
 #include <unordered_map>
 #include <utility>
+#include <vector>
 
 namespace claudegate::sqlite {
 
@@ -98,8 +99,8 @@ public:
     return std::unexpected(error(rc));
   }
 
-  // Step to completion, ignoring rows (INSERT/UPDATE/DELETE).
-  Result<void> run() {
+  // Step to completion, calling `on_row()` for each row.
+  template <typename OnRow> Result<void> for_each_row(OnRow on_row) {
     for (;;) {
       auto more = step();
       if (!more) {
@@ -108,7 +109,23 @@ public:
       if (!*more) {
         return {};
       }
+      on_row();
     }
+  }
+
+  // Every row as `read_row(*this)`, in order.
+  template <typename T, typename ReadRow> Result<std::vector<T>> collect(ReadRow read_row) {
+    std::vector<T> rows;
+    auto done = for_each_row([&] { rows.push_back(read_row(*this)); });
+    if (!done) {
+      return std::unexpected(done.error());
+    }
+    return rows;
+  }
+
+  // Step to completion, ignoring rows (INSERT/UPDATE/DELETE).
+  Result<void> run() {
+    return for_each_row([] {});
   }
 
   // Rows changed by the last run on this connection.

@@ -558,17 +558,7 @@ Result<std::vector<UsageRow>> read_usage(Connection& db, const UsageQuery& query
     return propagate(statement);
   }
   bind_usage_filters(*statement, query);
-  std::vector<UsageRow> rows;
-  for (;;) {
-    auto row = statement->step();
-    if (!row) {
-      return propagate(row);
-    }
-    if (!*row) {
-      return rows;
-    }
-    rows.push_back(usage_row(*statement, query.group_by));
-  }
+  return statement->collect<UsageRow>([&](const Query& row) { return usage_row(row, query.group_by); });
 }
 
 struct UsageSpan {
@@ -915,18 +905,10 @@ Result<std::vector<Revocation>> SqliteStore::list_revocations() {
   if (!query) {
     return propagate(query);
   }
-  std::vector<Revocation> out;
-  for (;;) {
-    auto row = query->step();
-    if (!row) {
-      return propagate(row);
-    }
-    if (!*row) {
-      return out;
-    }
-    out.push_back({kind_from_name(query->text(0)), query->text(1), query->text(2), query->integer(3),
-                   query->optional_integer(4)});
-  }
+  return query->collect<Revocation>([](const Query& row) {
+    return Revocation{kind_from_name(row.text(0)), row.text(1), row.text(2), row.integer(3),
+                      row.optional_integer(4)};
+  });
 }
 
 Result<std::int64_t> SqliteStore::prune(UnixSeconds now, std::int64_t leeway) {
@@ -1017,17 +999,9 @@ Result<std::vector<SubjectQuota>> SqliteStore::subject_quotas(UnixSeconds now) {
     return propagate(query);
   }
   query->bind(1, utc_day_start(now));
-  std::vector<SubjectQuota> out;
-  for (;;) {
-    auto row = query->step();
-    if (!row) {
-      return propagate(row);
-    }
-    if (!*row) {
-      return out;
-    }
-    out.push_back({query->text(0), query->integer(2), query->optional_integer(1)});
-  }
+  return query->collect<SubjectQuota>([](const Query& row) {
+    return SubjectQuota{row.text(0), row.integer(2), row.optional_integer(1)};
+  });
 }
 
 Result<void> SqliteStore::audit(const AuditEvent& event) {

@@ -151,26 +151,38 @@ Outbound Gateway::outbound_for(const httplib::Request& req, bool stream) const {
   return Outbound{req.method, req.target, forward_headers(req.headers), req.body, stream};
 }
 
+// Authenticate, then check the body; `call` learns who and which model as far as known.
+Checked<AuthorizedMessage> Gateway::authorize_message(const httplib::Request& req, CallRecord& call) {
+  auto caller = authenticate(req);
+  if (!caller) {
+    return std::unexpected(caller.error());
+  }
+  call.subject = caller->grant.subject;
+  call.jti = caller->jti;
+  auto message = check_message(req, *caller);
+  if (!message) {
+    return std::unexpected(message.error());
+  }
+  call.model = message->model;
+  return AuthorizedMessage{std::move(*caller), std::move(*message)};
+}
+
 void Gateway::messages(const httplib::Request& req, httplib::Response& res) {
   CallRecord call = begin(req);
-  auto caller = authenticate(req);
-  auto message = caller ? check_message(req, *caller) : std::unexpected(caller.error());
-  if (caller) {
-    call.subject = caller->grant.subject;
-    call.jti = caller->jti;
+  auto authorized = authorize_message(req, call);
+  if (authorized) {
+    call.stream = authorized->message.stream;
   }
-  if (message) {
-    call.model = message->model;
-    call.stream = message->stream;
-  }
-  auto ticket = message ? admit(*caller, *message) : std::unexpected(message.error());
+  auto ticket =
+      authorized ? admit(authorized->caller, authorized->message) : std::unexpected(authorized.error());
   if (!ticket) {
     reject(res, call, ticket.error());
     finish(call);
     return;
   }
-  Outbound out = outbound_for(req, message->stream);
-  if (message->stream) {
+  const bool stream = authorized->message.stream;
+  Outbound out = outbound_for(req, stream);
+  if (stream) {
     relay_stream(res, std::move(call), std::move(out), std::move(*ticket));
     return;
   }

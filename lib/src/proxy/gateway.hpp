@@ -51,6 +51,12 @@ struct Caller {
   std::string jti;
 };
 
+// A caller whose Messages request passed scope, model and max_tokens checks.
+struct AuthorizedMessage {
+  Caller caller;
+  MessageRequest message;
+};
+
 // What one request's log line and ledger row say.
 struct CallRecord {
   std::string request_id;
@@ -97,6 +103,7 @@ private:
   CallRecord begin(const httplib::Request& req) const;
   Checked<Caller> authenticate(const httplib::Request& req);
   Checked<MessageRequest> check_message(const httplib::Request& req, const Caller& caller) const;
+  Checked<AuthorizedMessage> authorize_message(const httplib::Request& req, CallRecord& call);
   Checked<Ticket> admit(const Caller& caller, const MessageRequest& message);
   void release(const Ticket& ticket);
   Outbound outbound_for(const httplib::Request& req, bool stream) const;

@@ -69,16 +69,10 @@ Rejection refresh_rejection(const Error& error) {
 
 void Gateway::count_tokens(const httplib::Request& req, httplib::Response& res) {
   CallRecord call = begin(req);
-  auto caller = authenticate(req);
-  auto message = caller ? check_message(req, *caller) : std::unexpected(caller.error());
-  if (caller) {
-    call.subject = caller->grant.subject;
-    call.jti = caller->jti;
-  }
-  if (!message) {
-    reject(res, call, message.error());
+  auto authorized = authorize_message(req, call);
+  if (!authorized) {
+    reject(res, call, authorized.error());
   } else {
-    call.model = message->model;
     forward_plain(res, call, outbound_for(req, false), nullptr);
   }
   finish(call);
