@@ -2,6 +2,8 @@
 // Verify and issue per algorithm, next to the raw OpenSSL verify/sign rate of
 // the same key and signing input, measured interleaved in the same run.
 #include <claudegate/jws.hpp>
+#include <claudegate/revocation.hpp>
+#include <claudegate/store.hpp>
 #include <claudegate/token.hpp>
 
 #include <fmt/core.h>
@@ -12,6 +14,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <string>
@@ -163,6 +166,65 @@ void bench_alg(Alg alg, int rounds, double seconds) {
              alg_name(alg), rv, ov, 100.0 * ov / rv, rs, os, 100.0 * os / rs);
 }
 
+// A scratch folder for the revocation store, removed on exit; on tmpfs when
+// there is one, so seeding is not bound by fsync (lookups are reads either way).
+class ScratchDir {
+public:
+  ScratchDir() {
+    const std::filesystem::path base = std::filesystem::is_directory("/dev/shm")
+                                           ? std::filesystem::path("/dev/shm")
+                                           : std::filesystem::temp_directory_path();
+    std::string pattern = (base / "claudegate-bench-XXXXXX").string();
+    if (mkdtemp(pattern.data()) == nullptr) {
+      std::fputs("bench: cannot create a scratch folder\n", stderr);
+      std::exit(1);
+    }
+    m_path = pattern;
+  }
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+  ~ScratchDir() { std::filesystem::remove_all(m_path); }
+  const std::filesystem::path& path() const { return m_path; }
+
+private:
+  std::filesystem::path m_path;
+};
+
+// `count` unrelated jtis deny-listed through the store API, as `revoke` does.
+std::unique_ptr<store::Store> seeded_store(const std::filesystem::path& path, int count, UnixSeconds now) {
+  auto store = store::open_sqlite(path).value();
+  for (int i = 0; i < count; ++i) {
+    const auto jti = "bench-revoked-" + std::to_string(i);
+    if (!store->revoke_jti(jti, now + 3600, "someone-else", "bench", now)) {
+      std::fputs("bench: seeding the revocation store failed\n", stderr);
+      std::exit(1);
+    }
+  }
+  return store;
+}
+
+// RS256 verify with the revocation check against a store of `revoked` jtis,
+// next to the raw verify of the same key and input.
+void bench_revocation(int revoked, int rounds, double seconds) {
+  SystemRandom rng;
+  const UnixSeconds now = SystemClock{}.now();
+  Fixture f = make_fixture(Alg::RS256, now, rng);
+  const ScratchDir dir;
+  const auto seed_start = Clock::now();
+  auto store = seeded_store(dir.path() / "claudegate.db", revoked, now);
+  const std::chrono::duration<double> seeding = Clock::now() - seed_start;
+  const claims::VerifyPolicy policy;
+  std::string scratch = f.raw_signature;
+  auto raw_verify = [&] { return raw_op(f.key, f.decoded.signing_input, scratch, false); };
+  auto our_verify = [&] {
+    return revocation::verify_unrevoked(f.token, f.keys, policy, now, store.get()).has_value();
+  };
+  const auto [rv, ov] = side_by_side(raw_verify, our_verify, rounds, seconds);
+  fmt::print("\nverify with revocation on (SQLite, {} revoked jtis, seeded in {:.1f}s):\n", revoked,
+             seeding.count());
+  fmt::print("| RS256  | {:>12.0f} | {:>12.0f} | {:>5.1f}% |\n", rv, ov, 100.0 * ov / rv);
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -177,5 +239,7 @@ int main(int argc, char** argv) {
   for (const Alg alg : all_algs()) {
     bench_alg(alg, rounds, seconds);
   }
+  constexpr int k_revoked = 100000;
+  bench_revocation(k_revoked, rounds, seconds);
   return 0;
 }

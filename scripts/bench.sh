@@ -3,7 +3,9 @@
 # Build in release mode and run the benchmarks; each prints ratios against a
 # reference measured in the same run. Arguments go to bench_jose (seconds per
 # round, rounds). The usage-report part seeds a 1 000 000-row ledger first
-# (tens of seconds).
+# (tens of seconds). The serve-local parts need nginx and wrk: bench/proxy/run.sh
+# (about 80 s) and bench/proxy/streams.sh (1 000 long streams, about 70 s); run
+# them alone for other durations, connection or stream counts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build-release}
@@ -40,3 +42,10 @@ for range in "" "--since $((now - 30 * 86400)) --until $now"; do
     printf 'claudegate usage-report %-40s %-32s %5s ms\n' "${range:-(today)}" "$by" "$ms"
   done
 done
+
+# serve-local under wrk load next to nginx proxy_pass to the same trivial
+# upstream (issue #7 target 4), then 1 000 concurrent long streams (target 5),
+# with the scripts' defaults.
+echo
+BUILD_DIR=$BUILD_DIR bench/proxy/run.sh
+BUILD_DIR=$BUILD_DIR bench/proxy/streams.sh

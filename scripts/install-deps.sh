@@ -9,6 +9,10 @@ packages=(
   libssl-dev openssl libsqlite3-dev sqlite3
   libcli11-dev libfmt-dev nlohmann-json3-dev libtomlplusplus-dev libcpp-httplib-dev doctest-dev
   python3 python3-jwt python3-cryptography curl
+  ccache                          # faster rebuilds (used when present)
+  groff man-db zsh fish tmux      # man page lint, completion tests
+  clang-16 libclang-rt-16-dev     # fuzz targets (libFuzzer); clang 14 cannot compile libstdc++ 12 <expected>
+  nginx-light wrk                 # bench: reference proxy and load generator
 )
 
 missing=()

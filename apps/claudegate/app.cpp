@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "app.hpp"
 
+#include "cmd_complete.hpp"
 #include "cmd_inspect.hpp"
 #include "cmd_issue.hpp"
 #include "cmd_jwks.hpp"
@@ -54,6 +55,7 @@ int run(int argc, char** argv) {
   for (const auto& command : commands()) {
     command.setup(app, ctx);
   }
+  setup_complete(app); // hidden: answers the shell completion scripts
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -22,6 +22,9 @@ struct ServeLocalOptions {
   std::optional<std::int64_t> threads;
   std::optional<std::int64_t> body_limit;
   std::string log_file;
+  std::optional<std::string> jwks;
+  std::optional<std::string> jwks_issuer;
+  std::optional<std::string> jwks_plan;
 };
 
 std::string trimmed(std::string text) {
@@ -61,6 +64,9 @@ Result<proxy::ServeOptions> serve_options(const ServeLocalOptions& opt, const co
   out.upstream_timeout = cfg.serve.upstream_timeout;
   out.threads = opt.threads.value_or(cfg.serve.threads);
   out.log_file = opt.log_file;
+  out.jwks_url = opt.jwks.value_or(cfg.serve.jwks);
+  out.jwks_issuer = opt.jwks_issuer.value_or(cfg.serve.jwks_issuer);
+  out.jwks_plan = opt.jwks_plan.value_or(cfg.serve.jwks_plan);
   if (!opt.mock_upstream) {
     auto key = api_key(opt);
     if (!key) {
@@ -76,6 +82,10 @@ void announce(const proxy::ServeOptions& options, int port) {
   const std::string host = v6 ? "[" + options.host + "]" : options.host;
   const std::string upstream = options.mode == proxy::UpstreamMode::mock ? "mock" : options.upstream;
   fmt::print(stderr, "claudegate: serving on http://{}:{} (upstream: {})\n", host, port, upstream);
+  if (!options.jwks_url.empty()) {
+    fmt::print(stderr, "claudegate: also accepting tokens of issuer {} (keys: {}; default plan {})\n",
+               options.jwks_issuer, options.jwks_url, options.jwks_plan);
+  }
   std::fflush(stderr);
 }
 
@@ -114,6 +124,13 @@ void setup_serve_local(CLI::App& app, Context& ctx) {
   cmd->add_option("--body-limit", opt->body_limit, "largest request body in bytes (default 32 MiB)")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--log", opt->log_file, "append the JSON request log to FILE (default: stderr)");
+  cmd->add_option("--jwks", opt->jwks,
+                  "also accept tokens signed by the keys at this JWKS URL (an external IdP's; https, or "
+                  "http to loopback)");
+  cmd->add_option("--jwks-iss", opt->jwks_issuer,
+                  "the exact iss of the --jwks IdP's tokens (required with --jwks)");
+  cmd->add_option("--jwks-plan", opt->jwks_plan,
+                  "plan for --jwks IdP tokens without a plan claim (default free)");
   cmd->callback([opt, &ctx] { ctx.set_exit(run_serve_local(*opt, ctx)); });
 }
 

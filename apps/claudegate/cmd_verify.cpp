@@ -6,6 +6,8 @@
 #include <claudegate/duration.hpp>
 #include <claudegate/fs.hpp>
 #include <claudegate/jwks.hpp>
+#include <claudegate/jwks_remote.hpp>
+#include <claudegate/jws.hpp>
 #include <claudegate/revocation.hpp>
 #include <claudegate/token.hpp>
 
@@ -34,11 +36,6 @@ struct VerifyOptions {
 
 // A JWKS file may carry HS256 secrets only when nobody else can read it.
 Result<KeySet> keys_from_jwks_file(const std::string& path) {
-  if (path.starts_with("http://") || path.starts_with("https://")) {
-    return fail(Errc::config, fmt::format("--jwks {}: fetching a JWKS URL is not available in this "
-                                          "build; save it first (curl -o jwks.json URL) and pass the file",
-                                          path));
-  }
   auto private_text = fs::read_private(path);
   if (private_text) {
     return jwks::parse(*private_text, jwks::AllowSymmetric::yes);
@@ -50,20 +47,66 @@ Result<KeySet> keys_from_jwks_file(const std::string& path) {
   return jwks::parse(*text, jwks::AllowSymmetric::no);
 }
 
-Result<KeySet> verification_keys(const VerifyOptions& opt, Context& ctx) {
-  if (!opt.jwks.empty()) {
-    return keys_from_jwks_file(opt.jwks);
-  }
+Result<KeySet> keyring_keys(Context& ctx) {
   auto ring = ctx.keyring();
   if (!ring) {
     return std::unexpected(ring.error());
   }
   if (ring->verification_keys().empty()) {
     return fail(Errc::config, "no verification keys in the keyring; run: claudegate keygen "
-                              "(or pass --jwks FILE)");
+                              "(or pass --jwks FILE|URL)");
   }
   return ring->verification_keys();
 }
+
+bool is_url(std::string_view jwks) {
+  return jwks.starts_with("http://") || jwks.starts_with("https://");
+}
+
+// Where verify takes its keys: one fixed set (the keyring or a JWKS file),
+// or an IdP's JWKS URL looked up per token by kid (each run is one process,
+// so fetched documents are cached under the home's cache/jwks/).
+class KeySource {
+public:
+  static Result<KeySource> open(const VerifyOptions& opt, Context& ctx) {
+    KeySource source;
+    if (is_url(opt.jwks)) {
+      return source.open_remote(opt.jwks, ctx);
+    }
+    auto keys = opt.jwks.empty() ? keyring_keys(ctx) : keys_from_jwks_file(opt.jwks);
+    if (!keys) {
+      return std::unexpected(keys.error());
+    }
+    source.m_fixed = std::make_shared<const KeySet>(std::move(*keys));
+    return source;
+  }
+
+  // The keys for `token`: a remote set is (re)fetched as its kid needs.
+  Result<std::shared_ptr<const KeySet>> for_token(std::string_view token) {
+    if (!m_remote) {
+      return m_fixed;
+    }
+    const auto decoded = jws::decode(token); // a malformed token fails in token::verify
+    return m_remote->keys_for(decoded ? decoded->kid : std::string{});
+  }
+
+private:
+  Result<KeySource> open_remote(const std::string& url, Context& ctx) {
+    if (auto paths = ctx.paths()) {
+      m_disk = std::make_unique<jwks_remote::DiskCache>(paths->home / "cache" / "jwks");
+    }
+    auto remote = jwks_remote::RemoteKeySet::open(url, ctx.clock(), {}, {}, m_disk.get());
+    if (!remote) {
+      return std::unexpected(remote.error());
+    }
+    m_remote = std::move(*remote);
+    return std::move(*this);
+  }
+
+  std::shared_ptr<const KeySet> m_fixed;
+  std::unique_ptr<jwks_remote::DiskCache> m_disk;
+  std::unique_ptr<jwks_remote::RemoteKeySet> m_remote;
+};
 
 claims::VerifyPolicy make_policy(const VerifyOptions& opt, const config::Config& cfg) {
   claims::VerifyPolicy policy;
@@ -79,15 +122,19 @@ claims::VerifyPolicy make_policy(const VerifyOptions& opt, const config::Config&
 // Signature and claims first; only a token that passed them reaches the store.
 class TokenChecker {
 public:
-  TokenChecker(const VerifyOptions& opt, Context& ctx, const KeySet& keys, claims::VerifyPolicy policy,
+  TokenChecker(const VerifyOptions& opt, Context& ctx, KeySource& keys, claims::VerifyPolicy policy,
                UnixSeconds now)
       : m_opt(opt), m_ctx(ctx), m_keys(keys), m_policy(std::move(policy)), m_now(now) {}
 
   Result<token::VerifiedToken> check(std::string_view token) {
-    if (m_opt.no_revocation) {
-      return token::verify(token, m_keys, m_policy, m_now);
+    const auto keys = m_keys.for_token(token);
+    if (!keys) {
+      return std::unexpected(keys.error());
     }
-    return revocation::verify_unrevoked(token, m_keys, m_policy, m_now,
+    if (m_opt.no_revocation) {
+      return token::verify(token, **keys, m_policy, m_now);
+    }
+    return revocation::verify_unrevoked(token, **keys, m_policy, m_now,
                                         [this] { return revocation_store(); });
   }
 
@@ -107,7 +154,7 @@ private:
 
   const VerifyOptions& m_opt;
   Context& m_ctx;
-  const KeySet& m_keys;
+  KeySource& m_keys;
   claims::VerifyPolicy m_policy;
   UnixSeconds m_now;
 };
@@ -157,7 +204,7 @@ ExitCode verify_one(const VerifyOptions& opt, Context& ctx, TokenChecker& checke
 
 ExitCode run_verify(const VerifyOptions& opt, Context& ctx) {
   auto cfg = ctx.config();
-  auto keys = cfg ? verification_keys(opt, ctx) : std::unexpected(cfg.error());
+  auto keys = cfg ? KeySource::open(opt, ctx) : std::unexpected(cfg.error());
   if (!keys) {
     return ctx.report(keys.error(), opt.format);
   }
@@ -178,7 +225,9 @@ void setup_verify(CLI::App& app, Context& ctx) {
   auto* token = cmd->add_option("token", opt->token, "the token, or - to read it from stdin");
   cmd->add_flag("--batch", opt->batch, "verify one token per stdin line; one JSON result per line")
       ->excludes(token);
-  cmd->add_option("--jwks", opt->jwks, "verify with the keys of this JWKS file instead of the keyring");
+  cmd->add_option("--jwks", opt->jwks,
+                  "verify with the keys of this JWKS file or https:// URL (an IdP's; cached, refetched "
+                  "for an unknown kid at most every 30s) instead of the keyring");
   cmd->add_option("--iss", opt->issuer, "required issuer (default from config: claudegate)");
   cmd->add_option("--aud", opt->audiences, "accepted audience (repeatable, any-of; default from config)")
       ->allow_extra_args(false);

@@ -23,30 +23,44 @@ constexpr std::array<std::uint8_t, 256> make_decode_table() {
 
 constexpr std::array<std::uint8_t, 256> k_decode_table = make_decode_table();
 
+std::uint32_t byte_at(std::string_view bytes, std::size_t i) {
+  return static_cast<unsigned char>(bytes[i]);
+}
+
 char sextet(std::uint32_t group, int shift) {
   return k_alphabet[(group >> shift) & 0x3f];
+}
+
+// Bytes that `length` characters (length % 4 != 1) decode to.
+std::size_t decoded_size(std::size_t length) {
+  return length / 4 * 3 + (length % 4 == 0 ? 0 : length % 4 - 1);
+}
+
+std::unexpected<Error> invalid_character(std::size_t offset) {
+  return fail(Errc::malformed, "base64url: invalid character at offset " + std::to_string(offset)
+                                   + " (padding, whitespace and '+' '/' are refused)");
 }
 
 } // namespace
 
 std::string encode(std::string_view bytes) {
-  std::string out;
-  out.reserve((bytes.size() * 4 + 2) / 3);
+  std::string out((bytes.size() * 4 + 2) / 3, '\0');
+  std::size_t o = 0;
   std::size_t i = 0;
   for (; i + 3 <= bytes.size(); i += 3) {
-    const std::uint32_t group = static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[i])) << 16
-                                | static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[i + 1])) << 8
-                                | static_cast<unsigned char>(bytes[i + 2]);
-    out += {sextet(group, 18), sextet(group, 12), sextet(group, 6), sextet(group, 0)};
+    const std::uint32_t group = byte_at(bytes, i) << 16 | byte_at(bytes, i + 1) << 8 | byte_at(bytes, i + 2);
+    for (const int shift : {18, 12, 6, 0}) {
+      out[o++] = sextet(group, shift);
+    }
   }
   const std::size_t rest = bytes.size() - i;
-  if (rest == 1) {
-    const std::uint32_t group = static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[i])) << 16;
-    out += {sextet(group, 18), sextet(group, 12)};
-  } else if (rest == 2) {
-    const std::uint32_t group = static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[i])) << 16
-                                | static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[i + 1])) << 8;
-    out += {sextet(group, 18), sextet(group, 12), sextet(group, 6)};
+  if (rest > 0) {
+    const std::uint32_t group = byte_at(bytes, i) << 16 | (rest == 2 ? byte_at(bytes, i + 1) << 8 : 0);
+    out[o++] = sextet(group, 18);
+    out[o++] = sextet(group, 12);
+    if (rest == 2) {
+      out[o++] = sextet(group, 6);
+    }
   }
   return out;
 }
@@ -56,21 +70,20 @@ Result<std::string> decode(std::string_view text) {
   if (text.size() % 4 == 1) {
     return fail(Errc::malformed, "base64url: impossible length " + std::to_string(text.size()));
   }
-  std::string out;
-  out.reserve(text.size() * 3 / 4);
+  std::string out(decoded_size(text.size()), '\0');
+  std::size_t written = 0;
   std::uint32_t buffer = 0;
   int bits = 0;
   for (std::size_t i = 0; i < text.size(); ++i) {
     const std::uint8_t value = k_decode_table[static_cast<unsigned char>(text[i])];
     if (value == k_invalid) {
-      return fail(Errc::malformed, "base64url: invalid character at offset " + std::to_string(i)
-                                       + " (padding, whitespace and '+' '/' are refused)");
+      return invalid_character(i);
     }
     buffer = (buffer << 6) | value;
     bits += 6;
     if (bits >= 8) {
       bits -= 8;
-      out.push_back(static_cast<char>((buffer >> bits) & 0xff));
+      out[written++] = static_cast<char>((buffer >> bits) & 0xff);
       buffer &= (1u << bits) - 1;
     }
   }

@@ -249,6 +249,9 @@ Result<void> check_required(const json::Json& claims, const VerifyPolicy& policy
 }
 
 Result<void> check_scopes(const json::Json& claims, const VerifyPolicy& policy) {
+  if (policy.required_scopes.empty()) {
+    return {};
+  }
   const auto it = claims.find("scope");
   const std::string scope = it == claims.end() ? std::string() : it->get<std::string>();
   const auto granted = split_scope(scope);

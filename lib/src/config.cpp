@@ -25,8 +25,9 @@ constexpr std::int64_t k_max_threads = 1024;
 constexpr std::array<std::string_view, 9> k_root_keys{"issuer",         "audience",   "access_ttl",
                                                       "refresh_ttl",    "family_ttl", "leeway",
                                                       "max_access_ttl", "serve",      "plans"};
-constexpr std::array<std::string_view, 6> k_serve_keys{"listen",       "upstream",         "body_limit",
-                                                       "read_timeout", "upstream_timeout", "threads"};
+constexpr std::array<std::string_view, 9> k_serve_keys{"listen",       "upstream",         "body_limit",
+                                                       "read_timeout", "upstream_timeout", "threads",
+                                                       "jwks",         "jwks_issuer",      "jwks_plan"};
 constexpr std::array<std::string_view, 5> k_plan_keys{"daily_token_limit", "models", "max_tokens", "rpm",
                                                       "max_concurrent"};
 
@@ -274,6 +275,12 @@ Result<void> apply_serve(const Context& ctx, const Field& field, ServeConfig& se
     }
     if (name == "threads") {
       return set_integer(ctx, item, 0, k_max_threads, serve.threads);
+    }
+    if (name == "jwks") {
+      return set_upstream(ctx, item, serve.jwks);
+    }
+    if (name == "jwks_issuer" || name == "jwks_plan") {
+      return set_string(ctx, item, name == "jwks_issuer" ? serve.jwks_issuer : serve.jwks_plan);
     }
     return unknown_key(ctx, key, "serve", k_serve_keys);
   });

@@ -1,8 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "claudegate/json.hpp"
 
-#include <set>
-#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -10,73 +8,21 @@ namespace claudegate::json {
 
 namespace {
 
-// Thrown from the parser callback to stop parsing at the first policy violation.
-class PolicyViolation : public std::runtime_error {
-public:
-  using std::runtime_error::runtime_error;
-};
-
-// Tracks member names per open object and nesting depth while nlohmann parses.
-class StrictnessGuard {
-public:
-  explicit StrictnessGuard(int max_depth) : m_max_depth(max_depth) {}
-
-  bool operator()(int depth, Json::parse_event_t event, const Json& parsed) {
-    using Event = Json::parse_event_t;
-    switch (event) {
-    case Event::object_start:
-      check_depth(depth);
-      m_keys.emplace_back();
-      break;
-    case Event::array_start:
-      check_depth(depth);
-      break;
-    case Event::object_end:
-      m_keys.pop_back();
-      break;
-    case Event::key:
-      check_key(parsed.get_ref<const std::string&>());
-      break;
-    default:
-      break;
-    }
-    return true;
-  }
-
-private:
-  // nlohmann reports the depth outside the container being opened.
-  void check_depth(int depth) const {
-    if (depth + 1 > m_max_depth) {
-      throw PolicyViolation("nesting deeper than " + std::to_string(m_max_depth) + " levels");
+// `text` shortened and with control characters escaped, safe for a terminal or log line.
+std::string printable(std::string_view text) {
+  constexpr std::size_t k_max_shown = 64;
+  std::string out;
+  for (const char c : text.substr(0, k_max_shown)) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte < 0x20 || byte == 0x7f) {
+      constexpr std::string_view k_hex = "0123456789abcdef";
+      out += {'\\', 'x', k_hex[byte >> 4], k_hex[byte & 0xf]};
+    } else {
+      out += c;
     }
   }
-
-  // Duplicate names are ambiguous: parsers disagree on which one wins.
-  void check_key(const std::string& key) {
-    if (!m_keys.back().insert(key).second) {
-      throw PolicyViolation("duplicate member name \"" + printable(key) + "\"");
-    }
-  }
-
-  // `text` shortened and with control characters escaped, safe for a terminal or log line.
-  static std::string printable(std::string_view text) {
-    constexpr std::size_t k_max_shown = 64;
-    std::string out;
-    for (const char c : text.substr(0, k_max_shown)) {
-      const auto byte = static_cast<unsigned char>(c);
-      if (byte < 0x20 || byte == 0x7f) {
-        constexpr std::string_view k_hex = "0123456789abcdef";
-        out += {'\\', 'x', k_hex[byte >> 4], k_hex[byte & 0xf]};
-      } else {
-        out += c;
-      }
-    }
-    return text.size() > k_max_shown ? out + "..." : out;
-  }
-
-  int m_max_depth;
-  std::vector<std::set<std::string, std::less<>>> m_keys;
-};
+  return text.size() > k_max_shown ? out + "..." : out;
+}
 
 // nlohmann's what() reads "[json.exception.parse_error.101] parse error at …;
 // last read: '…'". Drop the tag, and the echo of input, which may be invalid
@@ -97,21 +43,99 @@ std::string describe(std::string_view what) {
   return std::string(what.substr(0, echo)) + std::string(after ? what.substr(expected) : std::string_view());
 }
 
+// An nlohmann SAX handler building the document like nlohmann's own DOM
+// parser, but refusing duplicate member names and excessive nesting as it
+// goes. Parsing stops at the first violation, described in error().
+class StrictBuilder {
+public:
+  StrictBuilder(Json& root, int max_depth) : m_root(root), m_max_depth(max_depth) {}
+
+  bool null() { return put(nullptr) != nullptr; }
+  bool boolean(bool value) { return put(value) != nullptr; }
+  bool number_integer(Json::number_integer_t value) { return put(value) != nullptr; }
+  bool number_unsigned(Json::number_unsigned_t value) { return put(value) != nullptr; }
+  bool number_float(Json::number_float_t value, const std::string& /*text*/) { return put(value) != nullptr; }
+  bool string(std::string& value) { return put(std::move(value)) != nullptr; }
+  bool binary(Json::binary_t& value) { return put(std::move(value)) != nullptr; }
+  bool start_object(std::size_t /*elements*/) { return open(Json::object()); }
+  bool start_array(std::size_t /*elements*/) { return open(Json::array()); }
+  bool end_object() { return close(); }
+  bool end_array() { return close(); }
+
+  // Duplicate names are ambiguous: parsers disagree on which one wins.
+  bool key(std::string& name) {
+    auto& object = m_open.back()->get_ref<Json::object_t&>();
+    const auto [it, inserted] = object.try_emplace(std::move(name));
+    if (!inserted) {
+      return refuse("duplicate member name \"" + printable(it->first) + "\"");
+    }
+    m_member = &it->second;
+    return true;
+  }
+
+  bool parse_error(std::size_t /*position*/, const std::string& /*last_token*/,
+                   const nlohmann::detail::exception& e) {
+    m_error = describe(e.what());
+    return false;
+  }
+
+  const std::string& error() const { return m_error; }
+
+private:
+  // Place `value` where the grammar says: the root, the next array element or the pending member.
+  template <typename Value> Json* put(Value&& value) {
+    if (m_open.empty()) {
+      m_root = Json(std::forward<Value>(value));
+      return &m_root;
+    }
+    Json& parent = *m_open.back();
+    if (parent.is_array()) {
+      return &parent.get_ref<Json::array_t&>().emplace_back(std::forward<Value>(value));
+    }
+    *m_member = Json(std::forward<Value>(value));
+    return m_member;
+  }
+
+  bool open(Json container) {
+    if (static_cast<int>(m_open.size()) + 1 > m_max_depth) {
+      return refuse("nesting deeper than " + std::to_string(m_max_depth) + " levels");
+    }
+    m_open.push_back(put(std::move(container)));
+    return true;
+  }
+
+  bool close() {
+    m_open.pop_back();
+    return true;
+  }
+
+  bool refuse(std::string why) {
+    m_error = std::move(why);
+    return false;
+  }
+
+  Json& m_root;
+  int m_max_depth;
+  std::vector<Json*> m_open; // containers not yet closed, innermost last
+  Json* m_member = nullptr;  // the value slot of the last key read
+  std::string m_error;
+};
+
 Result<Json> parse_strict(std::string_view text, const Limits& limits) {
   if (text.size() > limits.max_bytes) {
     return fail(Errc::malformed, "json: " + std::to_string(text.size()) + " bytes exceeds the limit of "
                                      + std::to_string(limits.max_bytes));
   }
-  StrictnessGuard guard(limits.max_depth);
+  Json root;
+  StrictBuilder builder(root, limits.max_depth);
   try {
-    return Json::parse(text, [&guard](int depth, Json::parse_event_t event, Json& parsed) {
-      return guard(depth, event, parsed);
-    });
-  } catch (const PolicyViolation& e) {
-    return fail(Errc::malformed, std::string("json: ") + e.what());
+    if (!Json::sax_parse(text, &builder)) {
+      return fail(Errc::malformed, "json: " + builder.error());
+    }
   } catch (const Json::exception& e) {
     return fail(Errc::malformed, "json: " + describe(e.what()));
   }
+  return root;
 }
 
 } // namespace

@@ -257,20 +257,18 @@ Result<Key> load_key(const stdfs::path& dir, const KeyRecord& record) {
   auto key = parse_key_file(*text, record.alg);
   wipe(*text);
   if (!key) {
-    return fail(Errc::malformed, fmt::format("key file {} does not load as {} ({}); restore it from a backup",
-                                             path.string(), alg_name(record.alg), key.error().message));
+    return fail(Errc::io, fmt::format("key file {} does not load as {} ({}); restore it from a backup",
+                                      path.string(), alg_name(record.alg), key.error().message));
   }
   if (key->kid() != record.kid) {
-    return fail(Errc::malformed,
-                fmt::format("key file {} does not match its index entry (kid {}, expected {}); "
-                            "restore it from a backup",
-                            path.string(), key->kid(), record.kid));
+    return fail(Errc::io, fmt::format("key file {} does not match its index entry (kid {}, expected {}); "
+                                      "restore it from a backup",
+                                      path.string(), key->kid(), record.kid));
   }
   if (record.state == KeyState::active && !key->has_private()) {
-    return fail(Errc::malformed,
-                fmt::format("key file {} holds no private key, so it cannot sign; restore it from "
-                            "a backup",
-                            path.string()));
+    return fail(Errc::io, fmt::format("key file {} holds no private key, so it cannot sign; restore it from "
+                                      "a backup",
+                                      path.string()));
   }
   return key;
 }

@@ -650,6 +650,7 @@ struct KeyAccess {
     key.m_bits = facts->bits;
     key.m_kid = std::move(*kid);
     key.m_pkey = std::shared_ptr<EVP_PKEY>(pkey.release(), EvpPkeyDeleter{});
+    key.m_prepared = signature::prepare(key);
     return key;
   }
 
@@ -676,6 +677,7 @@ struct KeyAccess {
     key.m_bits = facts.bits;
     key.m_kid = std::move(*kid);
     key.m_secret = std::move(secret);
+    key.m_prepared = signature::prepare(key);
     return key;
   }
 };

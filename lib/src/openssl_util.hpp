@@ -37,6 +37,33 @@ using MacPtr = std::unique_ptr<EVP_MAC, Deleter<&EVP_MAC_free>>;
 using MacCtxPtr = std::unique_ptr<EVP_MAC_CTX, Deleter<&EVP_MAC_CTX_free>>;
 using DecoderCtxPtr = std::unique_ptr<OSSL_DECODER_CTX, Deleter<&OSSL_DECODER_CTX_free>>;
 
+} // namespace claudegate::ossl
+
+namespace claudegate {
+
+class Key;
+
+// Per-key templates: each operation copies one (EVP_MD_CTX_copy_ex,
+// EVP_MAC_CTX_dup), which only reads the source, so a Key holding them stays
+// safe to share between threads. Saves the provider fetches and key setup
+// that a fresh EVP_DigestVerifyInit / EVP_MAC_init pays on every call.
+struct PreparedContexts {
+  ossl::MdCtxPtr verify; // DigestVerify for the key's alg (asymmetric keys)
+  ossl::MdCtxPtr sign;   // DigestSign (asymmetric keys with a private part)
+  ossl::MacCtxPtr mac;   // HMAC-SHA256 keyed with the secret (oct keys)
+};
+
+namespace signature {
+// The templates for `key` (defined in signature.cpp); null when OpenSSL
+// cannot prepare them, in which case every operation initialises afresh and
+// reports the failure then.
+std::shared_ptr<const PreparedContexts> prepare(const Key& key);
+} // namespace signature
+
+} // namespace claudegate
+
+namespace claudegate::ossl {
+
 // The bytes of `s` as OpenSSL wants them.
 inline const unsigned char* bytes(std::string_view s) {
   return reinterpret_cast<const unsigned char*>(s.data());

@@ -46,7 +46,7 @@ Result<void> check_binding(Alg alg, const Key& key) {
 }
 
 // A digest context initialised for `alg` with the padding JWS prescribes.
-Result<ossl::MdCtxPtr> digest_context(Alg alg, const Key& key, Direction direction) {
+Result<ossl::MdCtxPtr> fresh_context(Alg alg, const Key& key, Direction direction) {
   ossl::MdCtxPtr ctx(EVP_MD_CTX_new());
   EVP_PKEY_CTX* pctx = nullptr;
   if (!ctx) {
@@ -69,6 +69,31 @@ Result<ossl::MdCtxPtr> digest_context(Alg alg, const Key& key, Direction directi
   } else if (key.type() == KeyType::rsa && EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) != 1) {
     return ossl::fail_openssl("configuring RSASSA-PKCS1-v1_5");
   }
+  return ctx;
+}
+
+// The key's prepared template for `direction`, or null.
+const EVP_MD_CTX* template_for(const Key& key, Direction direction) {
+  const auto* prepared = key.prepared();
+  if (prepared == nullptr) {
+    return nullptr;
+  }
+  return direction == Direction::sign ? prepared->sign.get() : prepared->verify.get();
+}
+
+// A context for one operation: a copy of the key's template when there is
+// one (no provider fetches), else initialised afresh.
+Result<ossl::MdCtxPtr> digest_context(Alg alg, const Key& key, Direction direction) {
+  const EVP_MD_CTX* prepared = template_for(key, direction);
+  if (prepared == nullptr) {
+    return fresh_context(alg, key, direction);
+  }
+  ossl::MdCtxPtr ctx(EVP_MD_CTX_new());
+  if (!ctx || EVP_MD_CTX_copy_ex(ctx.get(), prepared) != 1) {
+    return ossl::fail_openssl("copying a prepared " + std::string(alg_name(alg)) + " context");
+  }
+  // One-shot use: lets EVP_DigestVerify/Sign finish without duplicating the context again.
+  EVP_MD_CTX_set_flags(ctx.get(), EVP_MD_CTX_FLAG_FINALISE);
   return ctx;
 }
 
@@ -114,21 +139,44 @@ EVP_MAC* hmac_implementation() {
   return mac;
 }
 
-Result<std::string> hmac_sha256(std::string_view secret, std::string_view input) {
+Result<void> check_hmac_key(std::string_view secret) {
   if (secret.size() < k_min_hmac_key_bytes) {
     return fail(Errc::unsupported, "HS256 key of " + std::to_string(secret.size())
                                        + " bytes is too short (minimum "
                                        + std::to_string(k_min_hmac_key_bytes) + ")");
   }
-  const ossl::MacCtxPtr ctx(hmac_implementation() != nullptr ? EVP_MAC_CTX_new(hmac_implementation())
-                                                             : nullptr);
+  return {};
+}
+
+// A fresh HMAC-SHA256 context keyed with `secret`, or null.
+ossl::MacCtxPtr keyed_hmac(std::string_view secret) {
+  ossl::MacCtxPtr ctx(hmac_implementation() != nullptr ? EVP_MAC_CTX_new(hmac_implementation()) : nullptr);
   std::string digest = "SHA256"; // OSSL_PARAM wants a mutable buffer
   const std::array<OSSL_PARAM, 2> params = {
       OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest.data(), 0), OSSL_PARAM_construct_end()};
+  if (!ctx || EVP_MAC_init(ctx.get(), ossl::bytes(secret), secret.size(), params.data()) != 1) {
+    return nullptr;
+  }
+  return ctx;
+}
+
+// A keyed context for one MAC: a copy of the key's template, else keyed afresh.
+ossl::MacCtxPtr hmac_context(const Key& key) {
+  const auto* prepared = key.prepared();
+  if (prepared != nullptr && prepared->mac) {
+    return ossl::MacCtxPtr(EVP_MAC_CTX_dup(prepared->mac.get()));
+  }
+  return keyed_hmac(key.secret());
+}
+
+Result<std::string> hmac_sha256(const Key& key, std::string_view input) {
+  if (auto r = check_hmac_key(key.secret()); !r) {
+    return std::unexpected(r.error());
+  }
+  const ossl::MacCtxPtr ctx = hmac_context(key);
   std::string tag(k_hmac_size, '\0');
   std::size_t length = 0;
-  if (!ctx || EVP_MAC_init(ctx.get(), ossl::bytes(secret), secret.size(), params.data()) != 1
-      || EVP_MAC_update(ctx.get(), ossl::bytes(input), input.size()) != 1
+  if (!ctx || EVP_MAC_update(ctx.get(), ossl::bytes(input), input.size()) != 1
       || EVP_MAC_final(ctx.get(), ossl::bytes(tag), &length, tag.size()) != 1 || length != k_hmac_size) {
     return ossl::fail_openssl("computing HMAC-SHA256");
   }
@@ -174,7 +222,7 @@ Result<void> digest_verify(Alg alg, const Key& key, std::string_view input, std:
 }
 
 Result<void> hmac_verify(const Key& key, std::string_view input, std::string_view sig) {
-  auto expected = hmac_sha256(key.secret(), input);
+  auto expected = hmac_sha256(key, input);
   if (!expected) {
     return std::unexpected(expected.error());
   }
@@ -195,7 +243,7 @@ Result<std::string> sign(Alg alg, const Key& key, std::string_view input) {
     return fail(Errc::unsupported, "cannot sign with a public key (kid " + key.kid() + ")");
   }
   if (alg == Alg::HS256) {
-    return hmac_sha256(key.secret(), input);
+    return hmac_sha256(key, input);
   }
   return digest_sign(alg, key, input);
 }
@@ -214,6 +262,23 @@ Result<void> verify(Alg alg, const Key& key, std::string_view input, std::string
     return hmac_verify(key, input, sig);
   }
   return digest_verify(alg, key, input, sig);
+}
+
+std::shared_ptr<const PreparedContexts> prepare(const Key& key) {
+  auto out = std::make_shared<PreparedContexts>();
+  if (key.is_symmetric()) {
+    out->mac = check_hmac_key(key.secret()) ? keyed_hmac(key.secret()) : nullptr;
+    return out->mac ? out : nullptr;
+  }
+  auto verify = fresh_context(key.alg(), key, Direction::verify);
+  auto sign = key.has_private() ? fresh_context(key.alg(), key, Direction::sign) : ossl::MdCtxPtr();
+  if (!verify || !sign) {
+    ossl::clear_errors(); // reported again, with context, by the operation that needs it
+    return nullptr;
+  }
+  out->verify = std::move(*verify);
+  out->sign = std::move(*sign);
+  return out;
 }
 
 } // namespace claudegate::signature

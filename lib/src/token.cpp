@@ -3,6 +3,7 @@
 
 #include "claudegate/base64url.hpp"
 #include "claudegate/jws.hpp"
+#include "claudegate/signature.hpp"
 
 #include <algorithm>
 
@@ -97,6 +98,21 @@ Result<std::string> dump(const OrderedJson& value) {
   }
 }
 
+// The header is built from the signer itself ({alg, typ, kid}), so it meets
+// decode's header rules by construction and is not parsed back as
+// jws::sign_serialized would; signature::sign still checks the alg binding.
+Result<std::string> sign_compact(std::string_view header_json, std::string_view claims_json,
+                                 const Key& signer) {
+  auto out = base64url::encode(header_json);
+  out.append(".").append(base64url::encode(claims_json));
+  const auto sig = signature::sign(signer.alg(), signer, out);
+  if (!sig) {
+    return std::unexpected(sig.error());
+  }
+  out.append(".").append(base64url::encode(*sig));
+  return out;
+}
+
 Result<std::string> sign_access_token(const OrderedJson& claims, const Key& signer) {
   const OrderedJson header = {
       {"alg", std::string(alg_name(signer.alg()))}, {"typ", "at+jwt"}, {"kid", signer.kid()}};
@@ -108,7 +124,7 @@ Result<std::string> sign_access_token(const OrderedJson& claims, const Key& sign
   if (!claims_text) {
     return claims_text;
   }
-  auto token = jws::sign_serialized(*header_text, *claims_text, signer);
+  auto token = sign_compact(*header_text, *claims_text, signer);
   // Never hand out a token that our own verifier would refuse for its size.
   if (token && token->size() > jws::k_max_token_bytes) {
     return fail(Errc::config, "token would be " + std::to_string(token->size()) + " bytes, over the "

@@ -51,4 +51,16 @@ done
   || fail "a client that left was not charged: $(ledger 'select * from usage_ledger')"
 [ "$(ledger "select output_tokens < 17 from usage_ledger where id = 2")" = 1 ] || fail "charged beyond what was produced"
 expect_contains "$(cat "$SERVER_LOG")" '"client_gone":true'
+
+# Hang up while the upstream is idle (8 s between events): the upstream
+# connection is shut down at once, so the row is written within a few
+# seconds, not when the next event would have come.
+curl -s -N --max-time 1.2 "$BASE/v1/messages" -H "x-api-key: $TOKEN" -H "x-fake-event-delay: 8" \
+  -d "$SMSG" >/dev/null || true
+for ((i = 0; i < 40; i++)); do
+  [ "$(ledger 'select count(*) from usage_ledger')" = 3 ] && break
+  sleep 0.1
+done
+[ "$(ledger "select input_tokens from usage_ledger where id = 3")" = 25 ] \
+  || fail "upstream kept running after the client left: $(ledger 'select * from usage_ledger')"
 pass

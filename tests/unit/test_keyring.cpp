@@ -284,11 +284,11 @@ TEST_CASE("keyring: a key file that does not match its index entry is refused") 
   write_file(dir / (key.kid() + ".pem"), make_key().private_pem().value());
   const auto refused = Keyring::open(dir, k_now);
   REQUIRE_FALSE(refused);
-  CHECK(refused.error().code == Errc::malformed);
+  CHECK(refused.error().code == Errc::io);
   CHECK(contains(refused.error().message, "does not match its index entry"));
 }
 
-TEST_CASE("keyring: a key file that does not parse is malformed") {
+TEST_CASE("keyring: a key file that does not parse fails with io (a local failure, not a token verdict)") {
   ScratchDir scratch;
   const auto dir = scratch.path() / "keys";
   auto ring = open_ring(dir);
@@ -297,7 +297,7 @@ TEST_CASE("keyring: a key file that does not parse is malformed") {
   write_file(dir / (key.kid() + ".pem"), "not a key\n");
   const auto refused = Keyring::open(dir, k_now);
   REQUIRE_FALSE(refused);
-  CHECK(refused.error().code == Errc::malformed);
+  CHECK(refused.error().code == Errc::io);
   CHECK(contains(refused.error().message, key.kid() + ".pem"));
 }
 

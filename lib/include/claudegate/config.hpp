@@ -28,6 +28,9 @@ struct ServeConfig {
   std::int64_t read_timeout = 30;      // seconds, client side
   std::int64_t upstream_timeout = 600; // seconds
   std::int64_t threads = 0;            // 0 = automatic
+  std::string jwks;                    // external IdP's JWKS URL (serve-local --jwks); empty = none
+  std::string jwks_issuer;             // its tokens' iss (--jwks-iss)
+  std::string jwks_plan = "free";      // plan of its tokens without a "plan" claim (--jwks-plan)
 };
 
 struct Config {

@@ -39,6 +39,9 @@ using EvpPkeyPtr = std::unique_ptr<EVP_PKEY, EvpPkeyDeleter>;
 
 enum class IncludePrivate { yes, no };
 
+// OpenSSL contexts prepared once per key (defined in lib/src/openssl_util.hpp).
+struct PreparedContexts;
+
 // One signing/verification key bound to exactly one algorithm. Asymmetric
 // keys hold an EVP_PKEY parsed once; HS256 keys hold the secret bytes.
 // Immutable after construction and safe to share between threads.
@@ -101,6 +104,10 @@ public:
   // A copy of this key without private material (oct keys keep their secret).
   Result<Key> public_only() const;
 
+  // Contexts initialised once for this key's alg, which signature:: copies
+  // per operation instead of initialising afresh; null when not prepared.
+  const PreparedContexts* prepared() const { return m_prepared.get(); }
+
 private:
   Key() = default;
   friend struct KeyAccess;
@@ -112,6 +119,7 @@ private:
   std::string m_kid;
   std::shared_ptr<EVP_PKEY> m_pkey; // shared: Key is copyable, EVP_PKEY is read-only
   std::string m_secret;
+  std::shared_ptr<const PreparedContexts> m_prepared; // read-only templates, shared by copies
 };
 
 } // namespace claudegate

@@ -4,6 +4,7 @@
 #include "stream_relay.hpp"
 
 #include "claudegate/duration.hpp"
+#include "claudegate/jws.hpp"
 #include "claudegate/proxy/anthropic_error.hpp"
 #include "claudegate/revocation.hpp"
 
@@ -34,7 +35,8 @@ std::string string_claim(const json::Json& claims, const char* name) {
 }
 
 Rejection auth_rejection(const Error& error) {
-  if (error.code == Errc::storage || error.code == Errc::internal) {
+  // io: the IdP's keys could not be fetched (--jwks), not the caller's fault.
+  if (error.code == Errc::storage || error.code == Errc::internal || error.code == Errc::io) {
     return {500, "api_error", "the gateway could not check the token; try again"};
   }
   return {401, "authentication_error", error.message};
@@ -77,9 +79,7 @@ Checked<Caller> Gateway::authenticate(const httplib::Request& req) {
     return std::unexpected(Rejection{401, "authentication_error",
                                      "no credentials: send Authorization: Bearer <token> or x-api-key"});
   }
-  const auto ring = m_parts.keys.current();
-  auto verified = revocation::verify_unrevoked(*presented, ring->verification_keys(), policy(),
-                                               m_parts.clock.now(), &m_parts.store);
+  auto verified = verify_presented(*presented);
   if (!verified) {
     m_parts.metrics.count_auth_failure(errc_code(verified.error().code));
     return std::unexpected(auth_rejection(verified.error()));
@@ -91,6 +91,35 @@ Checked<Caller> Gateway::authenticate(const httplib::Request& req) {
   }
   const std::string jti = string_claim(verified->claims, "jti");
   return Caller{std::move(*verified), std::move(*grant), jti};
+}
+
+// The local keyring first; a kid it does not know may be the external IdP's.
+Result<token::VerifiedToken> Gateway::verify_presented(std::string_view presented) {
+  const auto ring = m_parts.keys.current();
+  const UnixSeconds now = m_parts.clock.now();
+  auto verified =
+      revocation::verify_unrevoked(presented, ring->verification_keys(), policy(), now, &m_parts.store);
+  if (verified || verified.error().code != Errc::unknown_key || m_parts.idp == nullptr) {
+    return verified;
+  }
+  return verify_external(presented, now);
+}
+
+// An IdP token: its key set (refetched for a new kid, rate-limited), the
+// IdP's issuer, and the default plan when the IdP sends none.
+Result<token::VerifiedToken> Gateway::verify_external(std::string_view presented, UnixSeconds now) {
+  const auto decoded = jws::decode(presented);
+  auto keys = m_parts.idp->keys.keys_for(decoded ? decoded->kid : std::string{});
+  if (!keys) {
+    return std::unexpected(keys.error());
+  }
+  auto external = policy();
+  external.issuer = m_parts.idp->issuer;
+  auto verified = revocation::verify_unrevoked(presented, **keys, external, now, &m_parts.store);
+  if (verified && !verified->claims.contains("plan")) {
+    verified->claims["plan"] = m_parts.idp->default_plan;
+  }
+  return verified;
 }
 
 Checked<MessageRequest> Gateway::check_message(const httplib::Request& req, const Caller& caller) const {
@@ -148,7 +177,7 @@ void Gateway::release(const Ticket& ticket) {
 }
 
 Outbound Gateway::outbound_for(const httplib::Request& req, bool stream) const {
-  return Outbound{req.method, req.target, forward_headers(req.headers), req.body, stream};
+  return Outbound{req.method, req.target, forward_headers(req.headers), req.body, stream, nullptr};
 }
 
 // Authenticate, then check the body; `call` learns who and which model as far as known.

@@ -9,6 +9,7 @@
 
 #include "claudegate/claims.hpp"
 #include "claudegate/config.hpp"
+#include "claudegate/jwks_remote.hpp"
 #include "claudegate/proxy/message_request.hpp"
 #include "claudegate/proxy/model_policy.hpp"
 #include "claudegate/proxy/rate_limiter.hpp"
@@ -31,6 +32,14 @@ namespace claudegate::proxy {
 
 class StreamRelay;
 
+// An external IdP whose tokens are accepted besides the local keyring's
+// (--jwks URL): same policy except the issuer, which must be `issuer`.
+struct ExternalIssuer {
+  jwks_remote::RemoteKeySet& keys;
+  std::string issuer;
+  std::string default_plan; // for a token without a "plan" claim
+};
+
 struct GatewayParts {
   const config::Config& config;
   store::Store& store;
@@ -40,8 +49,9 @@ struct GatewayParts {
   Upstream& upstream;
   Metrics& metrics;
   RequestLog& log;
-  const std::atomic<bool>& aborting; // drain timed out: cancel running streams
-  std::int64_t body_limit = 0;       // for the 413 message
+  const std::atomic<bool>& aborting;   // drain timed out: cancel running streams
+  std::int64_t body_limit = 0;         // for the 413 message
+  const ExternalIssuer* idp = nullptr; // --jwks; null when not configured
 };
 
 // An authenticated caller: the verified token and what it grants.
@@ -102,6 +112,8 @@ public:
 private:
   CallRecord begin(const httplib::Request& req) const;
   Checked<Caller> authenticate(const httplib::Request& req);
+  Result<token::VerifiedToken> verify_presented(std::string_view presented);
+  Result<token::VerifiedToken> verify_external(std::string_view presented, UnixSeconds now);
   Checked<MessageRequest> check_message(const httplib::Request& req, const Caller& caller) const;
   Checked<AuthorizedMessage> authorize_message(const httplib::Request& req, CallRecord& call);
   Checked<Ticket> admit(const Caller& caller, const MessageRequest& message);

@@ -119,6 +119,12 @@ Result<void> check_options(const ServeOptions& options) {
   if (options.body_limit <= 0) {
     return fail(Errc::config, "--body-limit must be a positive number of bytes");
   }
+  if (!options.jwks_url.empty() && options.jwks_issuer.empty()) {
+    return fail(Errc::config, fmt::format("--jwks {} needs --jwks-iss ISS (or serve.jwks_issuer in the "
+                                          "config): the exact iss of that IdP's tokens, e.g. "
+                                          "https://TENANT.auth0.com/",
+                                          options.jwks_url));
+  }
   return {};
 }
 
@@ -143,8 +149,18 @@ void configure(httplib::Server& server, const ServeOptions& options) {
   server.set_payload_max_length(static_cast<std::size_t>(options.body_limit));
   server.set_read_timeout(static_cast<time_t>(options.read_timeout), 0);
   server.set_write_timeout(static_cast<time_t>(std::max<std::int64_t>(options.read_timeout, 30)), 0);
-  server.set_tcp_nodelay(true);         // SSE events leave as soon as they are written
-  server.set_keep_alive_max_count(100); // httplib's default of 5 makes clients reconnect constantly
+  server.set_tcp_nodelay(true); // SSE events leave as soon as they are written
+  // httplib closes a connection after this many requests (default 5). Keep
+  // it effectively unlimited: its listen backlog is a compiled-in 5, and
+  // many clients reconnecting at once overflow it (1–3 s SYN retries).
+  server.set_keep_alive_max_count(1'000'000);
+  // httplib's default SO_REUSEPORT lets a second server bind a port already
+  // served and silently take half its connections; SO_REUSEADDR alone still
+  // allows a quick restart but makes "port in use" an error.
+  server.set_socket_options([](socket_t sock) {
+    const int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  });
 }
 
 template <void (Gateway::*Handler)(const httplib::Request&, httplib::Response&)>
@@ -195,8 +211,28 @@ struct Services {
   Metrics metrics;
   std::unique_ptr<KeyringWatch> keys;
   std::unique_ptr<Upstream> upstream;
+  std::unique_ptr<jwks_remote::RemoteKeySet> idp_keys;
+  std::optional<ExternalIssuer> idp;
   std::atomic<bool> aborting{false};
 };
+
+// The IdP of --jwks, its keys fetched now so a wrong URL or issuer setup fails at start.
+Result<void> open_idp(Services& services, const ServeOptions& options, const ServeResources& resources) {
+  if (options.jwks_url.empty()) {
+    return {};
+  }
+  if (auto plan = resources.config.plan(options.jwks_plan); !plan) {
+    return fail(Errc::config, "--jwks-plan: " + plan.error().message);
+  }
+  auto keys = jwks_remote::RemoteKeySet::open(options.jwks_url, resources.clock, {});
+  auto first = keys ? (*keys)->keys_for({}) : std::unexpected(keys.error());
+  if (!first) {
+    return std::unexpected(first.error());
+  }
+  services.idp_keys = std::move(*keys);
+  services.idp.emplace(ExternalIssuer{*services.idp_keys, options.jwks_issuer, options.jwks_plan});
+  return {};
+}
 
 Result<void> open_services(Services& services, const ServeOptions& options, const ServeResources& resources) {
   if (auto opened = services.log.open(options.log_file); !opened) {
@@ -215,7 +251,7 @@ Result<void> open_services(Services& services, const ServeOptions& options, cons
     return std::unexpected(upstream.error());
   }
   services.upstream = std::move(*upstream);
-  return {};
+  return open_idp(services, options, resources);
 }
 
 } // namespace
@@ -263,8 +299,8 @@ Result<void> run_server(const ServeOptions& options, const ServeResources& resou
   std::signal(SIGPIPE, SIG_IGN); // a client that hangs up is a failed write, not a dead process
   SignalWatch signals;           // before any thread starts, so they all inherit the mask
   Gateway gateway({resources.config, resources.store, resources.clock, resources.random, *services.keys,
-                   *services.upstream, services.metrics, services.log, services.aborting,
-                   options.body_limit});
+                   *services.upstream, services.metrics, services.log, services.aborting, options.body_limit,
+                   services.idp ? &*services.idp : nullptr});
   GatewayServer server;
   configure(server, options);
   add_routes(server, gateway);

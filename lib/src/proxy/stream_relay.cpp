@@ -15,6 +15,7 @@ constexpr auto k_poll = std::chrono::milliseconds(500);
 std::shared_ptr<StreamRelay> StreamRelay::start(Upstream& upstream, Outbound out,
                                                 const std::atomic<bool>& aborting) {
   std::shared_ptr<StreamRelay> relay(new StreamRelay(upstream, aborting));
+  out.cancel = relay->m_cancel;
   relay->m_thread = std::thread([raw = relay.get(), request = std::move(out)] { raw->run(request); });
   return relay;
 }
@@ -63,6 +64,9 @@ bool StreamRelay::wait_head(UpstreamHead& head) {
 }
 
 bool StreamRelay::provide(httplib::DataSink& sink) {
+  if (m_aborting.load()) {
+    m_cancel->cancel(); // hard shutdown: stop waiting on the upstream now
+  }
   std::deque<std::string> ready;
   bool done = false;
   {
@@ -71,10 +75,13 @@ bool StreamRelay::provide(httplib::DataSink& sink) {
     ready.swap(m_chunks);
     done = m_done;
   }
+  if (ready.empty() && !done && !client_still_there(sink)) {
+    client_left(); // noticed while the upstream is quiet, not at the next event
+    return false;
+  }
   for (const auto& chunk : ready) {
     if (!sink.write(chunk.data(), chunk.size())) {
-      const std::lock_guard lock(m_mutex);
-      m_client_gone = true;
+      client_left();
       return false;
     }
   }
@@ -84,10 +91,22 @@ bool StreamRelay::provide(httplib::DataSink& sink) {
   return true;
 }
 
-StreamOutcome StreamRelay::finish(bool delivered) {
+bool StreamRelay::client_still_there(httplib::DataSink& sink) {
+  // httplib's is_writable also peeks for the peer's FIN (is_socket_alive).
+  return !sink.is_writable || sink.is_writable();
+}
+
+void StreamRelay::client_left() {
   {
     const std::lock_guard lock(m_mutex);
-    m_client_gone = m_client_gone || !delivered;
+    m_client_gone = true;
+  }
+  m_cancel->cancel(); // no one reads the rest: stop the upstream producing it
+}
+
+StreamOutcome StreamRelay::finish(bool delivered) {
+  if (!delivered) {
+    client_left();
   }
   if (m_thread.joinable()) {
     m_thread.join();

@@ -55,9 +55,12 @@ private:
       : m_upstream(upstream), m_aborting(aborting) {}
   void run(const Outbound& out);
   bool accept_chunk(std::string_view chunk);
+  void client_left();
+  static bool client_still_there(httplib::DataSink& sink);
 
   Upstream& m_upstream;
   const std::atomic<bool>& m_aborting;
+  std::shared_ptr<Cancellation> m_cancel = std::make_shared<Cancellation>();
   std::thread m_thread;
   std::mutex m_mutex;
   std::condition_variable m_changed;

@@ -14,7 +14,57 @@
 
 namespace claudegate::proxy {
 
+void Cancellation::cancel() {
+  const std::lock_guard lock(m_mutex);
+  m_canceled = true;
+  if (m_abort) {
+    m_abort();
+    m_abort = nullptr;
+  }
+}
+
+bool Cancellation::canceled() const {
+  const std::lock_guard lock(m_mutex);
+  return m_canceled;
+}
+
+bool Cancellation::arm(std::function<void()> abort) {
+  const std::lock_guard lock(m_mutex);
+  if (!m_canceled) {
+    m_abort = std::move(abort);
+  }
+  return !m_canceled;
+}
+
+void Cancellation::disarm() {
+  const std::lock_guard lock(m_mutex);
+  m_abort = nullptr;
+}
+
 namespace {
+
+const Exchange k_canceled{UpstreamFailure::canceled, "canceled"};
+
+// While alive, `cancel` (when given) shuts `client`'s connection down from
+// another thread; httplib's stop() is made for exactly that.
+class CancelScope {
+public:
+  CancelScope(Cancellation* cancel, httplib::Client& client) : m_cancel(cancel) {
+    m_armed = m_cancel == nullptr || m_cancel->arm([&client] { client.stop(); });
+  }
+  ~CancelScope() {
+    if (m_cancel != nullptr) {
+      m_cancel->disarm();
+    }
+  }
+  CancelScope(const CancelScope&) = delete;
+  CancelScope& operator=(const CancelScope&) = delete;
+  bool armed() const { return m_armed; }
+
+private:
+  Cancellation* m_cancel;
+  bool m_armed = false;
+};
 
 struct ParsedUrl {
   std::string origin; // scheme://host[:port]
@@ -72,6 +122,9 @@ private:
   std::unique_ptr<httplib::Client> make_client() const {
     auto client = std::make_unique<httplib::Client>(m_url.origin);
     client->set_keep_alive(true);
+    // httplib writes the head and the body separately: without TCP_NODELAY
+    // the body waits ~40 ms for the upstream's delayed ACK (Nagle).
+    client->set_tcp_nodelay(true);
     client->set_url_encode(false); // forward the target byte for byte
     client->set_decompress(false);
     client->set_follow_location(false);
@@ -92,7 +145,7 @@ Exchange classify(httplib::Error error, std::chrono::steady_clock::duration elap
   using httplib::Error;
   const std::string what = httplib::to_string(error);
   if (error == Error::Canceled) {
-    return {UpstreamFailure::canceled, "canceled"};
+    return k_canceled;
   }
   const auto waited = std::chrono::duration_cast<std::chrono::seconds>(elapsed).count();
   // 0.11.4 reports a read timeout as a plain Read error: tell them apart by the time waited.
@@ -118,7 +171,17 @@ public:
     httplib::Response res;
     httplib::Error error = httplib::Error::Success;
     const auto start = std::chrono::steady_clock::now();
-    const bool ok = client->send(req, res, error);
+    bool ok = false;
+    {
+      const CancelScope scope(out.cancel.get(), *client);
+      if (!scope.armed()) {
+        return k_canceled;
+      }
+      ok = client->send(req, res, error);
+    }
+    if (out.cancel && out.cancel->canceled()) {
+      return k_canceled; // the connection was shut down: never reuse it
+    }
     if (!ok) {
       return classify(error, std::chrono::steady_clock::now() - start, m_pool.settings().read_timeout);
     }
@@ -158,7 +221,7 @@ public:
     MockReply reply = reply_for(path, out, request_id);
     httplib::Headers headers = {{"content-type", reply.content_type}, {"request-id", request_id}};
     if (!on_head(UpstreamHead{reply.status, headers}) || !on_data(reply.body)) {
-      return {UpstreamFailure::canceled, "canceled"};
+      return k_canceled;
     }
     return {};
   }
@@ -194,11 +257,11 @@ private:
     httplib::Headers headers = {{"content-type", "text/event-stream; charset=utf-8"},
                                 {"request-id", request_id}};
     if (!on_head(UpstreamHead{200, headers})) {
-      return {UpstreamFailure::canceled, "canceled"};
+      return k_canceled;
     }
     for (const auto& event : mock_message_events(out.body, request_id)) {
       if (!on_data(event)) {
-        return {UpstreamFailure::canceled, "canceled"};
+        return k_canceled;
       }
     }
     return {};

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 
@@ -17,12 +18,33 @@
 // the same way (head, then body chunks as they arrive) so metering has one path.
 namespace claudegate::proxy {
 
+// Lets another thread end an exchange at once (the client left, or a hard
+// shutdown): the upstream connection is shut down rather than read to its end.
+// Thread-safe; once canceled it stays canceled.
+class Cancellation {
+public:
+  // Cancel: run the armed abort, if any, and make every later arm() fail.
+  void cancel();
+  bool canceled() const;
+  // Arm `abort` to run on cancel() until disarm(); false (and `abort` not
+  // kept) when already canceled.
+  bool arm(std::function<void()> abort);
+  // Disarm; once it returns the armed abort can no longer run.
+  void disarm();
+
+private:
+  mutable std::mutex m_mutex;
+  bool m_canceled = false;
+  std::function<void()> m_abort;
+};
+
 struct Outbound {
   std::string method = "POST";
   std::string target;       // path and query, exactly as the client sent them
   httplib::Headers headers; // already filtered; the API key is added by the upstream
   std::string body;
   bool stream = false;
+  std::shared_ptr<Cancellation> cancel; // null: the exchange runs to its end
 };
 
 struct UpstreamHead {

@@ -31,6 +31,9 @@ struct ServeOptions {
   std::int64_t threads = 0;            // 0 = automatic
   std::int64_t drain_timeout = 30;     // seconds in-flight requests get after SIGINT/SIGTERM
   std::filesystem::path log_file;      // empty = stderr
+  std::string jwks_url;                // an external IdP's JWKS (https, or http to loopback); empty = none
+  std::string jwks_issuer;             // the exact iss of that IdP's tokens (required with jwks_url)
+  std::string jwks_plan = "free";      // plan of an IdP token without a "plan" claim
 };
 
 // What the gateway serves from: the configuration, the home's keys folder and the store.
@@ -52,9 +55,12 @@ bool is_loopback(std::string_view host);
 // Serve `options` over `resources` until SIGINT or SIGTERM; then stop
 // accepting, drain in-flight requests (cancelling streams still running
 // after drain_timeout, which are metered as far as they got), and return.
-// `on_listening(port)` runs once the socket is bound. Fails with config
-// (non-loopback host without allow_remote, missing API key, bad upstream
-// URL, no keys), io (cannot bind or open the log) or storage.
+// `on_listening(port)` runs once the socket is bound. With a jwks_url,
+// tokens of that IdP (iss jwks_issuer) are accepted too; its JWKS is
+// fetched once before serving. Fails with config (non-loopback host without
+// allow_remote, missing API key, bad upstream URL, no keys, jwks_url without
+// jwks_issuer or refused by jwks_remote::check_url, unknown jwks_plan), io
+// (cannot bind or open the log, cannot fetch the JWKS) or storage.
 Result<void> run_server(const ServeOptions& options, const ServeResources& resources,
                         const std::function<void(int port)>& on_listening);
 

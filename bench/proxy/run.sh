@@ -1,0 +1,214 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# serve-local under load (issue #7 target 4): the same wrk load, in one run,
+# sent straight to a trivial nginx upstream answering a canned Messages JSON,
+# through a plain nginx reverse proxy (proxy_pass, upstream keep-alive) and
+# through serve-local with token verification, quota reserve/settle and usage
+# metering all on. Prints a markdown table and serve-local's ratios to nginx.
+#
+# Usage: bench/proxy/run.sh [SECONDS] [CONNECTIONS[,CONNECTIONS…]] [THREADS]
+#   defaults 10 s per line, 32 and 64 connections, 2 wrk threads.
+# Env: CG (claudegate binary; default $BUILD_DIR/apps/claudegate/claudegate,
+#   BUILD_DIR default build-release), NGINX, WARMUP (seconds, default 2),
+#   PROXY_WORKERS (nginx proxy worker_processes, default auto = one per core,
+#   the cores serve-local's thread pool can use too; the upstream nginx always
+#   runs 1 worker).
+# The table also gives each server's CPU time per request (load-independent
+# on a busy machine) and the kernel's listen-queue drops during each line.
+# Exits 1 when any measured request was not a 2xx or hit a socket error, or
+# when serve-local's ledger misses requests or their usage.
+set -euo pipefail
+source "$(dirname "$0")/common.sh"
+seconds=${1:-10}
+conn_list=${2:-32,64}
+threads=${3:-2}
+NGINX=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
+WARMUP=${WARMUP:-2}
+PROXY_WORKERS=${PROXY_WORKERS:-auto}
+need wrk curl python3
+[ -x "$NGINX" ] || die "nginx not found at $NGINX (scripts/install-deps.sh installs nginx-light)"
+
+# Two free loopback ports, held together while chosen so they differ.
+free_ports() {
+  python3 -c 'import socket
+s = [socket.socket() for _ in range(2)]
+for x in s: x.bind(("127.0.0.1", 0))
+print(*(x.getsockname()[1] for x in s))'
+}
+
+# Fill the @NAME@ placeholders of template $1 from "NAME=value" pairs "$@".
+render() {
+  local template=$1 pair args=()
+  shift
+  for pair in "$@"; do args+=(-e "s|@${pair%%=*}@|${pair#*=}|g"); done
+  sed "${args[@]}" "$template"
+}
+
+# nginx keeps root's workers as nobody, who cannot enter the private prefix.
+user_line() {
+  if [ "$(id -u)" = 0 ]; then echo "user $(id -un) $(id -gn);"; fi
+}
+
+# Start a private nginx named $1 serving site $2 with $3 workers; extra
+# NAME=value pairs for the site. Its master's pid goes into server_pids[$1].
+declare -A server_pids
+start_nginx() {
+  local name=$1 site=$2 workers=$3 dir=$scratch/$1
+  shift 3
+  mkdir -p "$dir/tmp"
+  render "$here/$site" "$@" >"$dir/site.conf"
+  render "$here/nginx.conf.in" "USER_LINE=$(user_line)" "WORKERS=$workers" "SITE=$dir/site.conf" \
+    >"$dir/nginx.conf"
+  "$NGINX" -p "$dir/" -c "$dir/nginx.conf" -e "$dir/error.log" &
+  pids+=($!)
+  server_pids[$name]=$!
+}
+
+# Wait up to 10 s for anything to answer HTTP at $1.
+wait_http() {
+  local i
+  for ((i = 0; i < 100; i++)); do
+    curl -s -o /dev/null --max-time 1 "$1" && return 0
+    sleep 0.1
+  done
+  die "nothing answers at $1"
+}
+
+# One request like wrk's to $1: must be 200 with a usage block; $2 = header it must carry.
+probe() {
+  local url=$1 header=${2:-} status
+  status=$(curl -s --max-time 5 -o "$scratch/probe.body" -D "$scratch/probe.head" -w '%{http_code}' \
+    -H "Authorization: Bearer $TOKEN" -H 'content-type: application/json' \
+    -H 'anthropic-version: 2023-06-01' \
+    --data '{"model":"claude-3-5-haiku-latest","max_tokens":256,"messages":[{"role":"user","content":"hi"}]}' \
+    "$url/v1/messages") || true
+  [ "$status" = 200 ] || die "$url/v1/messages answered $status: $(cat "$scratch/probe.body")"
+  grep -q '"usage"' "$scratch/probe.body" || die "$url/v1/messages: no usage in $(cat "$scratch/probe.body")"
+  if [ -n "$header" ] && ! grep -qi "^$header:" "$scratch/probe.head"; then
+    die "$url/v1/messages: no $header header (quota check off?)"
+  fi
+}
+
+# The kernel's count of connections dropped because a listen queue was full
+# (system-wide, so other programs' drops would show too).
+listen_drops() {
+  awk '/^TcpExt:/ { if (!n) { for (i = 1; i <= NF; i++) if ($i == "ListenDrops") col = i; n = 1 }
+                    else print $col }' /proc/net/netstat
+}
+
+# CPU time (user + system, ms) used so far by process $1 and its children
+# (nginx's workers; serve-local's threads are in its own figures).
+cpu_ms() {
+  local pid ticks=0 fields
+  for pid in "$1" $(ps -o pid= --ppid "$1"); do
+    read -r -a fields <"/proc/$pid/stat"
+    ticks=$((ticks + fields[13] + fields[14]))
+  done
+  echo $((ticks * 1000 / $(getconf CLK_TCK)))
+}
+
+# wrk at $2 connections against $1 (served by process $3) after a warm-up;
+# prints wrk's "result …" line plus listen_drops=N (listen-queue drops) and
+# cpu_us=N (the server's CPU time per answered request) for the measurement.
+measure() {
+  local drops cpu line
+  wrk_result "$1" "$threads" "$2" "$WARMUP" >/dev/null
+  drops=$(listen_drops)
+  cpu=$(cpu_ms "$3")
+  line=$(wrk_result "$1" "$threads" "$2" "$seconds")
+  cpu=$(($(cpu_ms "$3") - cpu))
+  local answered
+  answered=$(field "$line" requests)
+  echo "$line listen_drops=$(($(listen_drops) - drops)) cpu_us=$((cpu * 1000 / (answered > 0 ? answered : 1)))"
+}
+
+declare -A results
+failed=0
+record() {
+  local key=$1 line=$2
+  results[$key]=$line
+  if [ "$(field "$line" non2xx)" != 0 ] || [ "$(field "$line" socket_errors)" != 0 ]; then
+    failed=1
+  fi
+}
+
+table_row() {
+  local conns=$1 name=$2 line=$3 errors
+  errors="$(field "$line" socket_errors) ($(field "$line" connect)/$(field "$line" read)/$(field "$line" write)"
+  errors+="/$(field "$line" timeout))"
+  printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$conns" "$name" "$(field "$line" rps)" \
+    "$(field "$line" p50_ms)" "$(field "$line" p90_ms)" "$(field "$line" p99_ms)" "$(field "$line" max_ms)" \
+    "$(field "$line" non2xx)" "$errors" "$(field "$line" listen_drops)" "$(field "$line" cpu_us)"
+}
+
+# serve-local against the nginx proxy at $1 connections, with issue #7 target 4's verdicts.
+verdict() {
+  local conns=$1 sl=${results[serve-local:$1]} ng=${results[nginx-proxy:$1]}
+  awk -v c="$conns" -v sr="$(field "$sl" rps)" -v nr="$(field "$ng" rps)" \
+    -v sp="$(field "$sl" p99_ms)" -v np="$(field "$ng" p99_ms)" 'BEGIN {
+      ratio = sr / nr; diff = sp - np
+      printf "- %s connections: serve-local / nginx proxy throughput %.2f (target >= 0.50: %s); ", c, ratio,
+        (ratio >= 0.5) ? "met" : "MISSED"
+      printf "p99 %+.3f ms vs nginx proxy (target <= +1 ms: %s)\n", diff, (diff <= 1) ? "met" : "MISSED"
+    }'
+}
+
+# Metering check: prints the ledger's request count for sub bench, and fails
+# unless it covers the $1 requests wrk saw answered and every one was charged
+# the canned reply's 42 output tokens.
+check_metering() {
+  "$CG" usage-report --sub bench --format json | python3 -c 'import json, sys
+totals = json.load(sys.stdin)["totals"]
+n, out = totals["requests"], totals["output_tokens"]
+print(n)
+sys.exit(0 if n >= int(sys.argv[1]) and out == 42 * n else 1)' "$1"
+}
+
+read -r up_port proxy_port < <(free_ports)
+start_nginx upstream upstream.site 1 "PORT=$up_port"
+start_nginx nginx-proxy proxy.site "$PROXY_WORKERS" "PORT=$proxy_port" "UPSTREAM_PORT=$up_port"
+mint_token
+start_serve_local "http://127.0.0.1:$up_port"
+wait_http "http://127.0.0.1:$up_port/"
+wait_http "http://127.0.0.1:$proxy_port/"
+server_pids[serve-local]=$SERVE_PID
+declare -A urls=([upstream]="http://127.0.0.1:$up_port" [nginx-proxy]="http://127.0.0.1:$proxy_port"
+  [serve-local]="$SERVE_URL")
+probe "${urls[upstream]}"
+probe "${urls[nginx-proxy]}"
+probe "${urls[serve-local]}" x-claudegate-quota-remaining
+
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+IFS=, read -r -a conn_counts <<<"$conn_list"
+for conns in "${conn_counts[@]}"; do
+  for name in upstream nginx-proxy serve-local; do
+    line=$(measure "${urls[$name]}" "$conns" "${server_pids[$name]}") || exit 1
+    record "$name:$conns" "$line"
+  done
+done
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+
+echo
+echo "### serve-local vs nginx (non-streaming, keep-alive, wrk -t $threads, ${seconds} s per line after ${WARMUP} s warm-up)"
+echo
+echo "machine: $(nproc) cores; load average before $load_before, after $load_after;" \
+  "nginx proxy worker_processes $PROXY_WORKERS, upstream nginx 1 worker"
+echo
+echo '| conns | target | req/s | p50 ms | p90 ms | p99 ms | max ms | non-2xx | socket errors (connect/read/write/timeout) | listen-queue drops | server CPU µs/request |'
+echo '|---|---|---|---|---|---|---|---|---|---|---|'
+for conns in "${conn_counts[@]}"; do
+  for name in upstream nginx-proxy serve-local; do
+    table_row "$conns" "$name" "${results[$name:$conns]}"
+  done
+done
+echo
+for conns in "${conn_counts[@]}"; do verdict "$conns"; done
+stop_serve_local
+answered=0
+for conns in "${conn_counts[@]}"; do
+  answered=$((answered + $(field "${results[serve-local:$conns]}" requests)))
+done
+metered=$(check_metering "$answered") || die "serve-local metered ${metered:-?} requests, fewer than" \
+  "the $answered measured or without the upstream's usage"
+echo "- serve-local metered $metered requests (probe, warm-ups, $answered measured), 42 output tokens each"
+[ "$failed" = 0 ] || die "some requests failed (non-2xx or socket errors above)"

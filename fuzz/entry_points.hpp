@@ -1,0 +1,159 @@
+// SPDX-License-Identifier: Apache-2.0
+// One entry point per fuzz target: the libFuzzer wrappers (fuzz_<target>.cpp)
+// and the regression replay (tests/unit/test_fuzz_regressions.cpp) both call
+// these, so a saved crash replays through exactly the code that found it.
+// Each runs a parser on attacker-controlled bytes and checks its contract;
+// a broken invariant aborts (see require).
+#pragma once
+
+#include "fuzz_keys.hpp"
+
+#include "claudegate/base64url.hpp"
+#include "claudegate/claims.hpp"
+#include "claudegate/config.hpp"
+#include "claudegate/json.hpp"
+#include "claudegate/jws.hpp"
+#include "claudegate/proxy/sse_usage.hpp"
+#include "claudegate/token.hpp"
+
+#include "../lib/src/proxy/wire.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+namespace claudegate::fuzz {
+
+// base64url: strict decode is canonical (decode then encode gives the input
+// back) and encode always decodes to the original bytes.
+inline void run_base64url(std::string_view data) {
+  if (const auto decoded = base64url::decode(data)) {
+    require(base64url::encode(*decoded) == data, "base64url: accepted a non-canonical encoding");
+  }
+  const auto round = base64url::decode(base64url::encode(data));
+  require(round.has_value() && *round == data, "base64url: encode/decode round trip lost bytes");
+}
+
+// json: parse_object/parse_value never throw, respect the size limit, and a
+// parsed object goes through claims::check and json::quote without throwing.
+inline void run_json(std::string_view data) {
+  const json::Limits limits;
+  if (const auto object = json::parse_object(data, limits)) {
+    require(object->is_object() && data.size() <= limits.max_bytes, "json: parse_object broke its limits");
+    const auto typ = object->value("typ", json::Json("JWT"));
+    (void)claims::check(typ.is_string() ? typ.get<std::string>() : "", *object, policy(), k_now);
+    (void)json::quote(*object);
+  }
+  if (const auto value = json::parse_value(data, limits)) {
+    (void)json::quote(*value);
+  }
+}
+
+// jws decode: an accepted token is at most 8 KiB, three segments, and its
+// signing input is the token up to the second dot, byte for byte.
+inline void run_jws_decode(std::string_view data) {
+  const auto decoded = jws::decode(data);
+  if (!decoded) {
+    return;
+  }
+  require(data.size() <= jws::k_max_token_bytes, "jws: accepted an oversized token");
+  require(std::count(data.begin(), data.end(), '.') == 2, "jws: accepted a token without three segments");
+  require(data.substr(0, data.rfind('.')) == decoded->signing_input, "jws: signing input differs from token");
+  require(decoded->header.is_object() && decoded->payload.is_object(),
+          "jws: header or payload not an object");
+  require(base64url::encode(decoded->signature) == data.substr(data.rfind('.') + 1),
+          "jws: signature bytes lost");
+}
+
+// token verify with the fixed key set and policy: an accepted token names a
+// key of the set by kid and its claims satisfy the policy's issuer.
+inline void run_token_verify(std::string_view data) {
+  const auto verified = token::verify(data, key_set(), policy(), k_now);
+  if (!verified) {
+    return;
+  }
+  require(key_set().find(verified->kid) != nullptr, "verify: accepted a token whose kid is not in the set");
+  const auto iss = verified->claims.find("iss");
+  require(iss != verified->claims.end() && *iss == "claudegate",
+          "verify: accepted a token from another issuer");
+}
+
+// The header lines "Name: value" of `data` as httplib headers.
+inline httplib::Headers header_lines(std::string_view data) {
+  httplib::Headers headers;
+  while (!data.empty()) {
+    const auto end = data.find('\n');
+    const auto line = data.substr(0, end);
+    const auto colon = line.find(':');
+    if (colon != std::string_view::npos) {
+      auto value = line.substr(colon + 1); // httplib drops the blanks before a value
+      value.remove_prefix(std::min(value.size(), value.find_first_not_of(" \t")));
+      headers.emplace(std::string(line.substr(0, colon)), std::string(value));
+    }
+    data = end == std::string_view::npos ? std::string_view{} : data.substr(end + 1);
+  }
+  return headers;
+}
+
+inline std::string lowercase(std::string_view text) {
+  std::string out(text);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
+// Authorization parsing: `data` is "Name: value" lines. The presented token is
+// never empty nor starts with a space, and credentials are never forwarded.
+inline void run_auth_header(std::string_view data) {
+  httplib::Request req;
+  req.headers = header_lines(data);
+  if (const auto token = proxy::presented_token(req)) {
+    require(!token->empty() && token->front() != ' ', "auth: presented an empty or space-led token");
+  }
+  for (const auto& [name, value] : proxy::forward_headers(req.headers)) {
+    const auto key = lowercase(name);
+    require(key != "authorization" && key != "x-api-key" && key != "connection",
+            "auth: forwarded a credential or hop-by-hop header");
+  }
+  (void)proxy::relay_headers(req.headers);
+}
+
+// SSE usage: the usage read from a stream does not depend on how the stream
+// is cut into chunks (the first byte picks the cut), and is never negative.
+inline void run_sse_usage(std::string_view data) {
+  const std::size_t step = data.empty() ? 1 : std::size_t{static_cast<unsigned char>(data.front())} % 17 + 1;
+  proxy::SseUsageMeter whole;
+  whole.feed(data);
+  proxy::SseUsageMeter chunked;
+  for (std::size_t at = 0; at < data.size(); at += step) {
+    chunked.feed(data.substr(at, step));
+  }
+  const auto& a = whole.usage();
+  const auto& b = chunked.usage();
+  require(a.input_tokens == b.input_tokens && a.output_tokens == b.output_tokens
+              && a.cache_read_tokens == b.cache_read_tokens && a.cache_write_tokens == b.cache_write_tokens
+              && whole.finished() == chunked.finished() && whole.model() == chunked.model(),
+          "sse: usage depends on chunk boundaries");
+  require(a.input_tokens >= 0 && a.output_tokens >= 0 && a.cache_read_tokens >= 0
+              && a.cache_write_tokens >= 0,
+          "sse: negative token count");
+  const auto message = proxy::usage_from_message(data);
+  require(message.input_tokens >= 0 && message.output_tokens >= 0, "sse: negative count in a message body");
+}
+
+// config: TOML text either fails with a message or gives a config whose
+// built-in plans are still there.
+inline void run_config(std::string_view data) {
+  const auto cfg = config::parse(data, "fuzz.toml");
+  if (!cfg) {
+    require(!cfg.error().message.empty(), "config: failure without a message");
+    return;
+  }
+  for (const char* name : {"free", "pro", "admin"}) {
+    require(cfg->plan(name).has_value(), "config: a built-in plan disappeared");
+  }
+}
+
+} // namespace claudegate::fuzz

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# serve-local --jwks URL --jwks-iss ISS: tokens of an external IdP (PyJWT,
+# keys fetched from a fake IdP on loopback) are accepted besides local ones,
+# with the IdP's issuer only, the --jwks-plan (or their own plan claim); a
+# new kid is refetched once 30 s have passed and not before; bad setups
+# refuse to start.
+source "$(dirname "$0")/proxy_common.sh"
+"$PY" -c 'import jwt, cryptography' 2>/dev/null || { echo "SKIPPED: python3-jwt missing"; exit 77; }
+IDP_PY=$PROXY_DIR/../cli/fake_idp.py
+IDP=$SCRATCH/idp
+mkdir -p "$IDP"
+for name in idp-key-1 idp-key-2; do "$PY" "$IDP_PY" keypair "$IDP" "$name"; done
+"$PY" "$IDP_PY" jwks "$IDP" idp-key-1
+"$PY" "$IDP_PY" serve "$IDP" &
+PIDS+=($!)
+disown $!
+wait_file "$IDP/port"
+URL="http://127.0.0.1:$(cat "$IDP/port")/jwks.json"
+ISS=https://idp.example/
+fetches() { if [ -f "$IDP/requests" ]; then wc -l <"$IDP/requests" | tr -d ' '; else echo 0; fi; }
+idp_token() { "$PY" "$IDP_PY" sign "$IDP" "$1" "$2" claude-proxy "$3" ${4:+"$4"}; }
+
+"$CG" keygen >/dev/null
+LOCAL=$("$CG" issue --sub local-user --plan free)
+IDP_FREE=$(idp_token idp-key-1 "$ISS" dave)
+IDP_PRO=$(idp_token idp-key-1 "$ISS" erin '{"plan":"pro"}')
+WRONG_ISS=$(idp_token idp-key-1 https://evil.example/ mallory)
+
+# Bad setups refuse to start: usage errors, or failure when the IdP cannot be reached.
+expect_exit 2 "$CG" serve-local --mock-upstream --listen 127.0.0.1:0 --jwks "$URL"
+expect_contains "$ERR" "--jwks-iss"
+printf '[serve]\njwks = "%s"\n' "$URL" >"$SCRATCH/idp.toml" # the config key alone needs the issuer too
+CLAUDEGATE_CONFIG=$SCRATCH/idp.toml expect_exit 2 "$CG" serve-local --mock-upstream --listen 127.0.0.1:0
+expect_contains "$ERR" "--jwks $URL needs --jwks-iss"
+expect_exit 2 "$CG" serve-local --mock-upstream --listen 127.0.0.1:0 --jwks http://idp.example/jwks.json --jwks-iss "$ISS"
+expect_contains "$ERR" "use https://"
+expect_exit 2 "$CG" serve-local --mock-upstream --listen 127.0.0.1:0 --jwks "$URL" --jwks-iss "$ISS" --jwks-plan gold
+expect_contains "$ERR" "--jwks-plan"
+expect_exit 1 "$CG" serve-local --mock-upstream --listen 127.0.0.1:0 --jwks "${URL%/jwks.json}/missing" --jwks-iss "$ISS"
+expect_contains "$ERR" "HTTP 404"
+[ "$(fetches)" = 0 ] || fail "the bad setups fetched the JWKS $(fetches) times"
+
+start_server --mock-upstream --jwks "$URL" --jwks-iss "$ISS"
+expect_contains "$(cat "$SERVER_LOG")" "also accepting tokens of issuer $ISS"
+[ "$(fetches)" = 1 ] || fail "the JWKS was not fetched once at start: $(fetches)"
+
+# An IdP token without a plan claim gets the default plan (free: 50000 tokens/day).
+call "$BASE/v1/messages" -H "Authorization: Bearer $IDP_FREE" -d "$MSG"
+expect_status 200
+[ "$(header x-claudegate-quota-limit)" = 50000 ] || fail "quota limit: $HEADERS"
+# Its own plan claim is honoured (pro: 500000).
+call "$BASE/v1/messages" -H "x-api-key: $IDP_PRO" -d "$MSG"
+expect_status 200
+[ "$(header x-claudegate-quota-limit)" = 500000 ] || fail "quota limit: $HEADERS"
+# The IdP's keys with another issuer: 401.
+call "$BASE/v1/messages" -H "x-api-key: $WRONG_ISS" -d "$MSG"
+expect_status 401
+expect_envelope authentication_error
+expect_contains "$BODY" "evil.example"
+# Local tokens still work, and are metered under their own subject.
+call "$BASE/v1/messages" -H "x-api-key: $LOCAL" -d "$MSG"
+expect_status 200
+[ "$(ledger "select count(*) from usage_ledger where subject='dave' and status=200")" = 1 ] \
+  || fail "the IdP subject was not metered"
+[ "$(fetches)" = 1 ] || fail "known kids caused fetches: $(fetches)"
+
+# Revoking an IdP subject takes effect through the same revocation check.
+"$CG" revoke --sub dave --reason "left the company" >/dev/null
+call "$BASE/v1/messages" -H "x-api-key: $IDP_FREE" -d "$MSG"
+expect_status 401
+expect_contains "$BODY" revoked
+
+# The IdP rotates to key 2. Within 30 s of the start-up fetch its kid is
+# unknown and not refetched; after 30 s one request refetches it.
+"$PY" "$IDP_PY" jwks "$IDP" idp-key-2
+ROTATED=$(idp_token idp-key-2 "$ISS" frank)
+call "$BASE/v1/messages" -H "x-api-key: $ROTATED" -d "$MSG"
+expect_status 401
+expect_contains "$BODY" "unknown kid"
+[ "$(fetches)" = 1 ] || fail "an unknown kid within 30 s was refetched: $(fetches)"
+sleep 31
+call "$BASE/v1/messages" -H "x-api-key: $ROTATED" -d "$MSG"
+expect_status 200
+call "$BASE/v1/messages" -H "x-api-key: $IDP_PRO" -d "$MSG" # key 1 is gone now
+expect_status 401
+[ "$(fetches)" = 2 ] || fail "expected exactly one refetch for the rotation: $(fetches)"
+stop_server
+pass

@@ -1,0 +1,187 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "proxy/stream_relay.hpp"
+
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <string>
+#include <vector>
+
+using namespace claudegate::proxy;
+using namespace std::chrono_literals;
+
+namespace {
+
+const std::string k_start = "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"model\":"
+                            "\"claude-haiku-4-5\",\"usage\":{\"input_tokens\":12,\"output_tokens\":1}}}\n\n";
+const std::string k_delta =
+    "event: message_delta\ndata: {\"type\":\"message_delta\",\"usage\":{\"output_tokens\":9}}\n\n";
+const std::string k_stop = "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
+
+// An upstream that sends `chunks`, then (when `hang` is set) waits up to 30 s
+// for more — unless the exchange's Cancellation fires, as the real one's socket shutdown does.
+class ScriptedUpstream final : public Upstream {
+public:
+  ScriptedUpstream(std::vector<std::string> chunks, bool hang) : m_chunks(std::move(chunks)), m_hang(hang) {}
+
+  Exchange exchange(const Outbound& out, const HeadFn& on_head, const DataFn& on_data) override {
+    if (out.cancel && !out.cancel->arm([this] { wake(); })) {
+      return {UpstreamFailure::canceled, "canceled"};
+    }
+    const Exchange result = play(on_head, on_data);
+    if (out.cancel) {
+      out.cancel->disarm();
+    }
+    return result;
+  }
+
+  bool woken() {
+    const std::lock_guard lock(m_mutex);
+    return m_woken;
+  }
+
+private:
+  Exchange play(const HeadFn& on_head, const DataFn& on_data) {
+    if (!on_head(UpstreamHead{200, {{"request-id", "req_scripted"}}})) {
+      return {UpstreamFailure::canceled, "canceled"};
+    }
+    for (const auto& chunk : m_chunks) {
+      if (!on_data(chunk)) {
+        return {UpstreamFailure::canceled, "canceled"};
+      }
+    }
+    if (m_hang) {
+      std::unique_lock lock(m_mutex);
+      m_changed.wait_for(lock, 30s, [this] { return m_woken; });
+      return {UpstreamFailure::canceled, "canceled"};
+    }
+    return {};
+  }
+
+  void wake() {
+    const std::lock_guard lock(m_mutex);
+    m_woken = true;
+    m_changed.notify_all();
+  }
+
+  std::vector<std::string> m_chunks;
+  bool m_hang;
+  std::mutex m_mutex;
+  std::condition_variable m_changed;
+  bool m_woken = false;
+};
+
+// A sink that collects what is written, or refuses writes like a closed socket.
+struct CollectingSink {
+  std::string written;
+  bool done = false;
+  bool closed = false;
+  httplib::DataSink sink;
+
+  CollectingSink() {
+    sink.write = [this](const char* data, std::size_t size) {
+      if (closed) {
+        return false;
+      }
+      written.append(data, size);
+      return true;
+    };
+    sink.done = [this] { done = true; };
+  }
+};
+
+} // namespace
+
+TEST_CASE("a stream is relayed byte for byte and its usage metered") {
+  ScriptedUpstream upstream({k_start, k_delta, k_stop}, false);
+  const std::atomic<bool> aborting{false};
+  auto relay = StreamRelay::start(upstream, Outbound{}, aborting);
+  UpstreamHead head;
+  REQUIRE(relay->wait_head(head));
+  CHECK(head.status == 200);
+  CollectingSink client;
+  for (int i = 0; i < 20 && !client.done; ++i) {
+    REQUIRE(relay->provide(client.sink));
+  }
+  CHECK(client.done);
+  CHECK(client.written == k_start + k_delta + k_stop);
+  const StreamOutcome outcome = relay->finish(true);
+  CHECK(outcome.exchange.failure == UpstreamFailure::none);
+  CHECK(outcome.usage.input_tokens == 12);
+  CHECK(outcome.usage.output_tokens == 9);
+  CHECK(outcome.model == "claude-haiku-4-5");
+  CHECK(!outcome.client_gone);
+}
+
+TEST_CASE("a client that leaves stops an idle upstream at once and is charged for what was produced") {
+  ScriptedUpstream upstream({k_start, k_delta}, true);
+  const std::atomic<bool> aborting{false};
+  auto relay = StreamRelay::start(upstream, Outbound{}, aborting);
+  UpstreamHead head;
+  REQUIRE(relay->wait_head(head));
+  CollectingSink client;
+  while (client.written.size() < k_start.size() + k_delta.size()) {
+    REQUIRE(relay->provide(client.sink));
+  }
+  const auto left = std::chrono::steady_clock::now();
+  const StreamOutcome outcome = relay->finish(false);
+  CHECK(std::chrono::steady_clock::now() - left < 5s); // not the upstream's 30 s
+  CHECK(upstream.woken());
+  CHECK(outcome.client_gone);
+  CHECK(outcome.usage.input_tokens == 12);
+  CHECK(outcome.usage.output_tokens == 9);
+}
+
+TEST_CASE("a failed write to the client cancels the upstream too") {
+  ScriptedUpstream upstream({k_start}, true);
+  const std::atomic<bool> aborting{false};
+  auto relay = StreamRelay::start(upstream, Outbound{}, aborting);
+  UpstreamHead head;
+  REQUIRE(relay->wait_head(head));
+  CollectingSink client;
+  client.closed = true;
+  bool kept_going = true;
+  for (int i = 0; i < 20 && kept_going; ++i) {
+    kept_going = relay->provide(client.sink);
+  }
+  CHECK(!kept_going);
+  for (int i = 0; i < 50 && !upstream.woken(); ++i) {
+    std::this_thread::sleep_for(10ms);
+  }
+  CHECK(upstream.woken());
+  CHECK(relay->finish(false).client_gone);
+}
+
+TEST_CASE("a hard shutdown cancels a running stream") {
+  ScriptedUpstream upstream({k_start}, true);
+  std::atomic<bool> aborting{false};
+  auto relay = StreamRelay::start(upstream, Outbound{}, aborting);
+  UpstreamHead head;
+  REQUIRE(relay->wait_head(head));
+  aborting = true;
+  CollectingSink client;
+  (void)relay->provide(client.sink);
+  for (int i = 0; i < 50 && !upstream.woken(); ++i) {
+    std::this_thread::sleep_for(10ms);
+  }
+  CHECK(upstream.woken());
+  CHECK(relay->finish(true).exchange.failure == UpstreamFailure::canceled);
+}
+
+TEST_CASE("Cancellation runs the armed abort once and refuses to arm after cancel") {
+  Cancellation cancel;
+  int aborted = 0;
+  REQUIRE(cancel.arm([&aborted] { ++aborted; }));
+  cancel.cancel();
+  cancel.cancel();
+  CHECK(aborted == 1);
+  CHECK(cancel.canceled());
+  CHECK(!cancel.arm([&aborted] { ++aborted; }));
+  Cancellation disarmed;
+  REQUIRE(disarmed.arm([&aborted] { ++aborted; }));
+  disarmed.disarm();
+  disarmed.cancel();
+  CHECK(aborted == 1);
+}
