@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 build_dir=${BUILD_DIR:-build-fuzz}
 CC=clang-16 CXX=clang++-16 cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Debug \
-  -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g" -DCLAUDEGATE_BUILD_FUZZ=ON -DCLAUDEGATE_BUILD_TESTS=OFF \
+  -DCMAKE_CXX_FLAGS_DEBUG="-O1 -gline-tables-only" -DCLAUDEGATE_BUILD_FUZZ=ON -DCLAUDEGATE_BUILD_TESTS=OFF \
   -DCLAUDEGATE_BUILD_BENCH=OFF -DCLAUDEGATE_WARNINGS_AS_ERRORS=OFF >/dev/null
 cmake --build "$build_dir" -j "$(nproc)" --target fuzz
 

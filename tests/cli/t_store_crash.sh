@@ -10,13 +10,21 @@ db=$CLAUDEGATE_HOME/claudegate.db
 rounds=${CRASH_ROUNDS:-40}
 completed=0 killed=0
 
+# Kill at a random moment within about twice one rotation's run time, so the
+# kills land before, inside and after the transaction on fast and slow
+# (sanitizer) builds alike.
+R=$("$CG" issue --sub calibrate --refresh --json | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["refresh_token"])')
+started=$(date +%s%N)
+"$CG" issue --refresh-token "$R" --json >/dev/null
+span_ms=$(( ($(date +%s%N) - started) / 1000000 * 2 + 10 ))
+
 for i in $(seq 1 "$rounds"); do
   R=$("$CG" issue --sub "crash-$i" --refresh --json | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["refresh_token"])')
   "$CG" issue --refresh-token "$R" --json >"$SCRATCH/rot" 2>/dev/null &
   rot=$!
   "$CG" revoke --jti "jti-$i" --reason crash-test >/dev/null 2>&1 &
   rev=$!
-  sleep "0.0$(( RANDOM % 60 ))"
+  sleep "$("$PY" -c "import sys; print(int(sys.argv[1]) / 1000)" "$(( RANDOM % span_ms ))")"
   kill -9 "$rot" "$rev" 2>/dev/null && killed=$((killed + 1)) || true
   status=0; wait "$rot" || status=$?
   wait "$rev" 2>/dev/null || true
