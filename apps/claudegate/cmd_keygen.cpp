@@ -2,6 +2,7 @@
 #include "cmd_keygen.hpp"
 
 #include "options.hpp"
+#include "progress.hpp"
 
 #include <claudegate/duration.hpp>
 #include <claudegate/fs.hpp>
@@ -98,7 +99,12 @@ Result<Key> new_key(const KeygenOptions& opt) {
     return fail(Errc::config,
                 fmt::format("--bits applies to RSA keys only, not {}; drop --bits", alg_name(alg)));
   }
-  return Key::generate(alg, opt.bits.value_or(2048));
+  const int bits = opt.bits.value_or(2048);
+  Spinner spinner(fmt::format("generating {} key ({} bits)…", alg_name(alg), bits));
+  if (!is_rsa || !spinner.active()) {
+    return Key::generate(alg, bits);
+  }
+  return Key::generate(alg, bits, [&spinner] { spinner.tick(); });
 }
 
 void print_added(const KeyRecord& record, OutputFormat format) {

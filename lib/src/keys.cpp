@@ -6,6 +6,7 @@
 #include "openssl_util.hpp"
 
 #include <openssl/pem.h>
+#include <openssl/rsa.h>
 #include <openssl/x509.h>
 
 #include <array>
@@ -289,7 +290,28 @@ Result<std::string> thumbprint(const json::Json& required_members) {
   return base64url::encode(*digest);
 }
 
-Result<EvpPkeyPtr> generate_pkey(Alg alg, int rsa_bits) {
+// OpenSSL's key generation callback: hands each step to the caller's Progress.
+int report_progress(EVP_PKEY_CTX* ctx) {
+  const auto* progress = static_cast<const Key::Progress*>(EVP_PKEY_CTX_get_app_data(ctx));
+  (*progress)();
+  return 1; // keep going
+}
+
+EVP_PKEY* generate_rsa(int rsa_bits, const Key::Progress& progress) {
+  const ossl::PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_name(nullptr, "RSA", nullptr));
+  if (!ctx || EVP_PKEY_keygen_init(ctx.get()) <= 0
+      || EVP_PKEY_CTX_set_rsa_keygen_bits(ctx.get(), rsa_bits) <= 0) {
+    return nullptr;
+  }
+  if (progress) {
+    EVP_PKEY_CTX_set_app_data(ctx.get(), const_cast<Key::Progress*>(&progress));
+    EVP_PKEY_CTX_set_cb(ctx.get(), report_progress);
+  }
+  EVP_PKEY* raw = nullptr;
+  return EVP_PKEY_generate(ctx.get(), &raw) > 0 ? raw : nullptr;
+}
+
+Result<EvpPkeyPtr> generate_pkey(Alg alg, int rsa_bits, const Key::Progress& progress) {
   EVP_PKEY* raw = nullptr;
   switch (alg_key_type(alg)) {
   case KeyType::rsa:
@@ -297,7 +319,7 @@ Result<EvpPkeyPtr> generate_pkey(Alg alg, int rsa_bits) {
       return fail(Errc::config,
                   "RSA key size " + std::to_string(rsa_bits) + " is not supported (use 2048, 3072 or 4096)");
     }
-    raw = EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", static_cast<std::size_t>(rsa_bits));
+    raw = generate_rsa(rsa_bits, progress);
     break;
   case KeyType::ec:
     raw = EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", curve_info(alg_curve(alg)).openssl_group);
@@ -725,12 +747,12 @@ std::string_view key_type_name(KeyType type) {
   return "unknown";
 }
 
-Result<Key> Key::generate(Alg alg, int rsa_bits) {
+Result<Key> Key::generate(Alg alg, int rsa_bits, const Progress& progress) {
   if (alg == Alg::HS256) {
     SystemRandom random;
     return KeyAccess::from_secret(random.bytes(k_generated_secret_bytes), alg);
   }
-  auto pkey = generate_pkey(alg, rsa_bits);
+  auto pkey = generate_pkey(alg, rsa_bits, progress);
   if (!pkey) {
     return std::unexpected(pkey.error());
   }

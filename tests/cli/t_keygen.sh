@@ -54,4 +54,11 @@ expect_exit 0 "$CG" keygen --bits 3072 --json
 [ "$(json_get "$OUT" 'd["bits"]')" = 3072 ] || fail "--bits ignored: $OUT"
 expect_exit 2 "$CG" keygen --rotate --alg ES256 --bits 3072
 expect_contains "$ERR" "--bits"
+# A slow RSA keygen shows a spinner on a terminal and nothing when piped.
+expect_exit 0 "$CG" keygen --rotate --bits 4096
+[ -z "$ERR" ] || fail "progress written to a pipe: $ERR"
+if command -v script >/dev/null; then
+  tty_out=$(script -qec "$CG keygen --rotate --bits 4096" /dev/null)
+  expect_contains "$tty_out" "generating RS256 key (4096 bits)"
+fi
 pass

@@ -6,6 +6,7 @@
 
 #include <openssl/evp.h>
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -47,10 +48,14 @@ struct PreparedContexts;
 // Immutable after construction and safe to share between threads.
 class Key {
 public:
+  // Called now and then while a key is generated (each RSA prime candidate
+  // OpenSSL tries), so a terminal can show that a slow RSA-4096 keygen lives.
+  using Progress = std::function<void()>;
+
   // A fresh key for `alg`; `rsa_bits` (2048/3072/4096) applies to RSA
-  // algorithms only. HS256 gets 32 random bytes. Fails with config on a
-  // bad size, internal on an OpenSSL failure.
-  static Result<Key> generate(Alg alg, int rsa_bits = 2048);
+  // algorithms only, and so does `progress`. HS256 gets 32 random bytes.
+  // Fails with config on a bad size, internal on an OpenSSL failure.
+  static Result<Key> generate(Alg alg, int rsa_bits = 2048, const Progress& progress = {});
 
   // Load PEM `pem` (PKCS#8, PKCS#1 RSA, SEC1 EC, or a public key SPKI).
   // `alg` binds the key; when absent it is derived from the key (RSA →
