@@ -4,6 +4,7 @@
 # home, serve-local with the built-in mock Claude on a free loopback port, and
 # a few checks. Everything started here is stopped, and the home removed, on exit.
 set -euo pipefail
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/../scripts/lib/serve_local.sh"
 
 # The binary: installed on PATH, or the one a build made (CLAUDEGATE_BIN=build/apps/claudegate/claudegate).
 CG=${CLAUDEGATE_BIN:-claudegate}
@@ -74,21 +75,14 @@ expect_exit() {
 # Start `serve-local --mock-upstream` on a free loopback port with extra args "$@".
 # Sets GATEWAY (its base URL) and GATEWAY_PID; the request log goes to $GATEWAY_LOG.
 start_gateway() {
-  local stderr=$CLAUDEGATE_HOME/serve-local.stderr line="" i
+  local stderr=$CLAUDEGATE_HOME/serve-local.stderr
   GATEWAY_LOG=$CLAUDEGATE_HOME/requests.log
   : >"$stderr" # before the server starts, so the wait below can read it at once
   # Port 0: the system picks a free port and serve-local prints the one it got.
   "$CG" serve-local --mock-upstream --listen 127.0.0.1:0 --log "$GATEWAY_LOG" "$@" 2>"$stderr" &
   GATEWAY_PID=$!
   track_pid "$GATEWAY_PID"
-  for ((i = 0; i < 100; i++)); do
-    line=$(grep -m1 'serving on' "$stderr" || true)
-    [ -n "$line" ] && break
-    kill -0 "$GATEWAY_PID" 2>/dev/null || fail "serve-local exited: $(cat "$stderr")"
-    sleep 0.1
-  done
-  [ -n "$line" ] || fail "serve-local did not start within 10 s: $(cat "$stderr")"
-  GATEWAY=$(echo "$line" | sed -E 's/.*serving on (http:[^ ]+).*/\1/')
+  GATEWAY=$(serve_local_url "$stderr" "$GATEWAY_PID") || fail "see above"
   curl -sf --max-time 5 "$GATEWAY/healthz" >/dev/null || fail "no /healthz at $GATEWAY"
   echo "serve-local (mock Claude) is listening on $GATEWAY"
 }

@@ -5,6 +5,7 @@
 # on a free port, and wrk's "result k=v …" lines (messages.lua).
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
+source "$root/scripts/lib/serve_local.sh"
 build_dir=${BUILD_DIR:-build-release}
 [[ $build_dir == /* ]] || build_dir=$root/$build_dir
 CG=${CG:-$build_dir/apps/claudegate/claudegate}
@@ -45,21 +46,14 @@ mint_token() {
 # Start serve-local on a free port in front of upstream URL $1, extra flags "$@";
 # sets SERVE_URL and SERVE_PID.
 start_serve_local() {
-  local upstream=$1 err=$scratch/serve-local.err line="" i
+  local upstream=$1 err=$scratch/serve-local.err
   shift
   ANTHROPIC_API_KEY=$API_KEY "$CG" serve-local --listen 127.0.0.1:0 --upstream "$upstream" \
     --log "$scratch/serve-local.log" "$@" 2>"$err" &
   SERVE_PID=$!
   pids+=("$SERVE_PID")
-  for ((i = 0; i < 100; i++)); do
-    line=$(grep -m1 'serving on' "$err" || true)
-    [ -n "$line" ] && break
-    kill -0 "$SERVE_PID" 2>/dev/null || die "serve-local exited: $(cat "$err")"
-    sleep 0.1
-  done
-  [ -n "$line" ] || die "serve-local did not start: $(cat "$err")"
   # shellcheck disable=SC2034 # used by the scripts that source this file
-  SERVE_URL=$(echo "$line" | sed -E 's/.*serving on (http:[^ ]+).*/\1/')
+  SERVE_URL=$(serve_local_url "$err" "$SERVE_PID") || die "see above"
 }
 
 # Stop serve-local with SIGTERM; it drains and meters what is in flight.

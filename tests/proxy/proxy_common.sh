@@ -3,6 +3,7 @@
 # serve-local (and the recording fake upstream) on free loopback ports,
 # always stopped by the EXIT trap.
 source "$(dirname "$0")/../cli/common.sh"
+source "$(dirname "$0")/../../scripts/lib/serve_local.sh"
 command -v curl >/dev/null || { echo "SKIPPED: curl not installed"; exit 77; }
 command -v sqlite3 >/dev/null || { echo "SKIPPED: sqlite3 not installed"; exit 77; }
 
@@ -42,15 +43,7 @@ start_server() {
   SERVER_PID=$!
   disown "$SERVER_PID"
   PIDS+=("$SERVER_PID")
-  local i line=""
-  for ((i = 0; i < 100; i++)); do
-    line=$(grep -m1 'serving on' "$SERVER_LOG" || true)
-    [ -n "$line" ] && break
-    kill -0 "$SERVER_PID" 2>/dev/null || fail "serve-local exited: $(cat "$SERVER_LOG")"
-    sleep 0.1
-  done
-  [ -n "$line" ] || fail "serve-local did not start: $(cat "$SERVER_LOG")"
-  BASE=$(echo "$line" | sed -E 's/.*serving on (http:[^ ]+).*/\1/')
+  BASE=$(serve_local_url "$SERVER_LOG" "$SERVER_PID") || fail "see above"
   curl -sf --max-time 5 "$BASE/healthz" >/dev/null || fail "no /healthz at $BASE"
 }
 
