@@ -163,11 +163,11 @@ TEST_CASE("a hard shutdown cancels a running stream") {
   aborting = true;
   CollectingSink client;
   (void)relay->provide(client.sink);
-  for (int i = 0; i < 50 && !upstream.woken(); ++i) {
-    std::this_thread::sleep_for(10ms);
-  }
-  CHECK(upstream.woken());
+  // Stopped either way: a chunk arriving now is refused, and an upstream
+  // already waiting is woken by the cancellation; never the 30 s wait.
+  const auto stopped = std::chrono::steady_clock::now();
   CHECK(relay->finish(true).exchange.failure == UpstreamFailure::canceled);
+  CHECK(std::chrono::steady_clock::now() - stopped < 5s);
 }
 
 TEST_CASE("Cancellation runs the armed abort once and refuses to arm after cancel") {
