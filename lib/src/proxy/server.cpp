@@ -38,6 +38,16 @@ public:
 
   // Make httplib end the streams still running (the drain period is over).
   void cut_streams() { svr_sock_ = INVALID_SOCKET; }
+
+  // Debian's shared httplib listens with a compiled-in backlog of 5: a burst
+  // of new connections overflows it and waits out 1–3 s SYN retries.
+  // Listening again on the bound socket raises the backlog (Linux).
+  void widen_backlog() {
+    const auto sock = svr_sock_.load();
+    if (sock != INVALID_SOCKET) {
+      ::listen(sock, SOMAXCONN);
+    }
+  }
 };
 
 // SIGINT/SIGTERM are blocked in every thread (set before any is started)
@@ -196,6 +206,9 @@ Result<int> bind(GatewayServer& server, const ServeOptions& options) {
     port = server.bind_to_any_port(options.host);
   } else if (!server.bind_to_port(options.host, port)) {
     port = -1;
+  }
+  if (port >= 0) {
+    server.widen_backlog();
   }
   if (port < 0) {
     return fail(Errc::io, fmt::format("cannot listen on {}:{} (address in use or not local?); pick another "
