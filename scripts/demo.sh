@@ -55,7 +55,7 @@ step "serve-local --mock-upstream: the gateway with the built-in fake Claude (no
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 "$cg" serve-local --mock-upstream --listen "127.0.0.1:$port" --log "$CLAUDEGATE_HOME/requests.log" &
 server=$!
-trap 'kill "$server" 2>/dev/null; rm -rf "$CLAUDEGATE_HOME"' EXIT
+trap 'kill "$server" 2>/dev/null || true; rm -rf "$CLAUDEGATE_HOME"' EXIT
 for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
 DEV=$("$cg" issue --sub dev-laptop --plan pro)
 step "POST /v1/messages with the token (the JWT never leaves the gateway)"
