@@ -233,8 +233,8 @@ Exchange Gateway::fetch(const Outbound& out, UpstreamHead& head, std::string& bo
       });
 }
 
-void Gateway::respond(httplib::Response& res, CallRecord& call, const UpstreamHead& head,
-                      const std::string& body) {
+// The upstream's status, request-id and relayable headers, onto the reply and the record.
+void Gateway::relay_head(httplib::Response& res, CallRecord& call, const UpstreamHead& head) {
   call.status = head.status;
   if (const auto it = head.headers.find("request-id"); it != head.headers.end()) {
     call.request_id = it->second;
@@ -243,6 +243,11 @@ void Gateway::respond(httplib::Response& res, CallRecord& call, const UpstreamHe
   for (const auto& [name, value] : relay_headers(head.headers)) {
     res.headers.emplace(name, value);
   }
+}
+
+void Gateway::respond(httplib::Response& res, CallRecord& call, const UpstreamHead& head,
+                      const std::string& body) {
+  relay_head(res, call, head);
   const auto type = head.headers.find("Content-Type");
   res.set_content(body, type != head.headers.end() ? type->second : "application/json");
 }
@@ -273,14 +278,7 @@ void Gateway::relay_stream(httplib::Response& res, CallRecord call, Outbound out
     complete_stream(*relay, res, call, ticket);
     return;
   }
-  call.status = head.status;
-  if (const auto it = head.headers.find("request-id"); it != head.headers.end()) {
-    call.request_id = it->second;
-  }
-  res.status = head.status;
-  for (const auto& [name, value] : relay_headers(head.headers)) {
-    res.headers.emplace(name, value);
-  }
+  relay_head(res, call, head);
   quota_headers(res, ticket);
   const auto type = head.headers.find("Content-Type");
   res.set_chunked_content_provider(

@@ -121,6 +121,7 @@ private:
   Outbound outbound_for(const httplib::Request& req, bool stream) const;
 
   Exchange fetch(const Outbound& out, UpstreamHead& head, std::string& body);
+  void relay_head(httplib::Response& res, CallRecord& call, const UpstreamHead& head);
   void respond(httplib::Response& res, CallRecord& call, const UpstreamHead& head, const std::string& body);
   void forward_plain(httplib::Response& res, CallRecord& call, const Outbound& out, Ticket* ticket);
   void relay_stream(httplib::Response& res, CallRecord call, Outbound out, Ticket ticket);
