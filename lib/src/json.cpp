@@ -159,7 +159,8 @@ std::string quote(const Json& value) {
   constexpr std::size_t k_max_echo = 80;
   auto text = value.dump(-1, ' ', true, Json::error_handler_t::replace);
   if (text.size() > k_max_echo) {
-    text = text.substr(0, k_max_echo) + "…";
+    text.resize(k_max_echo);
+    text += "…";
   }
   return text;
 }

@@ -331,7 +331,7 @@ Result<EvpPkeyPtr> generate_pkey(Alg alg, int rsa_bits, const Key::Progress& pro
     return fail(Errc::internal, "HS256 keys are secrets, not key pairs");
   }
   if (raw == nullptr) {
-    return ossl::fail_openssl("generating a key for " + std::string(alg_name(alg)));
+    return ossl::fail_crypto("generating a key for " + std::string(alg_name(alg)));
   }
   return EvpPkeyPtr(raw);
 }
@@ -844,7 +844,7 @@ Result<std::string> Key::private_pem() const {
   const ossl::BioPtr bio(BIO_new(BIO_s_mem()));
   // PEM_write_bio_PrivateKey writes PKCS#8 ("BEGIN PRIVATE KEY") in OpenSSL 3.
   if (!bio || PEM_write_bio_PrivateKey(bio.get(), m_pkey.get(), nullptr, nullptr, 0, nullptr, nullptr) != 1) {
-    return ossl::fail_openssl("writing private key PEM");
+    return ossl::fail_crypto("writing private key PEM");
   }
   return ossl::bio_contents(bio.get());
 }

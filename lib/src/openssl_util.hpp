@@ -103,6 +103,15 @@ inline std::unexpected<Error> fail_openssl(std::string what, Errc code = Errc::i
   return fail(code, std::move(what));
 }
 
+// An OpenSSL failure in an operation that cannot fail on good input (signing,
+// hashing, key generation): internal, with what the operator can do about it.
+inline std::unexpected<Error> fail_crypto(std::string what) {
+  auto out = fail_openssl(std::move(what));
+  out.error().message +=
+      "; OpenSSL failed, not the input: retry, and check the OpenSSL installation if it persists";
+  return out;
+}
+
 // Everything written to memory BIO `bio`.
 inline std::string bio_contents(BIO* bio) {
   char* data = nullptr;
@@ -118,7 +127,7 @@ inline Result<std::string> sha256(std::string_view data) {
   std::string digest(32, '\0');
   unsigned int length = 0;
   if (EVP_Digest(data.data(), data.size(), bytes(digest), &length, EVP_sha256(), nullptr) != 1) {
-    return fail_openssl("SHA-256");
+    return fail_crypto("computing SHA-256");
   }
   return digest;
 }

@@ -50,24 +50,24 @@ Result<ossl::MdCtxPtr> fresh_context(Alg alg, const Key& key, Direction directio
   ossl::MdCtxPtr ctx(EVP_MD_CTX_new());
   EVP_PKEY_CTX* pctx = nullptr;
   if (!ctx) {
-    return ossl::fail_openssl("allocating a digest context");
+    return ossl::fail_crypto("allocating a digest context");
   }
   const int init =
       direction == Direction::sign
           ? EVP_DigestSignInit_ex(ctx.get(), &pctx, digest_name(alg), nullptr, nullptr, key.evp(), nullptr)
           : EVP_DigestVerifyInit_ex(ctx.get(), &pctx, digest_name(alg), nullptr, nullptr, key.evp(), nullptr);
   if (init != 1) {
-    return ossl::fail_openssl("initialising " + std::string(alg_name(alg)));
+    return ossl::fail_crypto("initialising " + std::string(alg_name(alg)));
   }
   if (alg == Alg::PS256) {
     // MGF1 follows the message digest (SHA-256); the salt length is fixed, also on verify.
     if (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) != 1
         || EVP_PKEY_CTX_set_rsa_mgf1_md_name(pctx, "SHA256", nullptr) != 1
         || EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, k_pss_salt_bytes) != 1) {
-      return ossl::fail_openssl("configuring RSASSA-PSS");
+      return ossl::fail_crypto("configuring RSASSA-PSS");
     }
   } else if (key.type() == KeyType::rsa && EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) != 1) {
-    return ossl::fail_openssl("configuring RSASSA-PKCS1-v1_5");
+    return ossl::fail_crypto("configuring RSASSA-PKCS1-v1_5");
   }
   return ctx;
 }
@@ -90,7 +90,7 @@ Result<ossl::MdCtxPtr> digest_context(Alg alg, const Key& key, Direction directi
   }
   ossl::MdCtxPtr ctx(EVP_MD_CTX_new());
   if (!ctx || EVP_MD_CTX_copy_ex(ctx.get(), prepared) != 1) {
-    return ossl::fail_openssl("copying a prepared " + std::string(alg_name(alg)) + " context");
+    return ossl::fail_crypto("copying a prepared " + std::string(alg_name(alg)) + " context");
   }
   // One-shot use: lets EVP_DigestVerify/Sign finish without duplicating the context again.
   EVP_MD_CTX_set_flags(ctx.get(), EVP_MD_CTX_FLAG_FINALISE);
@@ -104,14 +104,14 @@ Result<std::string> raw_to_der(std::string_view raw) {
   ossl::BignumPtr s(BN_bin2bn(ossl::bytes(raw.substr(half)), static_cast<int>(half), nullptr));
   const ossl::EcdsaSigPtr sig(ECDSA_SIG_new());
   if (!r || !s || !sig || ECDSA_SIG_set0(sig.get(), r.get(), s.get()) != 1) {
-    return ossl::fail_openssl("building an ECDSA signature");
+    return ossl::fail_crypto("building an ECDSA signature");
   }
   (void)r.release(); // owned by sig now
   (void)s.release();
   unsigned char* der = nullptr;
   const int length = i2d_ECDSA_SIG(sig.get(), &der);
   if (length <= 0) {
-    return ossl::fail_openssl("encoding an ECDSA signature");
+    return ossl::fail_crypto("encoding an ECDSA signature");
   }
   std::string out(reinterpret_cast<const char*>(der), static_cast<std::size_t>(length));
   OPENSSL_free(der);
@@ -122,13 +122,13 @@ Result<std::string> der_to_raw(std::string_view der, std::size_t raw_size) {
   const unsigned char* cursor = ossl::bytes(der);
   const ossl::EcdsaSigPtr sig(d2i_ECDSA_SIG(nullptr, &cursor, static_cast<long>(der.size())));
   if (!sig) {
-    return ossl::fail_openssl("decoding an ECDSA signature");
+    return ossl::fail_crypto("decoding an ECDSA signature");
   }
   const auto half = static_cast<int>(raw_size / 2);
   std::string raw(raw_size, '\0');
   if (BN_bn2binpad(ECDSA_SIG_get0_r(sig.get()), ossl::bytes(raw), half) != half
       || BN_bn2binpad(ECDSA_SIG_get0_s(sig.get()), ossl::bytes(raw) + half, half) != half) {
-    return ossl::fail_openssl("encoding an ECDSA signature as r||s");
+    return ossl::fail_crypto("encoding an ECDSA signature as r||s");
   }
   return raw;
 }
@@ -178,7 +178,7 @@ Result<std::string> hmac_sha256(const Key& key, std::string_view input) {
   std::size_t length = 0;
   if (!ctx || EVP_MAC_update(ctx.get(), ossl::bytes(input), input.size()) != 1
       || EVP_MAC_final(ctx.get(), ossl::bytes(tag), &length, tag.size()) != 1 || length != k_hmac_size) {
-    return ossl::fail_openssl("computing HMAC-SHA256");
+    return ossl::fail_crypto("computing HMAC-SHA256");
   }
   return tag;
 }
@@ -190,11 +190,11 @@ Result<std::string> digest_sign(Alg alg, const Key& key, std::string_view input)
   }
   std::size_t length = 0;
   if (EVP_DigestSign(ctx->get(), nullptr, &length, ossl::bytes(input), input.size()) != 1) {
-    return ossl::fail_openssl("sizing the " + std::string(alg_name(alg)) + " signature");
+    return ossl::fail_crypto("sizing the " + std::string(alg_name(alg)) + " signature");
   }
   std::string sig(length, '\0');
   if (EVP_DigestSign(ctx->get(), ossl::bytes(sig), &length, ossl::bytes(input), input.size()) != 1) {
-    return ossl::fail_openssl("signing with " + std::string(alg_name(alg)));
+    return ossl::fail_crypto("signing with " + std::string(alg_name(alg)));
   }
   sig.resize(length);
   return is_ecdsa(alg) ? der_to_raw(sig, key.signature_size()) : Result<std::string>(std::move(sig));

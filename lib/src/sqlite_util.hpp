@@ -47,6 +47,9 @@ inline std::string advice_for(int code) {
     return "; check that the file and its folder are readable and writable by you";
   case SQLITE_FULL:
     return "; the disk is full: free some space";
+  case SQLITE_IOERR:
+    return "; the disk may be full, or the store's -wal/-shm files were removed or replaced: check free "
+           "space (df) and that nothing else touches the store";
   default:
     return "";
   }
@@ -215,6 +218,17 @@ public:
     return {};
   }
 
+  // Run the single parameterless statement `sql` from the statement cache
+  // (BEGIN, COMMIT, a PRAGMA switch: parsed once, not per transaction).
+  // Fails with storage.
+  Result<void> run_cached(const std::string& sql) {
+    auto query = prepare(sql);
+    if (!query) {
+      return std::unexpected(query.error());
+    }
+    return query->run();
+  }
+
   // The single integer that `sql` returns (a PRAGMA or an aggregate). Fails with storage.
   Result<std::int64_t> scalar(const std::string& sql) {
     auto query = prepare(sql);
@@ -251,7 +265,8 @@ private:
 class Transaction {
 public:
   static Result<Transaction> begin_immediate(Connection& connection) {
-    if (auto begun = connection.exec("BEGIN IMMEDIATE"); !begun) {
+    static const std::string begin = "BEGIN IMMEDIATE";
+    if (auto begun = connection.run_cached(begin); !begun) {
       return std::unexpected(begun.error());
     }
     return Transaction(connection);
@@ -267,7 +282,8 @@ public:
   Transaction& operator=(Transaction&&) = delete;
 
   Result<void> commit() {
-    auto committed = m_connection->exec("COMMIT");
+    static const std::string commit = "COMMIT";
+    auto committed = m_connection->run_cached(commit);
     if (committed) {
       m_connection = nullptr;
     }

@@ -26,7 +26,7 @@ using sqlite::Connection;
 using sqlite::Query;
 using sqlite::Transaction;
 
-constexpr int k_schema_version = 1;
+constexpr int k_schema_version = 2;
 constexpr int k_busy_timeout_ms = 30'000;
 constexpr std::int64_t k_day_seconds = 86'400;
 constexpr auto k_wal_retry_pause = std::chrono::milliseconds(10);
@@ -132,6 +132,26 @@ CREATE TABLE audit_events (
   detail  TEXT NOT NULL
 );
 CREATE INDEX audit_events_by_at ON audit_events (at);
+)sql",
+                                                                         R"sql(
+-- A counter every revocation write moves on, by trigger, so even a row
+-- written with the sqlite3 shell counts: a process caching verified tokens
+-- rechecks them once it changes (SPEC §5).
+CREATE TABLE revocation_epoch (
+  id    INTEGER PRIMARY KEY CHECK (id = 1),
+  epoch INTEGER NOT NULL
+);
+INSERT INTO revocation_epoch (id, epoch) VALUES (1, 0);
+CREATE TRIGGER revoked_jtis_insert_epoch AFTER INSERT ON revoked_jtis
+  BEGIN UPDATE revocation_epoch SET epoch = epoch + 1; END;
+CREATE TRIGGER revoked_jtis_update_epoch AFTER UPDATE ON revoked_jtis
+  BEGIN UPDATE revocation_epoch SET epoch = epoch + 1; END;
+CREATE TRIGGER subject_cutoffs_insert_epoch AFTER INSERT ON subject_cutoffs
+  BEGIN UPDATE revocation_epoch SET epoch = epoch + 1; END;
+CREATE TRIGGER subject_cutoffs_update_epoch AFTER UPDATE ON subject_cutoffs
+  BEGIN UPDATE revocation_epoch SET epoch = epoch + 1; END;
+CREATE TRIGGER refresh_families_revoke_epoch AFTER UPDATE OF revoked_at ON refresh_families
+  BEGIN UPDATE revocation_epoch SET epoch = epoch + 1; END;
 )sql"};
 
 // ---- SQL, one place per statement -------------------------------------------
@@ -163,6 +183,7 @@ const std::string k_revoke_subject =
     "INSERT INTO subject_cutoffs (subject, cutoff, reason, revoked_at) VALUES (?, ?, ?, ?) "
     "ON CONFLICT (subject) DO UPDATE SET cutoff = excluded.cutoff, reason = excluded.reason, "
     "revoked_at = excluded.revoked_at WHERE excluded.cutoff > subject_cutoffs.cutoff";
+const std::string k_revocation_epoch = "SELECT epoch FROM revocation_epoch WHERE id = 1";
 const std::string k_find_jti = "SELECT reason, revoked_at, expires_at FROM revoked_jtis WHERE jti = ?";
 const std::string k_find_cutoff =
     "SELECT reason, revoked_at FROM subject_cutoffs WHERE subject = ? AND cutoff >= ?";
@@ -340,6 +361,20 @@ Result<void> prepare_connection(Connection& db) {
     return wal;
   }
   return *version == k_schema_version ? Result<void>{} : migrate(db);
+}
+
+// SQLite keeps using a file deleted or replaced under it (the open inode
+// lives on): usage written there vanishes and revocations written to the new
+// file go unseen. Refuse instead.
+Result<void> check_in_place(const Connection& db) {
+  int moved = 0;
+  if (sqlite3_file_control(db.get(), "main", SQLITE_FCNTL_HAS_MOVED, &moved) != SQLITE_OK || moved == 0) {
+    return {};
+  }
+  return fail(Errc::storage,
+              fmt::format("store {} was deleted or replaced while in use, so nothing was read "
+                          "or written; put the file back, or restart claudegate to use the new one",
+                          db.path()));
 }
 
 // ---- rows -----------------------------------------------------------------------
@@ -724,6 +759,7 @@ public:
   Result<void> revoke_subject(const std::string& subject, UnixSeconds cutoff, const std::string& reason,
                               UnixSeconds now) override;
   Result<std::optional<Revocation>> find_revocation(const TokenIdentity& token) override;
+  Result<std::int64_t> revocation_epoch() override;
   Result<std::vector<Revocation>> list_revocations() override;
   Result<std::int64_t> prune(UnixSeconds now, std::int64_t leeway) override;
   Result<std::optional<Reservation>> reserve(const ReservationRequest& request,
@@ -753,9 +789,13 @@ private:
 // survives a crash of the process and becomes durable at the next FULL
 // commit or checkpoint. The setting is per connection, so switch per transaction.
 Result<Transaction> SqliteStore::begin(Durability durability) {
+  if (auto placed = check_in_place(m_db); !placed) {
+    return propagate(placed);
+  }
   if (durability != m_durability) {
-    auto set = m_db.exec(durability == Durability::full ? "PRAGMA synchronous = FULL"
-                                                        : "PRAGMA synchronous = NORMAL");
+    static const std::string full = "PRAGMA synchronous = FULL";
+    static const std::string normal = "PRAGMA synchronous = NORMAL";
+    auto set = m_db.run_cached(durability == Durability::full ? full : normal);
     if (!set) {
       return propagate(set);
     }
@@ -887,6 +927,9 @@ Result<void> SqliteStore::revoke_subject(const std::string& subject, UnixSeconds
 
 Result<std::optional<Revocation>> SqliteStore::find_revocation(const TokenIdentity& token) {
   const std::lock_guard lock(m_mutex);
+  if (auto placed = check_in_place(m_db); !placed) {
+    return propagate(placed);
+  }
   auto by_jti = find_one(m_db, sql::k_find_jti, RevocationKind::jti, token.jti, std::nullopt);
   if (!by_jti || *by_jti) {
     return by_jti;
@@ -897,6 +940,27 @@ Result<std::optional<Revocation>> SqliteStore::find_revocation(const TokenIdenti
     return by_subject;
   }
   return find_one(m_db, sql::k_find_family_revoked, RevocationKind::family, *token.family_id, std::nullopt);
+}
+
+Result<std::int64_t> SqliteStore::revocation_epoch() {
+  const std::lock_guard lock(m_mutex);
+  if (auto placed = check_in_place(m_db); !placed) {
+    return propagate(placed);
+  }
+  auto query = m_db.prepare(sql::k_revocation_epoch);
+  if (!query) {
+    return propagate(query);
+  }
+  auto row = query->step();
+  if (!row) {
+    return propagate(row);
+  }
+  if (!*row) {
+    return fail(Errc::storage, fmt::format("store {} has no revocation epoch row; it was edited by hand: "
+                                           "restore it from a backup",
+                                           m_db.path()));
+  }
+  return query->integer(0);
 }
 
 Result<std::vector<Revocation>> SqliteStore::list_revocations() {

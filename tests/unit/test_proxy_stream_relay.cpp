@@ -24,7 +24,8 @@ const std::string k_stop = "event: message_stop\ndata: {\"type\":\"message_stop\
 // for more — unless the exchange's Cancellation fires, as the real one's socket shutdown does.
 class ScriptedUpstream final : public Upstream {
 public:
-  ScriptedUpstream(std::vector<std::string> chunks, bool hang) : m_chunks(std::move(chunks)), m_hang(hang) {}
+  ScriptedUpstream(std::vector<std::string> chunks, bool hang, Exchange end = {})
+      : m_chunks(std::move(chunks)), m_hang(hang), m_end(std::move(end)) {}
 
   Exchange exchange(const Outbound& out, const HeadFn& on_head, const DataFn& on_data) override {
     if (out.cancel && !out.cancel->arm([this] { wake(); })) {
@@ -57,7 +58,7 @@ private:
       m_changed.wait_for(lock, 30s, [this] { return m_woken; });
       return {UpstreamFailure::canceled, "canceled"};
     }
-    return {};
+    return m_end;
   }
 
   void wake() {
@@ -68,6 +69,7 @@ private:
 
   std::vector<std::string> m_chunks;
   bool m_hang;
+  Exchange m_end;
   std::mutex m_mutex;
   std::condition_variable m_changed;
   bool m_woken = false;
@@ -113,6 +115,29 @@ TEST_CASE("a stream is relayed byte for byte and its usage metered") {
   CHECK(outcome.usage.output_tokens == 9);
   CHECK(outcome.model == "claude-haiku-4-5");
   CHECK(!outcome.client_gone);
+}
+
+TEST_CASE("an upstream that breaks off mid-stream ends the stream with an error event, usage kept") {
+  ScriptedUpstream upstream({k_start, k_delta}, false,
+                            {UpstreamFailure::connect, "upstream request failed (Read)"});
+  const std::atomic<bool> aborting{false};
+  auto relay = StreamRelay::start(upstream, Outbound{}, aborting);
+  UpstreamHead head;
+  REQUIRE(relay->wait_head(head));
+  CollectingSink client;
+  for (int i = 0; i < 20 && !client.done; ++i) {
+    REQUIRE(relay->provide(client.sink));
+  }
+  CHECK(client.done);
+  CHECK(client.written.starts_with(k_start + k_delta));
+  CHECK(client.written.ends_with(
+      "\n\nevent: error\ndata: {\"error\":{\"message\":\"upstream request failed (Read); "
+      "the response is incomplete, retry the request\",\"type\":\"api_error\"},"
+      "\"request_id\":\"req_scripted\",\"type\":\"error\"}\n\n"));
+  const StreamOutcome outcome = relay->finish(true);
+  CHECK(outcome.exchange.failure == UpstreamFailure::connect);
+  CHECK(outcome.usage.input_tokens == 12);
+  CHECK(outcome.usage.output_tokens == 9);
 }
 
 TEST_CASE("a client that leaves stops an idle upstream at once and is charged for what was produced") {

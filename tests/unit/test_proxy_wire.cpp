@@ -75,11 +75,87 @@ TEST_CASE("presented_token reads Bearer (any case) before x-api-key") {
   CHECK(presented_token(request_with({{"Authorization", "Bearer abc"}})) == "abc");
   CHECK(presented_token(request_with({{"Authorization", "bearer   abc"}})) == "abc");
   CHECK(presented_token(request_with({{"x-api-key", "key"}})) == "key");
-  CHECK(presented_token(request_with({{"Authorization", "Bearer abc"}, {"x-api-key", "key"}})) == "abc");
+  CHECK(presented_token(request_with({{"Authorization", "Bearer abc"}, {"x-api-key", "abc"}})) == "abc");
   CHECK(!presented_token(request_with({})).has_value());
   CHECK(!presented_token(request_with({{"Authorization", "Bearer    "}})).has_value());
   CHECK(!presented_token(request_with({{"Authorization", "Basic dXNlcjpwdw=="}})).has_value());
   CHECK(!presented_token(request_with({{"Authorization", "Bearer"}})).has_value());
+}
+
+TEST_CASE("presented_token refuses two credentials and says why there is none") {
+  const auto problem = [](httplib::Headers headers) {
+    const auto token = presented_token(request_with(std::move(headers)));
+    REQUIRE(!token.has_value());
+    return token.error();
+  };
+  CHECK(problem({{"Authorization", "Bearer abc"}, {"Authorization", "Bearer def"}}).reason == "ambiguous");
+  CHECK(problem({{"Authorization", "Bearer abc"}, {"authorization", "Bearer abc"}}).reason == "ambiguous");
+  CHECK(problem({{"x-api-key", "abc"}, {"X-Api-Key", "def"}}).reason == "ambiguous");
+  const auto both = problem({{"Authorization", "Bearer abc"}, {"x-api-key", "def"}});
+  CHECK(both.reason == "ambiguous");
+  CHECK(both.message.find("different tokens") != std::string::npos);
+  CHECK(problem({}).reason == "missing");
+  CHECK(problem({{"Authorization", "Basic dXNlcjpwdw=="}, {"x-api-key", "abc"}}).reason == "malformed");
+  CHECK(problem({{"Authorization", "Bearer\tabc"}}).reason == "malformed");
+  CHECK(problem({{"Authorization", "Bearer   "}}).message.find("no token") != std::string::npos);
+}
+
+TEST_CASE("check_request_head passes a sound head and gives a bodiless one Content-Length: 0") {
+  const HeadLimits limits;
+  const std::string post = "POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n";
+  CHECK(check_request_head(post, limits) == post);
+  const std::string chunked = "POST /v1/messages HTTP/1.1\r\nTransfer-Encoding: Chunked\r\n\r\n";
+  CHECK(check_request_head(chunked, limits) == chunked);
+  CHECK(check_request_head("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", limits)
+        == "GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
+  CHECK(check_request_head("GET / HTTP/1.1\r\nx-utf8: caf\xc3\xa9\t!\r\n\r\n", limits).has_value());
+}
+
+TEST_CASE("check_request_head refuses smuggling shapes with 400") {
+  const HeadLimits limits;
+  const auto status = [&](const std::string& fields) {
+    const auto checked = check_request_head("POST /v1/messages HTTP/1.1\r\n" + fields + "\r\n", limits);
+    return checked ? 0 : checked.error().status;
+  };
+  CHECK(status("Content-Length: 2\r\nContent-Length: 2\r\n") == 400);
+  CHECK(status("Content-Length: 2\r\nTransfer-Encoding: chunked\r\n") == 400);
+  CHECK(status("Transfer-Encoding: gzip, chunked\r\n") == 400);
+  CHECK(status("Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n") == 400);
+  CHECK(status("Content-Length: -1\r\n") == 400);
+  CHECK(status("Content-Length: 1 2\r\n") == 400);
+  CHECK(status("x-a: a\rb\r\n") == 400);
+  CHECK(status("x-a: a\nAuthorization: Bearer t\r\n") == 400);
+  CHECK(status(std::string("x-a: a\0b\r\n", 10)) == 400);
+  CHECK(status("x-a: a\r\n b\r\n") == 400);
+  CHECK(status("Authorization : Bearer t\r\n") == 400);
+  CHECK(status("no colon here\r\n") == 400);
+  CHECK(!check_request_head("GET / HTTP/1.1\nHost: x\n\n", limits).has_value());
+  CHECK(!check_request_head("\r\n\r\n", limits).has_value());
+  CHECK(!check_request_head("FOO / HTTP/1.1\r\n\r\n", limits).has_value());
+  CHECK(!check_request_head("GET / HTTP/2.0\r\n\r\n", limits).has_value());
+  CHECK(!check_request_head("GET  / HTTP/1.1\r\n\r\n", limits).has_value());
+  CHECK(!check_request_head(std::string("GET /\0 HTTP/1.1\r\n\r\n", 19), limits).has_value());
+  CHECK(check_request_head("GET http://example.com/x HTTP/1.0\r\n\r\n", limits).has_value());
+  const auto cl_te = check_request_head(
+      "POST / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n", limits);
+  REQUIRE(!cl_te.has_value());
+  CHECK(cl_te.error().type == "invalid_request_error");
+}
+
+TEST_CASE("check_request_head refuses heads over its limits with 414 and 431") {
+  const HeadLimits limits{100, 1000, 5};
+  const auto check = [&](const std::string& head) {
+    const auto checked = check_request_head(head, limits);
+    return checked ? 0 : checked.error().status;
+  };
+  CHECK(check("GET /" + std::string(120, 'a') + " HTTP/1.1\r\n\r\n") == 414);
+  CHECK(check("GET / HTTP/1.1\r\nx-big: " + std::string(120, 'a') + "\r\n\r\n") == 431);
+  std::string many = "GET / HTTP/1.1\r\n";
+  for (int i = 0; i < 6; ++i) {
+    many += "x-" + std::to_string(i) + ": v\r\n";
+  }
+  CHECK(check(many + "\r\n") == 431);
+  CHECK(check("GET / HTTP/1.1\r\nx-1: v\r\n\r\n") == 0);
 }
 
 TEST_CASE("write_rejection fills Anthropic's envelope and the retry headers") {
@@ -109,4 +185,9 @@ TEST_CASE("error_type_for maps the gateway's statuses to Anthropic's error types
   CHECK(error_type_for(429) == "rate_limit_error");
   CHECK(error_type_for(502) == "api_error");
   CHECK(error_type_for(504) == "timeout_error");
+  CHECK(error_type_for(405) == "invalid_request_error");
+  CHECK(error_type_for(408) == "timeout_error");
+  CHECK(error_type_for(414) == "request_too_large");
+  CHECK(error_type_for(431) == "request_too_large");
+  CHECK(error_type_for(503) == "api_error");
 }

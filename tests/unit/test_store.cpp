@@ -674,3 +674,21 @@ TEST_CASE("store: kill -9 mid-rotation leaves a sound store with every committed
   CHECK(sql_int(path, "SELECT MAX(generation) FROM refresh_tokens") >= committed);
   CHECK(s->family_of("g" + std::to_string(committed)).value() == std::optional<std::string>("F"));
 }
+
+TEST_CASE("store: a file deleted or replaced under an open store is refused, never written blind") {
+  const ScratchDir dir;
+  const auto path = dir.path() / "claudegate.db";
+  auto s = open_store(path);
+  REQUIRE(s->revoke_jti("J1", k_now + 900, "bob", "lost laptop", k_now));
+  stdfs::remove(path);
+  auto lookup = s->find_revocation(identity("J1", "bob", k_now));
+  REQUIRE_FALSE(lookup);
+  CHECK(lookup.error().code == Errc::storage);
+  CHECK(lookup.error().message.find("deleted or replaced") != std::string::npos);
+  CHECK_FALSE(s->revoke_jti("J2", k_now + 900, "bob", "lost laptop", k_now));
+  // A new store in its place: the old connection must not read or write the old inode.
+  auto replacement = open_store(path);
+  REQUIRE(replacement->revoke_jti("J3", k_now + 900, "carol", "gone", k_now));
+  CHECK_FALSE(s->find_revocation(identity("J3", "carol", k_now)));
+  CHECK(replacement->find_revocation(identity("J3", "carol", k_now)).value());
+}

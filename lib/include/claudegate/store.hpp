@@ -187,6 +187,10 @@ public:
   // with a database failure (storage).
   virtual Result<std::optional<Revocation>> find_revocation(const TokenIdentity& token) = 0;
 
+  // A number that changes whenever a revocation is written (by any process):
+  // results of find_revocation stay true while it stays the same. Fails with storage.
+  virtual Result<std::int64_t> revocation_epoch() = 0;
+
   // Every revocation, newest first.
   virtual Result<std::vector<Revocation>> list_revocations() = 0;
 

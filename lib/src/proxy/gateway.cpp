@@ -75,9 +75,8 @@ CallRecord Gateway::begin(const httplib::Request& req) const {
 Checked<Caller> Gateway::authenticate(const httplib::Request& req) {
   const auto presented = presented_token(req);
   if (!presented) {
-    m_parts.metrics.count_auth_failure("missing");
-    return std::unexpected(Rejection{401, "authentication_error",
-                                     "no credentials: send Authorization: Bearer <token> or x-api-key"});
+    m_parts.metrics.count_auth_failure(presented.error().reason);
+    return std::unexpected(Rejection{401, "authentication_error", presented.error().message});
   }
   auto verified = verify_presented(*presented);
   if (!verified) {
@@ -97,8 +96,7 @@ Checked<Caller> Gateway::authenticate(const httplib::Request& req) {
 Result<token::VerifiedToken> Gateway::verify_presented(std::string_view presented) {
   const auto ring = m_parts.keys.current();
   const UnixSeconds now = m_parts.clock.now();
-  auto verified =
-      revocation::verify_unrevoked(presented, ring->verification_keys(), policy(), now, &m_parts.store);
+  auto verified = m_verified.verify(presented, ring->verification_keys(), policy(), now, &m_parts.store);
   if (verified || verified.error().code != Errc::unknown_key || m_parts.idp == nullptr) {
     return verified;
   }
@@ -115,7 +113,7 @@ Result<token::VerifiedToken> Gateway::verify_external(std::string_view presented
   }
   auto external = policy();
   external.issuer = m_parts.idp->issuer;
-  auto verified = revocation::verify_unrevoked(presented, **keys, external, now, &m_parts.store);
+  auto verified = m_verified.verify(presented, **keys, external, now, &m_parts.store);
   if (verified && !verified->claims.contains("plan")) {
     verified->claims["plan"] = m_parts.idp->default_plan;
   }
@@ -130,6 +128,9 @@ Checked<MessageRequest> Gateway::check_message(const httplib::Request& req, cons
   auto message = inspect_message_request(req.body);
   if (!message) {
     return std::unexpected(Rejection{400, "invalid_request_error", message.error().message});
+  }
+  if (!message->max_tokens && req.path == "/v1/messages") { // unbounded output could not be reserved
+    return std::unexpected(Rejection{400, "invalid_request_error", "max_tokens: Field required"});
   }
   if (!model_allowed(caller.grant, message->model)) {
     return std::unexpected(

@@ -16,6 +16,7 @@
 #include "claudegate/proxy/sse_usage.hpp"
 #include "claudegate/store.hpp"
 #include "claudegate/token.hpp"
+#include "claudegate/verified_cache.hpp"
 
 #include <httplib.h>
 
@@ -31,6 +32,9 @@
 namespace claudegate::proxy {
 
 class StreamRelay;
+
+// Distinct tokens the gateway keeps verified at once (a few MiB at most).
+constexpr std::size_t k_verified_cache_capacity = 10'000;
 
 // An external IdP whose tokens are accepted besides the local keyring's
 // (--jwks URL): same policy except the issuer, which must be `issuer`.
@@ -141,6 +145,9 @@ private:
 
   GatewayParts m_parts;
   SubjectLimiter m_limiter;
+  // A session's requests carry one token: verified once, then until its exp
+  // or the next revocation (by the store's revocation epoch).
+  revocation::VerifiedCache m_verified{k_verified_cache_capacity};
 };
 
 } // namespace claudegate::proxy

@@ -204,6 +204,10 @@ bool Gateway::fill_error(const httplib::Request& req, httplib::Response& res) {
   std::string message = fmt::format("{} {}: HTTP {}", req.method, req.path, res.status);
   if (res.status == 404) {
     message = fmt::format("Not found: {} {}", req.method, req.path);
+  } else if (res.status == 400) {
+    message = fmt::format("{} {}: the request body did not arrive in full (Content-Length or chunked framing "
+                          "not met in time)",
+                          req.method, req.path);
   } else if (res.status == 413) {
     message = fmt::format("request body is larger than the limit of {} bytes", m_parts.body_limit);
   }

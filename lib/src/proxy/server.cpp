@@ -7,21 +7,293 @@
 #include "request_log.hpp"
 #include "upstream.hpp"
 
+#include "claudegate/duration.hpp"
+#include "claudegate/proxy/anthropic_error.hpp"
+
 #include <fmt/core.h>
 #include <httplib.h>
 
 #include <algorithm>
 #include <arpa/inet.h>
+#include <array>
 #include <atomic>
+#include <cerrno>
 #include <charconv>
+#include <chrono>
 #include <csignal>
+#include <cstring>
+#include <limits>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sys/socket.h>
 #include <thread>
+#include <unistd.h>
 
 namespace claudegate::proxy {
 
 namespace {
+
+using Clock = std::chrono::steady_clock;
+
+int millis_until(Clock::time_point deadline) {
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+  return static_cast<int>(std::clamp<std::int64_t>(left, 0, std::numeric_limits<int>::max()));
+}
+
+// Wait up to `timeout_ms` for `events` on `sock`.
+bool poll_socket(socket_t sock, short events, int timeout_ms) {
+  pollfd fd{sock, events, 0};
+  const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+  for (;;) {
+    const int ready = ::poll(&fd, 1, millis_until(deadline));
+    if (ready >= 0 || errno != EINTR) {
+      return ready > 0;
+    }
+  }
+}
+
+void address_of(const sockaddr_storage& addr, std::string& ip, int& port) {
+  std::array<char, INET6_ADDRSTRLEN> text{};
+  const void* raw = nullptr;
+  if (addr.ss_family == AF_INET) {
+    const auto& v4 = reinterpret_cast<const sockaddr_in&>(addr);
+    raw = &v4.sin_addr;
+    port = ntohs(v4.sin_port);
+  } else {
+    const auto& v6 = reinterpret_cast<const sockaddr_in6&>(addr);
+    raw = &v6.sin6_addr;
+    port = ntohs(v6.sin6_port);
+  }
+  ip = inet_ntop(addr.ss_family, raw, text.data(), text.size()) != nullptr ? text.data() : "";
+}
+
+// A client connection with one read buffer for all its requests: httplib
+// 0.11.4 makes a new stream per request and so drops pipelined requests.
+// The next request's head is read here first, within a deadline and a size
+// cap (httplib's own timeout is per read, so a client trickling a byte at a
+// time would hold a worker forever), and checked before httplib parses it.
+class ClientStream final : public httplib::Stream {
+public:
+  struct Limits {
+    int read_ms = 30'000;  // per read, as httplib's read timeout
+    int write_ms = 30'000; // per write
+    int head_ms = 30'000;  // the whole request head
+    HeadLimits head;
+  };
+
+  ClientStream(socket_t sock, const Limits& limits) : m_sock(sock), m_limits(limits) {}
+
+  bool is_readable() const override {
+    return m_offset < m_buffer.size() || poll_socket(m_sock, POLLIN, m_limits.read_ms);
+  }
+  // As httplib's own stream: writable and the client has not hung up (the
+  // stream relay relies on this to notice a client gone mid-stream).
+  bool is_writable() const override { return poll_socket(m_sock, POLLOUT, m_limits.write_ms) && peer_open(); }
+
+  ssize_t read(char* ptr, std::size_t size) override {
+    if (m_offset == m_buffer.size()) {
+      const ssize_t got = fill(Clock::now() + std::chrono::milliseconds(m_limits.read_ms));
+      if (got <= 0) {
+        m_broken = true;
+        return got;
+      }
+    }
+    const std::size_t n = std::min(size, m_buffer.size() - m_offset);
+    std::memcpy(ptr, m_buffer.data() + m_offset, n);
+    m_offset += n;
+    return static_cast<ssize_t>(n);
+  }
+
+  ssize_t write(const char* ptr, std::size_t size) override {
+    std::size_t sent = 0;
+    while (sent < size) {
+      if (!is_writable()) {
+        return -1;
+      }
+      const ssize_t n = ::send(m_sock, ptr + sent, size - sent, MSG_NOSIGNAL);
+      if (n < 0 && errno != EINTR) {
+        return -1;
+      }
+      sent += n > 0 ? static_cast<std::size_t>(n) : 0;
+    }
+    return static_cast<ssize_t>(size);
+  }
+
+  void get_remote_ip_and_port(std::string& ip, int& port) const override {
+    sockaddr_storage addr{};
+    socklen_t len = sizeof(addr);
+    if (::getpeername(m_sock, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+      address_of(addr, ip, port);
+    }
+  }
+  void get_local_ip_and_port(std::string& ip, int& port) const override {
+    sockaddr_storage addr{};
+    socklen_t len = sizeof(addr);
+    if (::getsockname(m_sock, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+      address_of(addr, ip, port);
+    }
+  }
+  socket_t socket() const override { return m_sock; }
+
+  // Wait up to `timeout_ms` for the next request (a buffered one counts).
+  bool wait_request(int timeout_ms) const {
+    return m_offset < m_buffer.size() || poll_socket(m_sock, POLLIN, timeout_ms);
+  }
+
+  // Buffer and check the next request head: nothing when it is ready for
+  // httplib, else the rejection to send (none when the client just left).
+  std::optional<std::optional<Rejection>> next_head() {
+    auto head_size = read_head();
+    if (!head_size) {
+      return head_size.error();
+    }
+    auto checked = check_request_head(pending().substr(0, *head_size), m_limits.head);
+    if (!checked) {
+      return std::optional<Rejection>(checked.error());
+    }
+    m_buffer.replace(m_offset, *head_size, *checked);
+    m_head_end = m_offset + checked->size();
+    return std::nullopt;
+  }
+
+  // True when httplib gave up on a request (a read failed or timed out, or
+  // it answered without reading the whole head): whatever follows on this
+  // connection is no request, so it must end.
+  bool lost_track() const { return m_broken || (m_offset < m_head_end && m_offset < m_buffer.size()); }
+
+private:
+  // False once the client closed its end: readable, yet nothing to peek.
+  bool peer_open() const {
+    if (!poll_socket(m_sock, POLLIN, 0)) {
+      return true;
+    }
+    char byte = 0;
+    return ::recv(m_sock, &byte, 1, MSG_PEEK) > 0;
+  }
+
+  std::string_view pending() const { return std::string_view(m_buffer).substr(m_offset); }
+
+  // Receive what is there (waiting until `deadline`) onto the buffer: the
+  // byte count, 0 when the client closed, -1 on timeout or error.
+  ssize_t fill(Clock::time_point deadline) {
+    if (m_offset == m_buffer.size()) {
+      m_buffer.clear();
+      m_offset = 0;
+    }
+    if (!poll_socket(m_sock, POLLIN, millis_until(deadline))) {
+      return -1;
+    }
+    std::array<char, 16 * 1024> chunk{};
+    ssize_t n = -1;
+    do {
+      n = ::recv(m_sock, chunk.data(), chunk.size(), 0);
+    } while (n < 0 && errno == EINTR);
+    if (n > 0) {
+      m_buffer.append(chunk.data(), static_cast<std::size_t>(n));
+    }
+    return n;
+  }
+
+  // The size of the buffered head once its blank line is in (a bare-LF one
+  // too, for check_request_head to refuse), or why it never will be.
+  std::expected<std::size_t, std::optional<Rejection>> read_head() {
+    const auto deadline = Clock::now() + std::chrono::milliseconds(m_limits.head_ms);
+    for (;;) {
+      const std::string_view head = pending();
+      if (const auto end = head.find("\r\n\r\n"); end != std::string_view::npos) {
+        return end + 4;
+      }
+      if (const auto end = head.find("\n\n"); end != std::string_view::npos) {
+        return end + 2;
+      }
+      if (auto too_big = oversized(head)) {
+        return std::unexpected(too_big);
+      }
+      if (const ssize_t got = fill(deadline); got <= 0) {
+        return std::unexpected(got < 0 ? timed_out() : std::nullopt);
+      }
+    }
+  }
+
+  std::optional<Rejection> oversized(std::string_view head) const {
+    const auto& limits = m_limits.head;
+    if (head.find('\n') == std::string_view::npos && head.size() > limits.max_line) {
+      return Rejection{414, "request_too_large",
+                       fmt::format("the request line is longer than {} bytes", limits.max_line), std::nullopt,
+                       false};
+    }
+    if (head.size() > limits.max_bytes) {
+      return Rejection{431, "request_too_large",
+                       fmt::format("request headers are larger than {} bytes", limits.max_bytes),
+                       std::nullopt, false};
+    }
+    return std::nullopt;
+  }
+
+  // A 408 when the head deadline passed with part of a head in; nothing
+  // when the client sent nothing.
+  std::optional<Rejection> timed_out() const {
+    if (pending().empty()) {
+      return std::nullopt;
+    }
+    return Rejection{408, "timeout_error",
+                     fmt::format("the request headers did not arrive within {} s", m_limits.head_ms / 1000),
+                     std::nullopt, false};
+  }
+
+  socket_t m_sock;
+  Limits m_limits;
+  std::string m_buffer;
+  std::size_t m_offset = 0;
+  std::size_t m_head_end = 0;
+  bool m_broken = false;
+};
+
+std::string_view reason_phrase(int status) {
+  switch (status) {
+  case 400:
+    return "Bad Request";
+  case 408:
+    return "Request Timeout";
+  case 414:
+    return "URI Too Long";
+  case 431:
+    return "Request Header Fields Too Large";
+  default:
+    return "Error";
+  }
+}
+
+// A rejection as a complete HTTP/1.1 response that closes the connection.
+std::string raw_response(const Rejection& rejection, const std::string& request_id) {
+  httplib::Response res;
+  write_rejection(res, rejection, request_id);
+  std::string out = fmt::format("HTTP/1.1 {} {}\r\n", res.status, reason_phrase(res.status));
+  for (const auto& [name, value] : res.headers) {
+    out += fmt::format("{}: {}\r\n", name, value);
+  }
+  return out + fmt::format("Content-Length: {}\r\nConnection: close\r\n\r\n{}", res.body.size(), res.body);
+}
+
+// Close after a rejection: stop sending, then read what the client still
+// sends for a moment, so closing with unread bytes does not reset the
+// connection before the client has read the answer.
+void linger_close(socket_t sock) {
+  ::shutdown(sock, SHUT_WR);
+  std::array<char, 16 * 1024> sink{};
+  const auto deadline = Clock::now() + std::chrono::seconds(2);
+  std::size_t drained = 0;
+  while (drained < 4 * 1024 * 1024 && poll_socket(sock, POLLIN, millis_until(deadline))) {
+    const ssize_t n = ::recv(sock, sink.data(), sink.size(), 0);
+    if (n <= 0) {
+      break;
+    }
+    drained += static_cast<std::size_t>(n);
+  }
+  ::close(sock);
+}
 
 // httplib's stop() also ends every chunked response in flight (0.11.4 checks
 // the listening socket between chunks), which would cut streams short; this
@@ -48,6 +320,44 @@ public:
       ::listen(sock, SOMAXCONN);
     }
   }
+
+  // Read timeouts and head bounds for every connection, and what answers a
+  // head refused before httplib saw it (returns the request id).
+  void guard_heads(ClientStream::Limits limits, std::function<std::string(const Rejection&)> on_refused) {
+    m_limits = limits;
+    m_on_refused = std::move(on_refused);
+  }
+
+private:
+  // httplib's own per-connection loop (a private virtual in 0.11.4, its only
+  // hook there), with one ClientStream for the whole connection.
+  bool process_and_close_socket(socket_t sock) override {
+    const int yes = 1;
+    setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof(yes));
+    ClientStream stream(sock, m_limits);
+    const int keep_alive_ms = static_cast<int>(keep_alive_timeout_sec_ * 1000);
+    while (svr_sock_ != INVALID_SOCKET && stream.wait_request(keep_alive_ms)) {
+      if (const auto refused = stream.next_head()) {
+        if (*refused) {
+          const std::string response = raw_response(**refused, m_on_refused(**refused));
+          stream.write(response.data(), response.size());
+          linger_close(sock);
+          return true;
+        }
+        break;
+      }
+      bool closed = false;
+      if (!process_request(stream, false, closed, nullptr) || closed || stream.lost_track()) {
+        break;
+      }
+    }
+    ::shutdown(sock, SHUT_RDWR);
+    ::close(sock);
+    return true;
+  }
+
+  ClientStream::Limits m_limits;
+  std::function<std::string(const Rejection&)> m_on_refused;
 };
 
 // SIGINT/SIGTERM are blocked in every thread (set before any is started)
@@ -267,6 +577,29 @@ Result<void> open_services(Services& services, const ServeOptions& options, cons
   return open_idp(services, options, resources);
 }
 
+ClientStream::Limits stream_limits(const ServeOptions& options) {
+  ClientStream::Limits limits;
+  limits.read_ms = static_cast<int>(std::min<std::int64_t>(options.read_timeout, 86'400) * 1000);
+  limits.write_ms = std::max(limits.read_ms, 30'000);
+  limits.head_ms = limits.read_ms;
+  return limits;
+}
+
+// Meter and log a head refused before routing, as the gateway does its own errors.
+std::function<std::string(const Rejection&)> refusal_log(Services& services,
+                                                         const ServeResources& resources) {
+  return [&services, &resources](const Rejection& rejection) {
+    std::string request_id = new_request_id(resources.random);
+    services.metrics.count_request(rejection.status);
+    services.log.write({{"time", duration::format_time(resources.clock.now())},
+                        {"request_id", request_id},
+                        {"route", ""},
+                        {"status", rejection.status},
+                        {"error", rejection.message}});
+    return request_id;
+  };
+}
+
 } // namespace
 
 Result<void> parse_listen(std::string_view listen, ServeOptions& options) {
@@ -316,6 +649,7 @@ Result<void> run_server(const ServeOptions& options, const ServeResources& resou
                    services.idp ? &*services.idp : nullptr});
   GatewayServer server;
   configure(server, options);
+  server.guard_heads(stream_limits(options), refusal_log(services, resources));
   add_routes(server, gateway);
   auto port = bind(server, options);
   if (!port) {

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "stream_relay.hpp"
 
+#include "claudegate/proxy/anthropic_error.hpp"
+
 #include <chrono>
 
 namespace claudegate::proxy {
@@ -9,6 +11,26 @@ namespace {
 
 // How long the provider waits for a chunk before letting httplib call it again.
 constexpr auto k_poll = std::chrono::milliseconds(500);
+
+// Anthropic's own `event: error` for an upstream that broke off or went quiet
+// mid-stream, so the client sees a failure, not a stream that merely stops.
+// The blank lines first end any event the upstream left half-sent.
+std::string failure_event(const Exchange& exchange, const std::optional<UpstreamHead>& head) {
+  const bool timeout = exchange.failure == UpstreamFailure::timeout;
+  std::string request_id;
+  if (head) {
+    if (const auto it = head->headers.find("request-id"); it != head->headers.end()) {
+      request_id = it->second;
+    }
+  }
+  const std::string message = exchange.message + "; the response is incomplete, retry the request";
+  return "\n\nevent: error\ndata: " + error_body(timeout ? "timeout_error" : "api_error", message, request_id)
+         + "\n\n";
+}
+
+bool broke_off(const Exchange& exchange) {
+  return exchange.failure == UpstreamFailure::connect || exchange.failure == UpstreamFailure::timeout;
+}
 
 } // namespace
 
@@ -74,6 +96,9 @@ bool StreamRelay::provide(httplib::DataSink& sink) {
     m_changed.wait_for(lock, k_poll, [this] { return !m_chunks.empty() || m_done; });
     ready.swap(m_chunks);
     done = m_done;
+    if (done && broke_off(m_exchange)) {
+      ready.push_back(failure_event(m_exchange, m_head));
+    }
   }
   if (ready.empty() && !done && !client_still_there(sink)) {
     client_left(); // noticed while the upstream is quiet, not at the next event

@@ -3,10 +3,13 @@
 
 #include "claudegate/proxy/anthropic_error.hpp"
 
+#include <fmt/core.h>
+
 #include <algorithm>
 #include <array>
 #include <cctype>
 #include <set>
+#include <vector>
 
 namespace claudegate::proxy {
 
@@ -60,6 +63,159 @@ bool never_relayed(const std::string& name) {
   return k_dropped.contains(name) || name.starts_with("anthropic-ratelimit-");
 }
 
+std::string_view trim_blanks(std::string_view text) {
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) {
+    text.remove_prefix(1);
+  }
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) {
+    text.remove_suffix(1);
+  }
+  return text;
+}
+
+CredentialProblem ambiguous(const std::string& what) {
+  return {"ambiguous", what + "; send one credential: Authorization: Bearer <token> or x-api-key"};
+}
+
+// The token of an "Authorization: Bearer <token>" value (RFC 6750 §2.1).
+std::expected<std::string, CredentialProblem> bearer_token(std::string_view value) {
+  const auto space = value.find(' ');
+  if (space == std::string_view::npos || lower(value.substr(0, space)) != "bearer") {
+    return std::unexpected(CredentialProblem{"malformed", "Authorization must be \"Bearer <token>\""});
+  }
+  const std::string_view token = trim_blanks(value.substr(space));
+  if (token.empty()) {
+    return std::unexpected(CredentialProblem{"malformed", "Authorization: Bearer has no token"});
+  }
+  return std::string(token);
+}
+
+// What a request head says about its body's framing.
+struct Framing {
+  int lengths = 0;
+  bool length_is_number = true;
+  int encodings = 0;
+  std::string encoding;
+};
+
+Rejection bad_head(std::string message) {
+  return {400, "invalid_request_error", std::move(message), std::nullopt, false};
+}
+
+bool is_tchar(unsigned char c) {
+  return std::isalnum(c) != 0
+         || std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
+}
+
+// RFC 9110 §5.5: HTAB, SP, visible characters and obs-text; never CR, LF, NUL or other controls.
+bool is_field_byte(unsigned char c) {
+  return c == '\t' || (c >= 0x20 && c != 0x7f);
+}
+
+bool all_of(std::string_view text, bool (*allowed)(unsigned char)) {
+  return std::all_of(text.begin(), text.end(),
+                     [allowed](char c) { return allowed(static_cast<unsigned char>(c)); });
+}
+
+void note_framing(const std::string& name, std::string_view value, Framing& framing) {
+  if (name == "content-length") {
+    ++framing.lengths;
+    framing.length_is_number =
+        !value.empty() && value.size() <= 18
+        && std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; });
+  } else if (name == "transfer-encoding") {
+    ++framing.encodings;
+    framing.encoding = lower(value);
+  }
+}
+
+std::optional<Rejection> check_field(std::string_view line, Framing& framing) {
+  if (line.front() == ' ' || line.front() == '\t') {
+    return bad_head("a header line continues the previous one (obs-fold); send each header on one line");
+  }
+  const auto colon = line.find(':');
+  const std::string_view name = line.substr(0, colon);
+  if (colon == std::string_view::npos || name.empty() || !all_of(name, is_tchar)) {
+    return bad_head("malformed header line (a field name, then a colon, with no space between)");
+  }
+  const std::string_view value = line.substr(colon + 1);
+  if (!all_of(value, is_field_byte)) {
+    return bad_head(fmt::format("header {} contains a control character (CR, LF or NUL)", name));
+  }
+  note_framing(lower(name), trim_blanks(value), framing);
+  return std::nullopt;
+}
+
+std::optional<Rejection> check_framing(const Framing& framing) {
+  if (framing.lengths > 1) {
+    return bad_head("Content-Length is repeated; send it once");
+  }
+  if (framing.lengths == 1 && !framing.length_is_number) {
+    return bad_head("Content-Length is not a number of bytes");
+  }
+  if (framing.lengths > 0 && framing.encodings > 0) {
+    return bad_head("both Content-Length and Transfer-Encoding are set; send one of them");
+  }
+  if (framing.encodings > 1 || (framing.encodings == 1 && framing.encoding != "chunked")) {
+    return bad_head("Transfer-Encoding: only a single chunked coding is supported");
+  }
+  return std::nullopt;
+}
+
+// "METHOD target HTTP/1.x" with a method httplib routes (it answers others
+// without reading the rest of the head, which would then pass for a request).
+std::optional<Rejection> check_request_line(std::string_view line) {
+  static const std::set<std::string_view> k_methods = {"GET",     "HEAD",    "POST",  "PUT",   "DELETE",
+                                                       "CONNECT", "OPTIONS", "TRACE", "PATCH", "PRI"};
+  const auto first = line.find(' ');
+  const auto last = line.rfind(' ');
+  if (!all_of(line, is_field_byte) || first == std::string_view::npos || first == last) {
+    return bad_head("malformed request line (METHOD TARGET HTTP/1.1)");
+  }
+  const std::string_view target = line.substr(first + 1, last - first - 1);
+  const std::string_view version = line.substr(last + 1);
+  if (target.empty() || target.find_first_of(" \t") != std::string_view::npos
+      || (version != "HTTP/1.1" && version != "HTTP/1.0")) {
+    return bad_head("malformed request line (METHOD TARGET HTTP/1.1)");
+  }
+  if (!k_methods.contains(line.substr(0, first))) {
+    return bad_head(fmt::format("unsupported method {}", line.substr(0, first)));
+  }
+  return std::nullopt;
+}
+
+// The lines of `head` split at CRLF, without the blank line that ends it.
+std::vector<std::string_view> head_lines(std::string_view head) {
+  std::vector<std::string_view> lines;
+  while (!head.empty()) {
+    const auto end = head.find("\r\n");
+    lines.push_back(head.substr(0, end));
+    head = end == std::string_view::npos ? std::string_view{} : head.substr(end + 2);
+  }
+  while (!lines.empty() && lines.back().empty()) {
+    lines.pop_back();
+  }
+  return lines;
+}
+
+Rejection too_large(int status, std::string message) {
+  return {status, std::string(error_type_for(status)), std::move(message), std::nullopt, false};
+}
+
+std::optional<Rejection> check_sizes(const std::vector<std::string_view>& lines, std::size_t bytes,
+                                     const HeadLimits& limits) {
+  if (lines.front().size() > limits.max_line) {
+    return too_large(414, fmt::format("the request line is longer than {} bytes", limits.max_line));
+  }
+  const bool long_field = std::any_of(lines.begin() + 1, lines.end(),
+                                      [&](std::string_view line) { return line.size() > limits.max_line; });
+  if (bytes > limits.max_bytes || lines.size() - 1 > limits.max_fields || long_field) {
+    return too_large(431, fmt::format("request headers are larger than the limit ({} fields of up to {} "
+                                      "bytes, {} bytes in all)",
+                                      limits.max_fields, limits.max_line, limits.max_bytes));
+  }
+  return std::nullopt;
+}
 } // namespace
 
 httplib::Headers forward_headers(const httplib::Headers& client) {
@@ -86,18 +242,30 @@ httplib::Headers relay_headers(const httplib::Headers& upstream) {
   return out;
 }
 
-std::optional<std::string> presented_token(const httplib::Request& req) {
-  const std::string auth = req.get_header_value("Authorization");
-  if (auth.size() > 7 && lower(std::string_view(auth).substr(0, 7)) == "bearer ") {
-    if (const auto start = auth.find_first_not_of(' ', 7); start != std::string::npos) {
-      return auth.substr(start);
+std::expected<std::string, CredentialProblem> presented_token(const httplib::Request& req) {
+  const auto authorizations = req.get_header_value_count("Authorization");
+  const auto api_keys = req.get_header_value_count("x-api-key");
+  if (authorizations > 1 || api_keys > 1) {
+    return std::unexpected(
+        ambiguous(fmt::format("{} Authorization and {} x-api-key headers", authorizations, api_keys)));
+  }
+  std::optional<std::string> bearer;
+  if (authorizations == 1) {
+    auto token = bearer_token(req.get_header_value("Authorization"));
+    if (!token) {
+      return token;
     }
+    bearer = std::move(*token);
   }
   const std::string key = req.get_header_value("x-api-key");
-  if (!key.empty()) {
-    return key;
+  if (bearer && !key.empty() && key != *bearer) {
+    return std::unexpected(ambiguous("Authorization and x-api-key carry different tokens"));
   }
-  return std::nullopt;
+  if (bearer || !key.empty()) {
+    return bearer ? *bearer : key;
+  }
+  return std::unexpected(
+      CredentialProblem{"missing", "no credentials: send Authorization: Bearer <token> or x-api-key"});
 }
 
 void write_rejection(httplib::Response& res, const Rejection& rejection, const std::string& request_id) {
@@ -131,9 +299,41 @@ std::string_view error_type_for(int status) {
     return "rate_limit_error";
   case 504:
     return "timeout_error";
+  case 408:
+    return "timeout_error";
+  case 414:
+  case 431:
+    return "request_too_large";
   default:
-    return "api_error";
+    return status >= 400 && status < 500 ? "invalid_request_error" : "api_error";
   }
+}
+
+std::expected<std::string, Rejection> check_request_head(std::string_view head, const HeadLimits& limits) {
+  const auto lines = head_lines(head);
+  if (lines.empty()) {
+    return std::unexpected(bad_head("the request line is missing"));
+  }
+  if (auto too_big = check_sizes(lines, head.size(), limits)) {
+    return std::unexpected(*too_big);
+  }
+  if (auto bad = check_request_line(lines.front())) {
+    return std::unexpected(*bad);
+  }
+  Framing framing;
+  for (auto line = lines.begin() + 1; line != lines.end(); ++line) {
+    if (auto bad = check_field(*line, framing)) {
+      return std::unexpected(*bad);
+    }
+  }
+  if (auto bad = check_framing(framing)) {
+    return std::unexpected(*bad);
+  }
+  std::string out(head);
+  if (framing.lengths == 0 && framing.encodings == 0 && out.ends_with("\r\n\r\n")) {
+    out.insert(out.size() - 2, "Content-Length: 0\r\n");
+  }
+  return out;
 }
 
 } // namespace claudegate::proxy

@@ -4,6 +4,7 @@
 #include <httplib.h>
 
 #include <cstdint>
+#include <expected>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -23,8 +24,18 @@ httplib::Headers forward_headers(const httplib::Headers& client);
 // org-wide anthropic-ratelimit-* headers.
 httplib::Headers relay_headers(const httplib::Headers& upstream);
 
-// The JWT the client presented: "Authorization: Bearer <jwt>", else "x-api-key".
-std::optional<std::string> presented_token(const httplib::Request& req);
+// Why a request carries no usable credential: `reason` is the metrics label
+// ("missing", "ambiguous" or "malformed"), `message` the 401's text.
+struct CredentialProblem {
+  std::string reason;
+  std::string message;
+};
+
+// The JWT the client presented as "Authorization: Bearer <jwt>" (scheme in
+// any case) or "x-api-key: <jwt>". Fails when there is none, when a header
+// is repeated or the two disagree (two credentials are ambiguous), or when
+// Authorization is not a Bearer with a token.
+std::expected<std::string, CredentialProblem> presented_token(const httplib::Request& req);
 
 // A gateway-made error: the status, Anthropic's error type and message.
 struct Rejection {
@@ -44,7 +55,24 @@ struct Rejection {
 // (401 also gets WWW-Authenticate: Bearer error="invalid_token").
 void write_rejection(httplib::Response& res, const Rejection& rejection, const std::string& request_id);
 
-// Anthropic's error type for an HTTP status the gateway itself answers with.
+// Anthropic's error type for an HTTP status the gateway itself answers with
+// (other 4xx: invalid_request_error, other 5xx: api_error).
 std::string_view error_type_for(int status);
+
+// Bounds on one request head (request line and header fields).
+struct HeadLimits {
+  std::size_t max_line = 8192;       // request line or one field line, as httplib's own limits
+  std::size_t max_bytes = 64 * 1024; // the whole head
+  std::size_t max_fields = 100;
+};
+
+// Check a complete request `head` (request line to blank line) before httplib
+// parses it, for what httplib 0.11.4 would accept but RFC 9112 says to refuse:
+// bare CR or LF, control bytes, obs-fold, malformed field names, more than
+// `limits` allow, and ambiguous framing (Content-Length repeated or not a
+// number, Content-Length with Transfer-Encoding, a coding other than chunked).
+// Returns the head to parse (a request without framing gets Content-Length: 0,
+// as RFC 9112 §6.3 says its body is empty) or the rejection (400, 414, 431).
+std::expected<std::string, Rejection> check_request_head(std::string_view head, const HeadLimits& limits);
 
 } // namespace claudegate::proxy

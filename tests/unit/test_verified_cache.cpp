@@ -1,0 +1,205 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "claudegate/verified_cache.hpp"
+
+#include "jose_support.hpp"
+#include "scratch_dir.hpp"
+
+#include <doctest/doctest.h>
+#include <sqlite3.h>
+
+#include <filesystem>
+#include <memory>
+#include <string>
+
+using namespace claudegate;
+using namespace claudegate::test;
+
+namespace {
+
+constexpr UnixSeconds k_issued = 1'795'428'000; // 2026-11-23T10:00:00Z
+constexpr std::int64_t k_ttl = 900;
+
+claims::VerifyPolicy cache_policy() {
+  claims::VerifyPolicy policy;
+  policy.issuer = "claudegate";
+  policy.audiences = {"claude-proxy"};
+  return policy;
+}
+
+token::IssuedAccessToken issue_token(Alg alg, const std::string& subject = "alice") {
+  token::AccessTokenRequest request;
+  request.subject = subject;
+  request.ttl = k_ttl;
+  SystemRandom rng;
+  auto issued = token::issue(request, cached_key(alg), k_issued, rng);
+  REQUIRE_MESSAGE(issued, (issued ? "" : issued.error().message));
+  return *issued;
+}
+
+KeySet public_keys(Alg alg) {
+  KeySet keys;
+  auto public_key = cached_key(alg).public_only();
+  REQUIRE(public_key);
+  keys.add(std::move(*public_key));
+  return keys;
+}
+
+// A store in a scratch folder, with its path for a second, raw connection.
+struct ScratchStore {
+  ScratchDir dir;
+  std::filesystem::path path = dir.path() / "claudegate.db";
+  std::unique_ptr<store::Store> store = open();
+
+  std::unique_ptr<store::Store> open() const {
+    auto opened = store::open_sqlite(path);
+    REQUIRE_MESSAGE(opened, (opened ? "" : opened.error().message));
+    return std::move(*opened);
+  }
+
+  // Run `sql` through the sqlite3 library directly, as an operator's shell would.
+  void raw(const std::string& sql) const {
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr) == SQLITE_OK);
+    const int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr);
+    sqlite3_close(db);
+    REQUIRE(rc == SQLITE_OK);
+  }
+};
+
+Errc error_of(const Result<token::VerifiedToken>& result) {
+  REQUIRE_FALSE(result.has_value());
+  return result.error().code;
+}
+
+} // namespace
+
+TEST_CASE("verified cache: the same token again is a hit with the same claims") {
+  ScratchStore s;
+  revocation::VerifiedCache cache(16);
+  const auto issued = issue_token(Alg::ES256);
+  const auto keys = public_keys(Alg::ES256);
+  auto first = cache.verify(issued.token, keys, cache_policy(), k_issued + 1, s.store.get());
+  REQUIRE(first);
+  auto second = cache.verify(issued.token, keys, cache_policy(), k_issued + 2, s.store.get());
+  REQUIRE(second);
+  CHECK(second->claims == first->claims);
+  CHECK(second->kid == first->kid);
+  CHECK(cache.hits() == 1);
+  CHECK(cache.misses() == 1);
+}
+
+TEST_CASE("verified cache: a revocation written after the first check is seen at once") {
+  ScratchStore s;
+  revocation::VerifiedCache cache(16);
+  const auto issued = issue_token(Alg::EdDSA);
+  const auto keys = public_keys(Alg::EdDSA);
+  REQUIRE(cache.verify(issued.token, keys, cache_policy(), k_issued + 1, s.store.get()));
+
+  SUBCASE("by jti, from another connection") {
+    auto other = s.open();
+    REQUIRE(other->revoke_jti(issued.jti, issued.expires_at, "alice", "leaked", k_issued + 2));
+  }
+  SUBCASE("by subject cut-off") {
+    REQUIRE(s.store->revoke_subject("alice", k_issued + 2, "left", k_issued + 2));
+  }
+  SUBCASE("by a row an operator inserted with the sqlite3 shell") {
+    s.raw("INSERT INTO revoked_jtis (jti, subject, reason, revoked_at) VALUES ('" + issued.jti
+          + "', 'alice', 'by hand', 0)");
+  }
+  CHECK(error_of(cache.verify(issued.token, keys, cache_policy(), k_issued + 3, s.store.get()))
+        == Errc::revoked);
+  CHECK(cache.hits() == 0);
+}
+
+TEST_CASE("verified cache: an unrelated revocation costs one full check, then hits again") {
+  ScratchStore s;
+  revocation::VerifiedCache cache(16);
+  const auto issued = issue_token(Alg::ES256);
+  const auto keys = public_keys(Alg::ES256);
+  REQUIRE(cache.verify(issued.token, keys, cache_policy(), k_issued, s.store.get()));
+  REQUIRE(s.store->revoke_subject("bob", k_issued, "left", k_issued));
+  REQUIRE(cache.verify(issued.token, keys, cache_policy(), k_issued, s.store.get()));
+  REQUIRE(cache.verify(issued.token, keys, cache_policy(), k_issued, s.store.get()));
+  CHECK(cache.misses() == 2);
+  CHECK(cache.hits() == 1);
+}
+
+TEST_CASE("verified cache: claims are checked again on every hit") {
+  ScratchStore s;
+  revocation::VerifiedCache cache(16);
+  const auto issued = issue_token(Alg::ES256);
+  const auto keys = public_keys(Alg::ES256);
+  const auto policy = cache_policy();
+  REQUIRE(cache.verify(issued.token, keys, policy, k_issued, s.store.get()));
+
+  SUBCASE("expired since") {
+    CHECK(error_of(
+              cache.verify(issued.token, keys, policy, issued.expires_at + policy.leeway + 1, s.store.get()))
+          == Errc::expired);
+  }
+  SUBCASE("a stricter policy") {
+    auto other = policy;
+    other.audiences = {"another-service"};
+    CHECK(error_of(cache.verify(issued.token, keys, other, k_issued, s.store.get())) == Errc::claim_mismatch);
+  }
+  CHECK(cache.hits() == 0);
+}
+
+TEST_CASE("verified cache: a retired key or different key material is never trusted from the cache") {
+  ScratchStore s;
+  revocation::VerifiedCache cache(16);
+  const auto issued = issue_token(Alg::ES256);
+  REQUIRE(cache.verify(issued.token, public_keys(Alg::ES256), cache_policy(), k_issued, s.store.get()));
+
+  SUBCASE("the kid is gone") {
+    CHECK(error_of(cache.verify(issued.token, KeySet{}, cache_policy(), k_issued, s.store.get()))
+          == Errc::unknown_key);
+  }
+  SUBCASE("the kid now names other material") {
+    KeySet swapped;
+    auto other = cached_key(Alg::ES384).public_only();
+    REQUIRE(other);
+    swapped.add(issued.kid, std::move(*other));
+    CHECK_FALSE(cache.verify(issued.token, swapped, cache_policy(), k_issued, s.store.get()));
+  }
+  CHECK(cache.hits() == 0);
+}
+
+TEST_CASE("verified cache: a changed byte is a different token and fails in full") {
+  ScratchStore s;
+  revocation::VerifiedCache cache(16);
+  const auto issued = issue_token(Alg::RS256);
+  const auto keys = public_keys(Alg::RS256);
+  REQUIRE(cache.verify(issued.token, keys, cache_policy(), k_issued, s.store.get()));
+  auto tampered = issued.token;
+  tampered[tampered.size() - 2] = tampered[tampered.size() - 2] == 'A' ? 'B' : 'A';
+  CHECK(error_of(cache.verify(tampered, keys, cache_policy(), k_issued, s.store.get()))
+        == Errc::bad_signature);
+}
+
+TEST_CASE("verified cache: a full cache makes room and keeps verifying correctly") {
+  ScratchStore s;
+  revocation::VerifiedCache cache(2);
+  const auto keys = public_keys(Alg::EdDSA);
+  std::vector<token::IssuedAccessToken> tokens;
+  for (const char* subject : {"a", "b", "c", "d"}) {
+    tokens.push_back(issue_token(Alg::EdDSA, subject));
+  }
+  for (int round = 0; round < 2; ++round) {
+    for (const auto& issued : tokens) {
+      auto verified = cache.verify(issued.token, keys, cache_policy(), k_issued, s.store.get());
+      REQUIRE(verified);
+      CHECK(verified->claims["jti"] == issued.jti);
+    }
+  }
+  CHECK(cache.hits() + cache.misses() == 8);
+}
+
+TEST_CASE("verified cache: without a store, only signature and claims are cached") {
+  revocation::VerifiedCache cache(4);
+  const auto issued = issue_token(Alg::ES256);
+  const auto keys = public_keys(Alg::ES256);
+  REQUIRE(cache.verify(issued.token, keys, cache_policy(), k_issued, nullptr));
+  REQUIRE(cache.verify(issued.token, keys, cache_policy(), k_issued, nullptr));
+  CHECK(cache.hits() == 1);
+}
