@@ -115,6 +115,11 @@ call "$BASE/v1/messages" -H "x-api-key: $TOKEN" -d "$MSG"
 expect_status 500
 expect_envelope api_error
 [ "$(wc -l <"$RECORD")" = "$forwarded" ] || fail "forwarded after the store was deleted"
+# The client is told only to retry; the operator's log says why.
+logged_cause() { grep '"error":"store .*was deleted or replaced' "$SERVER_LOG" | grep -q '"status":500'; }
+for ((i = 0; i < 50; i++)); do logged_cause && break; sleep 0.1; done
+logged_cause ||
+  fail "the request log does not say why the request failed: $(tail -3 "$SERVER_LOG")"
 curl -sf --max-time 5 "$BASE/healthz" >/dev/null || fail "serve-local died when its store was deleted"
 stop_server
 pass

@@ -37,7 +37,9 @@ std::string string_claim(const json::Json& claims, const char* name) {
 Rejection auth_rejection(const Error& error) {
   // io: the IdP's keys could not be fetched (--jwks), not the caller's fault.
   if (error.code == Errc::storage || error.code == Errc::internal || error.code == Errc::io) {
-    return {500, "api_error", "the gateway could not check the token; try again"};
+    Rejection failed{500, "api_error", "the gateway could not check the token; try again"};
+    failed.cause = error.message;
+    return failed;
   }
   return {401, "authentication_error", error.message};
 }
@@ -163,7 +165,9 @@ Checked<Ticket> Gateway::admit(const Caller& caller, const MessageRequest& messa
   if (!reserved || !*reserved) {
     m_limiter.release(grant.subject);
     if (!reserved) {
-      return std::unexpected(Rejection{500, "api_error", "the gateway could not reserve quota; try again"});
+      Rejection failed{500, "api_error", "the gateway could not reserve quota; try again"};
+      failed.cause = reserved.error().message;
+      return std::unexpected(failed);
     }
     m_parts.metrics.count_quota_rejection("daily_tokens");
     return std::unexpected(quota_rejection(refused, estimate, now));
@@ -356,6 +360,7 @@ void Gateway::upstream_failed(httplib::Response& res, CallRecord& call, const Ex
 
 void Gateway::reject(httplib::Response& res, CallRecord& call, const Rejection& rejection) {
   call.status = rejection.status;
+  call.error = rejection.cause;
   write_rejection(res, rejection, call.request_id);
 }
 
@@ -378,6 +383,9 @@ void Gateway::finish(const CallRecord& call) {
                      {"stream", call.stream}};
   if (call.client_gone) {
     line["client_gone"] = true;
+  }
+  if (!call.error.empty()) {
+    line["error"] = call.error;
   }
   m_parts.log.write(line);
 }

@@ -82,6 +82,7 @@ struct CallRecord {
   Usage usage;
   bool stream = false;
   bool client_gone = false;
+  std::string error; // why the gateway itself failed (store, IdP), for the request log
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 };
 

@@ -18,7 +18,8 @@ using json::Json;
 constexpr std::size_t k_snippet_bytes = 40;
 constexpr std::size_t k_longest_reply_words = 40;
 constexpr std::size_t k_words_per_delta = 4;
-constexpr std::string_view k_base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+constexpr std::string_view k_message_id_alphabet =
+    "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 constexpr std::array<std::string_view, 16> k_filler{
     "this", "is", "a",      "deterministic", "answer", "from",  "the",    "claudegate",
     "mock", "so", "quotas", "metering",      "and",    "tests", "behave", "predictably"};
@@ -58,7 +59,7 @@ std::uint64_t next_random(std::uint64_t& state) {
 std::string message_id(std::uint64_t seed) {
   std::string id = "msg_01";
   for (int i = 0; i < 22; ++i) {
-    id += k_base62[next_random(seed) % k_base62.size()];
+    id += k_message_id_alphabet[next_random(seed) % k_message_id_alphabet.size()];
   }
   return id;
 }

@@ -35,17 +35,18 @@ namespace claudegate::proxy {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using SteadyClock = std::chrono::steady_clock;
 
-int millis_until(Clock::time_point deadline) {
-  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+int millis_until(SteadyClock::time_point deadline) {
+  const auto left =
+      std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now()).count();
   return static_cast<int>(std::clamp<std::int64_t>(left, 0, std::numeric_limits<int>::max()));
 }
 
 // Wait up to `timeout_ms` for `events` on `sock`.
 bool poll_socket(socket_t sock, short events, int timeout_ms) {
   pollfd fd{sock, events, 0};
-  const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+  const auto deadline = SteadyClock::now() + std::chrono::milliseconds(timeout_ms);
   for (;;) {
     const int ready = ::poll(&fd, 1, millis_until(deadline));
     if (ready >= 0 || errno != EINTR) {
@@ -94,7 +95,7 @@ public:
 
   ssize_t read(char* ptr, std::size_t size) override {
     if (m_offset == m_buffer.size()) {
-      const ssize_t got = fill(Clock::now() + std::chrono::milliseconds(m_limits.read_ms));
+      const ssize_t got = fill(SteadyClock::now() + std::chrono::milliseconds(m_limits.read_ms));
       if (got <= 0) {
         m_broken = true;
         return got;
@@ -177,7 +178,7 @@ private:
 
   // Receive what is there (waiting until `deadline`) onto the buffer: the
   // byte count, 0 when the client closed, -1 on timeout or error.
-  ssize_t fill(Clock::time_point deadline) {
+  ssize_t fill(SteadyClock::time_point deadline) {
     if (m_offset == m_buffer.size()) {
       m_buffer.clear();
       m_offset = 0;
@@ -199,7 +200,7 @@ private:
   // The size of the buffered head once its blank line is in (a bare-LF one
   // too, for check_request_head to refuse), or why it never will be.
   std::expected<std::size_t, std::optional<Rejection>> read_head() {
-    const auto deadline = Clock::now() + std::chrono::milliseconds(m_limits.head_ms);
+    const auto deadline = SteadyClock::now() + std::chrono::milliseconds(m_limits.head_ms);
     for (;;) {
       const std::string_view head = pending();
       if (const auto end = head.find("\r\n\r\n"); end != std::string_view::npos) {
@@ -283,7 +284,7 @@ std::string raw_response(const Rejection& rejection, const std::string& request_
 void linger_close(socket_t sock) {
   ::shutdown(sock, SHUT_WR);
   std::array<char, 16 * 1024> sink{};
-  const auto deadline = Clock::now() + std::chrono::seconds(2);
+  const auto deadline = SteadyClock::now() + std::chrono::seconds(2);
   std::size_t drained = 0;
   while (drained < 4 * 1024 * 1024 && poll_socket(sock, POLLIN, millis_until(deadline))) {
     const ssize_t n = ::recv(sock, sink.data(), sink.size(), 0);

@@ -49,6 +49,7 @@ struct Rejection {
   std::string message;
   std::optional<std::int64_t> retry_after; // seconds; sets retry-after
   bool should_retry = true;                // false adds x-should-retry: false
+  std::string cause; // the gateway's own failure, for the operator's log; never sent to the client
 };
 
 // Fill `res` with `rejection` in Anthropic's envelope under `request_id`
