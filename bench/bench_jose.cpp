@@ -1,10 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 // Verify and issue per algorithm, next to the raw OpenSSL verify/sign rate of
-// the same key and signing input, measured interleaved in the same run.
+// the same key and signing input, measured interleaved in the same run; then
+// RS256 verify with revocation on, uncached and through VerifiedCache. Besides
+// the tables it prints one "RESULT <id> <figure> <unit> <measured> <reference>"
+// line per issue #7 target (bench/summarize.py collects them).
 #include <claudegate/jws.hpp>
 #include <claudegate/revocation.hpp>
 #include <claudegate/store.hpp>
 #include <claudegate/token.hpp>
+#include <claudegate/verified_cache.hpp>
 
 #include <fmt/core.h>
 #include <openssl/core_names.h>
@@ -18,6 +22,9 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
 
 using namespace claudegate;
 
@@ -136,7 +143,14 @@ Fixture make_fixture(Alg alg, UnixSeconds now, RandomSource& rng) {
   return {key, keys, issued.token, decoded, raw_signature};
 }
 
-void bench_alg(Alg alg, int rounds, double seconds) {
+struct AlgRates {
+  double raw_verify;
+  double verify;
+  double raw_sign;
+  double issue;
+};
+
+AlgRates bench_alg(Alg alg, int rounds, double seconds) {
   SystemRandom rng;
   const UnixSeconds now = SystemClock{}.now();
   Fixture f = make_fixture(alg, now, rng);
@@ -164,6 +178,15 @@ void bench_alg(Alg alg, int rounds, double seconds) {
   const auto [rs, os] = side_by_side(raw_sign, our_issue, rounds, seconds);
   fmt::print("| {:<6} | {:>12.0f} | {:>12.0f} | {:>5.1f}% | {:>12.0f} | {:>12.0f} | {:>5.1f}% |\n",
              alg_name(alg), rv, ov, 100.0 * ov / rv, rs, os, 100.0 * os / rs);
+  return {rv, ov, rs, os};
+}
+
+// One machine-readable line for bench/summarize.py: `id`, `ours` as a
+// percentage of `reference`, and both rates described.
+void print_result(std::string_view id, double reference, double ours, std::string_view our_name,
+                  std::string_view reference_name) {
+  fmt::print("RESULT {} {:.1f} % \"{} {:.0f}/s\" \"{} {:.0f}/s\"\n", id, 100.0 * ours / reference, our_name,
+             ours, reference_name, reference);
 }
 
 // A scratch folder for the revocation store, removed on exit; on tmpfs when
@@ -219,10 +242,33 @@ void bench_revocation(int revoked, int rounds, double seconds) {
   auto our_verify = [&] {
     return revocation::verify_unrevoked(f.token, f.keys, policy, now, store.get()).has_value();
   };
+  revocation::VerifiedCache cache(1024);
+  auto cached_verify = [&] { return cache.verify(f.token, f.keys, policy, now, store.get()).has_value(); };
   const auto [rv, ov] = side_by_side(raw_verify, our_verify, rounds, seconds);
-  fmt::print("\nverify with revocation on (SQLite, {} revoked jtis, seeded in {:.1f}s):\n", revoked,
-             seeding.count());
-  fmt::print("| RS256  | {:>12.0f} | {:>12.0f} | {:>5.1f}% |\n", rv, ov, 100.0 * ov / rv);
+  const auto [rc, oc] = side_by_side(raw_verify, cached_verify, rounds, seconds);
+  fmt::print(
+      "\nRS256 verify with revocation on (SQLite, {} revoked jtis, seeded in {:.1f}s); cached = "
+      "revocation::VerifiedCache, the same token again (a hit re-reads only the revocation epoch):\n\n",
+      revoked, seeding.count());
+  fmt::print("| path                     | raw verify/s |  verify/s    | ratio   |\n");
+  fmt::print("|--------------------------|--------------|--------------|---------|\n");
+  fmt::print("| verify_unrevoked         | {:>12.0f} | {:>12.0f} | {:>6.1f}% |\n", rv, ov, 100.0 * ov / rv);
+  fmt::print("| VerifiedCache (cached)   | {:>12.0f} | {:>12.0f} | {:>6.1f}% |\n", rc, oc, 100.0 * oc / rc);
+  fmt::print("\n(cache: {} hits, {} misses)\n", cache.hits(), cache.misses());
+  print_result("verify.revocation", rv, ov, "verify_unrevoked", "raw EVP_DigestVerify");
+  print_result("verify.cached", rc, oc, "VerifiedCache::verify", "raw EVP_DigestVerify");
+}
+
+// RESULT lines: verify for the algorithms issue #7 sets a goal for, issue for all.
+void print_alg_results(const std::vector<std::pair<Alg, AlgRates>>& rates) {
+  for (const auto& [alg, r] : rates) {
+    const std::string name(alg_name(alg));
+    if (alg == Alg::RS256 || alg == Alg::ES256 || alg == Alg::EdDSA) {
+      print_result("verify." + name, r.raw_verify, r.verify, "token::verify", "raw EVP_DigestVerify");
+    }
+    print_result("issue." + name, r.raw_sign, r.issue, "token::issue",
+                 alg == Alg::HS256 ? "raw HMAC" : "raw EVP_DigestSign");
+  }
 }
 
 } // namespace
@@ -236,9 +282,11 @@ int main(int argc, char** argv) {
   fmt::print("issue  = token::issue (claims, jti, JSON, base64url, signature)\n\n");
   fmt::print("| alg    | raw verify/s |  verify/s    | ratio  |  raw sign/s  |  issue/s     | ratio  |\n");
   fmt::print("|--------|--------------|--------------|--------|--------------|--------------|--------|\n");
+  std::vector<std::pair<Alg, AlgRates>> rates;
   for (const Alg alg : all_algs()) {
-    bench_alg(alg, rounds, seconds);
+    rates.emplace_back(alg, bench_alg(alg, rounds, seconds));
   }
+  print_alg_results(rates);
   constexpr int k_revoked = 100000;
   bench_revocation(k_revoked, rounds, seconds);
   return 0;

@@ -4,7 +4,8 @@
 # sent straight to a trivial nginx upstream answering a canned Messages JSON,
 # through a plain nginx reverse proxy (proxy_pass, upstream keep-alive) and
 # through serve-local with token verification, quota reserve/settle and usage
-# metering all on. Prints a markdown table and serve-local's ratios to nginx.
+# metering all on. Prints a markdown table and, for bench/summarize.py, RESULT
+# lines with serve-local's throughput and p99 next to nginx's.
 #
 # Usage: bench/proxy/run.sh [SECONDS] [CONNECTIONS[,CONNECTIONS…]] [THREADS]
 #   defaults 10 s per line, 32 and 64 connections, 2 wrk threads.
@@ -12,7 +13,9 @@
 #   BUILD_DIR default build-release), NGINX, WARMUP (seconds, default 2),
 #   PROXY_WORKERS (nginx proxy worker_processes, default auto = one per core,
 #   the cores serve-local's thread pool can use too; the upstream nginx always
-#   runs 1 worker).
+#   runs 1 worker), PROFILE_SECONDS (default 0: off; else one more line of
+#   that length at the last connection count with perf sampling serve-local,
+#   for the share of its CPU time in SQLite).
 # The table also gives each server's CPU time per request (load-independent
 # on a busy machine) and the kernel's listen-queue drops during each line.
 # Exits 1 when any measured request was not a 2xx or hit a socket error, or
@@ -25,6 +28,7 @@ threads=${3:-2}
 NGINX=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
 WARMUP=${WARMUP:-2}
 PROXY_WORKERS=${PROXY_WORKERS:-auto}
+PROFILE_SECONDS=${PROFILE_SECONDS:-0}
 need wrk curl python3
 [ -x "$NGINX" ] || die "nginx not found at $NGINX (scripts/install-deps.sh installs nginx-light)"
 
@@ -141,16 +145,49 @@ table_row() {
     "$(field "$line" non2xx)" "$errors" "$(field "$line" listen_drops)" "$(field "$line" cpu_us)"
 }
 
-# serve-local against the nginx proxy at $1 connections, with issue #7 target 4's verdicts.
-verdict() {
+# serve-local against the nginx proxy at $1 connections: RESULT lines for
+# bench/summarize.py (throughput as a percentage of nginx's, p99 difference).
+result_lines() {
   local conns=$1 sl=${results[serve-local:$1]} ng=${results[nginx-proxy:$1]}
   awk -v c="$conns" -v sr="$(field "$sl" rps)" -v nr="$(field "$ng" rps)" \
     -v sp="$(field "$sl" p99_ms)" -v np="$(field "$ng" p99_ms)" 'BEGIN {
-      ratio = sr / nr; diff = sp - np
-      printf "- %s connections: serve-local / nginx proxy throughput %.2f (target >= 0.50: %s); ", c, ratio,
-        (ratio >= 0.5) ? "met" : "MISSED"
-      printf "p99 %+.3f ms vs nginx proxy (target <= +1 ms: %s)\n", diff, (diff <= 1) ? "met" : "MISSED"
+      printf "RESULT proxy.rps.%s %.1f %% \"serve-local %.0f req/s\" \"nginx proxy_pass %.0f req/s\"\n", c,
+        100 * sr / nr, sr, nr
+      printf "RESULT proxy.p99.%s %.3f ms \"serve-local p99 %.3f ms\" \"nginx proxy_pass p99 %.3f ms\"\n", c,
+        sp - np, sp, np
     }'
+}
+
+# Share of serve-local's CPU time spent in SQLite (issue #7 target 6): perf
+# samples serve-local's CPU time (cpu-clock, frame-pointer call graphs) during
+# one more wrk line of PROFILE_SECONDS at $1 connections, not among the
+# measured lines. "Self" is time in libsqlite3's own code; "with callees" adds
+# what the call graphs attribute below it (the kernel's write/fsync work is
+# only partly seen: SQLite is built without frame pointers). Prints why not
+# when perf cannot sample.
+profile_sqlite() {
+  local conns=$1 data=$scratch/perf.data shares samples children self
+  if ! command -v perf >/dev/null; then
+    echo "- SQLite share not measured: perf is not installed"
+    return 0
+  fi
+  perf record -q -e cpu-clock -F 999 -g -p "$SERVE_PID" -o "$data" -- sleep "$PROFILE_SECONDS" \
+    2>"$scratch/perf.err" &
+  local perf_pid=$!
+  wrk_result "$SERVE_URL" "$threads" "$conns" "$PROFILE_SECONDS" >/dev/null
+  if ! wait "$perf_pid"; then
+    echo "- SQLite share not measured: perf record failed: $(head -c 300 "$scratch/perf.err")"
+    return 0
+  fi
+  perf report -i "$data" --children --sort dso --stdio -g none >"$scratch/perf.txt" 2>/dev/null || true
+  shares=$(awk '$NF ~ /^libsqlite3/ && !seen++ { gsub("%", ""); print $1, $2 }' "$scratch/perf.txt")
+  samples=$(awk '/^# Samples:/ && !seen++ { print $3 }' "$scratch/perf.txt")
+  read -r children self <<<"${shares:-0 0}"
+  echo "- serve-local CPU time in SQLite (${samples:-0} perf cpu-clock samples, $PROFILE_SECONDS s at $conns" \
+    "connections, not a measured line): ${self}% self, ${children}% with callees"
+  echo "- where serve-local's CPU time goes in that profile (shared object: self %, with callees %):" \
+    "$(awk '/^ +[0-9.]+%/ && n++ < 8 { printf "%s%s %s / %s", sep, $3, $2, $1; sep = "; " }' "$scratch/perf.txt")"
+  echo "RESULT store.sqlite_share $self % \"${self}% self, ${children}% with callees, ${samples:-0} samples\" \"-\""
 }
 
 # Metering check: prints the ledger's request count for sub bench, and fails
@@ -202,7 +239,8 @@ for conns in "${conn_counts[@]}"; do
   done
 done
 echo
-for conns in "${conn_counts[@]}"; do verdict "$conns"; done
+for conns in "${conn_counts[@]}"; do result_lines "$conns"; done
+[ "$PROFILE_SECONDS" = 0 ] || profile_sqlite "${conn_counts[-1]}"
 stop_serve_local
 answered=0
 for conns in "${conn_counts[@]}"; do
