@@ -174,6 +174,9 @@ json::Json result_json(const Result<token::VerifiedToken>& verified) {
 // exits with the status of the first failure.
 ExitCode verify_batch(TokenChecker& checker) {
   std::optional<ExitCode> first_failure;
+  // Nothing has read std::cin yet: unsynchronised from stdio it reads in
+  // blocks instead of a character at a time (a fifth of the batch's CPU).
+  std::ios::sync_with_stdio(false);
   std::string line;
   while (std::getline(std::cin, line)) {
     auto verified = checker.check(line);
