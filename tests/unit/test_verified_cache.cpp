@@ -71,110 +71,108 @@ Errc error_of(const Result<token::VerifiedToken>& result) {
   return result.error().code;
 }
 
+// One token of `alg` with its verifier keys, a scratch store and a cache of 16.
+struct CacheCase {
+  explicit CacheCase(Alg alg) : issued(issue_token(alg)), keys(public_keys(alg)) {}
+
+  // The cache's verdict on the token at `now` under `policy`.
+  Result<token::VerifiedToken> verify(UnixSeconds now, const claims::VerifyPolicy& policy = cache_policy()) {
+    return verify_with(issued.token, keys, now, policy);
+  }
+  // The cache's verdict on `token` with `with` at `now` under `policy`.
+  Result<token::VerifiedToken> verify_with(std::string_view token, const KeySet& with, UnixSeconds now,
+                                           const claims::VerifyPolicy& policy = cache_policy()) {
+    return cache.verify(token, with, policy, now, s.store.get());
+  }
+
+  ScratchStore s;
+  revocation::VerifiedCache cache{16};
+  token::IssuedAccessToken issued;
+  KeySet keys;
+};
+
 } // namespace
 
 TEST_CASE("verified cache: the same token again is a hit with the same claims") {
-  ScratchStore s;
-  revocation::VerifiedCache cache(16);
-  const auto issued = issue_token(Alg::ES256);
-  const auto keys = public_keys(Alg::ES256);
-  auto first = cache.verify(issued.token, keys, cache_policy(), k_issued + 1, s.store.get());
+  CacheCase c(Alg::ES256);
+  auto first = c.verify(k_issued + 1);
   REQUIRE(first);
-  auto second = cache.verify(issued.token, keys, cache_policy(), k_issued + 2, s.store.get());
+  auto second = c.verify(k_issued + 2);
   REQUIRE(second);
   CHECK(second->claims == first->claims);
   CHECK(second->kid == first->kid);
-  CHECK(cache.hits() == 1);
-  CHECK(cache.misses() == 1);
+  CHECK(c.cache.hits() == 1);
+  CHECK(c.cache.misses() == 1);
 }
 
 TEST_CASE("verified cache: a revocation written after the first check is seen at once") {
-  ScratchStore s;
-  revocation::VerifiedCache cache(16);
-  const auto issued = issue_token(Alg::EdDSA);
-  const auto keys = public_keys(Alg::EdDSA);
-  REQUIRE(cache.verify(issued.token, keys, cache_policy(), k_issued + 1, s.store.get()));
+  CacheCase c(Alg::EdDSA);
+  REQUIRE(c.verify(k_issued + 1));
 
   SUBCASE("by jti, from another connection") {
-    auto other = s.open();
-    REQUIRE(other->revoke_jti(issued.jti, issued.expires_at, "alice", "leaked", k_issued + 2));
+    auto other = c.s.open();
+    REQUIRE(other->revoke_jti(c.issued.jti, c.issued.expires_at, "alice", "leaked", k_issued + 2));
   }
   SUBCASE("by subject cut-off") {
-    REQUIRE(s.store->revoke_subject("alice", k_issued + 2, "left", k_issued + 2));
+    REQUIRE(c.s.store->revoke_subject("alice", k_issued + 2, "left", k_issued + 2));
   }
   SUBCASE("by a row an operator inserted with the sqlite3 shell") {
-    s.raw("INSERT INTO revoked_jtis (jti, subject, reason, revoked_at) VALUES ('" + issued.jti
-          + "', 'alice', 'by hand', 0)");
+    c.s.raw("INSERT INTO revoked_jtis (jti, subject, reason, revoked_at) VALUES ('" + c.issued.jti
+            + "', 'alice', 'by hand', 0)");
   }
-  CHECK(error_of(cache.verify(issued.token, keys, cache_policy(), k_issued + 3, s.store.get()))
-        == Errc::revoked);
-  CHECK(cache.hits() == 0);
+  CHECK(error_of(c.verify(k_issued + 3)) == Errc::revoked);
+  CHECK(c.cache.hits() == 0);
 }
 
 TEST_CASE("verified cache: an unrelated revocation costs one full check, then hits again") {
-  ScratchStore s;
-  revocation::VerifiedCache cache(16);
-  const auto issued = issue_token(Alg::ES256);
-  const auto keys = public_keys(Alg::ES256);
-  REQUIRE(cache.verify(issued.token, keys, cache_policy(), k_issued, s.store.get()));
-  REQUIRE(s.store->revoke_subject("bob", k_issued, "left", k_issued));
-  REQUIRE(cache.verify(issued.token, keys, cache_policy(), k_issued, s.store.get()));
-  REQUIRE(cache.verify(issued.token, keys, cache_policy(), k_issued, s.store.get()));
-  CHECK(cache.misses() == 2);
-  CHECK(cache.hits() == 1);
+  CacheCase c(Alg::ES256);
+  REQUIRE(c.verify(k_issued));
+  REQUIRE(c.s.store->revoke_subject("bob", k_issued, "left", k_issued));
+  REQUIRE(c.verify(k_issued));
+  REQUIRE(c.verify(k_issued));
+  CHECK(c.cache.misses() == 2);
+  CHECK(c.cache.hits() == 1);
 }
 
 TEST_CASE("verified cache: claims are checked again on every hit") {
-  ScratchStore s;
-  revocation::VerifiedCache cache(16);
-  const auto issued = issue_token(Alg::ES256);
-  const auto keys = public_keys(Alg::ES256);
+  CacheCase c(Alg::ES256);
   const auto policy = cache_policy();
-  REQUIRE(cache.verify(issued.token, keys, policy, k_issued, s.store.get()));
+  REQUIRE(c.verify(k_issued, policy));
 
   SUBCASE("expired since") {
-    CHECK(error_of(
-              cache.verify(issued.token, keys, policy, issued.expires_at + policy.leeway + 1, s.store.get()))
-          == Errc::expired);
+    CHECK(error_of(c.verify(c.issued.expires_at + policy.leeway + 1, policy)) == Errc::expired);
   }
   SUBCASE("a stricter policy") {
     auto other = policy;
     other.audiences = {"another-service"};
-    CHECK(error_of(cache.verify(issued.token, keys, other, k_issued, s.store.get())) == Errc::claim_mismatch);
+    CHECK(error_of(c.verify(k_issued, other)) == Errc::claim_mismatch);
   }
-  CHECK(cache.hits() == 0);
+  CHECK(c.cache.hits() == 0);
 }
 
 TEST_CASE("verified cache: a retired key or different key material is never trusted from the cache") {
-  ScratchStore s;
-  revocation::VerifiedCache cache(16);
-  const auto issued = issue_token(Alg::ES256);
-  REQUIRE(cache.verify(issued.token, public_keys(Alg::ES256), cache_policy(), k_issued, s.store.get()));
+  CacheCase c(Alg::ES256);
+  REQUIRE(c.verify(k_issued));
 
   SUBCASE("the kid is gone") {
-    CHECK(error_of(cache.verify(issued.token, KeySet{}, cache_policy(), k_issued, s.store.get()))
-          == Errc::unknown_key);
+    CHECK(error_of(c.verify_with(c.issued.token, KeySet{}, k_issued)) == Errc::unknown_key);
   }
   SUBCASE("the kid now names other material") {
     KeySet swapped;
     auto other = cached_key(Alg::ES384).public_only();
     REQUIRE(other);
-    swapped.add(issued.kid, std::move(*other));
-    CHECK_FALSE(cache.verify(issued.token, swapped, cache_policy(), k_issued, s.store.get()));
+    swapped.add(c.issued.kid, std::move(*other));
+    CHECK_FALSE(c.verify_with(c.issued.token, swapped, k_issued));
   }
-  CHECK(cache.hits() == 0);
+  CHECK(c.cache.hits() == 0);
 }
 
 TEST_CASE("verified cache: a changed byte is a different token and fails in full") {
-  ScratchStore s;
-  revocation::VerifiedCache cache(16);
-  const auto issued = issue_token(Alg::RS256);
-  const auto keys = public_keys(Alg::RS256);
-  REQUIRE(cache.verify(issued.token, keys, cache_policy(), k_issued, s.store.get()));
-  auto tampered = issued.token;
+  CacheCase c(Alg::RS256);
+  REQUIRE(c.verify(k_issued));
+  auto tampered = c.issued.token;
   tampered[tampered.size() - 2] = tampered[tampered.size() - 2] == 'A' ? 'B' : 'A';
-  CHECK(error_of(cache.verify(tampered, keys, cache_policy(), k_issued, s.store.get()))
-        == Errc::bad_signature);
+  CHECK(error_of(c.verify_with(tampered, c.keys, k_issued)) == Errc::bad_signature);
 }
 
 TEST_CASE("verified cache: a full cache makes room and keeps verifying correctly") {
