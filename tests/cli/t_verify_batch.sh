@@ -26,4 +26,27 @@ line() { echo "$OUT" | sed -n "$1p"; }
 printf '%s\n%s\n%s\n' "$good1" "$short" "$good2" > "$SCRATCH/later"
 expect_exit 4 bash -c "'$CG' verify --batch --at $(( $(date +%s) + 600 )) < '$SCRATCH/later'"
 [ "$(json_get "$(echo "$OUT" | sed -n 2p)" 'd["code"]')" = expired ] || fail "line 2 later: $OUT"
+
+# 5 000 lines of ~1 KB span two 4 MiB input chunks, each verified on every
+# core in contiguous shares: the results come out in input order, one per
+# line, with the exit status of the first failure (line 2, malformed).
+"$PY" - "$good1" "$good2" >"$SCRATCH/many" <<'PY'
+import sys
+for i in range(5000):
+    print(sys.argv[1] if i % 500 == 0 else sys.argv[2] if i % 500 == 250 else "x" * 1000 + str(i))
+PY
+valid_lines() { echo "$OUT" | grep -n '"valid":true' | cut -d: -f1 | tr '\n' ' '; }
+expect_exit 3 bash -c "'$CG' verify --batch < '$SCRATCH/many'"
+[ "$(echo "$OUT" | wc -l)" = 5000 ] || fail "want 5000 lines, got $(echo "$OUT" | wc -l)"
+want=$(seq 1 250 5000 | tr '\n' ' ')
+[ "$(valid_lines)" = "$want" ] || fail "valid lines out of order: $(valid_lines)"
+[ "$(json_get "$(line 4751)" 'd["claims"]["sub"]')" = two ] || fail "line 4751: $(line 4751)"
+[ "$(json_get "$(line 5000)" 'd["code"]')" = malformed ] || fail "line 5000: $(line 5000)"
+
+# With revocation on, every thread checks its share against the store.
+expect_exit 0 "$CG" revoke --token "$good2"
+expect_exit 3 bash -c "'$CG' verify --batch < '$SCRATCH/many'"
+[ "$(valid_lines)" = "$(seq 1 500 5000 | tr '\n' ' ')" ] || fail "valid lines after revoke: $(valid_lines)"
+[ "$(echo "$OUT" | grep -c '"code":"revoked"')" = 10 ] || fail "want 10 revoked lines"
+[ "$(json_get "$(line 4751)" 'd["code"]')" = revoked ] || fail "line 4751 after revoke: $(line 4751)"
 pass
