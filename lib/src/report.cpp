@@ -396,42 +396,60 @@ std::string json_string(std::string_view text) {
   return json::Json(std::string(text)).dump(-1, ' ', false, json::Json::error_handler_t::replace);
 }
 
-std::string json_number(const std::optional<std::int64_t>& value) {
-  return value ? std::to_string(*value) : "null";
-}
+// A JSON object written member by member straight into `out` (no
+// per-member strings: a large report has ~25 000 rows of 6–10 members).
+class JsonObjectWriter {
+public:
+  explicit JsonObjectWriter(std::string& out) : m_out(out) { m_out += '{'; }
+  JsonObjectWriter(const JsonObjectWriter&) = delete;
+  JsonObjectWriter& operator=(const JsonObjectWriter&) = delete;
+  ~JsonObjectWriter() { m_out += '}'; }
 
-// Members already encoded as JSON values, in order.
-using Members = std::vector<std::pair<std::string_view, std::string>>;
-
-std::string json_object(const Members& members) {
-  std::string out = "{";
-  for (const auto& [name, value] : members) {
-    out += out.size() == 1 ? "\"" : ", \"";
-    out += name;
-    out += "\": ";
-    out += value;
+  // Member `name` whose value is the JSON text `value`.
+  void raw(std::string_view name, std::string_view value) {
+    start(name);
+    m_out += value;
   }
-  return out + "}";
-}
+  void number(std::string_view name, std::int64_t value) {
+    start(name);
+    fmt::format_to(std::back_inserter(m_out), "{}", value);
+  }
+  void number(std::string_view name, const std::optional<std::int64_t>& value) {
+    if (value) {
+      number(name, *value);
+    } else {
+      raw(name, "null");
+    }
+  }
 
-void add_counter_members(Members& members, const UsageRow& row) {
+private:
+  void start(std::string_view name) {
+    m_out += m_first ? "\"" : ", \"";
+    m_first = false;
+    m_out += name;
+    m_out += "\": ";
+  }
+  std::string& m_out;
+  bool m_first = true;
+};
+
+void add_counter_members(JsonObjectWriter& object, const UsageRow& row) {
   for (const auto& counter : k_counters) {
-    members.emplace_back(counter.name, std::to_string(counter.get(row)));
+    object.number(counter.name, counter.get(row));
   }
 }
 
-std::string row_json(const UsageRow& row, const Options& options, const QuotaMap& quotas) {
-  Members members;
+void append_row_json(std::string& out, const UsageRow& row, const Options& options, const QuotaMap& quotas) {
+  JsonObjectWriter object(out);
   for (GroupBy key : options.group_by) {
-    members.emplace_back(key_entry(key).name, json_string(key_value(row, key)));
+    object.raw(key_entry(key).name, json_string(key_value(row, key)));
   }
-  add_counter_members(members, row);
+  add_counter_members(object, row);
   if (grouped_by_sub(options)) {
     const auto quota = quota_of(row.subject, quotas);
-    members.emplace_back(k_limit_name, json_number(quota.limit));
-    members.emplace_back(k_remaining_name, json_number(quota.remaining));
+    object.number(k_limit_name, quota.limit);
+    object.number(k_remaining_name, quota.remaining);
   }
-  return json_object(members);
 }
 
 std::string time_json(const std::optional<UnixSeconds>& t) {
@@ -447,14 +465,18 @@ std::string render_json(const std::vector<UsageRow>& rows, const Options& option
   std::string out =
       fmt::format("{{\n  \"since\": {},\n  \"until\": {},\n  \"group_by\": [{}],\n  \"rows\": [",
                   time_json(options.since), time_json(options.until), keys);
+  out.reserve(out.size() + rows.size() * 256);
   for (std::size_t i = 0; i < rows.size(); ++i) {
     out += i == 0 ? "\n    " : ",\n    ";
-    out += row_json(rows[i], options, quotas);
+    append_row_json(out, rows[i], options, quotas);
   }
   out += rows.empty() ? "],\n" : "\n  ],\n";
-  Members totals;
-  add_counter_members(totals, totals_of(rows));
-  return out + fmt::format("  \"totals\": {}\n}}\n", json_object(totals));
+  out += "  \"totals\": ";
+  {
+    JsonObjectWriter totals(out);
+    add_counter_members(totals, totals_of(rows));
+  }
+  return out + "\n}\n";
 }
 
 // ---- CSV ----------------------------------------------------------------

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "claudegate/store.hpp"
 
+#include "group_commit.hpp"
 #include "sqlite_util.hpp"
 
 #include <fmt/format.h>
@@ -12,10 +13,13 @@
 #include <array>
 #include <cerrno>
 #include <chrono>
-#include <map>
+#include <functional>
 #include <mutex>
+#include <span>
+#include <string>
 #include <system_error>
 #include <thread>
+#include <unordered_map>
 #include <utility>
 
 namespace claudegate::store {
@@ -184,17 +188,40 @@ const std::string k_revoke_subject =
     "ON CONFLICT (subject) DO UPDATE SET cutoff = excluded.cutoff, reason = excluded.reason, "
     "revoked_at = excluded.revoked_at WHERE excluded.cutoff > subject_cutoffs.cutoff";
 const std::string k_revocation_epoch = "SELECT epoch FROM revocation_epoch WHERE id = 1";
-const std::string k_find_jti = "SELECT reason, revoked_at, expires_at FROM revoked_jtis WHERE jti = ?";
-const std::string k_find_cutoff =
-    "SELECT reason, revoked_at FROM subject_cutoffs WHERE subject = ? AND cutoff >= ?";
-const std::string k_find_family_revoked =
-    "SELECT revoked_reason, revoked_at FROM refresh_families WHERE family_id = ? AND revoked_at IS NOT NULL";
+// The three revocation lookups in one statement (one read transaction): each
+// arm is a primary-key lookup; column 0 orders them jti, subject, family.
+const std::string k_find_revocation =
+    "SELECT 0, reason, revoked_at, expires_at FROM revoked_jtis WHERE jti = ?1 "
+    "UNION ALL SELECT 1, reason, revoked_at, NULL FROM subject_cutoffs WHERE subject = ?2 AND cutoff >= ?3 "
+    "UNION ALL SELECT 2, revoked_reason, revoked_at, NULL FROM refresh_families "
+    "WHERE family_id = ?4 AND revoked_at IS NOT NULL";
 const std::string k_list_revocations =
     "SELECT 'jti', jti, reason, revoked_at, expires_at FROM revoked_jtis "
     "UNION ALL SELECT 'subject', subject, reason, revoked_at, NULL FROM subject_cutoffs "
     "UNION ALL SELECT 'family', family_id, revoked_reason, revoked_at, NULL FROM refresh_families "
     "WHERE revoked_at IS NOT NULL ORDER BY 4 DESC, 1, 2";
 const std::string k_prune = "DELETE FROM revoked_jtis WHERE expires_at IS NOT NULL AND expires_at < ?";
+// Rows a prune keeps (no expiry, or not expired before ?1), counted and
+// copied through the expiry index; the expired rows counted up to ?2 only.
+const std::string k_count_survivors = "SELECT (SELECT COUNT(*) FROM revoked_jtis WHERE expires_at IS NULL) + "
+                                      "(SELECT COUNT(*) FROM revoked_jtis WHERE expires_at >= ?1)";
+const std::string k_count_expired_up_to =
+    "SELECT COUNT(*) FROM (SELECT 1 FROM revoked_jtis WHERE expires_at < ?1 LIMIT ?2)";
+const std::string k_create_survivors =
+    "CREATE TEMP TABLE prune_survivors AS SELECT rowid AS id, jti, subject, reason, revoked_at, expires_at "
+    "FROM main.revoked_jtis WHERE 0";
+const std::string k_copy_survivors =
+    "INSERT INTO temp.prune_survivors SELECT rowid, jti, subject, reason, revoked_at, expires_at "
+    "FROM main.revoked_jtis WHERE expires_at IS NULL UNION ALL SELECT rowid, jti, subject, reason, "
+    "revoked_at, expires_at FROM main.revoked_jtis WHERE expires_at >= ?1";
+// Without a WHERE (and with no DELETE trigger) SQLite frees the table's and
+// its indexes' pages whole instead of deleting row by row.
+const std::string k_clear_revoked_jtis = "DELETE FROM main.revoked_jtis";
+const std::string k_restore_survivors =
+    "INSERT INTO main.revoked_jtis (rowid, jti, subject, reason, revoked_at, expires_at) "
+    "SELECT id, jti, subject, reason, revoked_at, expires_at FROM temp.prune_survivors ORDER BY id";
+const std::string k_drop_survivors = "DROP TABLE temp.prune_survivors";
+const std::string k_set_revocation_epoch = "UPDATE revocation_epoch SET epoch = ?1 WHERE id = 1";
 
 const std::string k_used_on_day =
     "SELECT COALESCE(SUM(input_tokens + output_tokens + cache_read_tokens + cache_write_tokens), 0) "
@@ -491,8 +518,8 @@ struct UsageSource {
   std::string_view requests;
 };
 
-constexpr UsageSource k_rollup{"usage_daily", "day", "day", "SUM(requests)"};
-constexpr UsageSource k_ledger{"usage_ledger", "(at - at % 86400)", "at", "COUNT(*)"};
+constexpr UsageSource k_rollup{"usage_daily", "day", "day", "requests"};
+constexpr UsageSource k_ledger{"usage_ledger", "(at - at % 86400)", "at", "1"};
 
 std::string_view key_expression(GroupBy key, const UsageSource& source) {
   switch (key) {
@@ -531,22 +558,20 @@ std::vector<std::string> usage_filters(const UsageQuery& query, const UsageSourc
   return filters;
 }
 
+// The rows of `source` that `query` covers, one per rollup or ledger row:
+// grouping keys, request count, token counts. Summed in C++ (UsageGroups):
+// SQLite's GROUP BY sorts every row first, several times slower here.
 std::string usage_sql(const UsageQuery& query, const UsageSource& source) {
-  std::vector<std::string> keys;
+  std::string keys;
   for (GroupBy key : query.group_by) {
-    keys.emplace_back(key_expression(key, source));
+    keys += fmt::format("{}, ", key_expression(key, source));
   }
+  std::string text = fmt::format("SELECT {}{}, input_tokens, output_tokens, cache_read_tokens, "
+                                 "cache_write_tokens FROM {}",
+                                 keys, source.requests, source.table);
   const auto filters = usage_filters(query, source);
-  std::string text =
-      fmt::format("SELECT {}{}{}, COALESCE(SUM(input_tokens), 0), COALESCE(SUM(output_tokens), 0), "
-                  "COALESCE(SUM(cache_read_tokens), 0), COALESCE(SUM(cache_write_tokens), 0) "
-                  "FROM {}",
-                  join(keys, ", "), keys.empty() ? "" : ", ", source.requests, source.table);
   if (!filters.empty()) {
     text += " WHERE " + join(filters, " AND ");
-  }
-  if (!keys.empty()) {
-    text += " GROUP BY " + join(keys, ", ") + " ORDER BY " + join(keys, ", ");
   }
   return text;
 }
@@ -565,35 +590,104 @@ void bind_usage_filters(Query& q, const UsageQuery& query) {
   }
 }
 
-UsageRow usage_row(const Query& q, const std::vector<GroupBy>& group_by) {
-  UsageRow row;
-  int column = 0;
-  for (GroupBy key : group_by) {
-    if (key == GroupBy::sub) {
-      row.subject = q.text(column);
-    } else if (key == GroupBy::day) {
-      row.day = utc_day(q.integer(column));
-    } else {
-      row.model = q.text(column);
-    }
-    ++column;
-  }
-  row.requests = q.integer(column);
-  row.input_tokens = q.integer(column + 1);
-  row.output_tokens = q.integer(column + 2);
-  row.cache_read_tokens = q.integer(column + 3);
-  row.cache_write_tokens = q.integer(column + 4);
-  return row;
+const std::string& group_field(const UsageRow& row, GroupBy key) {
+  return key == GroupBy::sub ? row.subject : key == GroupBy::day ? row.day : row.model;
 }
 
-// Rows of `query` read from `source` alone.
-Result<std::vector<UsageRow>> read_usage(Connection& db, const UsageQuery& query, const UsageSource& source) {
+// -1, 0 or 1 as `a`'s grouping keys sort before, with or after `b`'s.
+int compare_groups(const UsageRow& a, const UsageRow& b, const std::vector<GroupBy>& group_by) {
+  for (GroupBy key : group_by) {
+    if (const int order = group_field(a, key).compare(group_field(b, key)); order != 0) {
+      return order < 0 ? -1 : 1;
+    }
+  }
+  return 0;
+}
+
+// Usage rows summed by their grouping keys, in a hash map keyed by the
+// keys' bytes (each length-prefixed, so no two key tuples collide).
+class UsageGroups {
+public:
+  explicit UsageGroups(const std::vector<GroupBy>& group_by) : m_group_by(group_by) {}
+
+  // Add the row `q` stands on (usage_sql's columns).
+  void add(const Query& q) {
+    m_key.clear();
+    int column = 0;
+    for (GroupBy key : m_group_by) {
+      const std::string part = key == GroupBy::day ? std::to_string(q.integer(column)) : q.text(column);
+      m_key += std::to_string(part.size()) + ':' + part;
+      ++column;
+    }
+    auto [slot, fresh] = m_groups.try_emplace(m_key);
+    if (fresh) {
+      slot->second = keys_of(q);
+    }
+    UsageRow& row = slot->second;
+    row.requests += q.integer(column);
+    row.input_tokens += q.integer(column + 1);
+    row.output_tokens += q.integer(column + 2);
+    row.cache_read_tokens += q.integer(column + 3);
+    row.cache_write_tokens += q.integer(column + 4);
+  }
+
+  // The groups ordered by their keys (the ORDER BY Store::usage promises).
+  std::vector<UsageRow> ordered() && {
+    std::vector<UsageRow*> order;
+    order.reserve(m_groups.size());
+    for (auto& [key, row] : m_groups) {
+      order.push_back(&row);
+    }
+    std::sort(order.begin(), order.end(), [this](const UsageRow* a, const UsageRow* b) {
+      return compare_groups(*a, *b, m_group_by) < 0;
+    });
+    std::vector<UsageRow> rows;
+    rows.reserve(order.size());
+    for (UsageRow* row : order) {
+      rows.push_back(std::move(*row));
+    }
+    return rows;
+  }
+
+private:
+  UsageRow keys_of(const Query& q) {
+    UsageRow row;
+    int column = 0;
+    for (GroupBy key : m_group_by) {
+      if (key == GroupBy::sub) {
+        row.subject = q.text(column);
+      } else if (key == GroupBy::day) {
+        row.day = day_text(q.integer(column));
+      } else {
+        row.model = q.text(column);
+      }
+      ++column;
+    }
+    return row;
+  }
+  const std::string& day_text(UnixSeconds day) {
+    auto [slot, fresh] = m_days.try_emplace(day);
+    if (fresh) {
+      slot->second = utc_day(day);
+    }
+    return slot->second;
+  }
+
+  const std::vector<GroupBy>& m_group_by;
+  std::string m_key;
+  std::unordered_map<std::string, UsageRow> m_groups;
+  std::unordered_map<UnixSeconds, std::string> m_days;
+};
+
+// Add the rows of `query` read from `source` alone to `groups`.
+Result<void> read_usage(Connection& db, const UsageQuery& query, const UsageSource& source,
+                        UsageGroups& groups) {
   auto statement = db.prepare(usage_sql(query, source));
   if (!statement) {
     return propagate(statement);
   }
   bind_usage_filters(*statement, query);
-  return statement->collect<UsageRow>([&](const Query& row) { return usage_row(row, query.group_by); });
+  return statement->for_each_row([&] { groups.add(*statement); });
 }
 
 struct UsageSpan {
@@ -626,37 +720,6 @@ std::vector<UsageSpan> plan_usage(const UsageQuery& query) {
     spans.push_back(span_of(query, last_whole, query.until, k_ledger));
   }
   return spans;
-}
-
-std::vector<std::string> group_key(const UsageRow& row, const std::vector<GroupBy>& group_by) {
-  std::vector<std::string> key;
-  for (GroupBy part : group_by) {
-    key.push_back(part == GroupBy::sub ? row.subject : part == GroupBy::day ? row.day : row.model);
-  }
-  return key;
-}
-
-// Sum rows of several spans by their grouping keys, ordered by those keys.
-std::vector<UsageRow> merge_usage(const std::vector<std::vector<UsageRow>>& parts,
-                                  const std::vector<GroupBy>& group_by) {
-  std::map<std::vector<std::string>, UsageRow> merged;
-  for (const auto& rows : parts) {
-    for (const auto& row : rows) {
-      auto [slot, fresh] = merged.try_emplace(group_key(row, group_by), row);
-      if (!fresh) {
-        slot->second.requests += row.requests;
-        slot->second.input_tokens += row.input_tokens;
-        slot->second.output_tokens += row.output_tokens;
-        slot->second.cache_read_tokens += row.cache_read_tokens;
-        slot->second.cache_write_tokens += row.cache_write_tokens;
-      }
-    }
-  }
-  std::vector<UsageRow> out;
-  for (auto& [key, row] : merged) {
-    out.push_back(std::move(row));
-  }
-  return out;
 }
 
 Result<std::int64_t> used_on_day(Connection& db, const std::string& subject, UnixSeconds now) {
@@ -721,26 +784,120 @@ RevocationKind kind_from_name(const std::string& name) {
   return name == "family" ? RevocationKind::family : RevocationKind::jti;
 }
 
-// The revocation `sql` finds for `key` and `extra` (reason, revoked_at[, expires_at]).
-Result<std::optional<Revocation>> find_one(Connection& db, const std::string& sql_text, RevocationKind kind,
-                                           const std::string& key, std::optional<std::int64_t> extra) {
+// The key a revocation of `kind` names for `token`.
+const std::string& revocation_key(const TokenIdentity& token, RevocationKind kind) {
+  if (kind == RevocationKind::subject) {
+    return token.subject;
+  }
+  return kind == RevocationKind::family ? *token.family_id : token.jti;
+}
+
+// The revocation that applies to `token`, by one statement; when several
+// apply, the jti's wins over the subject's, which wins over the family's.
+Result<std::optional<Revocation>> find_first_revocation(Connection& db, const TokenIdentity& token) {
+  auto query = db.prepare(sql::k_find_revocation);
+  if (!query) {
+    return propagate(query);
+  }
+  query->bind(1, token.jti).bind(2, token.subject).bind(3, token.issued_at);
+  if (token.family_id) {
+    query->bind(4, *token.family_id);
+  }
+  std::optional<Revocation> found;
+  auto done = query->for_each_row([&] {
+    const auto kind = static_cast<RevocationKind>(query->integer(0));
+    if (!found || kind < found->kind) {
+      found = Revocation{kind, revocation_key(token, kind), query->text(1), query->integer(2),
+                         query->optional_integer(3)};
+    }
+  });
+  return done ? Result<std::optional<Revocation>>(std::move(found)) : propagate(done);
+}
+
+// ---- pruning the deny-list -----------------------------------------------------------
+
+// Below this many expired rows a prune deletes them in place.
+constexpr std::int64_t k_min_prune_by_copy = 1024;
+
+// Run `sql_text` (with `parameter` as ?1, when given) to completion: the rows it changed.
+Result<std::int64_t> run_counting(Connection& db, const std::string& sql_text,
+                                  std::optional<std::int64_t> parameter = std::nullopt) {
   auto query = db.prepare(sql_text);
   if (!query) {
     return propagate(query);
   }
-  query->bind(1, key);
-  if (extra) {
-    query->bind(2, *extra);
+  if (parameter) {
+    query->bind(1, *parameter);
   }
-  auto row = query->step();
-  if (!row || !*row) {
-    return row ? Result<std::optional<Revocation>>(std::nullopt) : propagate(row);
+  auto done = query->run();
+  return done ? Result<std::int64_t>(query->changes()) : propagate(done);
+}
+
+// Keep the survivors aside, clear the table whole (its pages freed, not
+// row by row), put them back with their rowids, in the caller's
+// transaction: cost follows the survivors, not the expired rows. The
+// schema (table, indexes, triggers) is untouched, and the revocation epoch
+// is restored after the re-inserts' triggers moved it, as deleting in place
+// leaves it. The count removed.
+Result<std::int64_t> prune_by_copy(Connection& db, UnixSeconds cutoff) {
+  auto epoch = db.scalar(sql::k_revocation_epoch);
+  if (!epoch) {
+    return propagate(epoch);
   }
-  Revocation found{kind, key, query->text(0), query->integer(1), std::nullopt};
-  if (kind == RevocationKind::jti) {
-    found.expires_at = query->optional_integer(2);
+  if (auto created = db.exec(sql::k_create_survivors); !created) {
+    return propagate(created);
   }
-  return found;
+  auto kept = run_counting(db, sql::k_copy_survivors, cutoff);
+  auto cleared = kept ? run_counting(db, sql::k_clear_revoked_jtis) : kept;
+  auto restored = cleared ? run_counting(db, sql::k_restore_survivors) : cleared;
+  auto reset = restored ? run_counting(db, sql::k_set_revocation_epoch, *epoch) : restored;
+  if (!reset) {
+    return reset;
+  }
+  if (auto dropped = db.exec(sql::k_drop_survivors); !dropped) {
+    return propagate(dropped);
+  }
+  return *cleared - *kept;
+}
+
+// Run `body` with PRAGMA secure_delete = FAST, then put the connection's
+// setting back. Debian's SQLite defaults to secure_delete = 1, which zeroes
+// (and so writes) every page a prune frees: for a million rows, tens of
+// thousands of page writes, most of the prune's time. FAST still zeroes
+// deleted rows inside pages that are written anyway; freed pages keep
+// their old bytes until reused (a deny-list holds jtis, subjects and
+// reasons of expired tokens, no token or key).
+template <typename Body> auto with_fast_delete(Connection& db, Body&& body) -> decltype(body()) {
+  static const std::string k_read = "PRAGMA secure_delete";
+  static const std::array<std::string, 3> k_set = {"PRAGMA secure_delete = 0", "PRAGMA secure_delete = 1",
+                                                   "PRAGMA secure_delete = FAST"};
+  auto previous = db.scalar(k_read);
+  if (!previous) {
+    return propagate(previous);
+  }
+  if (auto fast = db.run_cached(k_set[2]); !fast) {
+    return propagate(fast);
+  }
+  auto result = body();
+  auto restored =
+      db.run_cached(k_set.at(static_cast<std::size_t>(std::clamp<std::int64_t>(*previous, 0, 2))));
+  return restored ? result : propagate(restored);
+}
+
+// Drop the deny-list rows that expired before `cutoff`, in the caller's
+// transaction: by copying the survivors when the expired rows outnumber
+// them (a large, mostly expired list), else in place. The count removed.
+Result<std::int64_t> prune_rows(Connection& db, UnixSeconds cutoff) {
+  auto survivors = single(db, sql::k_count_survivors, [&](Query& q) { q.bind(1, cutoff); });
+  if (!survivors) {
+    return survivors;
+  }
+  const std::int64_t enough = std::max(*survivors + 1, k_min_prune_by_copy);
+  auto expired = single(db, sql::k_count_expired_up_to, [&](Query& q) { q.bind(1, cutoff).bind(2, enough); });
+  if (!expired) {
+    return expired;
+  }
+  return *expired >= enough ? prune_by_copy(db, cutoff) : run_counting(db, sql::k_prune, cutoff);
 }
 
 // ---- the store ---------------------------------------------------------------------
@@ -777,11 +934,17 @@ private:
   Result<Transaction> begin(Durability durability);
   // Run `body` in BEGIN IMMEDIATE under `durability` and commit when it succeeds.
   template <typename Write> Result<void> write(Durability durability, Write&& body);
+  // Run `body` (a metering write) in a transaction shared with the metering
+  // writes of other threads that arrive meanwhile (group commit).
+  Result<void> batched(const std::function<Result<void>()>& body);
+  void run_batch(std::span<GroupCommit::Job* const> jobs);
+  Result<void> in_savepoint(const std::function<Result<void>()>& body, bool& poisoned);
 
   // One connection is not safe for interleaved transactions: serialise callers.
   std::recursive_mutex m_mutex;
   Connection m_db;
   Durability m_durability = Durability::full; // as set by prepare_connection
+  GroupCommit m_metering;
 };
 
 // Security writes (families, revocations, audit) are fsynced at commit
@@ -930,16 +1093,7 @@ Result<std::optional<Revocation>> SqliteStore::find_revocation(const TokenIdenti
   if (auto placed = check_in_place(m_db); !placed) {
     return propagate(placed);
   }
-  auto by_jti = find_one(m_db, sql::k_find_jti, RevocationKind::jti, token.jti, std::nullopt);
-  if (!by_jti || *by_jti) {
-    return by_jti;
-  }
-  auto by_subject =
-      find_one(m_db, sql::k_find_cutoff, RevocationKind::subject, token.subject, token.issued_at);
-  if (!by_subject || *by_subject || !token.family_id) {
-    return by_subject;
-  }
-  return find_one(m_db, sql::k_find_family_revoked, RevocationKind::family, *token.family_id, std::nullopt);
+  return find_first_revocation(m_db, token);
 }
 
 Result<std::int64_t> SqliteStore::revocation_epoch() {
@@ -978,24 +1132,78 @@ Result<std::vector<Revocation>> SqliteStore::list_revocations() {
 Result<std::int64_t> SqliteStore::prune(UnixSeconds now, std::int64_t leeway) {
   const std::lock_guard lock(m_mutex);
   std::int64_t removed = 0;
-  auto pruned = write(Durability::full, [&]() -> Result<void> {
-    auto query = m_db.prepare(sql::k_prune);
-    if (!query) {
-      return propagate(query);
-    }
-    query->bind(1, now - leeway);
-    auto done = query->run();
-    removed = query->changes();
-    return done;
+  auto pruned = with_fast_delete(m_db, [&] {
+    return write(Durability::full, [&]() -> Result<void> {
+      auto rows = prune_rows(m_db, now - leeway);
+      if (!rows) {
+        return propagate(rows);
+      }
+      removed = *rows;
+      return {};
+    });
   });
   return pruned ? Result<std::int64_t>(removed) : propagate(pruned);
 }
 
+Result<void> SqliteStore::batched(const std::function<Result<void>()>& body) {
+  return m_metering.run(body, [this](std::span<GroupCommit::Job* const> jobs) { run_batch(jobs); });
+}
+
+// One transaction (synchronous=NORMAL, as every metering write) for a batch,
+// each write under its own savepoint: a write that fails is undone alone; a
+// transaction that cannot begin or commit fails them all, and nothing of
+// theirs stays.
+void SqliteStore::run_batch(std::span<GroupCommit::Job* const> jobs) {
+  const std::lock_guard lock(m_mutex);
+  auto tx = begin(Durability::normal);
+  if (!tx) {
+    for (auto* job : jobs) {
+      job->result = propagate(tx);
+    }
+    return;
+  }
+  bool poisoned = false;
+  for (auto* job : jobs) {
+    job->result =
+        poisoned ? Result<void>(fail(Errc::storage, "an earlier write of the same batch could not be undone"))
+                 : in_savepoint(*job->body, poisoned);
+  }
+  const Result<void> committed =
+      poisoned ? Result<void>(
+          fail(Errc::storage, "a metering write could not be undone; the batch was rolled back"))
+               : tx->commit();
+  if (!committed) {
+    for (auto* job : jobs) {
+      job->result = job->result ? committed : job->result;
+    }
+  }
+}
+
+// `body` under a savepoint, rolled back to it when `body` fails; `poisoned`
+// when even that failed (the transaction must not be committed).
+Result<void> SqliteStore::in_savepoint(const std::function<Result<void>()>& body, bool& poisoned) {
+  static const std::string open = "SAVEPOINT metering";
+  static const std::string release = "RELEASE metering";
+  static const std::string undo = "ROLLBACK TO metering";
+  if (auto opened = m_db.run_cached(open); !opened) {
+    poisoned = true;
+    return opened;
+  }
+  auto done = body();
+  if (!done && !m_db.run_cached(undo)) {
+    poisoned = true;
+  }
+  if (auto released = m_db.run_cached(release); !released) {
+    poisoned = true;
+    return done ? released : done;
+  }
+  return done;
+}
+
 Result<std::optional<Reservation>> SqliteStore::reserve(const ReservationRequest& request,
                                                         QuotaStatus* refused) {
-  const std::lock_guard lock(m_mutex);
   std::optional<Reservation> reservation;
-  auto done = write(Durability::normal, [&]() -> Result<void> {
+  auto done = batched([&]() -> Result<void> {
     auto status = read_quota(m_db, request.subject, request.now, request.limit, request.stale_after);
     if (!status) {
       return propagate(status);
@@ -1018,8 +1226,7 @@ Result<std::optional<Reservation>> SqliteStore::reserve(const ReservationRequest
 }
 
 Result<void> SqliteStore::settle(std::int64_t reservation_id, const UsageRecord& usage) {
-  const std::lock_guard lock(m_mutex);
-  return write(Durability::normal, [&]() -> Result<void> {
+  return batched([&]() -> Result<void> {
     if (reservation_id != 0) {
       auto deleted = run(m_db, sql::k_delete_reservation, [&](Query& q) { q.bind(1, reservation_id); });
       if (!deleted) {
@@ -1041,19 +1248,18 @@ Result<QuotaStatus> SqliteStore::quota_status(const std::string& subject, UnixSe
 
 Result<std::vector<UsageRow>> SqliteStore::usage(const UsageQuery& query) {
   const std::lock_guard lock(m_mutex);
-  const auto spans = plan_usage(query);
-  if (spans.size() == 1) {
-    return read_usage(m_db, spans.front().query, *spans.front().source);
-  }
-  std::vector<std::vector<UsageRow>> parts;
-  for (const auto& span : spans) {
-    auto rows = read_usage(m_db, span.query, *span.source);
-    if (!rows) {
-      return rows;
+  UsageGroups groups(query.group_by);
+  for (const auto& span : plan_usage(query)) {
+    if (auto read = read_usage(m_db, span.query, *span.source, groups); !read) {
+      return propagate(read);
     }
-    parts.push_back(std::move(*rows));
   }
-  return merge_usage(parts, query.group_by);
+  // Ungrouped, the one total row exists even over no rows (as SUM would give).
+  auto rows = std::move(groups).ordered();
+  if (rows.empty() && query.group_by.empty()) {
+    rows.emplace_back();
+  }
+  return rows;
 }
 
 Result<std::vector<SubjectQuota>> SqliteStore::subject_quotas(UnixSeconds now) {

@@ -17,6 +17,7 @@
 #include <arpa/inet.h>
 #include <array>
 #include <atomic>
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <chrono>
@@ -28,6 +29,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <thread>
 #include <unistd.h>
 
@@ -70,6 +72,21 @@ void address_of(const sockaddr_storage& addr, std::string& ip, int& port) {
   ip = inet_ntop(addr.ss_family, raw, text.data(), text.size()) != nullptr ? text.data() : "";
 }
 
+// "HTTP/1.1 1xx": an interim head (100 Continue) that must leave at once.
+bool is_interim_head(std::string_view data) {
+  return data.starts_with("HTTP/1.1 1") || data.starts_with("HTTP/1.0 1");
+}
+
+// A response head announcing a chunked body: its chunks (stream events)
+// come later, so the head must not wait for them.
+bool is_chunked_head(std::string_view data) {
+  const std::string_view head = data.substr(0, data.find("\r\n\r\n"));
+  std::string lower(head);
+  std::ranges::transform(lower, lower.begin(),
+                         [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return lower.find("transfer-encoding: chunked") != std::string::npos;
+}
+
 // A client connection with one read buffer for all its requests: httplib
 // 0.11.4 makes a new stream per request and so drops pipelined requests.
 // The next request's head is read here first, within a deadline and a size
@@ -107,19 +124,35 @@ public:
     return static_cast<ssize_t>(n);
   }
 
+  // A response head is held back until its body is written (or the
+  // request is done, see begin_response/flush), so a plain response leaves
+  // in one send; interim 1xx heads and chunked (streaming) heads go at once.
   ssize_t write(const char* ptr, std::size_t size) override {
-    std::size_t sent = 0;
-    while (sent < size) {
-      if (!is_writable()) {
-        return -1;
-      }
-      const ssize_t n = ::send(m_sock, ptr + sent, size - sent, MSG_NOSIGNAL);
-      if (n < 0 && errno != EINTR) {
-        return -1;
-      }
-      sent += n > 0 ? static_cast<std::size_t>(n) : 0;
+    const std::string_view data(ptr, size);
+    if (m_peer_closed) { // as httplib: a client that half-closed has hung up
+      return -1;
     }
-    return static_cast<ssize_t>(size);
+    if (m_hold_head && !is_interim_head(data)) {
+      m_hold_head = false;
+      if (!is_chunked_head(data)) {
+        m_held.assign(data);
+        return static_cast<ssize_t>(size);
+      }
+    }
+    const bool sent = send_parts(m_held, data);
+    m_held.clear();
+    return sent ? static_cast<ssize_t>(size) : -1;
+  }
+
+  // The next write that is not an interim 1xx head is a response head to hold.
+  void begin_response() { m_hold_head = true; }
+
+  // Send a held response head (a response without a body); false when the client is gone.
+  bool flush() {
+    m_hold_head = false;
+    const bool sent = m_held.empty() || (!m_peer_closed && send_parts(m_held, {}));
+    m_held.clear();
+    return sent;
   }
 
   void get_remote_ip_and_port(std::string& ip, int& port) const override {
@@ -183,18 +216,65 @@ private:
       m_buffer.clear();
       m_offset = 0;
     }
-    if (!poll_socket(m_sock, POLLIN, millis_until(deadline))) {
-      return -1;
-    }
     std::array<char, 16 * 1024> chunk{};
-    ssize_t n = -1;
-    do {
-      n = ::recv(m_sock, chunk.data(), chunk.size(), 0);
-    } while (n < 0 && errno == EINTR);
+    // Try first and wait only when nothing is there: most reads follow a poll
+    // that already saw data.
+    ssize_t n = receive_now(chunk.data(), chunk.size());
+    if (n < 0 && errno == EAGAIN) {
+      if (!poll_socket(m_sock, POLLIN, millis_until(deadline))) {
+        return -1;
+      }
+      n = receive_now(chunk.data(), chunk.size());
+    }
     if (n > 0) {
       m_buffer.append(chunk.data(), static_cast<std::size_t>(n));
     }
+    m_peer_closed = m_peer_closed || n == 0;
     return n;
+  }
+
+  ssize_t receive_now(char* data, std::size_t size) const {
+    ssize_t n = -1;
+    do {
+      n = ::recv(m_sock, data, size, MSG_DONTWAIT);
+    } while (n < 0 && errno == EINTR);
+    return n;
+  }
+
+  // Send `first` then `second` in as few sends as the socket takes, waiting
+  // up to the write timeout whenever it is full; false on error.
+  bool send_parts(std::string_view first, std::string_view second) const {
+    std::array<iovec, 2> parts{iovec{const_cast<char*>(first.data()), first.size()},
+                               iovec{const_cast<char*>(second.data()), second.size()}};
+    std::size_t index = first.empty() ? 1 : 0;
+    while (index < parts.size() && parts[index].iov_len > 0) {
+      msghdr message{};
+      message.msg_iov = &parts[index];
+      message.msg_iovlen = parts.size() - index;
+      const ssize_t n = ::sendmsg(m_sock, &message, MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (n < 0) {
+        if (errno == EINTR || (errno == EAGAIN && poll_socket(m_sock, POLLOUT, m_limits.write_ms))) {
+          continue;
+        }
+        return false;
+      }
+      index = advance(parts, index, static_cast<std::size_t>(n));
+    }
+    return true;
+  }
+
+  // Consume `sent` bytes from parts[index…]: the index of the first part with bytes left.
+  static std::size_t advance(std::array<iovec, 2>& parts, std::size_t index, std::size_t sent) {
+    while (index < parts.size() && sent >= parts[index].iov_len) {
+      sent -= parts[index].iov_len;
+      parts[index].iov_len = 0;
+      ++index;
+    }
+    if (index < parts.size()) {
+      parts[index].iov_base = static_cast<char*>(parts[index].iov_base) + sent;
+      parts[index].iov_len -= sent;
+    }
+    return index;
   }
 
   // The size of the buffered head once its blank line is in (a bare-LF one
@@ -250,6 +330,9 @@ private:
   std::size_t m_offset = 0;
   std::size_t m_head_end = 0;
   bool m_broken = false;
+  bool m_hold_head = false;
+  bool m_peer_closed = false; // a read saw the client's end of stream
+  std::string m_held;         // a response head waiting for its body
 };
 
 std::string_view reason_phrase(int status) {
@@ -348,7 +431,9 @@ private:
         break;
       }
       bool closed = false;
-      if (!process_request(stream, false, closed, nullptr) || closed || stream.lost_track()) {
+      stream.begin_response();
+      const bool processed = process_request(stream, false, closed, nullptr);
+      if (!stream.flush() || !processed || closed || stream.lost_track()) {
         break;
       }
     }
