@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "claudegate/json.hpp"
 
+#include <array>
 #include <string>
 #include <vector>
 
@@ -121,12 +122,199 @@ private:
   std::string m_error;
 };
 
+// A fast reader for the plain JSON tokens carry: objects, arrays, ASCII
+// strings with the short escapes, integers of up to 18 digits, literals.
+// It builds the same document StrictBuilder would, and gives up (returns
+// false) on anything else, valid or not (\u escapes, non-ASCII, fractions,
+// duplicates, too deep, syntax errors), so the full parser then decides and
+// words the error. Accepting only what nlohmann accepts keeps both in step.
+class PlainJsonReader {
+public:
+  PlainJsonReader(std::string_view text, int max_depth) : m_text(text), m_max_depth(max_depth) {}
+
+  bool read(Json& root) {
+    if (!value(root, 0)) {
+      return false;
+    }
+    skip_space();
+    return m_pos == m_text.size();
+  }
+
+private:
+  bool value(Json& out, int depth) {
+    skip_space();
+    switch (m_pos < m_text.size() ? m_text[m_pos] : '\0') {
+    case '{':
+      return object(out, depth + 1);
+    case '[':
+      return array(out, depth + 1);
+    case '"':
+      return string_value(out);
+    case 't':
+      return literal("true", Json(true), out);
+    case 'f':
+      return literal("false", Json(false), out);
+    case 'n':
+      return literal("null", Json(nullptr), out);
+    default:
+      return number(out);
+    }
+  }
+
+  bool object(Json& out, int depth) {
+    if (depth > m_max_depth) {
+      return false;
+    }
+    ++m_pos;
+    out = Json::object();
+    auto& members = out.get_ref<Json::object_t&>();
+    if (skip_space(); consume('}')) {
+      return true;
+    }
+    do {
+      std::string name;
+      if (skip_space(); !string(name) || (skip_space(), !consume(':'))) {
+        return false;
+      }
+      const auto [it, inserted] = members.try_emplace(std::move(name));
+      if (!inserted || !value(it->second, depth)) {
+        return false;
+      }
+      skip_space();
+    } while (consume(','));
+    return consume('}');
+  }
+
+  bool array(Json& out, int depth) {
+    if (depth > m_max_depth) {
+      return false;
+    }
+    ++m_pos;
+    out = Json::array();
+    auto& elements = out.get_ref<Json::array_t&>();
+    if (skip_space(); consume(']')) {
+      return true;
+    }
+    do {
+      if (!value(elements.emplace_back(), depth)) {
+        return false;
+      }
+      skip_space();
+    } while (consume(','));
+    return consume(']');
+  }
+
+  bool string_value(Json& out) {
+    std::string text;
+    if (!string(text)) {
+      return false;
+    }
+    out = std::move(text);
+    return true;
+  }
+
+  // A string at m_pos into `out`, copying runs of plain characters at once.
+  bool string(std::string& out) {
+    if (!consume('"')) {
+      return false;
+    }
+    std::size_t run = m_pos;
+    while (m_pos < m_text.size()) {
+      const auto c = static_cast<unsigned char>(m_text[m_pos]);
+      if (c == '"' || c == '\\') {
+        out.append(m_text.substr(run, m_pos - run));
+        if (c == '"') {
+          ++m_pos;
+          return true;
+        }
+        if (!short_escape(out)) {
+          return false;
+        }
+        run = m_pos;
+      } else if (c < 0x20 || c >= 0x80) {
+        return false;
+      } else {
+        ++m_pos;
+      }
+    }
+    return false;
+  }
+
+  // The escape at m_pos (a backslash) appended to `out`; \u escapes are left to nlohmann.
+  bool short_escape(std::string& out) {
+    constexpr std::string_view k_escaped = "\"\\/bfnrt";
+    constexpr std::string_view k_meaning = "\"\\/\b\f\n\r\t";
+    const auto which = m_pos + 1 < m_text.size() ? k_escaped.find(m_text[m_pos + 1]) : std::string_view::npos;
+    if (which == std::string_view::npos) {
+      return false;
+    }
+    out.push_back(k_meaning[which]);
+    m_pos += 2;
+    return true;
+  }
+
+  // An integer of at most 18 digits (no overflow), as nlohmann types it:
+  // unsigned when positive, signed with a minus sign.
+  bool number(Json& out) {
+    const bool negative = consume('-');
+    const std::size_t first = m_pos;
+    Json::number_unsigned_t magnitude = 0;
+    while (m_pos < m_text.size() && m_text[m_pos] >= '0' && m_text[m_pos] <= '9' && m_pos - first < 19) {
+      magnitude = magnitude * 10 + static_cast<Json::number_unsigned_t>(m_text[m_pos] - '0');
+      ++m_pos;
+    }
+    constexpr std::size_t k_max_digits = 18;
+    const std::size_t digits = m_pos - first;
+    if (digits == 0 || digits > k_max_digits || (digits > 1 && m_text[first] == '0')) {
+      return false;
+    }
+    if (m_pos < m_text.size() && (m_text[m_pos] == '.' || m_text[m_pos] == 'e' || m_text[m_pos] == 'E')) {
+      return false;
+    }
+    out = negative ? Json(-static_cast<Json::number_integer_t>(magnitude)) : Json(magnitude);
+    return true;
+  }
+
+  bool literal(std::string_view word, Json meaning, Json& out) {
+    if (m_text.substr(m_pos, word.size()) != word) {
+      return false;
+    }
+    m_pos += word.size();
+    out = std::move(meaning);
+    return true;
+  }
+
+  void skip_space() {
+    while (m_pos < m_text.size()
+           && (m_text[m_pos] == ' ' || m_text[m_pos] == '\n' || m_text[m_pos] == '\r'
+               || m_text[m_pos] == '\t')) {
+      ++m_pos;
+    }
+  }
+
+  bool consume(char c) {
+    if (m_pos < m_text.size() && m_text[m_pos] == c) {
+      ++m_pos;
+      return true;
+    }
+    return false;
+  }
+
+  std::string_view m_text;
+  int m_max_depth;
+  std::size_t m_pos = 0;
+};
+
 Result<Json> parse_strict(std::string_view text, const Limits& limits) {
   if (text.size() > limits.max_bytes) {
     return fail(Errc::malformed, "json: " + std::to_string(text.size()) + " bytes exceeds the limit of "
                                      + std::to_string(limits.max_bytes));
   }
   Json root;
+  if (PlainJsonReader(text, limits.max_depth).read(root)) {
+    return root;
+  }
+  root = Json();
   StrictBuilder builder(root, limits.max_depth);
   try {
     if (!Json::sax_parse(text, &builder)) {
@@ -138,7 +326,92 @@ Result<Json> parse_strict(std::string_view text, const Limits& limits) {
   return root;
 }
 
+// Length of the well-formed UTF-8 sequence (RFC 3629: no overlongs,
+// surrogates or code points past U+10FFFF) that `text` starts with; 0 when
+// there is none. `text` starts with a byte ≥ 0x80.
+std::size_t utf8_sequence_length(std::string_view text) {
+  const auto lead = static_cast<unsigned char>(text[0]);
+  const std::size_t length = lead < 0xc2 ? 0 : lead < 0xe0 ? 2 : lead < 0xf0 ? 3 : lead < 0xf5 ? 4 : 0;
+  if (length == 0 || text.size() < length) {
+    return 0;
+  }
+  // The second byte's range narrows after E0, ED, F0 and F4; the others are 80..BF.
+  const unsigned char low = lead == 0xe0 ? 0xa0 : lead == 0xf0 ? 0x90 : 0x80;
+  const unsigned char high = lead == 0xed ? 0x9f : lead == 0xf4 ? 0x8f : 0xbf;
+  for (std::size_t i = 1; i < length; ++i) {
+    const auto byte = static_cast<unsigned char>(text[i]);
+    if (byte < (i == 1 ? low : 0x80) || byte > (i == 1 ? high : 0xbf)) {
+      return 0;
+    }
+  }
+  return length;
+}
+
+// Printable ASCII other than quote and backslash: copied into a JSON string as is.
+constexpr std::array<bool, 256> k_plain_in_string = [] {
+  std::array<bool, 256> table{};
+  for (std::size_t byte = 0x20; byte < 0x80; ++byte) {
+    table[byte] = byte != '"' && byte != '\\';
+  }
+  return table;
+}();
+
+// The escape for control character or quote/backslash `byte`, as nlohmann's dump writes it.
+void append_escape(std::string& out, unsigned char byte) {
+  constexpr std::string_view k_hex = "0123456789abcdef";
+  switch (byte) {
+  case '"':
+    out += "\\\"";
+    return;
+  case '\\':
+    out += "\\\\";
+    return;
+  case '\b':
+    out += "\\b";
+    return;
+  case '\f':
+    out += "\\f";
+    return;
+  case '\n':
+    out += "\\n";
+    return;
+  case '\r':
+    out += "\\r";
+    return;
+  case '\t':
+    out += "\\t";
+    return;
+  default:
+    out += {'\\', 'u', '0', '0', k_hex[byte >> 4], k_hex[byte & 0xf]};
+  }
+}
+
 } // namespace
+
+bool append_quoted(std::string& out, std::string_view text) {
+  out.push_back('"');
+  std::size_t run = 0; // start of the characters not yet copied
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const auto byte = static_cast<unsigned char>(text[i]);
+    if (k_plain_in_string[byte]) {
+      ++i;
+    } else if (byte >= 0x80) {
+      const std::size_t length = utf8_sequence_length(text.substr(i));
+      if (length == 0) {
+        return false;
+      }
+      i += length;
+    } else {
+      out.append(text.substr(run, i - run));
+      append_escape(out, byte);
+      run = ++i;
+    }
+  }
+  out.append(text.substr(run));
+  out.push_back('"');
+  return true;
+}
 
 Result<Json> parse_object(std::string_view text, const Limits& limits) {
   auto value = parse_strict(text, limits);

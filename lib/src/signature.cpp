@@ -5,7 +5,10 @@
 
 #include <openssl/rsa.h>
 
+#include <algorithm>
 #include <array>
+#include <optional>
+#include <span>
 
 namespace claudegate::signature {
 
@@ -97,38 +100,100 @@ Result<ossl::MdCtxPtr> digest_context(Alg alg, const Key& key, Direction directi
   return ctx;
 }
 
-// JWS carries ECDSA as fixed-width r‖s (RFC 7518 §3.4); OpenSSL speaks DER.
-Result<std::string> raw_to_der(std::string_view raw) {
-  const auto half = raw.size() / 2;
-  ossl::BignumPtr r(BN_bin2bn(ossl::bytes(raw), static_cast<int>(half), nullptr));
-  ossl::BignumPtr s(BN_bin2bn(ossl::bytes(raw.substr(half)), static_cast<int>(half), nullptr));
-  const ossl::EcdsaSigPtr sig(ECDSA_SIG_new());
-  if (!r || !s || !sig || ECDSA_SIG_set0(sig.get(), r.get(), s.get()) != 1) {
-    return ossl::fail_crypto("building an ECDSA signature");
+// JWS carries ECDSA as fixed-width r‖s (RFC 7518 §3.4); OpenSSL speaks DER:
+// SEQUENCE { INTEGER r, INTEGER s }. Written and read here directly, which
+// costs a fraction of going through BIGNUMs and ECDSA_SIG.
+constexpr unsigned char k_der_sequence = 0x30;
+constexpr unsigned char k_der_integer = 0x02;
+constexpr std::size_t k_der_short_length_max = 0x7f;
+constexpr unsigned char k_der_one_length_byte = 0x81;
+
+// DER length octets of `length` (short form, or 0x81 and one byte; ECDSA up to P-384 needs no more).
+void append_der_length(std::string& out, std::size_t length) {
+  if (length > k_der_short_length_max) {
+    out.push_back(static_cast<char>(k_der_one_length_byte));
   }
-  (void)r.release(); // owned by sig now
-  (void)s.release();
-  unsigned char* der = nullptr;
-  const int length = i2d_ECDSA_SIG(sig.get(), &der);
-  if (length <= 0) {
-    return ossl::fail_crypto("encoding an ECDSA signature");
-  }
-  std::string out(reinterpret_cast<const char*>(der), static_cast<std::size_t>(length));
-  OPENSSL_free(der);
-  return out;
+  out.push_back(static_cast<char>(length));
 }
 
-Result<std::string> der_to_raw(std::string_view der, std::size_t raw_size) {
-  const unsigned char* cursor = ossl::bytes(der);
-  const ossl::EcdsaSigPtr sig(d2i_ECDSA_SIG(nullptr, &cursor, static_cast<long>(der.size())));
-  if (!sig) {
-    return ossl::fail_crypto("decoding an ECDSA signature");
+// The minimal DER INTEGER of the unsigned big-endian `magnitude`.
+void append_der_integer(std::string& out, std::string_view magnitude) {
+  const auto first = magnitude.find_first_not_of('\0');
+  magnitude = first == std::string_view::npos ? std::string_view() : magnitude.substr(first);
+  // A set top bit would read as negative: prefix a zero byte (also the encoding of zero).
+  const bool pad = magnitude.empty() || (static_cast<unsigned char>(magnitude.front()) & 0x80) != 0;
+  out.push_back(static_cast<char>(k_der_integer));
+  append_der_length(out, magnitude.size() + (pad ? 1 : 0));
+  if (pad) {
+    out.push_back('\0');
   }
-  const auto half = static_cast<int>(raw_size / 2);
+  out.append(magnitude);
+}
+
+// The DER signature of JWS r‖s `raw` (length already checked against the key, at most 2×66 bytes).
+std::string raw_to_der(std::string_view raw) {
+  const auto half = raw.size() / 2;
+  std::string integers;
+  append_der_integer(integers, raw.substr(0, half));
+  append_der_integer(integers, raw.substr(half));
+  std::string out(1, static_cast<char>(k_der_sequence));
+  append_der_length(out, integers.size());
+  return out.append(integers);
+}
+
+// Reads a DER length at `pos`, advancing it; nullopt when malformed or past the end.
+std::optional<std::size_t> read_der_length(std::string_view der, std::size_t& pos) {
+  if (pos >= der.size()) {
+    return std::nullopt;
+  }
+  std::size_t length = static_cast<unsigned char>(der[pos++]);
+  if (length == k_der_one_length_byte && pos < der.size()) {
+    length = static_cast<unsigned char>(der[pos++]);
+  } else if (length > k_der_short_length_max) {
+    return std::nullopt;
+  }
+  return length <= der.size() - pos ? std::optional(length) : std::nullopt;
+}
+
+// Reads the DER INTEGER at `pos` into `out` right-aligned over out.size() bytes.
+bool read_der_integer(std::string_view der, std::size_t& pos, std::span<char> out) {
+  if (pos >= der.size() || static_cast<unsigned char>(der[pos++]) != k_der_integer) {
+    return false;
+  }
+  const auto length = read_der_length(der, pos);
+  if (!length || *length == 0) {
+    return false;
+  }
+  auto value = der.substr(pos, *length);
+  pos += *length;
+  const auto first = value.find_first_not_of('\0');
+  value = first == std::string_view::npos ? std::string_view() : value.substr(first);
+  if (value.size() > out.size()) {
+    return false;
+  }
+  std::copy(value.begin(), value.end(), out.end() - static_cast<std::ptrdiff_t>(value.size()));
+  return true;
+}
+
+// Reads the SEQUENCE header at the start of `der`, advancing `pos`; true when its content runs to the end.
+bool read_der_sequence(std::string_view der, std::size_t& pos) {
+  if (der.empty() || static_cast<unsigned char>(der[0]) != k_der_sequence) {
+    return false;
+  }
+  pos = 1;
+  const auto length = read_der_length(der, pos);
+  return length && *length == der.size() - pos;
+}
+
+// OpenSSL's DER signature as JWS r‖s of `raw_size` bytes.
+Result<std::string> der_to_raw(std::string_view der, std::size_t raw_size) {
   std::string raw(raw_size, '\0');
-  if (BN_bn2binpad(ECDSA_SIG_get0_r(sig.get()), ossl::bytes(raw), half) != half
-      || BN_bn2binpad(ECDSA_SIG_get0_s(sig.get()), ossl::bytes(raw) + half, half) != half) {
-    return ossl::fail_crypto("encoding an ECDSA signature as r||s");
+  std::size_t pos = 0;
+  const auto first = std::span<char>(raw).first(raw_size / 2);
+  const auto second = std::span<char>(raw).subspan(raw_size / 2);
+  if (!read_der_sequence(der, pos) || !read_der_integer(der, pos, first)
+      || !read_der_integer(der, pos, second) || pos != der.size()) {
+    return fail(Errc::internal, "decoding an ECDSA signature: OpenSSL returned malformed DER");
   }
   return raw;
 }
@@ -203,11 +268,7 @@ Result<std::string> digest_sign(Alg alg, const Key& key, std::string_view input)
 Result<void> digest_verify(Alg alg, const Key& key, std::string_view input, std::string_view sig) {
   std::string der;
   if (is_ecdsa(alg)) {
-    auto converted = raw_to_der(sig);
-    if (!converted) {
-      return std::unexpected(converted.error());
-    }
-    der = std::move(*converted);
+    der = raw_to_der(sig);
     sig = der;
   }
   auto ctx = digest_context(alg, key, Direction::verify);

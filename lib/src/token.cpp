@@ -6,13 +6,12 @@
 #include "claudegate/signature.hpp"
 
 #include <algorithm>
+#include <array>
+#include <charconv>
 
 namespace claudegate::token {
 
 namespace {
-
-// nlohmann::json sorts members; ordered_json keeps the order we mint in.
-using OrderedJson = nlohmann::ordered_json;
 
 constexpr std::size_t k_jti_bytes = 16;         // 128 random bits (SPEC §3)
 constexpr UnixSeconds k_max_exp = 253402300799; // 9999-12-31T23:59:59Z, as claims::check
@@ -64,47 +63,150 @@ Result<void> check_extra_claims(const json::Json& extra) {
   return {};
 }
 
-OrderedJson access_claims(const AccessTokenRequest& request, UnixSeconds now, const std::string& jti) {
-  OrderedJson out = {{"iss", request.issuer},
-                     {"sub", request.subject},
-                     {"aud", request.audience},
-                     {"iat", now},
-                     {"nbf", now},
-                     {"exp", now + request.ttl},
-                     {"jti", jti},
-                     {"plan", request.plan},
-                     {"scope", request.scope}};
+// The claims as a document, as IssuedAccessToken hands them back.
+json::Json claims_document(const AccessTokenRequest& request, UnixSeconds now, const std::string& jti) {
+  json::Json out = json::Json::object();
+  auto& members = out.get_ref<json::Json::object_t&>();
+  members.emplace("iss", request.issuer);
+  members.emplace("sub", request.subject);
+  members.emplace("aud", request.audience);
+  members.emplace("iat", now);
+  members.emplace("nbf", now);
+  members.emplace("exp", now + request.ttl);
+  members.emplace("jti", jti);
+  members.emplace("plan", request.plan);
+  members.emplace("scope", request.scope);
   if (!request.roles.empty()) {
-    out["roles"] = request.roles;
+    members.emplace("roles", request.roles);
   }
   if (request.daily_token_limit) {
-    out["daily_token_limit"] = *request.daily_token_limit;
+    members.emplace("daily_token_limit", *request.daily_token_limit);
   }
   if (request.family_id) {
-    out["fid"] = *request.family_id;
+    members.emplace("fid", *request.family_id);
   }
   for (const auto& [name, value] : request.extra_claims.items()) {
-    out[name] = OrderedJson(value);
+    members.emplace(name, value);
   }
   return out;
 }
 
-// Strict dump: invalid UTF-8 in a claim is the caller's error, not something to replace silently.
-Result<std::string> dump(const OrderedJson& value) {
-  try {
-    return value.dump();
-  } catch (const OrderedJson::exception& e) {
-    return fail(Errc::config, std::string("claims cannot be serialized: ") + e.what());
+// Writes JSON text member by member; `valid()` turns false on invalid UTF-8 in a string.
+class ClaimsWriter {
+public:
+  ClaimsWriter() {
+    constexpr std::size_t k_typical_bytes = 256;
+    m_out.reserve(k_typical_bytes);
+    m_out.push_back('{');
+  }
+
+  void string(std::string_view name, std::string_view value) {
+    open(name);
+    m_valid = json::append_quoted(m_out, value) && m_valid;
+  }
+
+  void integer(std::string_view name, std::int64_t value) {
+    open(name);
+    std::array<char, 24> digits{}; // 20 digits and a sign at most
+    const auto end = std::to_chars(digits.data(), digits.data() + digits.size(), value).ptr;
+    m_out.append(digits.data(), end);
+  }
+
+  void strings(std::string_view name, const std::vector<std::string>& values) {
+    open(name);
+    m_out.push_back('[');
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      m_out.append(i == 0 ? "" : ",");
+      m_valid = json::append_quoted(m_out, values[i]) && m_valid;
+    }
+    m_out.push_back(']');
+  }
+
+  // A custom claim, written by nlohmann (strict: throws on invalid UTF-8).
+  void any(std::string_view name, const json::Json& value) {
+    open(name);
+    m_out.append(value.dump());
+  }
+
+  bool valid() const { return m_valid; }
+
+  std::string finish() {
+    m_out.push_back('}');
+    return std::move(m_out);
+  }
+
+private:
+  void open(std::string_view name) {
+    if (m_out.size() > 1) {
+      m_out.push_back(',');
+    }
+    m_valid = json::append_quoted(m_out, name) && m_valid;
+    m_out.push_back(':');
+  }
+
+  std::string m_out;
+  bool m_valid = true;
+};
+
+// The registered claims in the order we mint them, then the custom ones.
+void write_claims(ClaimsWriter& writer, const AccessTokenRequest& request, UnixSeconds now,
+                  std::string_view jti) {
+  writer.string("iss", request.issuer);
+  writer.string("sub", request.subject);
+  writer.string("aud", request.audience);
+  writer.integer("iat", now);
+  writer.integer("nbf", now);
+  writer.integer("exp", now + request.ttl);
+  writer.string("jti", jti);
+  writer.string("plan", request.plan);
+  writer.string("scope", request.scope);
+  if (!request.roles.empty()) {
+    writer.strings("roles", request.roles);
+  }
+  if (request.daily_token_limit) {
+    writer.integer("daily_token_limit", *request.daily_token_limit);
+  }
+  if (request.family_id) {
+    writer.string("fid", *request.family_id);
+  }
+  for (const auto& [name, value] : request.extra_claims.items()) {
+    writer.any(name, value);
   }
 }
 
-// The header is built from the signer itself ({alg, typ, kid}), so it meets
-// decode's header rules by construction and is not parsed back as
+// The compact claims JSON. Strict: invalid UTF-8 in a claim is the caller's
+// error, not something to replace silently. Fails with config.
+Result<std::string> claims_text(const AccessTokenRequest& request, UnixSeconds now, std::string_view jti) {
+  ClaimsWriter writer;
+  try {
+    write_claims(writer, request, now, jti);
+  } catch (const json::Json::exception& e) {
+    return fail(Errc::config, std::string("claims cannot be serialized: ") + e.what());
+  }
+  if (!writer.valid()) {
+    return fail(Errc::config, "claims cannot be serialized: a claim holds invalid UTF-8");
+  }
+  return writer.finish();
+}
+
+// {"alg":…,"typ":"at+jwt","kid":…}: built from the signer itself, so it
+// meets decode's header rules by construction and is not parsed back as
 // jws::sign_serialized would; signature::sign still checks the alg binding.
+Result<std::string> access_header_text(const Key& signer) {
+  std::string out = "{\"alg\":\"";
+  out.append(alg_name(signer.alg())).append("\",\"typ\":\"at+jwt\",\"kid\":");
+  if (!json::append_quoted(out, signer.kid())) {
+    return fail(Errc::config, "the signing key's kid is not valid UTF-8");
+  }
+  out.push_back('}');
+  return out;
+}
+
 Result<std::string> sign_compact(std::string_view header_json, std::string_view claims_json,
                                  const Key& signer) {
-  auto out = base64url::encode(header_json);
-  out.append(".").append(base64url::encode(claims_json));
+  std::string out;
+  out.reserve((header_json.size() + claims_json.size() + signer.signature_size()) * 4 / 3 + 8);
+  out.append(base64url::encode(header_json)).append(".").append(base64url::encode(claims_json));
   const auto sig = signature::sign(signer.alg(), signer, out);
   if (!sig) {
     return std::unexpected(sig.error());
@@ -113,18 +215,12 @@ Result<std::string> sign_compact(std::string_view header_json, std::string_view 
   return out;
 }
 
-Result<std::string> sign_access_token(const OrderedJson& claims, const Key& signer) {
-  const OrderedJson header = {
-      {"alg", std::string(alg_name(signer.alg()))}, {"typ", "at+jwt"}, {"kid", signer.kid()}};
-  const auto header_text = dump(header);
-  if (!header_text) {
-    return header_text;
+Result<std::string> sign_access_token(std::string_view claims_json, const Key& signer) {
+  const auto header = access_header_text(signer);
+  if (!header) {
+    return header;
   }
-  const auto claims_text = dump(claims);
-  if (!claims_text) {
-    return claims_text;
-  }
-  auto token = sign_compact(*header_text, *claims_text, signer);
+  auto token = sign_compact(*header, claims_json, signer);
   // Never hand out a token that our own verifier would refuse for its size.
   if (token && token->size() > jws::k_max_token_bytes) {
     return fail(Errc::config, "token would be " + std::to_string(token->size()) + " bytes, over the "
@@ -165,13 +261,16 @@ Result<IssuedAccessToken> issue(const AccessTokenRequest& request, const Key& si
     return std::unexpected(r.error());
   }
   auto jti = base64url::encode(rng.bytes(k_jti_bytes));
-  const auto claims = access_claims(request, now, jti);
-  auto token = sign_access_token(claims, signer);
+  const auto claims = claims_text(request, now, jti);
+  if (!claims) {
+    return std::unexpected(claims.error());
+  }
+  auto token = sign_access_token(*claims, signer);
   if (!token) {
     return std::unexpected(token.error());
   }
-  return IssuedAccessToken{std::move(*token), std::move(jti),    signer.kid(), now,
-                           now + request.ttl, json::Json(claims)};
+  return IssuedAccessToken{
+      std::move(*token), jti, signer.kid(), now, now + request.ttl, claims_document(request, now, jti)};
 }
 
 } // namespace claudegate::token

@@ -406,3 +406,57 @@ TEST_CASE("token: required scopes through verify") {
   request.scope = "claude:messages claude:models";
   CHECK(code_of(verify(issue_for(key, request), keys, k_now, policy)) == "ok");
 }
+
+TEST_CASE("token: claims JSON is byte for byte what nlohmann writes, tricky strings round-trip") {
+  using namespace std::string_literals;
+  auto request = alice();
+  request.subject = "quote\" back\\slash \x01\x1f\x7f\n\t caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"s;
+  request.issuer = "iss\xe2\x80\xa8</script>";
+  request.audience = "aud\\u0000";
+  request.plan = "nul\0byte"s;
+  request.roles = {"r\"1", "", "\xc3\xa9"};
+  request.daily_token_limit = 0;
+  request.family_id = "fam\\";
+  request.extra_claims = {{"nested", {{"k", "v\"\n"}, {"arr", {1, -2, 1.5, nullptr, true}}}},
+                          {"\xc3\xbcn\xc3\xaf", "x"}};
+  CountingRandom rng;
+  const auto& key = cached_key(Alg::EdDSA);
+  const auto issued = token::issue(request, key, k_now, rng);
+  REQUIRE_MESSAGE(issued, message_of(issued));
+  // What the nlohmann::ordered_json implementation minted, in the same order.
+  nlohmann::ordered_json expected = {
+      {"iss", request.issuer},  {"sub", request.subject}, {"aud", request.audience}, {"iat", k_now},
+      {"nbf", k_now},           {"exp", k_now + 900},     {"jti", issued->jti},      {"plan", request.plan},
+      {"scope", request.scope}, {"roles", request.roles}, {"daily_token_limit", 0},  {"fid", "fam\\"}};
+  for (const auto& [name, value] : request.extra_claims.items()) {
+    expected[name] = nlohmann::ordered_json(value);
+  }
+  const auto payload = segment_text(issued->token, 1);
+  CHECK(payload == expected.dump());
+  const auto parsed = json::Json::parse(payload);
+  CHECK(parsed["sub"] == request.subject);
+  CHECK(parsed["iss"] == request.issuer);
+  CHECK(parsed["plan"] == request.plan);
+  CHECK(parsed["roles"] == json::Json(request.roles));
+  CHECK(parsed == issued->claims);
+  claims::VerifyPolicy policy;
+  const auto verified = token::verify(issued->token, verifier_keys({Alg::EdDSA}), policy, k_now);
+  REQUIRE_MESSAGE(verified, message_of(verified));
+  CHECK(verified->claims == issued->claims);
+}
+
+TEST_CASE("token: a claim holding invalid UTF-8 is refused at issue") {
+  SystemRandom rng;
+  const auto& key = cached_key(Alg::HS256);
+  auto bad_subject = alice();
+  bad_subject.subject = "al\xffice";
+  auto bad_role = alice();
+  bad_role.roles = {"ok", "\xc3"};
+  auto bad_extra = alice();
+  bad_extra.extra_claims = {{"team", "\xed\xa0\x80"}};
+  for (const auto* request : {&bad_subject, &bad_role, &bad_extra}) {
+    const auto issued = token::issue(*request, key, k_now, rng);
+    CHECK(code_of(issued) == "config");
+    CHECK(contains(message_of(issued), "cannot be serialized"));
+  }
+}

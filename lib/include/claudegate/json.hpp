@@ -27,6 +27,11 @@ Result<Json> parse_object(std::string_view text, const Limits& limits = {});
 // Parse `text` as any JSON value with the same strictness (used for --claim values).
 Result<Json> parse_value(std::string_view text, const Limits& limits = {});
 
+// Append `text` to `out` as a JSON string literal, escaped as nlohmann's
+// dump does (quote, backslash and control characters; UTF-8 kept as is).
+// Returns false, with `out` partly written, when `text` is not valid UTF-8.
+bool append_quoted(std::string& out, std::string_view text);
+
 // `value` as a JSON literal, escaped (invalid UTF-8 replaced) and cut to
 // about 80 characters: safe to echo attacker-controlled values in messages.
 std::string quote(const Json& value);
