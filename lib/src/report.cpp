@@ -159,11 +159,6 @@ std::string padded(std::string_view text, std::size_t columns, bool right_aligne
   return right_aligned ? fill + std::string(text) : std::string(text) + fill;
 }
 
-std::string trimmed_right(std::string line) {
-  line.erase(line.find_last_not_of(' ') + 1);
-  return line;
-}
-
 // "1,234,567".
 std::string with_separators(std::int64_t value) {
   const auto magnitude =
@@ -283,29 +278,43 @@ std::vector<std::size_t> column_widths(const Grid& grid) {
   return widths;
 }
 
-std::string grid_line(const std::vector<std::string>& cells, const std::vector<std::size_t>& widths,
-                      std::size_t label_columns) {
-  std::string line;
+// Append one table line (cells padded to `widths`, numbers right-aligned,
+// no trailing blanks) to `out`, in place: ~25 000 lines for a month by sub,day,model.
+void append_grid_line(std::string& out, const std::vector<std::string>& cells,
+                      const std::vector<std::size_t>& widths, std::size_t label_columns) {
+  const std::size_t start = out.size();
   for (std::size_t i = 0; i < cells.size(); ++i) {
-    line += i == 0 ? "" : "  ";
-    line += padded(cells[i], widths[i], i >= label_columns);
+    const std::size_t used = columns_of(cells[i]);
+    const std::size_t fill = widths[i] > used ? widths[i] - used : 0;
+    out.append(i == 0 ? 0 : 2, ' ');
+    if (i >= label_columns) {
+      out.append(fill, ' ');
+    }
+    out += cells[i];
+    if (i < label_columns) {
+      out.append(fill, ' ');
+    }
   }
-  return trimmed_right(std::move(line)) + "\n";
+  const std::size_t last = out.find_last_not_of(' ');
+  out.resize(last == std::string::npos || last < start ? start : last + 1);
+  out += '\n';
 }
 
 std::string render_table(const std::vector<UsageRow>& rows, const Options& options, const QuotaMap& quotas) {
   const Grid grid = make_grid(rows, options, quotas);
   const auto widths = column_widths(grid);
-  std::string out = title(options) + grid_line(grid.header, widths, grid.label_columns);
+  std::string out = title(options);
+  append_grid_line(out, grid.header, widths, grid.label_columns);
   for (const auto& cells : grid.body) {
-    out += grid_line(cells, widths, grid.label_columns);
+    append_grid_line(out, cells, widths, grid.label_columns);
   }
   if (grid.footer) {
     std::vector<std::string> rule;
     for (std::size_t width : widths) {
       rule.emplace_back(width, '-');
     }
-    out += grid_line(rule, widths, grid.label_columns) + grid_line(*grid.footer, widths, grid.label_columns);
+    append_grid_line(out, rule, widths, grid.label_columns);
+    append_grid_line(out, *grid.footer, widths, grid.label_columns);
   }
   return out;
 }
