@@ -63,33 +63,23 @@ Result<void> check_extra_claims(const json::Json& extra) {
   return {};
 }
 
-// The claims as a document, as IssuedAccessToken hands them back.
-json::Json claims_document(const AccessTokenRequest& request, UnixSeconds now, const std::string& jti) {
-  json::Json out = json::Json::object();
-  auto& members = out.get_ref<json::Json::object_t&>();
-  members.emplace("iss", request.issuer);
-  members.emplace("sub", request.subject);
-  members.emplace("aud", request.audience);
-  members.emplace("iat", now);
-  members.emplace("nbf", now);
-  members.emplace("exp", now + request.ttl);
-  members.emplace("jti", jti);
-  members.emplace("plan", request.plan);
-  members.emplace("scope", request.scope);
-  if (!request.roles.empty()) {
-    members.emplace("roles", request.roles);
+// Collects the claims as a document, as IssuedAccessToken hands them back
+// (the same calls as ClaimsWriter, from write_claims).
+class ClaimsDocument {
+public:
+  void string(std::string_view name, std::string_view value) { m_members.emplace(name, value); }
+  void integer(std::string_view name, std::int64_t value) { m_members.emplace(name, value); }
+  void strings(std::string_view name, const std::vector<std::string>& values) {
+    m_members.emplace(name, values);
   }
-  if (request.daily_token_limit) {
-    members.emplace("daily_token_limit", *request.daily_token_limit);
-  }
-  if (request.family_id) {
-    members.emplace("fid", *request.family_id);
-  }
-  for (const auto& [name, value] : request.extra_claims.items()) {
-    members.emplace(name, value);
-  }
-  return out;
-}
+  void any(std::string_view name, const json::Json& value) { m_members.emplace(name, value); }
+
+  json::Json finish() { return std::move(m_document); }
+
+private:
+  json::Json m_document = json::Json::object();
+  json::Json::object_t& m_members = m_document.get_ref<json::Json::object_t&>();
+};
 
 // Writes JSON text member by member; `valid()` turns false on invalid UTF-8 in a string.
 class ClaimsWriter {
@@ -148,9 +138,10 @@ private:
   bool m_valid = true;
 };
 
-// The registered claims in the order we mint them, then the custom ones.
-void write_claims(ClaimsWriter& writer, const AccessTokenRequest& request, UnixSeconds now,
-                  std::string_view jti) {
+// The registered claims in the order we mint them, then the custom ones,
+// into `writer` (a ClaimsWriter for the token, a ClaimsDocument for the caller).
+template <typename Writer>
+void write_claims(Writer& writer, const AccessTokenRequest& request, UnixSeconds now, std::string_view jti) {
   writer.string("iss", request.issuer);
   writer.string("sub", request.subject);
   writer.string("aud", request.audience);
@@ -172,6 +163,13 @@ void write_claims(ClaimsWriter& writer, const AccessTokenRequest& request, UnixS
   for (const auto& [name, value] : request.extra_claims.items()) {
     writer.any(name, value);
   }
+}
+
+// The claims as a document, as IssuedAccessToken hands them back.
+json::Json claims_document(const AccessTokenRequest& request, UnixSeconds now, std::string_view jti) {
+  ClaimsDocument document;
+  write_claims(document, request, now, jti);
+  return document.finish();
 }
 
 // The compact claims JSON. Strict: invalid UTF-8 in a claim is the caller's
