@@ -3,6 +3,7 @@
 
 #include <claudegate/fs.hpp>
 #include <claudegate/proxy/server.hpp>
+#include <claudegate/store.hpp>
 
 #include <fmt/core.h>
 
@@ -97,6 +98,11 @@ ExitCode run_serve_local(const ServeLocalOptions& opt, Context& ctx) {
   if (!store) {
     return ctx.report(store.error());
   }
+  // Reservations of a gateway that crashed mid-request would hold quota forever.
+  if (auto released = (*store)->release_orphaned(store::owner_may_be_alive); released && *released > 0) {
+    fmt::print(stderr, "claudegate: released {} quota reservations of gateway processes that are gone\n",
+               *released);
+  }
   const proxy::ServeResources resources{**cfg, paths->keys_dir, **store, ctx.clock(), ctx.random()};
   auto served = proxy::run_server(*options, resources, [&](int port) { announce(*options, port); });
   if (!served) {
@@ -130,7 +136,7 @@ void setup_serve_local(CLI::App& app, Context& ctx) {
   cmd->add_option("--jwks-iss", opt->jwks_issuer,
                   "the exact iss of the --jwks IdP's tokens (required with --jwks)");
   cmd->add_option("--jwks-plan", opt->jwks_plan,
-                  "plan for --jwks IdP tokens without a plan claim (default free)");
+                  "plan of every --jwks IdP token, whatever plan it claims (default free)");
   cmd->callback([opt, &ctx] { ctx.set_exit(run_serve_local(*opt, ctx)); });
 }
 

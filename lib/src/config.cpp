@@ -25,26 +25,27 @@ constexpr std::int64_t k_max_threads = 1024;
 constexpr std::array<std::string_view, 9> k_root_keys{"issuer",         "audience",   "access_ttl",
                                                       "refresh_ttl",    "family_ttl", "leeway",
                                                       "max_access_ttl", "serve",      "plans"};
-constexpr std::array<std::string_view, 9> k_serve_keys{"listen",       "upstream",         "body_limit",
-                                                       "read_timeout", "upstream_timeout", "threads",
-                                                       "jwks",         "jwks_issuer",      "jwks_plan"};
-constexpr std::array<std::string_view, 5> k_plan_keys{"daily_token_limit", "models", "max_tokens", "rpm",
-                                                      "max_concurrent"};
+constexpr std::array<std::string_view, 10> k_serve_keys{
+    "listen", "upstream", "body_limit", "read_timeout", "upstream_timeout", "threads", "jwks", "jwks_issuer",
+    "jwks_plan", "max_output_tokens"};
+constexpr std::array<std::string_view, 7> k_plan_keys{
+    "daily_token_limit", "models", "max_tokens", "rpm", "max_concurrent", "over_cap", "unbounded_input_reserve"};
+constexpr std::int64_t k_max_output_tokens_ceiling = 10'000'000;
 
 const std::vector<std::string> k_haiku_models{"claude-3-5-haiku*", "claude-haiku*", "claude-3-haiku*"};
 
 Plan free_plan() {
-  return Plan{"free", 50'000, k_haiku_models, 4096, 20, 2};
+  return Plan{"free", 50'000, k_haiku_models, 4096, 20, 2, OverCap::clamp, std::nullopt};
 }
 
 Plan pro_plan() {
   std::vector<std::string> models = k_haiku_models;
   models.emplace_back("claude-*sonnet*");
-  return Plan{"pro", 500'000, std::move(models), 64'000, 120, 8};
+  return Plan{"pro", 500'000, std::move(models), 64'000, 120, 8, OverCap::clamp, std::nullopt};
 }
 
 Plan admin_plan() {
-  return Plan{"admin", std::nullopt, {"*"}, std::nullopt, std::nullopt, std::nullopt};
+  return Plan{"admin", std::nullopt, {"*"}, std::nullopt, std::nullopt, std::nullopt, OverCap::clamp, std::nullopt};
 }
 
 // A value in the file: its dotted name for messages and its node.
@@ -282,8 +283,22 @@ Result<void> apply_serve(const Context& ctx, const Field& field, ServeConfig& se
     if (name == "jwks_issuer" || name == "jwks_plan") {
       return set_string(ctx, item, name == "jwks_issuer" ? serve.jwks_issuer : serve.jwks_plan);
     }
+    if (name == "max_output_tokens") {
+      return set_integer(ctx, item, 1, k_max_output_tokens_ceiling, serve.max_output_tokens);
+    }
     return unknown_key(ctx, key, "serve", k_serve_keys);
   });
+}
+
+Result<void> set_over_cap(const Context& ctx, const Field& field, OverCap& out) {
+  const auto* str = field.node.as_string();
+  if (str == nullptr || (str->get() != "clamp" && str->get() != "reject")) {
+    return ctx.fail_at(field.node.source(), fmt::format("{} must be \"clamp\" (lower max_tokens to what the plan "
+                                                        "and today's quota allow) or \"reject\" (answer 400/429)",
+                                                        field.name));
+  }
+  out = str->get() == "clamp" ? OverCap::clamp : OverCap::reject;
+  return {};
 }
 
 Result<void> apply_plan_key(const Context& ctx, const toml::key& key, const Field& item, Plan& plan) {
@@ -302,6 +317,12 @@ Result<void> apply_plan_key(const Context& ctx, const toml::key& key, const Fiel
   }
   if (name == "max_concurrent") {
     return set_limit(ctx, item, 1, plan.max_concurrent);
+  }
+  if (name == "over_cap") {
+    return set_over_cap(ctx, item, plan.over_cap);
+  }
+  if (name == "unbounded_input_reserve") {
+    return set_limit(ctx, item, 1, plan.unbounded_input_reserve);
   }
   return unknown_key(ctx, key, "plans." + plan.name, k_plan_keys);
 }
@@ -325,7 +346,7 @@ Result<void> apply_plan(const Context& ctx, const toml::key& key, const toml::no
     return std::unexpected(table.error());
   }
   const auto existing = plans.find(name);
-  Plan plan = existing != plans.end() ? existing->second : Plan{name, {}, {}, {}, {}, {}};
+  Plan plan = existing != plans.end() ? existing->second : Plan{name, {}, {}, {}, {}, {}, OverCap::clamp, {}};
   auto applied = each_key(**table, [&](const toml::key& item_key, const toml::node& item_node) {
     return apply_plan_key(ctx, item_key, Field{fmt::format("plans.{}.{}", name, item_key.str()), item_node},
                           plan);

@@ -112,6 +112,7 @@ UsageRow totals_of(const std::vector<UsageRow>& rows) {
     total.output_tokens += row.output_tokens;
     total.cache_read_tokens += row.cache_read_tokens;
     total.cache_write_tokens += row.cache_write_tokens;
+    total.estimated_requests += row.estimated_requests;
   }
   return total;
 }
@@ -442,10 +443,13 @@ private:
   bool m_first = true;
 };
 
+// JSON rows also say how many of their requests were charged an estimate
+// (a stream cut before its final usage, a 200 without readable usage).
 void add_counter_members(JsonObjectWriter& object, const UsageRow& row) {
   for (const auto& counter : k_counters) {
     object.number(counter.name, counter.get(row));
   }
+  object.number("estimated_requests", row.estimated_requests);
 }
 
 void append_row_json(std::string& out, const UsageRow& row, const Options& options, const QuotaMap& quotas) {

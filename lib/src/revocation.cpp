@@ -30,22 +30,25 @@ std::string describe(const store::Revocation& r) {
 
 } // namespace
 
-store::TokenIdentity identity_of(const token::VerifiedToken& token) {
+store::TokenIdentity identity_of(const token::VerifiedToken& token, std::string_view space) {
+  const auto scoped = [space](std::string value) {
+    return space.empty() || value.empty() ? value : fmt::format("{}|{}", space, value);
+  };
   store::TokenIdentity identity;
-  identity.jti = string_claim(token.claims, "jti");
-  identity.subject = string_claim(token.claims, "sub");
+  identity.jti = scoped(string_claim(token.claims, "jti"));
+  identity.subject = scoped(string_claim(token.claims, "sub"));
   const auto iat = token.claims.find("iat");
   // A token without iat predates every cut-off of its subject.
   identity.issued_at =
       iat != token.claims.end() && iat->is_number() ? static_cast<UnixSeconds>(iat->get<double>()) : 0;
-  if (auto fid = string_claim(token.claims, "fid"); !fid.empty()) {
+  if (auto fid = scoped(string_claim(token.claims, "fid")); !fid.empty()) {
     identity.family_id = std::move(fid);
   }
   return identity;
 }
 
-Result<void> check(store::Store& store, const token::VerifiedToken& token) {
-  auto found = store.find_revocation(identity_of(token));
+Result<void> check(store::Store& store, const token::VerifiedToken& token, std::string_view space) {
+  auto found = store.find_revocation(identity_of(token, space));
   if (!found) {
     return std::unexpected(found.error());
   }
@@ -69,7 +72,7 @@ Result<token::VerifiedToken> verify_unrevoked(std::string_view token, const KeyS
   if (*opened == nullptr) {
     return verified;
   }
-  if (auto revoked = check(**opened, *verified); !revoked) {
+  if (auto revoked = check(**opened, *verified, policy.revocation_namespace); !revoked) {
     return std::unexpected(revoked.error());
   }
   return verified;

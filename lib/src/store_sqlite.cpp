@@ -30,7 +30,7 @@ using sqlite::Connection;
 using sqlite::Query;
 using sqlite::Transaction;
 
-constexpr int k_schema_version = 2;
+constexpr int k_schema_version = 3;
 constexpr int k_busy_timeout_ms = 30'000;
 constexpr std::int64_t k_day_seconds = 86'400;
 constexpr auto k_wal_retry_pause = std::chrono::milliseconds(10);
@@ -156,6 +156,15 @@ CREATE TRIGGER subject_cutoffs_update_epoch AFTER UPDATE ON subject_cutoffs
   BEGIN UPDATE revocation_epoch SET epoch = epoch + 1; END;
 CREATE TRIGGER refresh_families_revoke_epoch AFTER UPDATE OF revoked_at ON refresh_families
   BEGIN UPDATE revocation_epoch SET epoch = epoch + 1; END;
+)sql",
+                                                                         R"sql(
+-- A reservation counts until settled or its owner process is known dead
+-- (no longer after a fixed age: a long stream keeps its hold). Rows of
+-- older builds have no owner and are released as orphans.
+ALTER TABLE quota_reservations ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+-- Requests charged the gateway's estimate, not the API's reported usage.
+ALTER TABLE usage_ledger ADD COLUMN estimated INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE usage_daily ADD COLUMN estimated_requests INTEGER NOT NULL DEFAULT 0;
 )sql"};
 
 // ---- SQL, one place per statement -------------------------------------------
@@ -228,23 +237,24 @@ const std::string k_used_on_day =
     "FROM usage_daily WHERE day = ? AND subject = ?";
 const std::string k_reserved_since =
     "SELECT COALESCE(SUM(estimate), 0) FROM quota_reservations WHERE subject = ? AND created_at >= ?";
-const std::string k_drop_stale_reservations =
-    "DELETE FROM quota_reservations WHERE subject = ? AND created_at < ?";
 const std::string k_insert_reservation =
-    "INSERT INTO quota_reservations (subject, created_at, estimate) VALUES (?, ?, ?) RETURNING id";
+    "INSERT INTO quota_reservations (subject, created_at, estimate, owner) VALUES (?, ?, ?, ?) RETURNING id";
 const std::string k_delete_reservation = "DELETE FROM quota_reservations WHERE id = ?";
+const std::string k_reservation_owners = "SELECT DISTINCT owner FROM quota_reservations";
+const std::string k_delete_owned_reservations = "DELETE FROM quota_reservations WHERE owner = ?";
 const std::string k_insert_usage =
     "INSERT INTO usage_ledger (at, subject, jti, model, status, input_tokens, output_tokens, "
-    "cache_read_tokens, cache_write_tokens, latency_ms, request_id, stream, quota_limit) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    "cache_read_tokens, cache_write_tokens, latency_ms, request_id, stream, quota_limit, estimated) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 const std::string k_upsert_daily =
     "INSERT INTO usage_daily (day, subject, model, requests, input_tokens, output_tokens, "
-    "cache_read_tokens, cache_write_tokens) VALUES (?, ?, ?, 1, ?, ?, ?, ?) "
+    "cache_read_tokens, cache_write_tokens, estimated_requests) VALUES (?, ?, ?, 1, ?, ?, ?, ?, ?) "
     "ON CONFLICT (day, subject, model) DO UPDATE SET requests = usage_daily.requests + 1, "
     "input_tokens = usage_daily.input_tokens + excluded.input_tokens, "
     "output_tokens = usage_daily.output_tokens + excluded.output_tokens, "
     "cache_read_tokens = usage_daily.cache_read_tokens + excluded.cache_read_tokens, "
-    "cache_write_tokens = usage_daily.cache_write_tokens + excluded.cache_write_tokens";
+    "cache_write_tokens = usage_daily.cache_write_tokens + excluded.cache_write_tokens, "
+    "estimated_requests = usage_daily.estimated_requests + excluded.estimated_requests";
 const std::string k_upsert_subject =
     "INSERT INTO usage_subjects (subject, last_at, quota_limit) VALUES (?, ?, ?) "
     "ON CONFLICT (subject) DO UPDATE SET last_at = excluded.last_at, quota_limit = excluded.quota_limit "
@@ -516,10 +526,11 @@ struct UsageSource {
   std::string_view day;  // expression for the UTC day start
   std::string_view time; // column compared with since/until
   std::string_view requests;
+  std::string_view estimated; // of those requests, the ones charged an estimate
 };
 
-constexpr UsageSource k_rollup{"usage_daily", "day", "day", "requests"};
-constexpr UsageSource k_ledger{"usage_ledger", "(at - at % 86400)", "at", "1"};
+constexpr UsageSource k_rollup{"usage_daily", "day", "day", "requests", "estimated_requests"};
+constexpr UsageSource k_ledger{"usage_ledger", "(at - at % 86400)", "at", "1", "estimated"};
 
 std::string_view key_expression(GroupBy key, const UsageSource& source) {
   switch (key) {
@@ -567,8 +578,8 @@ std::string usage_sql(const UsageQuery& query, const UsageSource& source) {
     keys += fmt::format("{}, ", key_expression(key, source));
   }
   std::string text = fmt::format("SELECT {}{}, input_tokens, output_tokens, cache_read_tokens, "
-                                 "cache_write_tokens FROM {}",
-                                 keys, source.requests, source.table);
+                                 "cache_write_tokens, {} FROM {}",
+                                 keys, source.requests, source.estimated, source.table);
   const auto filters = usage_filters(query, source);
   if (!filters.empty()) {
     text += " WHERE " + join(filters, " AND ");
@@ -629,6 +640,7 @@ public:
     row.output_tokens += q.integer(column + 2);
     row.cache_read_tokens += q.integer(column + 3);
     row.cache_write_tokens += q.integer(column + 4);
+    row.estimated_requests += q.integer(column + 5);
   }
 
   // The groups ordered by their keys (the ORDER BY Store::usage promises).
@@ -726,15 +738,15 @@ Result<std::int64_t> used_on_day(Connection& db, const std::string& subject, Uni
   return single(db, sql::k_used_on_day, [&](Query& q) { q.bind(1, utc_day_start(now)).bind(2, subject); });
 }
 
-// Today's settled and outstanding tokens of `subject`; reservations older
-// than `stale_after` (a crashed request) no longer count.
+// Today's settled and outstanding tokens of `subject`: every reservation
+// made today counts until it is settled (or released as an orphan).
 Result<QuotaStatus> read_quota(Connection& db, const std::string& subject, UnixSeconds now,
-                               std::optional<std::int64_t> limit, std::int64_t stale_after) {
+                               std::optional<std::int64_t> limit) {
   auto used = used_on_day(db, subject, now);
   if (!used) {
     return propagate(used);
   }
-  const UnixSeconds counted_from = std::max(utc_day_start(now), now - stale_after);
+  const UnixSeconds counted_from = utc_day_start(now);
   auto reserved =
       single(db, sql::k_reserved_since, [&](Query& q) { q.bind(1, subject).bind(2, counted_from); });
   if (!reserved) {
@@ -743,15 +755,10 @@ Result<QuotaStatus> read_quota(Connection& db, const std::string& subject, UnixS
   return QuotaStatus{*used, *reserved, limit, utc_day_start(now) + k_day_seconds};
 }
 
-Result<std::int64_t> insert_reservation(Connection& db, const ReservationRequest& request) {
-  auto dropped = run(db, sql::k_drop_stale_reservations, [&](Query& q) {
-    q.bind(1, request.subject).bind(2, request.now - request.stale_after);
+Result<std::int64_t> insert_reservation(Connection& db, const ReservationRequest& request, std::int64_t amount) {
+  return single(db, sql::k_insert_reservation, [&](Query& q) {
+    q.bind(1, request.subject).bind(2, request.now).bind(3, amount).bind(4, request.owner);
   });
-  if (!dropped) {
-    return propagate(dropped);
-  }
-  return single(db, sql::k_insert_reservation,
-                [&](Query& q) { q.bind(1, request.subject).bind(2, request.now).bind(3, request.estimate); });
 }
 
 Result<void> insert_usage(Connection& db, const UsageRecord& u) {
@@ -759,7 +766,7 @@ Result<void> insert_usage(Connection& db, const UsageRecord& u) {
     q.bind(1, u.at).bind(2, u.subject).bind(3, u.jti).bind(4, u.model).bind(5, u.status);
     q.bind(6, u.input_tokens).bind(7, u.output_tokens).bind(8, u.cache_read_tokens);
     q.bind(9, u.cache_write_tokens).bind(10, u.latency_ms).bind(11, u.request_id);
-    q.bind(12, u.stream ? 1 : 0).bind(13, u.quota_limit);
+    q.bind(12, u.stream ? 1 : 0).bind(13, u.quota_limit).bind(14, u.estimated ? 1 : 0);
   });
 }
 
@@ -767,6 +774,7 @@ Result<void> add_to_rollups(Connection& db, const UsageRecord& u) {
   auto daily = run(db, sql::k_upsert_daily, [&](Query& q) {
     q.bind(1, utc_day_start(u.at)).bind(2, u.subject).bind(3, u.model).bind(4, u.input_tokens);
     q.bind(5, u.output_tokens).bind(6, u.cache_read_tokens).bind(7, u.cache_write_tokens);
+    q.bind(8, u.estimated ? 1 : 0);
   });
   if (!daily) {
     return daily;
@@ -919,8 +927,8 @@ public:
   Result<std::int64_t> revocation_epoch() override;
   Result<std::vector<Revocation>> list_revocations() override;
   Result<std::int64_t> prune(UnixSeconds now, std::int64_t leeway) override;
-  Result<std::optional<Reservation>> reserve(const ReservationRequest& request,
-                                             QuotaStatus* refused) override;
+  Result<Reservation> reserve(const ReservationRequest& request) override;
+  Result<std::int64_t> release_orphaned(const std::function<bool(std::string_view owner)>& alive) override;
   Result<void> settle(std::int64_t reservation_id, const UsageRecord& usage) override;
   Result<QuotaStatus> quota_status(const std::string& subject, UnixSeconds now,
                                    std::optional<std::int64_t> limit) override;
@@ -1200,29 +1208,53 @@ Result<void> SqliteStore::in_savepoint(const std::function<Result<void>()>& body
   return done;
 }
 
-Result<std::optional<Reservation>> SqliteStore::reserve(const ReservationRequest& request,
-                                                        QuotaStatus* refused) {
-  std::optional<Reservation> reservation;
+Result<Reservation> SqliteStore::reserve(const ReservationRequest& request) {
+  Reservation reservation;
   auto done = batched([&]() -> Result<void> {
-    auto status = read_quota(m_db, request.subject, request.now, request.limit, request.stale_after);
+    auto status = read_quota(m_db, request.subject, request.now, request.limit);
     if (!status) {
       return propagate(status);
     }
-    if (request.limit && status->used + status->reserved + request.estimate > *request.limit) {
-      if (refused != nullptr) {
-        *refused = *status;
-      }
+    reservation = Reservation{0, 0, *status};
+    const auto remaining = request.limit.transform(
+        [&](std::int64_t limit) { return limit - status->used - status->reserved; });
+    const auto amount = reservation_amount(request, remaining);
+    if (!amount) {
       return {};
     }
-    auto id = insert_reservation(m_db, request);
+    auto id = insert_reservation(m_db, request, *amount);
     if (!id) {
       return propagate(id);
     }
-    status->reserved += request.estimate;
-    reservation = Reservation{*id, *status};
+    reservation.id = *id;
+    reservation.amount = *amount;
+    reservation.status.reserved += *amount;
     return {};
   });
-  return done ? Result<std::optional<Reservation>>(reservation) : propagate(done);
+  return done ? Result<Reservation>(reservation) : propagate(done);
+}
+
+Result<std::int64_t> SqliteStore::release_orphaned(const std::function<bool(std::string_view owner)>& alive) {
+  std::int64_t released = 0;
+  auto done = batched([&]() -> Result<void> {
+    auto owners = m_db.prepare(sql::k_reservation_owners);
+    if (!owners) {
+      return propagate(owners);
+    }
+    std::vector<std::string> dead;
+    auto listed = owners->for_each_row([&] {
+      if (std::string owner = owners->text(0); !alive(owner)) {
+        dead.push_back(std::move(owner));
+      }
+    });
+    for (const auto& owner : dead) {
+      auto deleted = listed ? m_db.prepare(sql::k_delete_owned_reservations) : propagate(listed);
+      listed = deleted ? deleted->bind(1, owner).run() : propagate(deleted);
+      released += listed ? deleted->changes() : 0;
+    }
+    return listed;
+  });
+  return done ? Result<std::int64_t>(released) : propagate(done);
 }
 
 Result<void> SqliteStore::settle(std::int64_t reservation_id, const UsageRecord& usage) {
@@ -1243,7 +1275,7 @@ Result<void> SqliteStore::settle(std::int64_t reservation_id, const UsageRecord&
 Result<QuotaStatus> SqliteStore::quota_status(const std::string& subject, UnixSeconds now,
                                               std::optional<std::int64_t> limit) {
   const std::lock_guard lock(m_mutex);
-  return read_quota(m_db, subject, now, limit, ReservationRequest{}.stale_after);
+  return read_quota(m_db, subject, now, limit);
 }
 
 Result<std::vector<UsageRow>> SqliteStore::usage(const UsageQuery& query) {

@@ -2,8 +2,11 @@
 #include "claudegate/store.hpp"
 
 #include "scratch_dir.hpp"
+#include "store_support.hpp"
 
 #include <doctest/doctest.h>
+
+#include <limits>
 #include <sqlite3.h>
 
 #include <signal.h>
@@ -373,45 +376,127 @@ TEST_CASE("store: prune drops only deny-list rows expired before now - leeway") 
 TEST_CASE("store: reservations are refused past the limit, at the exact boundary") {
   ScratchDir scratch;
   auto s = open_store(scratch.path() / "db");
-  store::QuotaStatus refused;
-  auto first = s->reserve({"alice", k_now, 600, 1000}, &refused).value();
-  REQUIRE(first);
-  CHECK(first->status.reserved == 600);
-  auto second = s->reserve({"alice", k_now, 400, 1000}, &refused).value();
-  REQUIRE(second);
-  CHECK(second->id != first->id);
-  CHECK(second->status.reserved == 1000);
-  CHECK_FALSE(s->reserve({"alice", k_now, 1, 1000}, &refused).value());
-  CHECK(refused.used == 0);
-  CHECK(refused.reserved == 1000);
-  CHECK(refused.limit == std::optional<std::int64_t>(1000));
-  CHECK(refused.resets_at == k_today + k_day);
-  CHECK(s->reserve({"bob", k_now, 1000, 1000}, nullptr).value());
-  CHECK(s->reserve({"alice", k_now, 1'000'000, std::nullopt}, nullptr).value());
+  using test::exact_reservation;
+  auto first = s->reserve(exact_reservation("alice", k_now, 600, 1000)).value();
+  REQUIRE(first.granted());
+  CHECK(first.amount == 600);
+  CHECK(first.status.reserved == 600);
+  auto second = s->reserve(exact_reservation("alice", k_now, 400, 1000)).value();
+  REQUIRE(second.granted());
+  CHECK(second.id != first.id);
+  CHECK(second.status.reserved == 1000);
+  const auto refused = s->reserve(exact_reservation("alice", k_now, 1, 1000)).value();
+  CHECK_FALSE(refused.granted());
+  CHECK(refused.status.used == 0);
+  CHECK(refused.status.reserved == 1000);
+  CHECK(refused.status.limit == std::optional<std::int64_t>(1000));
+  CHECK(refused.status.resets_at == k_today + k_day);
+  CHECK(s->reserve(exact_reservation("bob", k_now, 1000, 1000)).value().granted());
+  CHECK(s->reserve(exact_reservation("alice", k_now, 1'000'000, std::nullopt)).value().granted());
 }
 
-TEST_CASE("store: stale reservations no longer count") {
+TEST_CASE("store: a reservation counts until settled, however long its request runs") {
   ScratchDir scratch;
   auto s = open_store(scratch.path() / "db");
-  REQUIRE(s->reserve({"alice", k_now, 1000, 1000, 900}, nullptr).value());
-  CHECK_FALSE(s->reserve({"alice", k_now + 900, 1, 1000, 900}, nullptr).value());
-  CHECK(s->reserve({"alice", k_now + 901, 1000, 1000, 900}, nullptr).value());
+  using test::exact_reservation;
+  REQUIRE(s->reserve(exact_reservation("alice", k_now, 1000, 1000)).value().granted());
+  // A stream of several hours still holds its reservation (it used to lapse after 15 minutes).
+  CHECK_FALSE(s->reserve(exact_reservation("alice", k_now + 4 * 3600, 1, 1000)).value().granted());
+  CHECK(s->quota_status("alice", k_now + 4 * 3600, 1000).value().reserved == 1000);
+}
+
+TEST_CASE("store: huge numbers neither wrap nor slip past the limit") {
+  ScratchDir scratch;
+  auto s = open_store(scratch.path() / "db");
+  using test::exact_reservation;
+  constexpr auto k_max = std::numeric_limits<std::int64_t>::max();
+  CHECK_FALSE(s->reserve(exact_reservation("alice", k_now, k_max, 1000)).value().granted());
+  REQUIRE(s->reserve(exact_reservation("alice", k_now, 600, 1000)).value().granted());
+  CHECK_FALSE(s->reserve(exact_reservation("alice", k_now, k_max, 1000)).value().granted());
+  CHECK_FALSE(s->reserve(exact_reservation("alice", k_now, 401, 1000)).value().granted());
+  CHECK(s->quota_status("alice", k_now, 1000).value().reserved == 600);
+  // A limit of the largest value is as good as unlimited, and still does not wrap.
+  CHECK(s->reserve(exact_reservation("bob", k_now, k_max - 1, k_max)).value().granted());
+  CHECK_FALSE(s->reserve(exact_reservation("bob", k_now, 2, k_max)).value().granted());
+}
+
+TEST_CASE("store: clamped and unbounded reservations take what is left, never less than the minimum") {
+  ScratchDir scratch;
+  auto s = open_store(scratch.path() / "db");
+  auto request = test::exact_reservation("alice", k_now, 700, 1000);
+  REQUIRE(s->reserve(request).value().granted());
+  request.wanted = 800; // 300 left: clamped to it, as the minimum (200) fits
+  request.minimum = 200;
+  auto clamped = s->reserve(request).value();
+  REQUIRE(clamped.granted());
+  CHECK(clamped.amount == 300);
+  request.wanted = 10;
+  request.minimum = 1;
+  CHECK_FALSE(s->reserve(request).value().granted()); // nothing left at all
+  auto unbounded = test::exact_reservation("bob", k_now, 50, 1000);
+  unbounded.take_remaining = true;
+  auto taken = s->reserve(unbounded).value();
+  REQUIRE(taken.granted());
+  CHECK(taken.amount == 1000); // all that is left, so a second one cannot overshoot with it
+  CHECK_FALSE(s->reserve(unbounded).value().granted());
+  unbounded.subject = "carol";
+  unbounded.ceiling = 400;
+  CHECK(s->reserve(unbounded).value().amount == 400);
+}
+
+TEST_CASE("store: reservations of a dead owner are released, a live one's kept") {
+  ScratchDir scratch;
+  auto s = open_store(scratch.path() / "db");
+  using test::exact_reservation;
+  REQUIRE(s->reserve(exact_reservation("alice", k_now, 600, 1000, "host|boot|1|dead")).value().granted());
+  REQUIRE(s->reserve(exact_reservation("alice", k_now, 300, 1000)).value().granted());
+  const auto released =
+      s->release_orphaned([](std::string_view owner) { return owner == store::reservation_owner(); });
+  CHECK(released.value() == 1);
+  CHECK(s->quota_status("alice", k_now, 1000).value().reserved == 300);
+  CHECK(store::owner_may_be_alive(store::reservation_owner()));
+  CHECK_FALSE(store::owner_may_be_alive(""));
+  // This host, this boot, a pid whose start time does not match: a later process, not the owner.
+  auto owner = store::reservation_owner();
+  CHECK_FALSE(store::owner_may_be_alive(owner.substr(0, owner.rfind('|')) + "|1"));
 }
 
 TEST_CASE("store: settle moves a reservation into today's usage") {
   ScratchDir scratch;
   auto s = open_store(scratch.path() / "db");
-  auto reservation = s->reserve({"alice", k_now, 800, 1000}, nullptr).value();
-  REQUIRE(reservation);
+  using test::exact_reservation;
+  auto reservation = s->reserve(exact_reservation("alice", k_now, 800, 1000)).value();
+  REQUIRE(reservation.granted());
   auto usage = record(k_now + 5, "alice", "claude-haiku", 300, 200); // 300+200+30+20
   usage.quota_limit = 1000;
-  REQUIRE(s->settle(reservation->id, usage));
+  REQUIRE(s->settle(reservation.id, usage));
   const auto status = s->quota_status("alice", k_now + 6, 1000).value();
   CHECK(status.used == 550);
   CHECK(status.reserved == 0);
-  CHECK(s->reserve({"alice", k_now + 7, 450, 1000}, nullptr).value());
-  CHECK_FALSE(s->reserve({"alice", k_now + 7, 1, 1000}, nullptr).value());
+  CHECK(s->reserve(exact_reservation("alice", k_now + 7, 450, 1000)).value().granted());
+  CHECK_FALSE(s->reserve(exact_reservation("alice", k_now + 7, 1, 1000)).value().granted());
   CHECK(s->quota_status("alice", k_today + k_day, 1000).value().used == 0);
+}
+
+TEST_CASE("store: estimated rows are counted apart in usage") {
+  ScratchDir scratch;
+  auto s = open_store(scratch.path() / "db");
+  auto exact = record(k_now, "alice", "claude-haiku", 10, 20);
+  auto estimated = record(k_now + 1, "alice", "claude-haiku", 10, 500);
+  estimated.estimated = true;
+  REQUIRE(s->settle(0, exact));
+  REQUIRE(s->settle(0, estimated));
+  store::UsageQuery whole_day;
+  whole_day.since = k_today;
+  whole_day.until = k_today + k_day;
+  store::UsageQuery edge = whole_day;
+  edge.since = k_now; // a partial day: read from the ledger, not the rollup
+  for (const auto& query : {whole_day, edge}) {
+    const auto rows = s->usage(query).value();
+    REQUIRE(rows.size() == 1);
+    CHECK(rows[0].requests == 2);
+    CHECK(rows[0].estimated_requests == 1);
+  }
 }
 
 // ---- usage ----------------------------------------------------------------------------------

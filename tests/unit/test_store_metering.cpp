@@ -5,6 +5,7 @@
 #include "claudegate/store.hpp"
 
 #include "scratch_dir.hpp"
+#include "store_support.hpp"
 
 #include <doctest/doctest.h>
 
@@ -59,12 +60,11 @@ TEST_CASE("concurrent reservations never overshoot the daily limit") {
   std::atomic<int> failed{0};
   // 48 requests of 100 tokens against a limit of 1 000: exactly 10 fit.
   on_threads(48, [&](int) {
-    store::QuotaStatus status;
-    auto reserved = store->reserve({"alice", k_metering_now, 100, 1000}, &status);
+    auto reserved = store->reserve(test::exact_reservation("alice", k_metering_now, 100, 1000));
     if (!reserved) {
       ++failed;
     } else {
-      ++(*reserved ? granted : refused);
+      ++(reserved->granted() ? granted : refused);
     }
   });
   CHECK(failed == 0);
@@ -79,12 +79,12 @@ TEST_CASE("concurrent settles all reach the ledger and the day's total") {
   auto store = open_metering_store(dir);
   std::atomic<int> failed{0};
   on_threads(40, [&](int i) {
-    auto reserved = store->reserve({"bob", k_metering_now, 50, std::nullopt}, nullptr);
-    if (!reserved || !*reserved) {
+    auto reserved = store->reserve(test::exact_reservation("bob", k_metering_now, 50, std::nullopt));
+    if (!reserved || !reserved->granted()) {
       ++failed;
       return;
     }
-    if (!store->settle((*reserved)->id, usage_of("bob", 7, i))) {
+    if (!store->settle(reserved->id, usage_of("bob", 7, i))) {
       ++failed;
     }
   });

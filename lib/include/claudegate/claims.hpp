@@ -21,6 +21,9 @@ struct VerifyPolicy {
   std::vector<std::string> required_claims;
   std::vector<std::string> required_scopes;                  // each must be in "scope"
   std::vector<std::string> allowed_typs = {"at+jwt", "JWT"}; // empty = not checked
+  // Non-empty for an external IdP's tokens: the revocation check looks their
+  // jti, sub and fid up as "<namespace>|<value>", apart from local ones.
+  std::string revocation_namespace;
 };
 
 // Check header `typ` and `claims` against `policy` at `now`. exp is required,

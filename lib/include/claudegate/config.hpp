@@ -12,6 +12,10 @@
 
 namespace claudegate::config {
 
+// What a request whose max_tokens is above the plan's cap, or above what is
+// left of today's quota, gets: the forwarded max_tokens lowered, or a refusal.
+enum class OverCap { clamp, reject };
+
 struct Plan {
   std::string name;
   std::optional<std::int64_t> daily_token_limit; // nullopt = unlimited
@@ -19,6 +23,10 @@ struct Plan {
   std::optional<std::int64_t> max_tokens;
   std::optional<std::int64_t> rpm;
   std::optional<std::int64_t> max_concurrent;
+  OverCap over_cap = OverCap::clamp;
+  // Reserved for a request whose input the body cannot bound (a document by
+  // URL, web_fetch, …); nullopt = all that is left of today's quota.
+  std::optional<std::int64_t> unbounded_input_reserve;
 };
 
 struct ServeConfig {
@@ -28,6 +36,7 @@ struct ServeConfig {
   std::int64_t read_timeout = 30;      // seconds, client side
   std::int64_t upstream_timeout = 600; // seconds
   std::int64_t threads = 0;            // 0 = automatic
+  std::int64_t max_output_tokens = 128'000; // the largest max_tokens any model accepts
   std::string jwks;                    // external IdP's JWKS URL (serve-local --jwks); empty = none
   std::string jwks_issuer;             // its tokens' iss (--jwks-iss)
   std::string jwks_plan = "free";      // plan of its tokens without a "plan" claim (--jwks-plan)

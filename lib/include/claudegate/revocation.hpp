@@ -11,17 +11,20 @@
 // tokens whose signature and claims already verified.
 namespace claudegate::revocation {
 
-// The parts of verified `token` the store looks at (jti, sub, iat, fid).
-store::TokenIdentity identity_of(const token::VerifiedToken& token);
+// The parts of verified `token` the store looks at (jti, sub, iat, fid),
+// each as "`space`|value" when `space` is not empty (an external IdP's tokens).
+store::TokenIdentity identity_of(const token::VerifiedToken& token, std::string_view space = {});
 
 // Fail with revoked (naming the jti, subject cut-off or family and the
-// reason) when `store` holds a revocation for `token`; storage when the
-// store cannot answer — never treated as "not revoked".
-Result<void> check(store::Store& store, const token::VerifiedToken& token);
+// reason) when `store` holds a revocation for `token` (its identity in
+// namespace `space`); storage when the store cannot answer — never treated
+// as "not revoked".
+Result<void> check(store::Store& store, const token::VerifiedToken& token, std::string_view space = {});
 
 // The one token check of `verify` and serve-local: token::verify of `token`
 // with `keys` under `policy` at `now`, then — only when signature and claims
-// passed — check(`*store`) (a null `store` keeps no revocations). Fails as
+// passed — check(`*store`) in policy.revocation_namespace (a null `store`
+// keeps no revocations). Fails as
 // token::verify does, or with revoked or storage.
 Result<token::VerifiedToken> verify_unrevoked(std::string_view token, const KeySet& keys,
                                               const claims::VerifyPolicy& policy, UnixSeconds now,

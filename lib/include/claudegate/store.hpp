@@ -88,6 +88,9 @@ struct UsageRecord {
   std::string request_id;
   bool stream = false;
   std::optional<std::int64_t> quota_limit; // the daily limit in force for this request
+  // The counts are the gateway's conservative estimate, not the API's own
+  // report (the stream was cut, or a 200 carried no readable usage).
+  bool estimated = false;
 
   std::int64_t total_tokens() const {
     return input_tokens + output_tokens + cache_read_tokens + cache_write_tokens;
@@ -113,6 +116,7 @@ struct UsageRow {
   std::int64_t output_tokens = 0;
   std::int64_t cache_read_tokens = 0;
   std::int64_t cache_write_tokens = 0;
+  std::int64_t estimated_requests = 0; // of `requests`, those whose counts are estimates
   std::int64_t total_tokens() const {
     return input_tokens + output_tokens + cache_read_tokens + cache_write_tokens;
   }
@@ -121,9 +125,14 @@ struct UsageRow {
 struct ReservationRequest {
   std::string subject;
   UnixSeconds now = 0;
-  std::int64_t estimate = 0;          // input estimate + max_tokens
-  std::optional<std::int64_t> limit;  // nullopt = unlimited
-  std::int64_t stale_after = 15 * 60; // reservations older than this no longer count
+  std::int64_t wanted = 0;  // input estimate + max_tokens (saturated)
+  std::int64_t minimum = 0; // the least the request can go ahead with (≤ wanted)
+  // The input cannot be bounded from the body (a document by URL, a server
+  // tool): reserve all that is left today, at most `ceiling` when set.
+  bool take_remaining = false;
+  std::optional<std::int64_t> ceiling;
+  std::optional<std::int64_t> limit; // nullopt = unlimited
+  std::string owner;                 // the reserving process, reservation_owner()
 };
 
 struct QuotaStatus {
@@ -133,10 +142,29 @@ struct QuotaStatus {
   UnixSeconds resets_at = 0; // next UTC midnight
 };
 
+// A reservation granted (id ≠ 0) or refused (id = 0).
 struct Reservation {
   std::int64_t id = 0;
-  QuotaStatus status; // after this reservation
+  std::int64_t amount = 0; // tokens held until settled
+  QuotaStatus status;      // after this reservation, or at the refusal
+  bool granted() const { return id != 0; }
 };
+
+// How many tokens `request` may hold when `remaining` are left of today's
+// quota (nullopt: no limit): `wanted`, or under take_remaining what is left
+// (up to `ceiling`), never more than is left; nullopt (refused) when that
+// is less than `minimum`. Every backend decides with this one rule.
+std::optional<std::int64_t> reservation_amount(const ReservationRequest& request,
+                                               std::optional<std::int64_t> remaining);
+
+// The identity of this process as a reservation owner: host, boot, pid and
+// the pid's start time, so a reused pid is not taken for its predecessor.
+std::string reservation_owner();
+
+// False only when `owner` (from reservation_owner) is known dead: a process
+// of this host (same boot) that no longer runs, or this host before a
+// reboot. Owners on other hosts are presumed alive.
+bool owner_may_be_alive(std::string_view owner);
 
 struct SubjectQuota {
   std::string subject;
@@ -197,10 +225,15 @@ public:
   // Drop deny-list rows whose tokens expired before now − leeway; the count removed.
   virtual Result<std::int64_t> prune(UnixSeconds now, std::int64_t leeway) = 0;
 
-  // Atomically reserve `request.estimate` tokens of today's quota: refused
-  // (nullopt, with the status in `refused`) when used + reserved + estimate > limit.
-  virtual Result<std::optional<Reservation>> reserve(const ReservationRequest& request,
-                                                     QuotaStatus* refused) = 0;
+  // Atomically reserve tokens of today's quota as reservation_amount
+  // decides against limit − used − reserved; a refusal is a Reservation
+  // with id 0 and the status that refused it. A reservation counts until it
+  // is settled or release_orphaned finds its owner dead. Fails with storage.
+  virtual Result<Reservation> reserve(const ReservationRequest& request) = 0;
+
+  // Drop the reservations whose owner `alive` says is dead (a process that
+  // crashed before settling); the count dropped. Fails with storage.
+  virtual Result<std::int64_t> release_orphaned(const std::function<bool(std::string_view owner)>& alive) = 0;
 
   // Settle reservation `reservation_id` (0 = none) into ledger row `usage`, atomically.
   virtual Result<void> settle(std::int64_t reservation_id, const UsageRecord& usage) = 0;

@@ -11,6 +11,7 @@
 #include <fmt/core.h>
 
 #include <algorithm>
+#include <limits>
 
 namespace claudegate::proxy {
 
@@ -44,12 +45,64 @@ Rejection auth_rejection(const Error& error) {
   return {401, "authentication_error", error.message};
 }
 
-Rejection quota_rejection(const store::QuotaStatus& status, std::int64_t estimate, UnixSeconds now) {
+// The least output a clamped request is worth sending with.
+constexpr std::int64_t k_min_clamped_output = 256;
+
+std::int64_t saturating_add(std::int64_t a, std::int64_t b) {
+  std::int64_t sum = 0;
+  return __builtin_add_overflow(a, b, &sum) ? std::numeric_limits<std::int64_t>::max() : sum;
+}
+
+// The max_tokens the request may have under its plan's cap: the client's,
+// lowered to the cap (over_cap = "reject" refused it before this).
+std::int64_t capped_output(const Grant& grant, const MessageRequest& message) {
+  const std::int64_t asked = message.max_tokens.value_or(0);
+  return grant.max_tokens ? std::min(asked, *grant.max_tokens) : asked;
+}
+
+// What to ask the store to hold for `message` under `grant`: input estimate
+// + max_tokens, at least the input + 256 output tokens when clamping, and
+// all that is left today when the input cannot be bounded from the body.
+store::ReservationRequest reservation_request(const Grant& grant, const MessageRequest& message, UnixSeconds now,
+                                              const std::string& owner) {
+  const std::int64_t output = capped_output(grant, message);
+  store::ReservationRequest request;
+  request.subject = grant.subject;
+  request.now = now;
+  request.wanted = saturating_add(message.input_estimate, output);
+  request.minimum = grant.over_cap == config::OverCap::clamp
+                        ? saturating_add(message.input_estimate, std::min(output, k_min_clamped_output))
+                        : request.wanted;
+  request.take_remaining = !message.unbounded_input.empty();
+  request.ceiling = grant.unbounded_input_reserve;
+  request.limit = grant.daily_token_limit;
+  request.owner = owner;
+  return request;
+}
+
+// The 429 for a refused reservation: exhausted, or simply bigger than what is left.
+Rejection quota_rejection(const store::QuotaStatus& status, const store::ReservationRequest& request,
+                          const MessageRequest& message, UnixSeconds now) {
   Rejection out{429, "rate_limit_error", "", std::max<std::int64_t>(1, status.resets_at - now), false};
-  out.message = fmt::format("daily token quota of {} exhausted (used {}, reserved {}, this request needs up "
-                            "to {}); it resets at {}",
-                            status.limit.value_or(0), status.used, status.reserved, estimate,
-                            duration::format_time(status.resets_at));
+  const std::int64_t limit = status.limit.value_or(0);
+  const std::int64_t left = std::max<std::int64_t>(0, limit - status.used - status.reserved);
+  const std::string resets = duration::format_time(status.resets_at);
+  if (left == 0) {
+    out.message = fmt::format("daily token quota of {} exhausted (used {}, reserved by requests in flight {}); "
+                              "it resets at {}",
+                              limit, status.used, status.reserved, resets);
+    return out;
+  }
+  const std::string least = request.minimum < request.wanted
+                                ? fmt::format(" (at least {} with max_tokens lowered)", request.minimum)
+                                : std::string{};
+  const std::string unbounded =
+      message.unbounded_input.empty()
+          ? std::string{}
+          : fmt::format("; its input cannot be bounded ({}), so it needs what is left", message.unbounded_input);
+  out.message = fmt::format("this request needs up to {} tokens{}, {} left today of the daily quota of {} "
+                            "(used {}, reserved by requests in flight {}){}; lower max_tokens or wait until {}",
+                            request.wanted, least, left, limit, status.used, status.reserved, unbounded, resets);
   return out;
 }
 
@@ -85,29 +138,38 @@ Checked<Caller> Gateway::authenticate(const httplib::Request& req) {
     m_parts.metrics.count_auth_failure(errc_code(verified.error().code));
     return std::unexpected(auth_rejection(verified.error()));
   }
-  auto grant = grant_for(verified->claims, m_parts.config);
+  const auto* idp = verified->idp;
+  const auto& claims = verified->token.claims;
+  auto grant = idp == nullptr ? grant_for(claims, m_parts.config)
+                              : external_grant_for(claims, m_parts.config, idp->default_plan, idp->issuer);
   if (!grant) {
     m_parts.metrics.count_auth_failure("no_plan");
     return std::unexpected(Rejection{403, "permission_error", grant.error().message});
   }
-  const std::string jti = string_claim(verified->claims, "jti");
-  return Caller{std::move(*verified), std::move(*grant), jti};
+  std::string jti = string_claim(claims, "jti");
+  if (idp != nullptr && !jti.empty()) {
+    jti = idp->issuer + "|" + jti; // as the revocation check names it
+  }
+  return Caller{std::move(verified->token), std::move(*grant), std::move(jti), idp};
 }
 
 // The local keyring first; a kid it does not know may be the external IdP's.
-Result<token::VerifiedToken> Gateway::verify_presented(std::string_view presented) {
+Result<PresentedToken> Gateway::verify_presented(std::string_view presented) {
   const auto ring = m_parts.keys.current();
   const UnixSeconds now = m_parts.clock.now();
   auto verified = m_verified.verify(presented, ring->verification_keys(), policy(), now, &m_parts.store);
-  if (verified || verified.error().code != Errc::unknown_key || m_parts.idp == nullptr) {
-    return verified;
+  if (verified) {
+    return PresentedToken{std::move(*verified)};
+  }
+  if (verified.error().code != Errc::unknown_key || m_parts.idp == nullptr) {
+    return std::unexpected(verified.error());
   }
   return verify_external(presented, now);
 }
 
 // An IdP token: its key set (refetched for a new kid, rate-limited), the
-// IdP's issuer, and the default plan when the IdP sends none.
-Result<token::VerifiedToken> Gateway::verify_external(std::string_view presented, UnixSeconds now) {
+// IdP's issuer, and revocations in the IdP's namespace.
+Result<PresentedToken> Gateway::verify_external(std::string_view presented, UnixSeconds now) {
   const auto decoded = jws::decode(presented);
   auto keys = m_parts.idp->keys.keys_for(decoded ? decoded->kid : std::string{});
   if (!keys) {
@@ -115,11 +177,12 @@ Result<token::VerifiedToken> Gateway::verify_external(std::string_view presented
   }
   auto external = policy();
   external.issuer = m_parts.idp->issuer;
+  external.revocation_namespace = m_parts.idp->issuer;
   auto verified = m_verified.verify(presented, **keys, external, now, &m_parts.store);
-  if (verified && !verified->claims.contains("plan")) {
-    verified->claims["plan"] = m_parts.idp->default_plan;
+  if (!verified) {
+    return std::unexpected(verified.error());
   }
-  return verified;
+  return PresentedToken{std::move(*verified), m_parts.idp};
 }
 
 Checked<MessageRequest> Gateway::check_message(const httplib::Request& req, const Caller& caller) const {
@@ -134,13 +197,21 @@ Checked<MessageRequest> Gateway::check_message(const httplib::Request& req, cons
   if (!message->max_tokens && req.path == "/v1/messages") { // unbounded output could not be reserved
     return std::unexpected(Rejection{400, "invalid_request_error", "max_tokens: Field required"});
   }
+  const std::int64_t ceiling = m_parts.config.serve.max_output_tokens;
+  if (message->max_tokens && *message->max_tokens > ceiling) {
+    return std::unexpected(Rejection{400, "invalid_request_error",
+                                     fmt::format("max_tokens: {} is above the most any model can produce ({}, "
+                                                 "serve.max_output_tokens); lower it",
+                                                 *message->max_tokens, ceiling)});
+  }
   if (!model_allowed(caller.grant, message->model)) {
-    return std::unexpected(
-        Rejection{403, "permission_error",
-                  fmt::format("model {} is not allowed on plan {}", message->model, caller.grant.plan)});
+    return std::unexpected(Rejection{403, "permission_error",
+                                     fmt::format("model {} is not allowed on plan {}; it allows {}",
+                                                 json::quote(message->model), caller.grant.plan,
+                                                 allowed_models_text(caller.grant))});
   }
   const auto cap = caller.grant.max_tokens;
-  if (message->max_tokens && cap && *message->max_tokens > *cap) {
+  if (message->max_tokens && cap && *message->max_tokens > *cap && caller.grant.over_cap == config::OverCap::reject) {
     return std::unexpected(Rejection{400, "invalid_request_error",
                                      fmt::format("max_tokens: {} is above the limit of plan {} ({})",
                                                  *message->max_tokens, caller.grant.plan, *cap)});
@@ -148,32 +219,63 @@ Checked<MessageRequest> Gateway::check_message(const httplib::Request& req, cons
   return std::move(*message);
 }
 
+// A concurrency slot and a request of the minute for `grant`'s subject;
+// every authenticated route takes one (released with release()).
+Checked<void> Gateway::take_slot(const Grant& grant) {
+  const Admission admission = m_limiter.admit(grant.subject, grant.rpm, grant.max_concurrent, unix_ms());
+  if (admission.admitted) {
+    return {};
+  }
+  m_parts.metrics.count_quota_rejection(admission.reason);
+  return std::unexpected(Rejection{429, "rate_limit_error",
+                                   fmt::format("{} limit of plan {} reached", admission.reason, grant.plan),
+                                   static_cast<std::int64_t>(admission.retry_after), true});
+}
+
 Checked<Ticket> Gateway::admit(const Caller& caller, const MessageRequest& message) {
   const auto& grant = caller.grant;
-  const Admission admission = m_limiter.admit(grant.subject, grant.rpm, grant.max_concurrent, unix_ms());
-  if (!admission.admitted) {
-    m_parts.metrics.count_quota_rejection(admission.reason);
-    return std::unexpected(Rejection{429, "rate_limit_error",
-                                     fmt::format("{} limit of plan {} reached", admission.reason, grant.plan),
-                                     static_cast<std::int64_t>(admission.retry_after), true});
+  if (auto slot = take_slot(grant); !slot) {
+    return std::unexpected(slot.error());
   }
-  Ticket ticket{grant.subject, 0, grant.daily_token_limit, {}};
-  const UnixSeconds now = m_parts.clock.now();
-  const std::int64_t estimate = message.input_estimate + message.max_tokens.value_or(0);
-  store::QuotaStatus refused;
-  auto reserved = m_parts.store.reserve({grant.subject, now, estimate, ticket.limit}, &refused);
-  if (!reserved || !*reserved) {
+  const auto request = reservation_request(grant, message, m_parts.clock.now(), m_owner);
+  auto reservation = reserve(request);
+  auto ticket = reservation ? ticket_for(grant, message, request, *reservation) : std::unexpected([&] {
+    Rejection failed{500, "api_error", "the gateway could not reserve quota; try again"};
+    failed.cause = reservation.error().message;
+    return failed;
+  }());
+  if (!ticket) {
     m_limiter.release(grant.subject);
-    if (!reserved) {
-      Rejection failed{500, "api_error", "the gateway could not reserve quota; try again"};
-      failed.cause = reserved.error().message;
-      return std::unexpected(failed);
-    }
-    m_parts.metrics.count_quota_rejection("daily_tokens");
-    return std::unexpected(quota_rejection(refused, estimate, now));
   }
-  ticket.reservation_id = (*reserved)->id;
-  ticket.status = (*reserved)->status;
+  return ticket;
+}
+
+// Reserve for `request`; a refusal while reservations are outstanding first
+// releases those of processes known dead (a gateway that crashed mid-request).
+Result<store::Reservation> Gateway::reserve(const store::ReservationRequest& request) {
+  auto reservation = m_parts.store.reserve(request);
+  if (!reservation || reservation->granted() || reservation->status.reserved == 0) {
+    return reservation;
+  }
+  auto released = m_parts.store.release_orphaned(store::owner_may_be_alive);
+  return released && *released > 0 ? m_parts.store.reserve(request) : reservation;
+}
+
+// The ticket of a granted reservation, with the max_tokens it leaves room
+// for; the 429 of a refused one.
+Checked<Ticket> Gateway::ticket_for(const Grant& grant, const MessageRequest& message,
+                                    const store::ReservationRequest& request,
+                                    const store::Reservation& reservation) {
+  if (!reservation.granted()) {
+    m_parts.metrics.count_quota_rejection("daily_tokens");
+    return std::unexpected(quota_rejection(reservation.status, request, message, m_parts.clock.now()));
+  }
+  Ticket ticket{grant.subject, reservation.id, grant.daily_token_limit, reservation.status, {}, {}};
+  const std::int64_t output = std::min(capped_output(grant, message), reservation.amount - message.input_estimate);
+  ticket.reserved = ReservedTokens{reservation.amount - output, output};
+  if (message.max_tokens && output != *message.max_tokens) {
+    ticket.clamped_max_tokens = output;
+  }
   return ticket;
 }
 
@@ -181,8 +283,13 @@ void Gateway::release(const Ticket& ticket) {
   m_limiter.release(ticket.subject);
 }
 
-Outbound Gateway::outbound_for(const httplib::Request& req, bool stream) const {
-  return Outbound{req.method, req.target, forward_headers(req.headers), req.body, stream, nullptr};
+Outbound Gateway::outbound_for(const httplib::Request& req, bool stream, const Ticket* ticket) const {
+  Outbound out{req.method, req.target, forward_headers(req.headers), req.body, stream, nullptr};
+  if (ticket != nullptr && ticket->clamped_max_tokens) {
+    // The body was accepted with exactly one top-level max_tokens, so this cannot miss.
+    out.body = with_max_tokens(req.body, *ticket->clamped_max_tokens).value_or(req.body);
+  }
+  return out;
 }
 
 // Authenticate, then check the body; `call` learns who and which model as far as known.
@@ -215,7 +322,7 @@ void Gateway::messages(const httplib::Request& req, httplib::Response& res) {
     return;
   }
   const bool stream = authorized->message.stream;
-  Outbound out = outbound_for(req, stream);
+  Outbound out = outbound_for(req, stream, &*ticket);
   if (stream) {
     relay_stream(res, std::move(call), std::move(out), std::move(*ticket));
     return;
@@ -267,7 +374,9 @@ void Gateway::forward_plain(httplib::Response& res, CallRecord& call, const Outb
     upstream_failed(res, call, exchange);
   } else {
     respond(res, call, head, body);
-    call.usage = head.status == 200 && ticket != nullptr ? usage_from_message(body) : Usage{};
+    if (head.status == 200 && ticket != nullptr) {
+      charge(call, charge_message(body, ticket->reserved));
+    }
   }
   if (ticket != nullptr) {
     settle(*ticket, call);
@@ -291,7 +400,7 @@ void Gateway::relay_stream(httplib::Response& res, CallRecord call, Outbound out
       [relay](std::size_t, httplib::DataSink& sink) { return relay->provide(sink); },
       [this, relay, call, ticket](bool delivered) mutable {
         const auto outcome = relay->finish(delivered);
-        call.usage = outcome.usage;
+        charge(call, call.status == 200 ? charge_stream(outcome.meter, ticket.reserved) : Charge{outcome.usage});
         close_stream(call, ticket, outcome.client_gone);
       });
 }
@@ -326,12 +435,18 @@ void Gateway::settle(const Ticket& ticket, const CallRecord& call) {
   record.request_id = call.request_id;
   record.stream = call.stream;
   record.quota_limit = ticket.limit;
+  record.estimated = call.estimated;
   if (auto settled = m_parts.store.settle(ticket.reservation_id, record); !settled) {
     m_parts.log.write({{"time", duration::format_time(record.at)},
                        {"level", "error"},
                        {"request_id", call.request_id},
                        {"error", fmt::format("could not record usage: {}", settled.error().message)}});
   }
+}
+
+void Gateway::charge(CallRecord& call, const Charge& charge) {
+  call.usage = charge.usage;
+  call.estimated = charge.estimated;
 }
 
 void Gateway::refresh_status(Ticket& ticket) {
@@ -342,6 +457,9 @@ void Gateway::refresh_status(Ticket& ticket) {
 }
 
 void Gateway::quota_headers(httplib::Response& res, const Ticket& ticket) {
+  if (ticket.clamped_max_tokens) {
+    res.set_header("claudegate-max-tokens-clamped", std::to_string(*ticket.clamped_max_tokens));
+  }
   if (!ticket.limit) {
     return;
   }
@@ -383,6 +501,9 @@ void Gateway::finish(const CallRecord& call) {
                      {"stream", call.stream}};
   if (call.client_gone) {
     line["client_gone"] = true;
+  }
+  if (call.estimated) {
+    line["estimated"] = true;
   }
   if (!call.error.empty()) {
     line["error"] = call.error;

@@ -63,6 +63,13 @@ struct Caller {
   token::VerifiedToken token;
   Grant grant;
   std::string jti;
+  const ExternalIssuer* idp = nullptr; // the IdP that issued the token; null for local tokens
+};
+
+// A token that verified, and the IdP that issued it (null: the local keyring).
+struct PresentedToken {
+  token::VerifiedToken token;
+  const ExternalIssuer* idp = nullptr;
 };
 
 // A caller whose Messages request passed scope, model and max_tokens checks.
@@ -82,6 +89,7 @@ struct CallRecord {
   Usage usage;
   bool stream = false;
   bool client_gone = false;
+  bool estimated = false; // usage is the gateway's estimate (see charge_stream)
   std::string error; // why the gateway itself failed (store, IdP), for the request log
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 };
@@ -92,6 +100,8 @@ struct Ticket {
   std::int64_t reservation_id = 0;
   std::optional<std::int64_t> limit;
   store::QuotaStatus status;
+  ReservedTokens reserved;                        // charged in full when usage is unknown
+  std::optional<std::int64_t> clamped_max_tokens; // forwarded instead of the client's max_tokens
 };
 
 template <typename T> using Checked = std::expected<T, Rejection>;
@@ -117,13 +127,17 @@ public:
 private:
   CallRecord begin(const httplib::Request& req) const;
   Checked<Caller> authenticate(const httplib::Request& req);
-  Result<token::VerifiedToken> verify_presented(std::string_view presented);
-  Result<token::VerifiedToken> verify_external(std::string_view presented, UnixSeconds now);
+  Result<PresentedToken> verify_presented(std::string_view presented);
+  Result<PresentedToken> verify_external(std::string_view presented, UnixSeconds now);
   Checked<MessageRequest> check_message(const httplib::Request& req, const Caller& caller) const;
   Checked<AuthorizedMessage> authorize_message(const httplib::Request& req, CallRecord& call);
+  Checked<void> take_slot(const Grant& grant);
   Checked<Ticket> admit(const Caller& caller, const MessageRequest& message);
+  Result<store::Reservation> reserve(const store::ReservationRequest& request);
+  Checked<Ticket> ticket_for(const Grant& grant, const MessageRequest& message,
+                             const store::ReservationRequest& request, const store::Reservation& reservation);
   void release(const Ticket& ticket);
-  Outbound outbound_for(const httplib::Request& req, bool stream) const;
+  Outbound outbound_for(const httplib::Request& req, bool stream, const Ticket* ticket = nullptr) const;
 
   Exchange fetch(const Outbound& out, UpstreamHead& head, std::string& body);
   void relay_head(httplib::Response& res, CallRecord& call, const UpstreamHead& head);
@@ -133,10 +147,11 @@ private:
   void complete_stream(StreamRelay& relay, httplib::Response& res, CallRecord& call, Ticket& ticket);
   void close_stream(CallRecord& call, Ticket& ticket, bool client_gone);
   void settle(const Ticket& ticket, const CallRecord& call);
+  void charge(CallRecord& call, const Charge& charge);
   void refresh_status(Ticket& ticket);
   void quota_headers(httplib::Response& res, const Ticket& ticket);
   void upstream_failed(httplib::Response& res, CallRecord& call, const Exchange& exchange);
-  Result<void> revoke_presented(const std::string& presented, CallRecord& call);
+  Checked<void> revoke_presented(const std::string& presented, CallRecord& call);
   void models_reply(const httplib::Request& req, httplib::Response& res, CallRecord& call,
                     const Caller& caller);
 
@@ -149,6 +164,7 @@ private:
   // A session's requests carry one token: verified once, then until its exp
   // or the next revocation (by the store's revocation epoch).
   revocation::VerifiedCache m_verified{k_verified_cache_capacity};
+  std::string m_owner = store::reservation_owner(); // this process, on every reservation it makes
 };
 
 } // namespace claudegate::proxy

@@ -67,13 +67,16 @@ Rejection refresh_rejection(const Error& error) {
 
 } // namespace
 
+// Free of token quota, not of rate limits: it takes a slot like every authenticated route.
 void Gateway::count_tokens(const httplib::Request& req, httplib::Response& res) {
   CallRecord call = begin(req);
   auto authorized = authorize_message(req, call);
-  if (!authorized) {
-    reject(res, call, authorized.error());
+  auto slot = authorized ? take_slot(authorized->caller.grant) : std::unexpected(authorized.error());
+  if (!slot) {
+    reject(res, call, slot.error());
   } else {
     forward_plain(res, call, outbound_for(req, false), nullptr);
+    m_limiter.release(authorized->caller.grant.subject);
   }
   finish(call);
 }
@@ -93,11 +96,13 @@ void Gateway::models_reply(const httplib::Request& req, httplib::Response& res, 
 void Gateway::list_models(const httplib::Request& req, httplib::Response& res) {
   CallRecord call = begin(req);
   auto caller = authenticate(req);
-  if (!caller) {
-    reject(res, call, caller.error());
+  auto slot = caller ? take_slot(caller->grant) : std::unexpected(caller.error());
+  if (!slot) {
+    reject(res, call, slot.error());
   } else {
     call.subject = caller->grant.subject;
     models_reply(req, res, call, *caller);
+    m_limiter.release(caller->grant.subject);
   }
   finish(call);
 }
@@ -105,9 +110,16 @@ void Gateway::list_models(const httplib::Request& req, httplib::Response& res) {
 void Gateway::get_model(const httplib::Request& req, httplib::Response& res) {
   CallRecord call = begin(req);
   auto caller = authenticate(req);
+  auto slot = caller ? take_slot(caller->grant) : std::unexpected(caller.error());
   const std::string id = req.matches.size() > 1 ? req.matches[1].str() : std::string{};
-  if (!caller) {
-    reject(res, call, caller.error());
+  // The slot is held only while the upstream is asked; a refused model needs none.
+  const auto release_slot = [&] {
+    if (slot) {
+      m_limiter.release(caller->grant.subject);
+    }
+  };
+  if (!slot) {
+    reject(res, call, slot.error());
   } else if (call.subject = caller->grant.subject; !model_allowed(caller->grant, id)) {
     reject(res, call, Rejection{404, "not_found_error", fmt::format("model: {}", id)});
   } else {
@@ -118,6 +130,7 @@ void Gateway::get_model(const httplib::Request& req, httplib::Response& res) {
     exchange.failure == UpstreamFailure::none ? respond(res, call, head, body)
                                               : upstream_failed(res, call, exchange);
   }
+  release_slot();
   finish(call);
 }
 
@@ -147,25 +160,47 @@ void Gateway::refresh(const httplib::Request& req, httplib::Response& res) {
   finish(call);
 }
 
-Result<void> Gateway::revoke_presented(const std::string& presented, CallRecord& call) {
+// Revoke a token its holder presents: a refresh token's family, or an
+// access token's jti (an IdP token's in the IdP's namespace). An invalid or
+// expired token needs no revoking (RFC 7009 §2.2); an IdP token without a
+// jti cannot be revoked alone (a 400 that says so).
+Checked<void> Gateway::revoke_presented(const std::string& presented, CallRecord& call) {
   const UnixSeconds now = m_parts.clock.now();
   const std::string reason = "revoked by its holder (POST /auth/revoke)";
+  const auto stored = [](Result<void> done) -> Checked<void> {
+    if (done) {
+      return {};
+    }
+    Rejection failed{500, "api_error", "the gateway could not record the revocation; try again"};
+    failed.cause = done.error().message;
+    return std::unexpected(failed);
+  };
   if (presented.starts_with(refresh::k_prefix)) {
     auto hash = refresh::check_format(presented) ? refresh::hash(presented) : std::unexpected(Error{});
     auto family = hash ? m_parts.store.family_of(*hash) : Result<std::optional<std::string>>(std::nullopt);
     if (!family || !*family) {
-      return family ? Result<void>{} : std::unexpected(family.error());
+      return stored(family ? Result<void>{} : std::unexpected(family.error()));
     }
-    return m_parts.store.revoke_family(**family, reason, now);
+    return stored(m_parts.store.revoke_family(**family, reason, now));
   }
-  auto verified = token::verify(presented, m_parts.keys.current()->verification_keys(), policy(), now);
+  auto verified = verify_presented(presented);
   if (!verified) {
-    return {}; // RFC 7009 §2.2: an invalid or expired token needs no revoking
+    return {};
   }
-  call.subject = verified->claims.value("sub", "");
-  call.jti = verified->claims.value("jti", "");
-  const auto exp = static_cast<UnixSeconds>(verified->claims.value("exp", 0.0));
-  return m_parts.store.revoke_jti(call.jti, exp, call.subject, reason, now);
+  const auto& claims = verified->token.claims;
+  const auto* idp = verified->idp;
+  const std::string space = idp != nullptr ? idp->issuer + "|" : std::string{};
+  call.subject = space + claims.value("sub", "");
+  const std::string jti = claims.value("jti", "");
+  if (jti.empty()) {
+    return std::unexpected(Rejection{400, "invalid_request_error",
+                                     fmt::format("this token carries no jti, so it cannot be revoked alone; "
+                                                 "the operator can revoke its subject: claudegate revoke --sub '{}'",
+                                                 call.subject)});
+  }
+  call.jti = space + jti;
+  const auto exp = static_cast<UnixSeconds>(claims.value("exp", 0.0));
+  return stored(m_parts.store.revoke_jti(call.jti, exp, call.subject, reason, now));
 }
 
 void Gateway::revoke(const httplib::Request& req, httplib::Response& res) {
@@ -174,7 +209,7 @@ void Gateway::revoke(const httplib::Request& req, httplib::Response& res) {
   if (presented.empty()) {
     reject(res, call, Rejection{400, "invalid_request_error", "token: Field required"});
   } else if (auto done = revoke_presented(presented, call); !done) {
-    reject(res, call, Rejection{500, "api_error", "the gateway could not record the revocation; try again"});
+    reject(res, call, done.error());
   } else {
     call.status = 200;
     res.set_content("{}", "application/json");

@@ -4,8 +4,10 @@
 #include <fmt/core.h>
 
 #include <algorithm>
+#include <iterator>
 #include <limits>
-#include <stdexcept>
+#include <optional>
+#include <utility>
 
 namespace claudegate::proxy {
 
@@ -19,11 +21,6 @@ constexpr std::int64_t k_image_tokens = 1600;
 constexpr std::uint64_t k_document_bytes_per_token = 32;
 constexpr std::int64_t k_tokens_per_message = 8;
 constexpr std::uint64_t k_bytes_per_token = 3;
-
-class TooDeep : public std::runtime_error {
-public:
-  TooDeep() : std::runtime_error("too deep") {}
-};
 
 // Running totals of the estimate: text bytes, and tokens charged directly.
 struct Estimate {
@@ -99,6 +96,143 @@ void add_content(Estimate& estimate, const Json& content) {
   }
 }
 
+// Server tools whose results enter the input with no bound the body shows.
+bool is_server_tool(const Json& tool) {
+  static constexpr std::string_view k_prefixes[] = {"web_search", "web_fetch", "code_execution", "tool_search"};
+  const std::string type = type_of(tool);
+  return std::any_of(std::begin(k_prefixes), std::end(k_prefixes),
+                     [&type](std::string_view prefix) { return type.starts_with(prefix); });
+}
+
+// A content block (at any depth) whose content the API fetches itself.
+std::string unbounded_block(const Json& value) {
+  if (value.is_array()) {
+    for (const auto& item : value) {
+      if (auto why = unbounded_block(item); !why.empty()) {
+        return why;
+      }
+    }
+    return {};
+  }
+  if (!value.is_object()) {
+    return {};
+  }
+  const std::string type = type_of(value);
+  if (type == "container_upload") {
+    return "a container_upload block";
+  }
+  if (type == "document") {
+    const auto source = value.find("source");
+    const std::string kind = source != value.end() && source->is_object() ? type_of(*source) : std::string{};
+    if (kind == "url" || kind == "file") {
+      return fmt::format("a document with source type \"{}\"", kind);
+    }
+  }
+  for (const auto& [key, member] : value.items()) {
+    if (auto why = unbounded_block(member); !why.empty()) {
+      return why;
+    }
+  }
+  return {};
+}
+
+// Walks the top-level members of a JSON object text that is already known
+// to be valid, giving each member's name and the byte span of its value.
+class TopLevelMembers {
+public:
+  explicit TopLevelMembers(std::string_view text) : m_text(text) {}
+
+  // The span [begin, end) of member `name`'s value, if the object has it.
+  std::optional<std::pair<std::size_t, std::size_t>> find(std::string_view name) {
+    skip_blanks();
+    if (!take('{')) {
+      return std::nullopt;
+    }
+    for (skip_blanks(); m_pos < m_text.size() && m_text[m_pos] == '"'; skip_blanks()) {
+      const std::size_t key_begin = m_pos;
+      skip_string();
+      const std::string key = decode_key(m_text.substr(key_begin, m_pos - key_begin));
+      skip_blanks();
+      take(':');
+      skip_blanks();
+      const std::size_t value_begin = m_pos;
+      skip_value();
+      if (key == name) {
+        return std::pair{value_begin, m_pos};
+      }
+      skip_blanks();
+      take(',');
+    }
+    return std::nullopt;
+  }
+
+private:
+  static bool is_blank(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+  void skip_blanks() {
+    while (m_pos < m_text.size() && is_blank(m_text[m_pos])) {
+      ++m_pos;
+    }
+  }
+
+  bool take(char c) {
+    if (m_pos < m_text.size() && m_text[m_pos] == c) {
+      ++m_pos;
+      return true;
+    }
+    return false;
+  }
+
+  // From an opening quote to just past its closing quote.
+  void skip_string() {
+    for (++m_pos; m_pos < m_text.size() && m_text[m_pos] != '"'; ++m_pos) {
+      if (m_text[m_pos] == '\\') {
+        ++m_pos; // the escaped character is never the closing quote
+      }
+    }
+    ++m_pos;
+  }
+
+  // A string, a container (strings inside may hold brackets) or a scalar.
+  void skip_value() {
+    int depth = 0;
+    while (m_pos < m_text.size()) {
+      const char c = m_text[m_pos];
+      if (c == '"') {
+        skip_string();
+      } else if (c == '{' || c == '[') {
+        ++depth;
+        ++m_pos;
+      } else if (c == '}' || c == ']') {
+        if (depth == 0) {
+          return;
+        }
+        --depth;
+        ++m_pos;
+      } else if (depth == 0 && (c == ',' || is_blank(c))) {
+        return;
+      } else {
+        ++m_pos;
+      }
+      if (depth == 0 && (c == '"' || c == '}' || c == ']')) {
+        return;
+      }
+    }
+  }
+
+  // A member name as the parser saw it ("max\u005ftokens" is max_tokens).
+  static std::string decode_key(std::string_view literal) {
+    if (literal.find('\\') == std::string_view::npos) {
+      return std::string(literal.substr(1, literal.size() - 2));
+    }
+    const Json decoded = Json::parse(literal, nullptr, false);
+    return decoded.is_string() ? decoded.get<std::string>() : std::string{};
+  }
+
+  std::string_view m_text;
+  std::size_t m_pos = 0;
+};
+
 std::unexpected<Error> invalid(std::string message) {
   return fail(Errc::malformed, std::move(message));
 }
@@ -151,27 +285,21 @@ Result<void> read_max_tokens(const Json& body, MessageRequest& out) {
 } // namespace
 
 Result<json::Json> parse_request_body(std::string_view body) {
-  const auto guard = [](int depth, Json::parse_event_t event, Json&) {
-    const bool opens =
-        event == Json::parse_event_t::object_start || event == Json::parse_event_t::array_start;
-    if (opens && depth + 1 > k_max_request_depth) {
-      throw TooDeep();
-    }
-    return true;
-  };
-  try {
-    Json parsed = Json::parse(body, guard);
-    if (!parsed.is_object()) {
-      return invalid("Input should be a valid dictionary (the request body must be a JSON object)");
-    }
+  auto parsed = json::parse_object(body, {std::numeric_limits<std::size_t>::max(), k_max_request_depth});
+  if (parsed) {
     return parsed;
-  } catch (const TooDeep&) {
-    return invalid(fmt::format("request body nests deeper than {} levels", k_max_request_depth));
-  } catch (const Json::parse_error& e) {
-    return invalid(fmt::format("request body is not valid JSON (at byte {})", e.byte));
-  } catch (const Json::exception&) {
-    return invalid("request body is not valid JSON");
   }
+  const std::string& why = parsed.error().message;
+  if (why.find("duplicate member name") != std::string::npos) {
+    return invalid(fmt::format("request body has a {}; send each member once", why.substr(why.find("duplicate"))));
+  }
+  if (why.find("nesting deeper") != std::string::npos) {
+    return invalid(fmt::format("request body nests deeper than {} levels", k_max_request_depth));
+  }
+  if (why.find("expected an object") != std::string::npos) {
+    return invalid("Input should be a valid dictionary (the request body must be a JSON object)");
+  }
+  return invalid("request body is not valid JSON");
 }
 
 std::int64_t estimate_input_tokens(const json::Json& body) {
@@ -207,7 +335,40 @@ Result<MessageRequest> inspect_message_request(std::string_view body) {
     }
   }
   request.input_estimate = estimate_input_tokens(*parsed);
+  request.unbounded_input = unbounded_input(*parsed);
   return request;
+}
+
+std::string unbounded_input(const json::Json& body) {
+  if (const auto tools = body.find("tools"); tools != body.end() && tools->is_array()) {
+    for (const auto& tool : *tools) {
+      if (is_server_tool(tool)) {
+        return fmt::format("the server tool {}", type_of(tool));
+      }
+    }
+  }
+  if (const auto servers = body.find("mcp_servers"); servers != body.end() && !servers->empty()) {
+    return "MCP servers (mcp_servers)";
+  }
+  for (const char* member : {"system", "messages"}) {
+    if (const auto found = body.find(member); found != body.end()) {
+      if (auto why = unbounded_block(*found); !why.empty()) {
+        return why;
+      }
+    }
+  }
+  return {};
+}
+
+Result<std::string> with_max_tokens(std::string_view body, std::int64_t max_tokens) {
+  const auto span = TopLevelMembers(body).find("max_tokens");
+  if (!span) {
+    return invalid("max_tokens: Field required");
+  }
+  std::string out;
+  out.reserve(body.size() + 20);
+  out.append(body.substr(0, span->first)).append(std::to_string(max_tokens)).append(body.substr(span->second));
+  return out;
 }
 
 } // namespace claudegate::proxy

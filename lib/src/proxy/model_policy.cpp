@@ -81,18 +81,38 @@ Result<std::optional<std::int64_t>> limit_override(const Json& claims) {
   return fail(Errc::claim_mismatch, "token claim daily_token_limit must be a non-negative integer");
 }
 
-Result<const config::Plan*> plan_of(const Json& claims, const config::Config& config) {
-  const auto found = claims.find("plan");
-  if (found == claims.end() || !found->is_string()) {
-    return fail(Errc::claim_mismatch, "token has no plan");
-  }
-  const auto& name = found->get_ref<const std::string&>();
+Result<const config::Plan*> plan_named(const std::string& name, const config::Config& config) {
   const auto plan = config.plans.find(name);
   if (plan == config.plans.end()) {
     return fail(Errc::claim_mismatch,
                 fmt::format("token plan \"{}\" is not configured on this gateway", name.substr(0, 64)));
   }
   return &plan->second;
+}
+
+Result<const config::Plan*> plan_of(const Json& claims, const config::Config& config) {
+  const auto found = claims.find("plan");
+  if (found == claims.end() || !found->is_string()) {
+    return fail(Errc::claim_mismatch, "token has no plan");
+  }
+  return plan_named(found->get_ref<const std::string&>(), config);
+}
+
+std::string subject_of(const Json& claims) {
+  const auto sub = claims.find("sub");
+  return sub != claims.end() && sub->is_string() ? sub->get<std::string>() : std::string{};
+}
+
+// `plan`'s limits for `subject`, with daily limit `limit`.
+Result<Grant> plan_grant(const Json& claims, const config::Plan& plan, std::string subject,
+                         std::optional<std::int64_t> limit) {
+  if (subject.empty()) {
+    return fail(Errc::claim_mismatch, "token has no subject (sub)");
+  }
+  return Grant{std::move(subject),    plan.name,     scopes_of(claims),
+               limit,                 plan.models,   plan.max_tokens,
+               plan.rpm,              plan.max_concurrent, plan.over_cap,
+               plan.unbounded_input_reserve};
 }
 
 } // namespace
@@ -135,19 +155,25 @@ Result<Grant> grant_for(const json::Json& claims, const config::Config& config) 
   if (!limit) {
     return std::unexpected(limit.error());
   }
-  const auto sub = claims.find("sub");
-  Grant grant{sub != claims.end() && sub->is_string() ? sub->get<std::string>() : std::string{},
-              claims.at("plan").get<std::string>(),
-              scopes_of(claims),
-              *limit ? *limit : (*plan)->daily_token_limit,
-              (*plan)->models,
-              (*plan)->max_tokens,
-              (*plan)->rpm,
-              (*plan)->max_concurrent};
-  if (grant.subject.empty()) {
-    return fail(Errc::claim_mismatch, "token has no subject (sub)");
+  return plan_grant(claims, **plan, subject_of(claims), *limit ? *limit : (*plan)->daily_token_limit);
+}
+
+Result<Grant> external_grant_for(const json::Json& claims, const config::Config& config,
+                                 const std::string& plan_name, const std::string& issuer) {
+  if (!claims.is_object()) {
+    return fail(Errc::claim_mismatch, "token claims are not an object");
   }
-  return grant;
+  const auto plan = plan_named(plan_name, config);
+  const auto limit = plan ? limit_override(claims) : std::unexpected(plan.error());
+  if (!limit) {
+    return std::unexpected(limit.error());
+  }
+  std::optional<std::int64_t> narrowed = (*plan)->daily_token_limit;
+  if (*limit) {
+    narrowed = narrowed ? std::min(*narrowed, **limit) : **limit;
+  }
+  const std::string sub = subject_of(claims);
+  return plan_grant(claims, **plan, sub.empty() ? sub : issuer + "|" + sub, narrowed);
 }
 
 bool has_scope(const Grant& grant, std::string_view scope) {
@@ -157,6 +183,14 @@ bool has_scope(const Grant& grant, std::string_view scope) {
 bool model_allowed(const Grant& grant, std::string_view model) {
   return std::any_of(grant.models.begin(), grant.models.end(),
                      [model](const std::string& pattern) { return glob_match(pattern, model); });
+}
+
+std::string allowed_models_text(const Grant& grant) {
+  std::string text;
+  for (const auto& pattern : grant.models) {
+    text += (text.empty() ? "" : ", ") + pattern;
+  }
+  return text;
 }
 
 std::vector<std::string> allowed_models(const Grant& grant, const std::vector<std::string>& catalogue) {

@@ -3,6 +3,7 @@
 
 #include "claudegate/json.hpp"
 
+#include <algorithm>
 #include <limits>
 
 namespace claudegate::proxy {
@@ -138,7 +139,10 @@ void SseUsageMeter::dispatch() {
   if (m_has_data && !m_oversized) {
     const Json event = Json::parse(m_data, nullptr, /*allow_exceptions=*/false);
     const std::string type = event.is_object() ? event_type_of(event, m_event_type) : std::string{};
-    if (type == "message_start") {
+    if (type == "content_block_delta" || type == "content_block_start") {
+      m_content_bytes += m_data.size();
+    } else if (type == "message_start") {
+      m_started = true;
       const Json& message = member_or_null(event, "message");
       merge_usage(m_usage, member_or_null(message, "usage"));
       if (const Json& model = member_or_null(message, "model"); model.is_string()) {
@@ -163,6 +167,39 @@ Usage usage_from_message(std::string_view json_body) {
     merge_usage(usage, member_or_null(body, "usage"));
   }
   return usage;
+}
+
+std::optional<Usage> reported_usage(std::string_view json_body) {
+  const Json body = Json::parse(json_body, nullptr, /*allow_exceptions=*/false);
+  const Json& usage = member_or_null(body, "usage");
+  if (!usage.is_object() || !count_member(usage, "input_tokens") || !count_member(usage, "output_tokens")) {
+    return std::nullopt;
+  }
+  Usage out;
+  merge_usage(out, usage);
+  return out;
+}
+
+Charge charge_stream(const SseUsageMeter& meter, const ReservedTokens& reserved) {
+  if (meter.finished()) {
+    return {meter.usage(), false};
+  }
+  if (!meter.started()) {
+    return {Usage{reserved.input, reserved.output, 0, 0}, true};
+  }
+  Usage usage = meter.usage();
+  const auto relayed = static_cast<std::int64_t>(
+      std::min<std::uint64_t>((meter.content_bytes() + k_estimate_bytes_per_token - 1) / k_estimate_bytes_per_token,
+                              std::numeric_limits<std::int64_t>::max()));
+  usage.output_tokens = std::max(usage.output_tokens, relayed);
+  return {usage, true};
+}
+
+Charge charge_message(std::string_view json_body, const ReservedTokens& reserved) {
+  if (auto usage = reported_usage(json_body)) {
+    return {*usage, false};
+  }
+  return {Usage{reserved.input, reserved.output, 0, 0}, true};
 }
 
 } // namespace claudegate::proxy

@@ -137,7 +137,7 @@ StreamOutcome StreamRelay::finish(bool delivered) {
     m_thread.join();
   }
   const std::lock_guard lock(m_mutex);
-  return {m_exchange, m_meter.usage(), m_meter.model(), m_client_gone};
+  return {m_exchange, m_meter, m_meter.usage(), m_meter.model(), m_client_gone};
 }
 
 } // namespace claudegate::proxy

@@ -23,6 +23,7 @@ namespace claudegate::proxy {
 
 struct StreamOutcome {
   Exchange exchange;
+  SseUsageMeter meter; // what was read of the stream, for charge_stream
   Usage usage;
   std::optional<std::string> model;
   bool client_gone = false;

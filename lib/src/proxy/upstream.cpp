@@ -196,6 +196,9 @@ private:
     req.path = m_pool.url().prefix + out.target;
     req.headers = out.headers;
     req.headers.emplace("x-api-key", m_pool.settings().api_key);
+    // Usage is read from the body as it passes, so it must arrive unencoded
+    // (httplib would otherwise offer gzip, and the body is not decompressed).
+    req.headers.emplace("Accept-Encoding", "identity");
     req.body = out.body;
     return req;
   }

@@ -29,6 +29,8 @@ struct Grant {
   std::optional<std::int64_t> max_tokens;
   std::optional<std::int64_t> rpm;
   std::optional<std::int64_t> max_concurrent;
+  config::OverCap over_cap = config::OverCap::clamp;
+  std::optional<std::int64_t> unbounded_input_reserve; // nullopt = all that is left today
 };
 
 // The grant of verified `claims` under `config`: plan from claim "plan",
@@ -37,6 +39,16 @@ struct Grant {
 // plan's. Fails with claim_mismatch when the plan is missing or unknown or
 // daily_token_limit is not a non-negative integer.
 Result<Grant> grant_for(const json::Json& claims, const config::Config& config);
+
+// The grant of an external IdP's verified `claims` (serve-local --jwks):
+// always plan `plan` of `config`, whatever "plan" the token names; a
+// "daily_token_limit" claim may only lower the plan's limit; the subject is
+// "`issuer`|sub", apart from local subjects of the same name. Fails as grant_for.
+Result<Grant> external_grant_for(const json::Json& claims, const config::Config& config,
+                                 const std::string& plan, const std::string& issuer);
+
+// The models `grant` allows, as its glob list "a, b, c" for messages.
+std::string allowed_models_text(const Grant& grant);
 
 // True when `grant` carries `scope` exactly.
 bool has_scope(const Grant& grant, std::string_view scope);
