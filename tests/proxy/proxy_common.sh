@@ -25,16 +25,24 @@ wait_file() {
   fail "timed out waiting for $1"
 }
 
-# Start the recording fake upstream; sets UPSTREAM_URL and RECORD.
-start_fake_upstream() {
+# Start fake API script $1 (in this folder) on a free port; sets UPSTREAM_URL
+# and RECORD, the file it appends each request to.
+start_upstream() {
   RECORD=$SCRATCH/upstream.jsonl
   : >"$RECORD"
-  "$PY" "$PROXY_DIR/fake_upstream.py" "$SCRATCH/upstream.port" "$RECORD" &
+  "$PY" "$PROXY_DIR/$1" "$SCRATCH/upstream.port" "$RECORD" &
   PIDS+=($!)
   disown $!
   wait_file "$SCRATCH/upstream.port"
   UPSTREAM_URL="http://127.0.0.1:$(cat "$SCRATCH/upstream.port")"
 }
+
+# The recording fake upstream (fake_upstream.py).
+start_fake_upstream() { start_upstream fake_upstream.py; }
+
+# The fake API that reports stream usage only at the end, as the real one
+# does (metering_upstream.py).
+start_metering_upstream() { start_upstream metering_upstream.py; }
 
 # Start serve-local on a free port with extra args "$@"; sets BASE, SERVER_PID, SERVER_LOG.
 start_server() {

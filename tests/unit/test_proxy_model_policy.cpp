@@ -125,3 +125,33 @@ TEST_CASE("model_policy: allowed_models filters the catalogue in order") {
         == std::vector<std::string>{"claude-sonnet-4-5", "claude-haiku-4-5", "claude-3-5-haiku-20241022"});
   CHECK(allowed_models(Grant{}, catalogue).empty());
 }
+
+TEST_CASE("model_policy: an IdP token gets the configured plan only; claims narrow, never widen") {
+  const auto config = config::defaults();
+  const Json claims = {{"sub", "alice"}, {"plan", "admin"}, {"scope", "claude:messages"},
+                       {"daily_token_limit", 9'000'000'000}};
+  const auto grant = external_grant_for(claims, config, "free", "https://idp.example/").value();
+  CHECK(grant.plan == "free"); // not the "admin" it claims
+  CHECK(grant.daily_token_limit == std::optional<std::int64_t>(50'000));
+  CHECK(grant.models == config.plans.at("free").models);
+  CHECK(grant.subject == "https://idp.example/|alice"); // apart from a local alice
+  const Json lower = {{"sub", "bob"}, {"daily_token_limit", 1000}};
+  CHECK(external_grant_for(lower, config, "free", "iss").value().daily_token_limit
+        == std::optional<std::int64_t>(1000));
+  const Json unlimited_plan = {{"sub", "bob"}, {"daily_token_limit", 1000}};
+  CHECK(external_grant_for(unlimited_plan, config, "admin", "iss").value().daily_token_limit
+        == std::optional<std::int64_t>(1000));
+  CHECK_FALSE(external_grant_for(Json{{"plan", "free"}}, config, "free", "iss")); // no sub
+  CHECK_FALSE(external_grant_for(lower, config, "gold", "iss"));                  // unknown plan
+}
+
+TEST_CASE("model_policy: plans carry over_cap and the unbounded-input reserve into the grant") {
+  auto config = config::defaults();
+  config.plans.at("pro").over_cap = config::OverCap::reject;
+  config.plans.at("pro").unbounded_input_reserve = 20'000;
+  const auto grant = grant_for(Json{{"sub", "a"}, {"plan", "pro"}}, config).value();
+  CHECK(grant.over_cap == config::OverCap::reject);
+  CHECK(grant.unbounded_input_reserve == std::optional<std::int64_t>(20'000));
+  CHECK(grant_for(Json{{"sub", "a"}, {"plan", "free"}}, config).value().over_cap == config::OverCap::clamp);
+  CHECK(allowed_models_text(grant).find("claude-*sonnet*") != std::string::npos);
+}

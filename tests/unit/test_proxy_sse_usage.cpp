@@ -197,3 +197,67 @@ TEST_CASE("sse_usage: usage_from_message gives zeros for absent or invalid usage
     CHECK(usage.cache_write_tokens == 0);
   }
 }
+
+TEST_CASE("sse_usage: a complete stream is charged what the API reported") {
+  SseUsageMeter meter;
+  meter.feed(k_stream);
+  const Charge charge = charge_stream(meter, {500, 4096});
+  CHECK_FALSE(charge.estimated);
+  CHECK(charge.usage.output_tokens == 15);
+  CHECK(charge.usage.input_tokens == 472);
+}
+
+TEST_CASE("sse_usage: a stream cut before its final usage is charged at least a token per 4 bytes relayed") {
+  // The real API sends message_delta.usage only at the end: a client that
+  // reads the deltas and leaves before it must not pay message_start's 1 token.
+  const std::string start = k_stream.substr(0, k_stream.find("event: content_block_start"));
+  std::string deltas;
+  for (int i = 0; i < 200; ++i) {
+    deltas += "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":"
+              "{\"type\":\"text_delta\",\"text\":\"some generated words here \"}}\n\n";
+  }
+  SseUsageMeter meter;
+  meter.feed(start + deltas);
+  const Charge charge = charge_stream(meter, {500, 4096});
+  CHECK(charge.estimated);
+  CHECK(charge.usage.input_tokens == 472);
+  CHECK(charge.usage.cache_read_tokens == 2000);
+  CHECK(meter.content_bytes() >= 200 * 90);
+  CHECK(charge.usage.output_tokens
+        == static_cast<std::int64_t>((meter.content_bytes() + 3) / k_estimate_bytes_per_token));
+  CHECK(charge.usage.output_tokens > 4000);
+}
+
+TEST_CASE("sse_usage: an estimate never goes below the last reported count") {
+  SseUsageMeter meter;
+  meter.feed(k_stream.substr(0, k_stream.find("event: content_block_start")));
+  meter.feed("event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":null},"
+             "\"usage\":{\"output_tokens\":700}}\n\n");
+  const Charge charge = charge_stream(meter, {500, 4096});
+  CHECK(charge.estimated);
+  CHECK(charge.usage.output_tokens == 700);
+}
+
+TEST_CASE("sse_usage: a stream that never started is charged its whole reservation") {
+  SseUsageMeter meter;
+  meter.feed("event: ping\ndata: {\"type\":\"ping\"}\n\n");
+  const Charge charge = charge_stream(meter, {500, 4096});
+  CHECK(charge.estimated);
+  CHECK(charge.usage.input_tokens == 500);
+  CHECK(charge.usage.output_tokens == 4096);
+}
+
+TEST_CASE("sse_usage: a 200 without readable usage is charged its reservation, estimated") {
+  const ReservedTokens reserved{300, 1024};
+  for (const std::string& body :
+       {std::string("\x1f\x8b\x08\x00 gzip bytes"), std::string("<html>ok</html>"), std::string("{}"),
+        std::string(R"({"usage":{"output_tokens":5}})"), std::string(R"({"usage":"none"})")}) {
+    const Charge charge = charge_message(body, reserved);
+    CHECK(charge.estimated);
+    CHECK(charge.usage.input_tokens == 300);
+    CHECK(charge.usage.output_tokens == 1024);
+  }
+  const Charge exact = charge_message(R"({"usage":{"input_tokens":3,"output_tokens":5}})", reserved);
+  CHECK_FALSE(exact.estimated);
+  CHECK(exact.usage.output_tokens == 5);
+}

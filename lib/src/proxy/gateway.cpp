@@ -87,19 +87,19 @@ Rejection quota_rejection(const store::QuotaStatus& status, const store::Reserva
   const std::int64_t limit = status.limit.value_or(0);
   const std::int64_t left = std::max<std::int64_t>(0, limit - status.used - status.reserved);
   const std::string resets = duration::format_time(status.resets_at);
+  const std::string unbounded =
+      message.unbounded_input.empty()
+          ? std::string{}
+          : fmt::format("; its input cannot be bounded ({}), so it needs what is left", message.unbounded_input);
   if (left == 0) {
-    out.message = fmt::format("daily token quota of {} exhausted (used {}, reserved by requests in flight {}); "
+    out.message = fmt::format("daily token quota of {} exhausted (used {}, reserved by requests in flight {}){}; "
                               "it resets at {}",
-                              limit, status.used, status.reserved, resets);
+                              limit, status.used, status.reserved, unbounded, resets);
     return out;
   }
   const std::string least = request.minimum < request.wanted
                                 ? fmt::format(" (at least {} with max_tokens lowered)", request.minimum)
                                 : std::string{};
-  const std::string unbounded =
-      message.unbounded_input.empty()
-          ? std::string{}
-          : fmt::format("; its input cannot be bounded ({}), so it needs what is left", message.unbounded_input);
   out.message = fmt::format("this request needs up to {} tokens{}, {} left today of the daily quota of {} "
                             "(used {}, reserved by requests in flight {}){}; lower max_tokens or wait until {}",
                             request.wanted, least, left, limit, status.used, status.reserved, unbounded, resets);
