@@ -56,8 +56,9 @@ expect_status 403
 echo "sonnet: HTTP $STATUS $(json_get "$BODY" 'd["error"]["message"]')"
 http "$GATEWAY/v1/messages" -H "Authorization: Bearer $TOKEN" \
   -d '{"model":"claude-haiku-4-5","max_tokens":4096,"messages":[{"role":"user","content":"Hi"}]}'
-echo "max_tokens 4096 (plan allows 1024): HTTP $STATUS $(json_get "$BODY" 'd["error"]["message"]')"
-expect_status 400
+echo "max_tokens 4096 (plan allows 1024): HTTP $STATUS, lowered to $(header claudegate-max-tokens-clamped)"
+expect_status 200
+[ "$(header claudegate-max-tokens-clamped)" = 1024 ] || fail "max_tokens was not lowered to the plan's 1024: $HEADERS"
 
 step "ten minutes later the token is dead on its own (verify as of +11 minutes: exit 4)"
 expect_exit 4 "$CG" verify --at "$(($(date +%s) + 660))" "$TOKEN"

@@ -8,7 +8,7 @@ export CLAUDEGATE_CONFIG
 CLAUDEGATE_CONFIG=$(cd "$(dirname "$0")" && pwd)/claudegate.toml
 
 step "CLAUDEGATE_CONFIG=$CLAUDEGATE_CONFIG"
-grep -E '^\[|^(issuer|daily_token_limit|models|max_tokens|rpm|body_limit) ' "$CLAUDEGATE_CONFIG"
+grep -E '^\[|^(issuer|daily_token_limit|models|max_tokens|over_cap|rpm|body_limit) ' "$CLAUDEGATE_CONFIG"
 
 step "keygen, and a token on each plan (the config must load: a bad file exits 2)"
 "$CG" keygen
@@ -46,13 +46,17 @@ echo "support:  HTTP $STATUS (daily limit $(header x-claudegate-quota-limit))"
 expect_status 200
 [ "$(header x-claudegate-quota-limit)" = 100000 ] || fail "support daily limit: $HEADERS"
 
-step "max_tokens: 4096 is over support's 2048 (400), fine for research"
+step "max_tokens: 4096 is over support's 2048 (over_cap = reject: 400), fine for research"
 ask "$SUPPORT" claude-haiku-4-5 4096
 echo "support:  HTTP $STATUS $(json_get "$BODY" 'd["error"]["message"]')"
 expect_status 400
 ask "$RESEARCH" claude-haiku-4-5 4096
 echo "research: HTTP $STATUS"
 expect_status 200
+ask "$RESEARCH" claude-haiku-4-5 64000
+echo "research, max_tokens 64000: HTTP $STATUS, lowered to $(header claudegate-max-tokens-clamped) (over_cap = clamp)"
+expect_status 200
+[ "$(header claudegate-max-tokens-clamped)" = 32000 ] || fail "research's cap was not applied by clamping: $HEADERS"
 
 step "rpm = 5 on support: requests beyond five a minute get 429 with retry-after"
 limited=""

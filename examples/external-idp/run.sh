@@ -71,8 +71,8 @@ echo "IdP token, plan free, a sonnet model: HTTP $STATUS"
 expect_status 403
 http "$GATEWAY/v1/messages" -H "Authorization: Bearer $(idp_token sub=bob@example.com plan=pro)" \
   -d "$(message_body claude-sonnet-4-5)"
-echo "IdP token with a plan claim (bob@example.com, plan pro), a sonnet model: HTTP $STATUS"
-expect_status 200
+echo "IdP token claiming plan pro (bob@example.com), a sonnet model: HTTP $STATUS (the IdP's claims never widen --jwks-plan)"
+expect_status 403
 http "$GATEWAY/v1/messages" -H "Authorization: Bearer $LOCAL" -d "$(message_body claude-sonnet-4-5)"
 echo "claudegate token (ci-bot, plan pro): HTTP $STATUS"
 expect_status 200
@@ -80,11 +80,11 @@ http "$GATEWAY/v1/messages" -H "Authorization: Bearer $(idp_token sub=alice@exam
 echo "IdP token for another audience: HTTP $STATUS"
 expect_status 401
 
-step "usage is metered per IdP subject like any other"
+step "usage is metered per IdP subject, namespaced by issuer (ISS|sub) apart from local subjects"
 stop_gateway
 report=$("$CG" usage-report --by sub)
 echo "$report"
-expect_contains "$report" "alice@example.com" "usage-report"
+expect_contains "$("$CG" usage-report --by sub --format csv)" "${ISSUER}|alice@example.com" "usage-report"
 
 echo
 echo "external-idp example: all checks passed"

@@ -44,8 +44,10 @@ plain_fault html502 502 "502|0|0|0|0|0"
 expect_contains "$BODY" "<h1>502 Bad Gateway</h1>"
 [ "$(header request-id)" = req_fault_upstream ] || fail "upstream request-id not relayed: $HEADERS"
 
-# A complete 200 whose JSON is cut: relayed, metered as a row (no usage readable).
-plain_fault bad-json 200 "200|0|0|0|0|0"
+# A complete 200 whose JSON is cut: relayed, and charged its reservation
+# (input estimate + max_tokens) as an estimate, since no usage is readable.
+plain_fault bad-json 200 "200|10|100|0|0|0"
+[ "$(ledger 'select estimated from usage_ledger order by id desc limit 1')" = 1 ] || fail "bad-json: not marked estimated"
 
 # Fault $1 mid-stream: the events the client got, in $EVENTS, and the error event's data in $ERROR_DATA.
 stream_fault() {

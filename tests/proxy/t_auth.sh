@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 # Missing, malformed, expired, revoked and wrong-audience tokens get 401 with
 # the envelope and WWW-Authenticate, and nothing reaches upstream; a model
-# outside the plan or a missing scope is 403; max_tokens above the plan's cap is 400.
+# outside the plan or a missing scope is 403; max_tokens above the plan's cap is lowered to it.
 source "$(dirname "$0")/proxy_common.sh"
 
 printf 'leeway = "0s"\n' >"$SCRATCH/claudegate.toml"
@@ -49,14 +49,15 @@ expect_envelope permission_error
 call "$BASE/v1/messages" -H "x-api-key: $NO_SCOPE" -d "$MSG"
 expect_status 403
 expect_envelope permission_error
-# 400: above the plan's max_tokens (free: 4096), and a body that is not JSON.
+# Above the plan's max_tokens (free: 4096) is lowered to it (over_cap = clamp);
+# a body that is not JSON is a 400.
 call "$BASE/v1/messages" -H "x-api-key: $FRESH" -d '{"model":"claude-haiku-4-5","max_tokens":5000,"messages":[]}'
-expect_status 400
-expect_envelope invalid_request_error
+expect_status 200
+[ "$(header claudegate-max-tokens-clamped)" = 4096 ] || fail "max_tokens above the cap was not clamped: $HEADERS"
 call "$BASE/v1/messages" -H "x-api-key: $FRESH" -d 'not json'
 expect_status 400
 expect_envelope invalid_request_error
-[ "$(wc -l <"$RECORD")" = 1 ] || fail "rejected requests reached upstream"
+[ "$(wc -l <"$RECORD")" = 2 ] || fail "rejected requests reached upstream"
 
 # Everything else is a 404 envelope; HEAD /api/hello is 200; metrics count the failures.
 call "$BASE/v2/whatever"

@@ -222,10 +222,19 @@ TEST_CASE("sse_usage: a stream cut before its final usage is charged at least a 
   CHECK(charge.estimated);
   CHECK(charge.usage.input_tokens == 472);
   CHECK(charge.usage.cache_read_tokens == 2000);
-  CHECK(meter.content_bytes() >= 200 * 90);
-  CHECK(charge.usage.output_tokens
-        == static_cast<std::int64_t>((meter.content_bytes() + 3) / k_estimate_bytes_per_token));
-  CHECK(charge.usage.output_tokens > 4000);
+  CHECK(meter.content_bytes() == 200 * 26); // the text only, not the event envelopes
+  CHECK(charge.usage.output_tokens == 1300);
+}
+
+TEST_CASE("sse_usage: tool input JSON and thinking count as generated, signatures do not") {
+  SseUsageMeter meter;
+  meter.feed("event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":1,\"delta\":"
+             "{\"type\":\"input_json_delta\",\"partial_json\":\"{\\\"city\\\": \\\"Par\"}}\n\n"
+             "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":"
+             "{\"type\":\"thinking_delta\",\"thinking\":\"Let me think\"}}\n\n"
+             "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":"
+             "{\"type\":\"signature_delta\",\"signature\":\"EqQBCgIYAhIM1gbcDa9GJwZA2b3h\"}}\n\n");
+  CHECK(meter.content_bytes() == std::string(R"({"city": "Par)").size() + std::string("Let me think").size());
 }
 
 TEST_CASE("sse_usage: an estimate never goes below the last reported count") {

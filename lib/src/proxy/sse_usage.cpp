@@ -63,6 +63,20 @@ std::string event_type_of(const Json& event, const std::string& sse_event) {
   return type.is_string() ? type.get<std::string>() : sse_event;
 }
 
+// Bytes of what a delta generates: its text, tool-input JSON or thinking
+// (any string member but its type and a thinking block's signature).
+std::uint64_t generated_bytes(const Json& delta) {
+  std::uint64_t bytes = 0;
+  if (delta.is_object()) {
+    for (const auto& [key, value] : delta.items()) {
+      if (value.is_string() && key != "type" && key != "signature") {
+        bytes += value.get_ref<const std::string&>().size();
+      }
+    }
+  }
+  return bytes;
+}
+
 std::string_view strip_cr(std::string_view line) {
   if (!line.empty() && line.back() == '\r') {
     line.remove_suffix(1);
@@ -139,8 +153,8 @@ void SseUsageMeter::dispatch() {
   if (m_has_data && !m_oversized) {
     const Json event = Json::parse(m_data, nullptr, /*allow_exceptions=*/false);
     const std::string type = event.is_object() ? event_type_of(event, m_event_type) : std::string{};
-    if (type == "content_block_delta" || type == "content_block_start") {
-      m_content_bytes += m_data.size();
+    if (type == "content_block_delta") {
+      m_content_bytes += generated_bytes(member_or_null(event, "delta"));
     } else if (type == "message_start") {
       m_started = true;
       const Json& message = member_or_null(event, "message");

@@ -38,9 +38,9 @@ public:
   // True once message_start has been seen.
   bool started() const { return m_started; }
 
-  // Bytes of event data of the content_block_start and content_block_delta
-  // events seen: the generated text and tool JSON, for estimating a stream
-  // cut before its final usage.
+  // Bytes generated so far: the text, tool-input JSON and thinking of the
+  // content_block_delta events seen, for estimating a stream cut before
+  // its final usage.
   std::uint64_t content_bytes() const { return m_content_bytes; }
 
   // The model named by message_start, if it has been seen.
