@@ -207,7 +207,6 @@ Result<void> make_private_dir(const stdfs::path& path) {
   return io_fail("create folder", path, err);
 }
 
-
 // ---- trusted paths -------------------------------------------------------
 
 // The login name of `uid`, or "uid N" when it has none.
@@ -242,7 +241,8 @@ std::string join(const std::vector<std::string>& parts, std::string_view separat
 
 // Refuse `info` of `path` when someone other than the user or root owns it
 // or group/others may write it, with the chown/chmod that fixes both.
-Result<void> check_owner_and_mode(const struct stat& info, const stdfs::path& path, const TrustedPath& trust) {
+Result<void> check_owner_and_mode(const struct stat& info, const stdfs::path& path,
+                                  const TrustedPath& trust) {
   const mode_t mode = info.st_mode & 07777;
   const bool foreign = !trusted_owner(info.st_uid);
   // A root-owned device (/dev/null, a terminal) holds nothing to forge.
@@ -263,9 +263,9 @@ Result<void> check_owner_and_mode(const struct stat& info, const stdfs::path& pa
     problems.push_back(fmt::format("is writable by {}", writers(mode)));
     fixes.push_back(fmt::format("chmod {} {}", trust.kind == PathKind::directory ? "700" : "600", quoted));
   }
-  return fail(Errc::config, fmt::format("{} {} {} (mode {:04o}, owner {}); run: {}", trust.role, path.string(),
-                                        join(problems, " and "), mode, user_name(info.st_uid),
-                                        join(fixes, " && ")));
+  return fail(Errc::config,
+              fmt::format("{} {} {} (mode {:04o}, owner {}); run: {}", trust.role, path.string(),
+                          join(problems, " and "), mode, user_name(info.st_uid), join(fixes, " && ")));
 }
 
 std::string link_target(const stdfs::path& path) {
@@ -296,7 +296,8 @@ std::unexpected<Error> foreign_link(const stdfs::path& path, const struct stat& 
 Result<std::optional<struct stat>> stat_trusted(const stdfs::path& path, const TrustedPath& trust) {
   struct stat info {};
   if (::lstat(path.c_str(), &info) != 0) {
-    return errno == ENOENT ? Result<std::optional<struct stat>>(std::nullopt) : io_fail("inspect", path, errno);
+    return errno == ENOENT ? Result<std::optional<struct stat>>(std::nullopt)
+                           : io_fail("inspect", path, errno);
   }
   if (!S_ISLNK(info.st_mode)) {
     return info;
@@ -308,7 +309,8 @@ Result<std::optional<struct stat>> stat_trusted(const stdfs::path& path, const T
     return foreign_link(path, info, trust);
   }
   if (::stat(path.c_str(), &info) != 0) {
-    return errno == ENOENT ? Result<std::optional<struct stat>>(std::nullopt) : io_fail("inspect", path, errno);
+    return errno == ENOENT ? Result<std::optional<struct stat>>(std::nullopt)
+                           : io_fail("inspect", path, errno);
   }
   return info;
 }
@@ -364,7 +366,8 @@ Result<void> check_private(int fd, const stdfs::path& path, const TrustedPath& t
   return check_owner_and_mode(info, path, trust);
 }
 
-Result<FileDescriptor> open_private(const stdfs::path& path, const TrustedPath& trust, int flags, mode_t mode) {
+Result<FileDescriptor> open_private(const stdfs::path& path, const TrustedPath& trust, int flags,
+                                    mode_t mode) {
   if (trust.links == Links::follow_own) {
     // Whose link it is can only be seen by name; the target is checked on the descriptor.
     if (auto link_ok = stat_trusted(path, trust); !link_ok) {

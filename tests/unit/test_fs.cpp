@@ -276,8 +276,8 @@ TEST_CASE("fs: open_private never follows a link, nor creates its target") {
   const auto target = scratch.path() / "victim";
   const auto link = scratch.path() / "requests.log";
   stdfs::create_symlink(target, link);
-  const auto refused =
-      fs::open_private(link, {"log file", fs::PathKind::file, fs::Links::refuse}, O_WRONLY | O_APPEND | O_CREAT);
+  const auto refused = fs::open_private(link, {"log file", fs::PathKind::file, fs::Links::refuse},
+                                        O_WRONLY | O_APPEND | O_CREAT);
   REQUIRE_FALSE(refused);
   CHECK(refused.error().code == Errc::config);
   CHECK(has(refused.error(), "log file " + link.string() + " is a symbolic link"));

@@ -50,7 +50,8 @@ TEST_CASE("ownership: a store file others can write is refused") {
   ScratchDir scratch;
   const auto db = scratch.path() / "claudegate.db";
   write_file(db, "", 0666);
-  refused_naming(store::open_sqlite(db), "store " + db.string() + " is writable by group and others (mode 0666");
+  refused_naming(store::open_sqlite(db),
+                 "store " + db.string() + " is writable by group and others (mode 0666");
   ::chmod(db.c_str(), 0600);
   CHECK(store::open_sqlite(db));
 }
@@ -73,7 +74,8 @@ TEST_CASE("ownership: a store that is a symbolic link is refused and its target 
   const auto db = scratch.path() / "claudegate.db";
   const auto target = scratch.path() / "elsewhere.db";
   stdfs::create_symlink(target, db);
-  refused_naming(store::open_sqlite(db), "store " + db.string() + " is a symbolic link (to " + target.string());
+  refused_naming(store::open_sqlite(db),
+                 "store " + db.string() + " is a symbolic link (to " + target.string());
   CHECK_FALSE(stdfs::exists(target));
   REQUIRE(store::open_sqlite(target));
   refused_naming(store::open_sqlite(db), "is a symbolic link");
@@ -84,7 +86,8 @@ TEST_CASE("ownership: a keys folder others can write, or a link, is refused") {
   const auto keys = scratch.path() / "keys";
   keyring_with_a_key(keys);
   ::chmod(keys.c_str(), 0777);
-  refused_naming(Keyring::open(keys, k_now), "keys folder " + keys.string() + " is writable by group and others");
+  refused_naming(Keyring::open(keys, k_now),
+                 "keys folder " + keys.string() + " is writable by group and others");
   ::chmod(keys.c_str(), 0700);
   stdfs::rename(keys, scratch.path() / "theirs");
   stdfs::create_directory_symlink(scratch.path() / "theirs", keys);
@@ -109,7 +112,8 @@ TEST_CASE("ownership: a key file or index others can write, or a link, is refuse
   ::chmod((keys / "index.json").c_str(), 0600);
   stdfs::rename(keys / "index.json", scratch.path() / "index.json");
   stdfs::create_symlink(scratch.path() / "index.json", keys / "index.json");
-  refused_naming(Keyring::open(keys, k_now), "keys index " + (keys / "index.json").string() + " is a symbolic");
+  refused_naming(Keyring::open(keys, k_now),
+                 "keys index " + (keys / "index.json").string() + " is a symbolic");
 }
 
 TEST_CASE("ownership: a config file others can write is refused") {
