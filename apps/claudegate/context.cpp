@@ -20,11 +20,19 @@ void Context::setup_global_options(CLI::App& app) {
 }
 
 Result<home::HomePaths> Context::paths() {
-  return home::resolve(m_overrides);
+  auto paths = home::resolve(m_overrides);
+  if (!paths) {
+    return paths;
+  }
+  // Every command that uses the home first refuses one another user could change.
+  if (auto safe = home::check(*paths); !safe) {
+    return std::unexpected(safe.error());
+  }
+  return paths;
 }
 
 Result<home::HomePaths> Context::paths_created() {
-  auto paths = home::resolve(m_overrides);
+  auto paths = this->paths();
   if (!paths) {
     return paths;
   }
@@ -38,7 +46,7 @@ Result<const config::Config*> Context::config() {
   if (m_config) {
     return &*m_config;
   }
-  auto paths = home::resolve(m_overrides);
+  auto paths = this->paths();
   if (!paths) {
     return std::unexpected(paths.error());
   }
@@ -52,7 +60,7 @@ Result<const config::Config*> Context::config() {
 }
 
 Result<Keyring> Context::keyring() {
-  auto paths = home::resolve(m_overrides);
+  auto paths = this->paths();
   if (!paths) {
     return std::unexpected(paths.error());
   }

@@ -30,7 +30,8 @@ public:
   Clock& clock() { return m_clock; }
   RandomSource& random() { return m_random; }
 
-  // The home's paths (flags beat env beat defaults).
+  // The home's paths (flags beat env beat defaults). Fails with config when
+  // the home exists but another user could change it (home::check).
   Result<home::HomePaths> paths();
   // The home's paths, creating the home folder (0700) when missing.
   Result<home::HomePaths> paths_created();

@@ -492,7 +492,11 @@ Result<Config> load(const std::filesystem::path& path, Required required) {
                                           "CLAUDEGATE_CONFIG at an existing file",
                                           path.string()));
   }
-  auto text = fs::read(path, k_max_file_bytes);
+  // Whoever can write the config can grant plans and models: a file owned by
+  // another user or writable by group/others is refused. A link of one's own
+  // is followed (dotfile managers), its target checked.
+  auto text =
+      fs::read_trusted(path, {"config file", fs::PathKind::file, fs::Links::follow_own}, k_max_file_bytes);
   if (!text) {
     return std::unexpected(text.error());
   }

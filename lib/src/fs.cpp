@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <fcntl.h>
+#include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -12,8 +13,20 @@
 #include <random>
 #include <system_error>
 #include <utility>
+#include <vector>
 
 namespace claudegate::fs {
+
+FileDescriptor::~FileDescriptor() {
+  if (m_fd >= 0) {
+    ::close(m_fd);
+  }
+}
+
+int FileDescriptor::close() {
+  const int fd = std::exchange(m_fd, -1);
+  return ::close(fd) == 0 ? 0 : errno;
+}
 
 namespace {
 
@@ -44,33 +57,6 @@ std::string shell_quote(const std::string& text) {
 mode_t to_mode(stdfs::perms perms) {
   return static_cast<mode_t>(perms & stdfs::perms::mask);
 }
-
-// Owns a file descriptor so every early return closes it.
-class FileDescriptor {
-public:
-  explicit FileDescriptor(int fd) : m_fd(fd) {}
-  ~FileDescriptor() {
-    if (m_fd >= 0) {
-      ::close(m_fd);
-    }
-  }
-  FileDescriptor(const FileDescriptor&) = delete;
-  FileDescriptor& operator=(const FileDescriptor&) = delete;
-  FileDescriptor(FileDescriptor&& other) noexcept : m_fd(std::exchange(other.m_fd, -1)) {}
-  FileDescriptor& operator=(FileDescriptor&&) = delete;
-
-  int get() const { return m_fd; }
-  bool valid() const { return m_fd >= 0; }
-
-  // Close now; the errno of a failed close, else 0 (a failed close can lose data).
-  int close() {
-    const int fd = std::exchange(m_fd, -1);
-    return ::close(fd) == 0 ? 0 : errno;
-  }
-
-private:
-  int m_fd;
-};
 
 struct TempFile {
   stdfs::path path;
@@ -221,6 +207,114 @@ Result<void> make_private_dir(const stdfs::path& path) {
   return io_fail("create folder", path, err);
 }
 
+// ---- trusted paths -------------------------------------------------------
+
+// The login name of `uid`, or "uid N" when it has none.
+std::string user_name(uid_t uid) {
+  std::array<char, 4096> buffer{};
+  passwd entry{};
+  passwd* found = nullptr;
+  if (::getpwuid_r(uid, &entry, buffer.data(), buffer.size(), &found) == 0 && found != nullptr) {
+    return found->pw_name;
+  }
+  return fmt::format("uid {}", uid);
+}
+
+// Only the user and root can write what they own; anyone else could forge it.
+bool trusted_owner(uid_t owner) {
+  return owner == ::geteuid() || owner == 0;
+}
+
+std::string_view writers(mode_t mode) {
+  const bool group = (mode & S_IWGRP) != 0;
+  const bool others = (mode & S_IWOTH) != 0;
+  return group && others ? "group and others" : (group ? "group" : "others");
+}
+
+std::string join(const std::vector<std::string>& parts, std::string_view separator) {
+  std::string out;
+  for (const auto& part : parts) {
+    out += (out.empty() ? "" : std::string(separator)) + part;
+  }
+  return out;
+}
+
+// Refuse `info` of `path` when someone other than the user or root owns it
+// or group/others may write it, with the chown/chmod that fixes both.
+Result<void> check_owner_and_mode(const struct stat& info, const stdfs::path& path,
+                                  const TrustedPath& trust) {
+  const mode_t mode = info.st_mode & 07777;
+  const bool foreign = !trusted_owner(info.st_uid);
+  // A root-owned device (/dev/null, a terminal) holds nothing to forge.
+  const bool device = S_ISCHR(info.st_mode) && info.st_uid == 0;
+  const bool writable = !device && (mode & (S_IWGRP | S_IWOTH)) != 0;
+  if (!foreign && !writable) {
+    return {};
+  }
+  const std::string me = user_name(::geteuid());
+  const std::string quoted = shell_quote(path.string());
+  std::vector<std::string> problems;
+  std::vector<std::string> fixes;
+  if (foreign) {
+    problems.push_back(fmt::format("is not owned by {}", me));
+    fixes.push_back(fmt::format("chown {} {}", shell_quote(me), quoted));
+  }
+  if (writable) {
+    problems.push_back(fmt::format("is writable by {}", writers(mode)));
+    fixes.push_back(fmt::format("chmod {} {}", trust.kind == PathKind::directory ? "700" : "600", quoted));
+  }
+  return fail(Errc::config,
+              fmt::format("{} {} {} (mode {:04o}, owner {}); run: {}", trust.role, path.string(),
+                          join(problems, " and "), mode, user_name(info.st_uid), join(fixes, " && ")));
+}
+
+std::string link_target(const stdfs::path& path) {
+  std::error_code ec;
+  const auto target = stdfs::read_symlink(path, ec);
+  return ec ? std::string("?") : target.string();
+}
+
+std::unexpected<Error> symlink_refused(const stdfs::path& path, const TrustedPath& trust) {
+  const std::string_view what = trust.kind == PathKind::directory ? "folder" : "file";
+  return fail(Errc::config,
+              fmt::format("{} {} is a symbolic link (to {}; links are not followed here, since whoever "
+                          "changes the link redirects it); replace the link with the {} itself or use its "
+                          "real path",
+                          trust.role, path.string(), link_target(path), what));
+}
+
+std::unexpected<Error> foreign_link(const stdfs::path& path, const struct stat& link,
+                                    const TrustedPath& trust) {
+  const std::string me = user_name(::geteuid());
+  return fail(Errc::config, fmt::format("{} {} is a symbolic link not owned by {} (to {}, owner {}); "
+                                        "replace it, or if you made it run: chown -h {} {}",
+                                        trust.role, path.string(), me, link_target(path),
+                                        user_name(link.st_uid), shell_quote(me), shell_quote(path.string())));
+}
+
+// The stat of what `path` names under `trust.links`; nullopt when missing.
+Result<std::optional<struct stat>> stat_trusted(const stdfs::path& path, const TrustedPath& trust) {
+  struct stat info {};
+  if (::lstat(path.c_str(), &info) != 0) {
+    return errno == ENOENT ? Result<std::optional<struct stat>>(std::nullopt)
+                           : io_fail("inspect", path, errno);
+  }
+  if (!S_ISLNK(info.st_mode)) {
+    return info;
+  }
+  if (trust.links == Links::refuse) {
+    return symlink_refused(path, trust);
+  }
+  if (!trusted_owner(info.st_uid)) {
+    return foreign_link(path, info, trust);
+  }
+  if (::stat(path.c_str(), &info) != 0) {
+    return errno == ENOENT ? Result<std::optional<struct stat>>(std::nullopt)
+                           : io_fail("inspect", path, errno);
+  }
+  return info;
+}
+
 } // namespace
 
 Result<void> write_atomic(const stdfs::path& path, std::string_view content, stdfs::perms mode) {
@@ -250,6 +344,67 @@ Result<std::string> read_private(const stdfs::path& path) {
     return std::unexpected(fd.error());
   }
   // Checked on the open descriptor, so a swapped file cannot slip through.
+  if (auto mode_ok = check_private_mode(fd->get(), path); !mode_ok) {
+    return std::unexpected(mode_ok.error());
+  }
+  return read_fd(fd->get(), path, k_private_max_bytes);
+}
+
+Result<void> check_private(const stdfs::path& path, const TrustedPath& trust) {
+  auto info = stat_trusted(path, trust);
+  if (!info || !*info) {
+    return info ? Result<void>{} : std::unexpected(info.error());
+  }
+  return check_owner_and_mode(**info, path, trust);
+}
+
+Result<void> check_private(int fd, const stdfs::path& path, const TrustedPath& trust) {
+  struct stat info {};
+  if (::fstat(fd, &info) != 0) {
+    return io_fail("inspect", path, errno);
+  }
+  return check_owner_and_mode(info, path, trust);
+}
+
+Result<FileDescriptor> open_private(const stdfs::path& path, const TrustedPath& trust, int flags,
+                                    mode_t mode) {
+  if (trust.links == Links::follow_own) {
+    // Whose link it is can only be seen by name; the target is checked on the descriptor.
+    if (auto link_ok = stat_trusted(path, trust); !link_ok) {
+      return std::unexpected(link_ok.error());
+    }
+  } else {
+    flags |= O_NOFOLLOW;
+  }
+  FileDescriptor fd(::open(path.c_str(), flags | O_CLOEXEC | O_NOCTTY, mode));
+  if (!fd.valid()) {
+    const int err = errno;
+    struct stat link {};
+    if (err == ELOOP && ::lstat(path.c_str(), &link) == 0 && S_ISLNK(link.st_mode)) {
+      return symlink_refused(path, trust);
+    }
+    return io_fail(fmt::format("open {}", trust.role), path, err);
+  }
+  if (auto checked = check_private(fd.get(), path, trust); !checked) {
+    return std::unexpected(checked.error());
+  }
+  return fd;
+}
+
+Result<std::string> read_trusted(const stdfs::path& path, const TrustedPath& trust, std::size_t max_bytes) {
+  // O_NONBLOCK: a FIFO in the way must not hang the open.
+  auto fd = open_private(path, trust, O_RDONLY | O_NONBLOCK);
+  if (!fd) {
+    return std::unexpected(fd.error());
+  }
+  return read_fd(fd->get(), path, max_bytes);
+}
+
+Result<std::string> read_private(const stdfs::path& path, const TrustedPath& trust) {
+  auto fd = open_private(path, trust, O_RDONLY | O_NONBLOCK);
+  if (!fd) {
+    return std::unexpected(fd.error());
+  }
   if (auto mode_ok = check_private_mode(fd->get(), path); !mode_ok) {
     return std::unexpected(mode_ok.error());
   }

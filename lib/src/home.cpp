@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "claudegate/home.hpp"
 
+#include "claudegate/fs.hpp"
+
 #include <cstdlib>
 #include <string_view>
 
@@ -57,6 +59,10 @@ Result<HomePaths> resolve(const Overrides& overrides) {
   paths.config = config ? std::filesystem::path(*config) : paths.home / "claudegate.toml";
   paths.config_explicit = config.has_value();
   return paths;
+}
+
+Result<void> check(const HomePaths& paths) {
+  return fs::check_private(paths.home, {"home", fs::PathKind::directory, fs::Links::follow_own});
 }
 
 } // namespace claudegate::home

@@ -23,6 +23,12 @@ constexpr std::string_view k_index_name = "index.json";
 constexpr std::size_t k_max_index_bytes = 4 * 1024 * 1024;
 constexpr stdfs::perms k_private_file = stdfs::perms::owner_read | stdfs::perms::owner_write;
 
+// Whoever can change keys/ or a file in it can mint tokens: no links, no
+// other owner, no group/other write (fs::check_private).
+constexpr fs::TrustedPath k_keys_folder{"keys folder", fs::PathKind::directory, fs::Links::refuse};
+constexpr fs::TrustedPath k_index_file{"keys index", fs::PathKind::file, fs::Links::refuse};
+constexpr fs::TrustedPath k_key_file{"key file", fs::PathKind::file, fs::Links::refuse};
+
 constexpr std::array<std::pair<KeyState, std::string_view>, 3> k_state_names{{
     {KeyState::active, "active"},
     {KeyState::published, "published"},
@@ -213,10 +219,11 @@ Result<std::vector<KeyRecord>> parse_index(const stdfs::path& index, std::string
 Result<std::vector<KeyRecord>> read_index(const stdfs::path& dir) {
   const stdfs::path index = dir / k_index_name;
   std::error_code ec;
-  if (!stdfs::exists(index, ec) && !ec) {
+  // symlink_status: a dangling link is refused by read_trusted, not taken for "no index".
+  if (stdfs::symlink_status(index, ec).type() == stdfs::file_type::not_found) {
     return std::vector<KeyRecord>{};
   }
-  auto text = fs::read(index, k_max_index_bytes);
+  auto text = fs::read_trusted(index, k_index_file, k_max_index_bytes);
   if (!text) {
     return std::unexpected(text.error());
   }
@@ -250,7 +257,7 @@ Result<Key> parse_key_file(std::string_view text, Alg alg) {
 
 Result<Key> load_key(const stdfs::path& dir, const KeyRecord& record) {
   const stdfs::path path = dir / record.file;
-  auto text = fs::read_private(path);
+  auto text = fs::read_private(path, k_key_file);
   if (!text) {
     return std::unexpected(text.error());
   }
@@ -382,6 +389,9 @@ std::string_view key_state_name(KeyState state) {
 Result<Keyring> Keyring::open(const std::filesystem::path& dir, UnixSeconds now) {
   Keyring ring;
   ring.m_dir = dir;
+  if (auto safe = fs::check_private(dir, k_keys_folder); !safe) {
+    return std::unexpected(safe.error());
+  }
   auto records = read_index(dir);
   if (!records) {
     return std::unexpected(records.error());
@@ -434,6 +444,9 @@ Result<KeyRecord> Keyring::add(const Key& key, Rotation rotation, UnixSeconds no
   const stdfs::path key_path = m_dir / records->back().file;
   if (auto made = fs::create_private_dir(m_dir); !made) {
     return std::unexpected(made.error());
+  }
+  if (auto safe = fs::check_private(m_dir, k_keys_folder); !safe) {
+    return std::unexpected(safe.error());
   }
   // Key file first: a crash leaves an unused file, never an index entry without its key.
   if (auto written = write_key_file(key_path, key); !written) {

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "claudegate/store.hpp"
 
+#include "claudegate/fs.hpp"
 #include "group_commit.hpp"
 #include "sqlite_util.hpp"
 
@@ -1340,9 +1341,30 @@ UnixSeconds utc_day_start(UnixSeconds t) {
   return floor_div(t, k_day_seconds) * k_day_seconds;
 }
 
+namespace {
+
+// Whoever can write the store can grant themselves a refresh family: the
+// file and its -wal/-shm must be the user's (or root's), not writable by
+// group/others and not links. Checked by name, since closing a descriptor of
+// our own would drop SQLite's POSIX locks on the file.
+Result<void> check_store_files(const std::filesystem::path& path) {
+  constexpr fs::TrustedPath store_file{"store", fs::PathKind::file, fs::Links::refuse};
+  for (const auto& name : {path.string(), path.string() + "-wal", path.string() + "-shm"}) {
+    if (auto safe = fs::check_private(name, store_file); !safe) {
+      return safe;
+    }
+  }
+  return {};
+}
+
+} // namespace
+
 Result<std::unique_ptr<Store>> open_sqlite(const std::filesystem::path& path) {
   if (auto created = create_private_file(path); !created) {
     return propagate(created);
+  }
+  if (auto safe = check_store_files(path); !safe) {
+    return propagate(safe);
   }
   auto db = Connection::open(path);
   if (!db) {
@@ -1350,6 +1372,10 @@ Result<std::unique_ptr<Store>> open_sqlite(const std::filesystem::path& path) {
   }
   if (auto ready = prepare_connection(*db); !ready) {
     return propagate(ready);
+  }
+  // Again now that WAL mode made the -wal/-shm, and in case a name changed meanwhile.
+  if (auto safe = check_store_files(path); !safe) {
+    return propagate(safe);
   }
   return std::make_unique<SqliteStore>(std::move(*db));
 }

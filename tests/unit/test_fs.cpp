@@ -5,7 +5,12 @@
 
 #include <doctest/doctest.h>
 
+#include <fmt/format.h>
+
+#include <fcntl.h>
+#include <pwd.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -172,4 +177,170 @@ TEST_CASE("fs: create_private_dir fails when a file is in the way") {
   REQUIRE_FALSE(made);
   CHECK(made.error().code == Errc::io);
   CHECK(made.error().message.find("in the way") != std::string::npos);
+}
+
+// ---- trusted paths: owner, write bits, links (issue 13 item 10) -------------
+
+namespace {
+
+const fs::TrustedPath k_dir{"home", fs::PathKind::directory, fs::Links::refuse};
+const fs::TrustedPath k_file{"store", fs::PathKind::file, fs::Links::refuse};
+const fs::TrustedPath k_followed{"config file", fs::PathKind::file, fs::Links::follow_own};
+
+bool has(const Error& error, const std::string& text) {
+  return error.message.find(text) != std::string::npos;
+}
+
+std::string my_name() {
+  const passwd* entry = ::getpwuid(::geteuid());
+  return entry != nullptr ? entry->pw_name : "uid " + std::to_string(::geteuid());
+}
+
+} // namespace
+
+TEST_CASE("fs: check_private accepts the user's private and read-only-shared paths") {
+  ScratchDir scratch;
+  const auto dir = scratch.path() / "home";
+  stdfs::create_directory(dir);
+  for (unsigned mode : {0700U, 0750U, 0755U}) {
+    CAPTURE(mode);
+    ::chmod(dir.c_str(), mode);
+    CHECK(fs::check_private(dir, k_dir));
+  }
+  write_plain(dir / "f", "x", 0644);
+  CHECK(fs::check_private(dir / "f", k_file));
+  CHECK(fs::check_private(dir / "missing", k_file)); // nothing there to trust yet
+}
+
+TEST_CASE("fs: check_private refuses a world-writable folder with the chmod 700 fix") {
+  ScratchDir scratch;
+  const auto dir = scratch.path() / "home";
+  stdfs::create_directory(dir);
+  ::chmod(dir.c_str(), 0777);
+  const auto refused = fs::check_private(dir, k_dir);
+  REQUIRE_FALSE(refused);
+  CHECK(refused.error().code == Errc::config);
+  const std::string expected = "home " + dir.string() + " is writable by group and others (mode 0777, owner "
+                               + my_name() + "); run: chmod 700 " + dir.string();
+  CHECK(refused.error().message == expected);
+  ::chmod(dir.c_str(), 01773); // sticky does not help: others still add entries
+  CHECK_FALSE(fs::check_private(dir, k_dir));
+}
+
+TEST_CASE("fs: check_private refuses a group- or other-writable file with the chmod 600 fix") {
+  ScratchDir scratch;
+  const auto path = scratch.path() / "claudegate.db";
+  for (unsigned mode : {0666U, 0620U, 0602U}) {
+    CAPTURE(mode);
+    write_plain(path, "x", mode);
+    const auto refused = fs::check_private(path, k_file);
+    REQUIRE_FALSE(refused);
+    CHECK(refused.error().code == Errc::config);
+    CHECK(has(refused.error(), "store " + path.string() + " is writable by"));
+    CHECK(has(refused.error(), fmt::format("(mode {:04o}, owner {})", mode, my_name())));
+    CHECK(has(refused.error(), "run: chmod 600 " + path.string()));
+  }
+}
+
+TEST_CASE("fs: check_private refuses a symbolic link, even to a safe file") {
+  ScratchDir scratch;
+  const auto target = scratch.path() / "real.db";
+  const auto link = scratch.path() / "claudegate.db";
+  write_plain(target, "x", 0600);
+  stdfs::create_symlink(target, link);
+  const auto refused = fs::check_private(link, k_file);
+  REQUIRE_FALSE(refused);
+  CHECK(refused.error().code == Errc::config);
+  CHECK(has(refused.error(), "store " + link.string() + " is a symbolic link (to " + target.string()));
+  stdfs::remove(target); // a dangling link is no better
+  CHECK_FALSE(fs::check_private(link, k_file));
+}
+
+TEST_CASE("fs: a link of one's own is followed where allowed, and its target checked") {
+  ScratchDir scratch;
+  const auto target = scratch.path() / "real.toml";
+  const auto link = scratch.path() / "claudegate.toml";
+  write_plain(target, "issuer = \"x\"\n", 0644);
+  stdfs::create_symlink(target, link);
+  CHECK(fs::check_private(link, k_followed));
+  CHECK(fs::read_trusted(link, k_followed).value() == "issuer = \"x\"\n");
+  ::chmod(target.c_str(), 0666);
+  const auto refused = fs::read_trusted(link, k_followed);
+  REQUIRE_FALSE(refused);
+  CHECK(has(refused.error(), "config file " + link.string() + " is writable by group and others"));
+  CHECK_FALSE(fs::check_private(link, k_followed));
+}
+
+TEST_CASE("fs: open_private never follows a link, nor creates its target") {
+  ScratchDir scratch;
+  const auto target = scratch.path() / "victim";
+  const auto link = scratch.path() / "requests.log";
+  stdfs::create_symlink(target, link);
+  const auto refused = fs::open_private(link, {"log file", fs::PathKind::file, fs::Links::refuse},
+                                        O_WRONLY | O_APPEND | O_CREAT);
+  REQUIRE_FALSE(refused);
+  CHECK(refused.error().code == Errc::config);
+  CHECK(has(refused.error(), "log file " + link.string() + " is a symbolic link"));
+  CHECK_FALSE(stdfs::exists(target));
+}
+
+TEST_CASE("fs: open_private creates a missing file 0600 and accepts /dev/null") {
+  ScratchDir scratch;
+  const auto path = scratch.path() / "requests.log";
+  const mode_t old_umask = ::umask(0);
+  auto created = fs::open_private(path, k_file, O_WRONLY | O_APPEND | O_CREAT);
+  ::umask(old_umask);
+  REQUIRE(created);
+  CHECK(mode_of(path) == 0600);
+  // A root-owned device holds nothing to forge, though its mode is 0666.
+  CHECK(fs::open_private("/dev/null", k_file, O_WRONLY | O_APPEND));
+}
+
+TEST_CASE("fs: read_trusted and read_private check the file they read") {
+  ScratchDir scratch;
+  const auto path = scratch.path() / "key.pem";
+  write_plain(path, "key", 0666);
+  const fs::TrustedPath key{"key file", fs::PathKind::file, fs::Links::refuse};
+  const auto writable = fs::read_private(path, key);
+  REQUIRE_FALSE(writable);
+  CHECK(writable.error().code == Errc::config); // writable: anyone could plant a key
+  CHECK(has(writable.error(), "key file " + path.string() + " is writable by group and others"));
+  ::chmod(path.c_str(), 0644);
+  CHECK(fs::read_trusted(path, key).value() == "key");
+  const auto readable = fs::read_private(path, key);
+  REQUIRE_FALSE(readable);
+  CHECK(readable.error().code == Errc::io); // readable: the ssh rule, as before
+  ::chmod(path.c_str(), 0600);
+  CHECK(fs::read_private(path, key).value() == "key");
+  const auto missing = fs::read_trusted(scratch.path() / "nope", key);
+  REQUIRE_FALSE(missing);
+  CHECK(missing.error().code == Errc::io);
+  CHECK(has(missing.error(), "cannot open key file " + (scratch.path() / "nope").string()));
+}
+
+TEST_CASE("fs: a path owned by another user is refused with the chown fix (root only)") {
+  if (::geteuid() != 0) {
+    MESSAGE("SKIPPED: changing a file's owner needs root");
+    return;
+  }
+  ScratchDir scratch;
+  const auto path = scratch.path() / "claudegate.db";
+  write_plain(path, "x", 0600);
+  REQUIRE(::chown(path.c_str(), 65534, 65534) == 0);
+  const auto refused = fs::check_private(path, k_file);
+  REQUIRE_FALSE(refused);
+  CHECK(refused.error().code == Errc::config);
+  CHECK(has(refused.error(), "store " + path.string() + " is not owned by root (mode 0600, owner "));
+  CHECK(has(refused.error(), "run: chown root " + path.string()));
+  ::chmod(path.c_str(), 0666);
+  CHECK(has(fs::check_private(path, k_file).error(),
+            "run: chown root " + path.string() + " && chmod 600 " + path.string()));
+  // A link someone else owns is not followed even where one's own would be.
+  const auto link = scratch.path() / "claudegate.toml";
+  write_plain(scratch.path() / "real.toml", "", 0600);
+  stdfs::create_symlink(scratch.path() / "real.toml", link);
+  REQUIRE(::lchown(link.c_str(), 65534, 65534) == 0);
+  const auto foreign_link = fs::check_private(link, k_followed);
+  REQUIRE_FALSE(foreign_link);
+  CHECK(has(foreign_link.error(), "is a symbolic link not owned by root"));
 }

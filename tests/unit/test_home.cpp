@@ -1,9 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "claudegate/home.hpp"
 
+#include "scratch_dir.hpp"
+
 #include <doctest/doctest.h>
+#include <fmt/format.h>
+
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <optional>
 #include <string>
 
@@ -105,4 +112,68 @@ TEST_CASE("home: empty overrides count as not given") {
   CHECK(paths->home == "/data/xdg/claudegate");
   CHECK(paths->db == "/data/xdg/claudegate/claudegate.db");
   CHECK_FALSE(paths->config_explicit);
+}
+
+// ---- who may change the home (issue 13 item 10) ---------------------------
+
+namespace {
+
+home::HomePaths at(const std::filesystem::path& dir) {
+  return home::resolve({.home = dir.string(), .db = {}, .config = {}}).value();
+}
+
+} // namespace
+
+TEST_CASE("home: check accepts a private home and a missing one") {
+  test::ScratchDir scratch;
+  const auto dir = scratch.path() / "home";
+  CHECK(home::check(at(dir))); // created 0700 on first use
+  std::filesystem::create_directory(dir);
+  ::chmod(dir.c_str(), 0700);
+  CHECK(home::check(at(dir)));
+}
+
+TEST_CASE("home: a home others can write is refused with exit-2 config and the chmod 700 fix") {
+  test::ScratchDir scratch;
+  const auto dir = scratch.path() / "home";
+  std::filesystem::create_directory(dir);
+  for (unsigned mode : {0777U, 01777U, 0770U}) {
+    CAPTURE(mode);
+    ::chmod(dir.c_str(), mode);
+    const auto refused = home::check(at(dir));
+    REQUIRE_FALSE(refused);
+    CHECK(refused.error().code == Errc::config);
+    CHECK(refused.error().message.find("home " + dir.string() + " is writable by") != std::string::npos);
+    CHECK(refused.error().message.find(fmt::format("mode {:04o}", mode)) != std::string::npos);
+    CHECK(refused.error().message.find("run: chmod 700 " + dir.string()) != std::string::npos);
+  }
+}
+
+TEST_CASE("home: a home that is one's own link is followed and its target checked") {
+  test::ScratchDir scratch;
+  const auto real = scratch.path() / "real";
+  const auto link = scratch.path() / "home";
+  std::filesystem::create_directory(real);
+  ::chmod(real.c_str(), 0700);
+  std::filesystem::create_directory_symlink(real, link);
+  CHECK(home::check(at(link)));
+  ::chmod(real.c_str(), 0777);
+  CHECK_FALSE(home::check(at(link)));
+}
+
+TEST_CASE("home: a home owned by another user is refused with the chown fix (root only)") {
+  if (::geteuid() != 0) {
+    MESSAGE("SKIPPED: changing a folder's owner needs root");
+    return;
+  }
+  test::ScratchDir scratch;
+  const auto dir = scratch.path() / "home";
+  std::filesystem::create_directory(dir);
+  ::chmod(dir.c_str(), 0700);
+  REQUIRE(::chown(dir.c_str(), 65534, 65534) == 0);
+  const auto refused = home::check(at(dir));
+  REQUIRE_FALSE(refused);
+  CHECK(refused.error().code == Errc::config);
+  CHECK(refused.error().message.find("is not owned by root (mode 0700, owner ") != std::string::npos);
+  CHECK(refused.error().message.find("run: chown root " + dir.string()) != std::string::npos);
 }

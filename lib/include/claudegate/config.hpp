@@ -65,7 +65,8 @@ enum class Required { yes, no };
 // The defaults overlaid with TOML file `path` (durations as "15m" strings
 // or integer seconds; [plans.NAME] tables add or replace plans). A missing
 // file gives the defaults when `required` is no. Fails with config naming
-// the file, line and key.
+// the file, line and key, or when the file is owned by another user or
+// writable by group/others (fs::check_private).
 Result<Config> load(const std::filesystem::path& path, Required required);
 
 // Parse TOML `text` (named `source` in messages) over the defaults.

@@ -29,4 +29,12 @@ struct Overrides {
 // Fails with config when neither HOME nor XDG_DATA_HOME is set.
 Result<HomePaths> resolve(const Overrides& overrides);
 
+// Refuse the home folder of `paths` when another local user could change
+// it: owned by someone other than the user or root, writable by group or
+// others, or a symbolic link someone else owns (a link of one's own is
+// followed and its target checked; the home's parent is not checked). A
+// missing home passes: it is created 0700 on first use. Fails with config
+// (naming the path, its mode and owner, and the chmod/chown fix) or io.
+Result<void> check(const HomePaths& paths);
+
 } // namespace claudegate::home

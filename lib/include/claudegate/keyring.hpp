@@ -39,8 +39,10 @@ class Keyring {
 public:
   // Open the keyring in `dir` at `now` (a missing folder is an empty ring).
   // Published keys whose retire_at has passed become retired (persisted).
-  // Fails with io (unreadable, group/world-readable key file, bad index)
-  // or malformed (a key file that does not parse).
+  // Fails with config (`dir`, the index or a key file is a symbolic link,
+  // owned by another user, or writable by group/others: fs::check_private),
+  // io (unreadable, group/world-readable key file, bad index) or malformed
+  // (a key file that does not parse).
   static Result<Keyring> open(const std::filesystem::path& dir, UnixSeconds now);
 
   const std::vector<KeyRecord>& records() const { return m_records; }

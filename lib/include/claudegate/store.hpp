@@ -257,8 +257,10 @@ enum class Durability { full, normal };
 
 // Open (creating, mode 0600) the SQLite store at `path`: WAL, busy_timeout,
 // foreign keys, migrations to the current schema. Refuses a file from a
-// newer claudegate (storage, never altered) and a corrupt or unreadable
-// file (storage, with the path and what to do).
+// newer claudegate (storage, never altered), a corrupt or unreadable file
+// (storage, with the path and what to do), and a file, -wal or -shm that is
+// a symbolic link, owned by another user or writable by group/others
+// (config, with the chmod/chown fix: fs::check_private).
 Result<std::unique_ptr<Store>> open_sqlite(const std::filesystem::path& path);
 
 // The schema version this build reads and writes (PRAGMA user_version).

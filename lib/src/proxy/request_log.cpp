@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "request_log.hpp"
 
+#include "claudegate/fs.hpp"
+
 #include <fmt/core.h>
 
 #include <cerrno>
@@ -20,16 +22,21 @@ Result<void> RequestLog::open(const std::filesystem::path& path) {
   if (path.empty()) {
     return {};
   }
-  const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    return fail(Errc::io, fmt::format("cannot open log file {} ({}); check the folder exists and is writable",
-                                      path.string(), std::strerror(errno)));
+  // Never through a link (a root gateway would append wherever it points),
+  // and only to a file of the user's (or root's) that others cannot rewrite.
+  auto fd = fs::open_private(path, {"log file", fs::PathKind::file, fs::Links::refuse},
+                             O_WRONLY | O_APPEND | O_CREAT, 0600);
+  if (!fd) {
+    if (fd.error().code != Errc::io) {
+      return std::unexpected(fd.error());
+    }
+    return fail(Errc::io, fmt::format("{}; check the folder exists and is writable", fd.error().message));
   }
-  m_file = ::fdopen(fd, "a");
+  m_file = ::fdopen(fd->get(), "a");
   if (m_file == nullptr) {
-    ::close(fd);
-    return fail(Errc::io, fmt::format("cannot open log file {}", path.string()));
+    return fail(Errc::io, fmt::format("cannot open log file {} ({})", path.string(), std::strerror(errno)));
   }
+  fd->release();
   return {};
 }
 

@@ -21,7 +21,9 @@ public:
   RequestLog& operator=(const RequestLog&) = delete;
   ~RequestLog();
 
-  // Append to `path` (created 0600), or stderr when empty. Fails with io.
+  // Append to `path` (created 0600), or stderr when empty. Fails with io,
+  // or config when `path` is a symbolic link, owned by another user or
+  // writable by group/others (fs::open_private).
   Result<void> open(const std::filesystem::path& path);
 
   // Write `line` as one compact JSON line and flush.
