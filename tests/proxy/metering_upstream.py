@@ -5,12 +5,13 @@ Usage: metering_upstream.py PORT_FILE RECORD_FILE
 Writes its port to PORT_FILE and appends one JSON line per request to
 RECORD_FILE (method, target, headers, body). Unlike fake_upstream.py, a
 stream reports its output usage only in the final message_delta, as
-api.anthropic.com does. Knobs (request headers):
-  x-fake-deltas: N         text deltas in a stream (default 40), 0.05 s apart
-  x-fake-mode: die         stream: close the connection after the deltas, no final usage
-  x-fake-mode: text        plain reply: 200 with a body that is not JSON
-  x-fake-mode: gzip        plain reply: gzip-encoded JSON when Accept-Encoding allows it
-  x-fake-input: N          input_tokens to report (default 20)
+api.anthropic.com does. Knobs (request headers; anthropic-* because
+serve-local forwards only those and a few others):
+  anthropic-fake-deltas: N         text deltas in a stream (default 40), 0.05 s apart
+  anthropic-fake-mode: die         stream: close the connection after the deltas, no final usage
+  anthropic-fake-mode: text        plain reply: 200 with a body that is not JSON
+  anthropic-fake-mode: gzip        plain reply: gzip-encoded JSON when Accept-Encoding allows it
+  anthropic-fake-input: N          input_tokens to report (default 20)
 """
 import gzip
 import json
@@ -46,11 +47,11 @@ class Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers.get("content-length", "0")))
         self.record(body)
         request = json.loads(body)
-        self.input_tokens = int(self.headers.get("x-fake-input", "20"))
+        self.input_tokens = int(self.headers.get("anthropic-fake-input", "20"))
         if request.get("stream"):
-            self.stream(int(self.headers.get("x-fake-deltas", "40")), self.headers.get("x-fake-mode"))
+            self.stream(int(self.headers.get("anthropic-fake-deltas", "40")), self.headers.get("anthropic-fake-mode"))
         else:
-            self.plain(request, self.headers.get("x-fake-mode"))
+            self.plain(request, self.headers.get("anthropic-fake-mode"))
 
     def plain(self, request, mode):
         reply = {"id": "msg_m", "type": "message", "role": "assistant", "model": request.get("model"),

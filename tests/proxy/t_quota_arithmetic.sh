@@ -23,7 +23,7 @@ expect_contains "$BODY" "128000"
 [ "$(ledger 'select count(*) from quota_reservations')" = 0 ] || fail "a refused request left a reservation"
 
 # A long stream holds most of the quota; small requests beside it cannot spend past the limit.
-curl -sN --max-time 30 "$BASE/v1/messages" -H "x-api-key: $TOKEN" -H "x-fake-deltas: 60" \
+curl -sN --max-time 30 "$BASE/v1/messages" -H "x-api-key: $TOKEN" -H "anthropic-fake-deltas: 60" \
   -d '{"model":"claude-haiku-4-5","max_tokens":900,"stream":true,"messages":[{"role":"user","content":"Hi"}]}' \
   >/dev/null &
 sleep 0.5

@@ -35,7 +35,7 @@ import socket, sys, urllib.parse
 base, token, body = sys.argv[1], sys.argv[2], sys.argv[3]
 url = urllib.parse.urlparse(base)
 s = socket.create_connection((url.hostname, url.port))
-s.sendall((f"POST /v1/messages HTTP/1.1\r\nHost: x\r\nx-api-key: {token}\r\nx-fake-deltas: 200\r\n"
+s.sendall((f"POST /v1/messages HTTP/1.1\r\nHost: x\r\nx-api-key: {token}\r\nanthropic-fake-deltas: 200\r\n"
            f"content-type: application/json\r\ncontent-length: {len(body)}\r\n\r\n{body}").encode())
 seen = b""
 while seen.count(b"content_block_delta") < 60:  # "event:" and "type" name each delta
@@ -56,7 +56,7 @@ read -r out estimated <<<"$(output_of req_metering)"
 ledger "delete from usage_ledger"
 
 # The upstream dies after 20 deltas: the client gets an error event, and the row is estimated too.
-curl -sN --max-time 20 "$BASE/v1/messages" -H "x-api-key: $TOKEN" -H "x-fake-mode: die" -H "x-fake-deltas: 20" \
+curl -sN --max-time 20 "$BASE/v1/messages" -H "x-api-key: $TOKEN" -H "anthropic-fake-mode: die" -H "anthropic-fake-deltas: 20" \
   -d "$STREAM" >"$SCRATCH/died"
 expect_contains "$(cat "$SCRATCH/died")" "event: error"
 wait_rows 1

@@ -26,7 +26,7 @@ WEB_FETCH='{"model":"claude-haiku-4-5","max_tokens":100,"tools":[{"type":"web_fe
 # the first holds the whole remaining quota, so the others are refused.
 for i in 1 2 3; do
   curl -s --max-time 20 -o "$SCRATCH/body.$i" -w '%{http_code}\n' -H "x-api-key: $TOKEN" \
-    -H "x-fake-input: 100000" "$BASE/v1/messages" -d "$URL_DOC" >"$SCRATCH/status.$i" &
+    -H "anthropic-fake-input: 100000" "$BASE/v1/messages" -d "$URL_DOC" >"$SCRATCH/status.$i" &
 done
 wait
 ok=$(cat "$SCRATCH"/status.* | grep -c '^200$' || true)
@@ -39,7 +39,7 @@ done
 
 # A plan's unbounded_input_reserve caps what one such request holds: two fit in 50 000.
 for i in 1 2; do
-  curl -s --max-time 20 -o /dev/null -w '%{http_code}\n' -H "x-api-key: $CAPPED" -H "x-fake-input: 1000" \
+  curl -s --max-time 20 -o /dev/null -w '%{http_code}\n' -H "x-api-key: $CAPPED" -H "anthropic-fake-input: 1000" \
     "$BASE/v1/messages" -d "$WEB_FETCH" >"$SCRATCH/capped.$i" &
 done
 wait

@@ -16,13 +16,13 @@ ask() {
 }
 row() { ledger "select input_tokens + output_tokens, estimated from usage_ledger order by id desc limit 1"; }
 
-ask -H "x-fake-mode: text"
+ask -H "anthropic-fake-mode: text"
 [ "$BODY" = "ok, but not JSON" ] || fail "the body was not relayed as is: $BODY"
 IFS='|' read -r charged estimated <<<"$(row)"
 [ "$estimated" = 1 ] && [ "$charged" -ge 2000 ] || fail "a 200 without usage was charged $charged (estimated $estimated)"
 
 # Asked for identity, the upstream answers unencoded JSON and the exact usage is charged.
-ask -H "x-fake-mode: gzip"
+ask -H "anthropic-fake-mode: gzip"
 [ "$(tail -1 "$RECORD" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["headers"].get("accept-encoding"))')" = identity ] \
   || fail "the upstream was not asked for identity encoding: $(tail -1 "$RECORD")"
 [ "$(row)" = "29|0" ] || fail "exact usage expected: $(row)"
