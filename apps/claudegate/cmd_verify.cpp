@@ -370,7 +370,9 @@ void verify_chunk(TokenChecker& checker, std::span<const std::string_view> lines
 }
 
 // Verifies one token per stdin line, one JSON result per line, in input
-// order; on every core when the keys are fixed (each thread verifies a
+// order. A refused token's line ({"valid":false,"code":…}) is data on
+// stdout like the others: line N answers input line N, so no line can be
+// moved to stderr without breaking that pairing; on every core when the keys are fixed (each thread verifies a
 // contiguous share of a chunk of lines). Exits with the status of the first
 // failure, or failure (1) when stdout cannot be written.
 ExitCode verify_batch(TokenChecker& checker, Context& ctx) {
@@ -395,6 +397,9 @@ ExitCode verify_batch(TokenChecker& checker, Context& ctx) {
   return first_failure.value_or(ExitCode::success);
 }
 
+// With --json the verdict, valid or not, is the answer asked for and goes to
+// stdout, like each line of --batch (exit status as in text mode); a failure
+// to verify at all (no token, no keys) is an error on stderr (Context::report).
 ExitCode verify_one(const VerifyOptions& opt, Context& ctx, TokenChecker& checker) {
   auto token = token_argument(opt.token);
   if (!token) {
