@@ -196,7 +196,8 @@ const std::string k_revoke_subject =
 const std::string k_families_to_cut =
     "SELECT COUNT(*) FROM refresh_families f WHERE f.subject = ?1 AND f.created_at <= ?2 "
     "AND f.revoked_at IS NULL AND f.expires_at > ?3 "
-    "AND NOT EXISTS (SELECT 1 FROM subject_cutoffs c WHERE c.subject = f.subject AND c.cutoff >= f.created_at) "
+    "AND NOT EXISTS (SELECT 1 FROM subject_cutoffs c "
+    "WHERE c.subject = f.subject AND c.cutoff >= f.created_at) "
     "AND EXISTS (SELECT 1 FROM refresh_tokens t WHERE t.family_id = f.family_id AND t.state = 'active' "
     "AND t.expires_at > ?3)";
 const std::string k_revocation_epoch = "SELECT epoch FROM revocation_epoch WHERE id = 1";

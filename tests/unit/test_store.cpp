@@ -335,8 +335,13 @@ namespace {
 // A family of `subject` begun at `created_at`, living 30 days, its first token `first_hash`.
 store::NewFamily family_of_at(const std::string& id, const std::string& subject, UnixSeconds created_at,
                               const std::string& first_hash) {
-  return {id,         subject,  json::Json{{"sub", subject}}, created_at, created_at + 30 * k_day,
-          first_hash, created_at + 7 * k_day};
+  return {id,
+          subject,
+          json::Json{{"sub", subject}},
+          created_at,
+          created_at + 30 * k_day,
+          first_hash,
+          created_at + 7 * k_day};
 }
 
 } // namespace
@@ -382,7 +387,8 @@ TEST_CASE("store: reuse is still detected, punished and audited after a subject 
   CHECK(s->revoke_subject("alice", k_now + 2, "left", k_now + 2).value() == 1);
   // The spent h0 presented again is reuse, whatever the cut-off says.
   CHECK(rotate(*s, "h0", "hx", k_now + 3).error().code == Errc::refresh_reuse);
-  CHECK(s->find_revocation(identity("any", "bob", k_now + 100, "F")).value()->reason == "refresh token reuse");
+  CHECK(s->find_revocation(identity("any", "bob", k_now + 100, "F")).value()->reason
+        == "refresh token reuse");
   CHECK(sql_int(path, "SELECT COUNT(*) FROM audit_events WHERE kind = 'refresh_reuse'") == 1);
   CHECK(rotate(*s, "h1", "h2", k_now + 4).error().code == Errc::revoked);
 }
