@@ -31,6 +31,7 @@ struct RevokeOptions {
 struct Revoked {
   store::RevocationKind kind;
   std::string key;
+  std::optional<std::int64_t> families = std::nullopt; // --sub: refresh families stopped
 };
 
 Result<Revoked> revoke_token(store::Store& store, const std::string& argument, const std::string& reason,
@@ -84,9 +85,9 @@ Result<Revoked> revoke_one(const RevokeOptions& opt, store::Store& store, UnixSe
     return done ? Result<Revoked>(Revoked{RevocationKind::jti, *opt.jti}) : std::unexpected(done.error());
   }
   if (opt.subject) {
-    auto done = store.revoke_subject(*opt.subject, now, opt.reason, now);
-    return done ? Result<Revoked>(Revoked{RevocationKind::subject, *opt.subject})
-                : std::unexpected(done.error());
+    auto families = store.revoke_subject(*opt.subject, now, opt.reason, now);
+    return families ? Result<Revoked>(Revoked{RevocationKind::subject, *opt.subject, *families})
+                    : std::unexpected(families.error());
   }
   if (opt.family) {
     auto done = store.revoke_family(*opt.family, opt.reason, now);
@@ -144,6 +145,13 @@ ExitCode prune_revocations(const RevokeOptions& opt, Context& ctx, store::Store&
   return ExitCode::success;
 }
 
+// A subject's cut-off covers its refresh families too: say how many it stopped.
+void print_subject_cut(const Revoked& revoked, UnixSeconds cutoff) {
+  const std::int64_t families = revoked.families.value_or(0);
+  fmt::print("revoked subject {}: every token issued until {}; {} refresh famil{} stopped\n", revoked.key,
+             duration::format_time(cutoff), families, families == 1 ? "y" : "ies");
+}
+
 ExitCode record_revocation(const RevokeOptions& opt, Context& ctx, store::Store& store) {
   const UnixSeconds now = ctx.clock().now();
   auto revoked = revoke_one(opt, store, now);
@@ -151,13 +159,18 @@ ExitCode record_revocation(const RevokeOptions& opt, Context& ctx, store::Store&
     return ctx.report(revoked.error(), opt.format);
   }
   const std::string kind(store::revocation_kind_name(revoked->kind));
-  const json::Json detail = {{"kind", kind}, {"key", revoked->key}, {"reason", opt.reason}};
+  json::Json detail = {{"kind", kind}, {"key", revoked->key}, {"reason", opt.reason}};
+  if (revoked->families) {
+    detail["families"] = *revoked->families;
+  }
   const std::string subject = revoked->kind == store::RevocationKind::subject ? revoked->key : "";
   if (auto audited = store.audit({now, "revoke", subject, detail.dump()}); !audited) {
     return ctx.report(audited.error(), opt.format);
   }
   if (opt.format == OutputFormat::json) {
     print_json({{"revoked", detail}}, opt.format);
+  } else if (revoked->families) {
+    print_subject_cut(*revoked, now);
   } else {
     fmt::print("revoked {} {}\n", kind, revoked->key);
   }
@@ -193,7 +206,8 @@ void setup_revoke(CLI::App& app, Context& ctx) {
       app.add_subcommand("revoke", "Revoke tokens by jti, token, subject or refresh family; list or prune");
   cmd->add_option("--jti", opt->jti, "revoke the access token with this jti");
   cmd->add_option("--token", opt->token, "revoke this access token's jti (or - for stdin), even if expired");
-  cmd->add_option("--sub", opt->subject, "revoke every token of this subject issued until now");
+  cmd->add_option("--sub", opt->subject,
+                  "revoke every token of this subject issued until now, and stop its refresh families");
   cmd->add_option("--family", opt->family, "revoke this refresh family and the access tokens issued from it");
   cmd->add_option("--refresh-token", opt->refresh_token,
                   "revoke the family of this refresh token (or - for stdin)");

@@ -4,7 +4,6 @@
 #include "options.hpp"
 
 #include <claudegate/duration.hpp>
-#include <claudegate/fs.hpp>
 #include <claudegate/jwks.hpp>
 #include <claudegate/jwks_remote.hpp>
 #include <claudegate/jws.hpp>
@@ -39,19 +38,6 @@ struct VerifyOptions {
   OutputFormat format = OutputFormat::text;
 };
 
-// A JWKS file may carry HS256 secrets only when nobody else can read it.
-Result<KeySet> keys_from_jwks_file(const std::string& path) {
-  auto private_text = fs::read_private(path);
-  if (private_text) {
-    return jwks::parse(*private_text, jwks::AllowSymmetric::yes);
-  }
-  auto text = fs::read(path, 4 * 1024 * 1024);
-  if (!text) {
-    return std::unexpected(text.error());
-  }
-  return jwks::parse(*text, jwks::AllowSymmetric::no);
-}
-
 Result<KeySet> keyring_keys(Context& ctx) {
   auto ring = ctx.keyring();
   if (!ring) {
@@ -78,7 +64,7 @@ public:
     if (is_url(opt.jwks)) {
       return source.open_remote(opt.jwks, ctx);
     }
-    auto keys = opt.jwks.empty() ? keyring_keys(ctx) : keys_from_jwks_file(opt.jwks);
+    auto keys = opt.jwks.empty() ? keyring_keys(ctx) : jwks::load_file(opt.jwks);
     if (!keys) {
       return std::unexpected(keys.error());
     }
@@ -371,8 +357,11 @@ void verify_chunk(TokenChecker& checker, std::span<const std::string_view> lines
 
 // Verifies one token per stdin line, one JSON result per line, in input
 // order; on every core when the keys are fixed (each thread verifies a
-// contiguous share of a chunk of lines). Exits with the status of the first
-// failure, or failure (1) when stdout cannot be written.
+// contiguous share of a chunk of lines). A refused token's line
+// ({"valid":false,"code":…}) is data on stdout like the others: line N
+// answers input line N, which a line moved to stderr would break. Exits
+// with the status of the first failure, or failure (1) when stdout cannot
+// be written.
 ExitCode verify_batch(TokenChecker& checker, Context& ctx) {
   const unsigned cores = checker.parallel_safe() ? std::max(1U, std::thread::hardware_concurrency()) : 1U;
   std::vector<BatchWorker> workers;
@@ -395,6 +384,9 @@ ExitCode verify_batch(TokenChecker& checker, Context& ctx) {
   return first_failure.value_or(ExitCode::success);
 }
 
+// With --json the verdict, valid or not, is the answer asked for and goes to
+// stdout, like each line of --batch (exit status as in text mode); a failure
+// to verify at all (no token, no keys) is an error on stderr (Context::report).
 ExitCode verify_one(const VerifyOptions& opt, Context& ctx, TokenChecker& checker) {
   auto token = token_argument(opt.token);
   if (!token) {

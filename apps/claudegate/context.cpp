@@ -85,7 +85,7 @@ Result<store::Store*> Context::store() {
 
 ExitCode Context::report(const Error& error, OutputFormat format) const {
   if (format == OutputFormat::json) {
-    print_json(error_json(error), format);
+    fmt::print(stderr, "{}\n", error_json(error).dump());
   } else {
     fmt::print(stderr, "claudegate: error: {}\n", error.message);
   }

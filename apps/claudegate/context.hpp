@@ -44,8 +44,10 @@ public:
   // the home when missing.
   Result<store::Store*> store();
 
-  // Report `error` as "claudegate: error: …" on stderr (or a JSON error
-  // object on stdout when `format` is json) and give its exit code.
+  // Report `error` on stderr, as "claudegate: error: …" (or, when `format`
+  // is json, its JSON error object on one line) and give its exit code.
+  // Errors never go to stdout, which carries data only: a caller that keeps
+  // stdout (an apiKeyHelper, `$(…)`) still shows why a command failed.
   ExitCode report(const Error& error, OutputFormat format = OutputFormat::text) const;
 
   // The exit code a command's callback leaves for main.

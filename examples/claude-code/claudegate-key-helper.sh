@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 # Claude Code apiKeyHelper: trade the stored refresh token for a fresh access
 # token, keep the rotated refresh token (each is single use) and print the
-# access token on stdout — the one line Claude Code reads.
+# access token on stdout — the one line Claude Code reads. When it cannot, it
+# says why on stderr (Claude Code shows it) and exits 1, printing nothing.
 #
 #   ~/.claude/settings.json:  { "apiKeyHelper": "/path/to/claudegate-key-helper.sh" }
 #
@@ -25,12 +26,30 @@ die() {
 # Member $1 of the one-line JSON reply on stdin (token values never hold quotes).
 member() { sed -n "s/.*\"$1\":\"\([^\"]*\)\".*/\1/p"; }
 
-# Exchange the refresh token in $file for a new pair; the JSON of `issue --json` on stdout.
+# The "message" of the JSON error on stdin: `issue --json`'s {"error":{…}} or
+# the gateway's error envelope; escaped characters are left escaped.
+error_message() { sed -nE 's/.*"message":"(([^"\\]|\\.)*)".*/\1/p' | head -n 1; }
+
+# POST the refresh token to the gateway: the new pair on stdout, or the
+# error body (or curl's own complaint) on stderr and status 1.
+rotate_via_gateway() {
+  out=$(printf '{"refresh_token":"%s"}' "$(cat "$file")" |
+    curl -sS --max-time 20 -H 'content-type: application/json' --data-binary @- \
+      -w '\n%{http_code}' "$CLAUDEGATE_REFRESH_URL") || return 1
+  status=$(printf '%s\n' "$out" | tail -n 1)
+  body=$(printf '%s\n' "$out" | sed '$d')
+  if [ "$status" != 200 ]; then
+    printf 'HTTP %s from %s: %s\n' "$status" "$CLAUDEGATE_REFRESH_URL" "$body" >&2
+    return 1
+  fi
+  printf '%s\n' "$body"
+}
+
+# Exchange the refresh token in $file for a new pair: its JSON on stdout; why
+# not on stderr (`issue --json` writes its JSON error there).
 rotate() {
   if [ -n "${CLAUDEGATE_REFRESH_URL:-}" ]; then
-    printf '{"refresh_token":"%s"}' "$(cat "$file")" |
-      curl -sS --fail --max-time 20 -H 'content-type: application/json' --data-binary @- \
-        "$CLAUDEGATE_REFRESH_URL"
+    rotate_via_gateway
   else
     "$cg" issue --refresh-token - --json <"$file"
   fi
@@ -50,7 +69,13 @@ if command -v flock >/dev/null 2>&1; then
   flock 9
 fi
 
-reply=$(rotate) || die "could not rotate the refresh token in $file (see above); if it was spent or revoked, ask for a new one"
+errors=$(mktemp "$file.err.XXXXXX")
+trap 'rm -f "$errors"' EXIT
+if ! reply=$(rotate 2>"$errors"); then
+  why=$(error_message <"$errors")
+  [ -n "$why" ] || why=$(tr '\n' ' ' <"$errors")
+  die "could not rotate the refresh token in $file: ${why:-no reason given (a spent or revoked refresh token needs a new one: claudegate issue --sub YOU --refresh --json)}"
+fi
 access=$(printf '%s\n' "$reply" | member access_token)
 refresh=$(printf '%s\n' "$reply" | member refresh_token)
 if [ -z "$access" ] || [ -z "$refresh" ]; then

@@ -6,13 +6,34 @@
 source "$(dirname "$0")/../lib.sh"
 HELPER=$(cd "$(dirname "$0")" && pwd)/claudegate-key-helper.sh
 
-# Replay a request as Claude Code sends it: /v1/messages?beta=true, streaming, with
+# Claude Code asks for an opus model unless told otherwise, and plan pro allows
+# haiku and sonnet only: set ANTHROPIC_MODEL (in settings.json's "env") to one.
+CLAUDE_CODE_DEFAULT_MODEL=claude-opus-4-5
+export ANTHROPIC_MODEL=claude-sonnet-4-5
+
+# Replay a request as Claude Code sends it: /v1/messages?beta=true, streaming,
+# the model from ANTHROPIC_MODEL (else its opus default), max_tokens 32000,
 # an anthropic-beta header, authenticated by the extra curl args "$@".
 claude_code_request() {
   http "$ANTHROPIC_BASE_URL/v1/messages?beta=true" "$@" \
     -H "anthropic-version: 2023-06-01" -H "anthropic-beta: claude-code-20250219" \
     -H "content-type: application/json" \
-    -d '{"model":"claude-sonnet-4-5","max_tokens":1024,"stream":true,"messages":[{"role":"user","content":"Explain this repo"}]}'
+    -d '{"model":"'"${ANTHROPIC_MODEL:-$CLAUDE_CODE_DEFAULT_MODEL}"'","max_tokens":32000,"stream":true,"messages":[{"role":"user","content":"Explain this repo"}]}'
+}
+
+# Run the helper with extra environment "$@"; its exit status in $status, its
+# stdout and stderr in $CLAUDEGATE_HOME/helper.out and helper.err.
+run_helper() {
+  status=0
+  env "$@" "$HELPER" >"$CLAUDEGATE_HOME/helper.out" 2>"$CLAUDEGATE_HOME/helper.err" || status=$?
+}
+
+# Require the last helper run to have failed, printed no token, and said $1 on stderr.
+expect_helper_failure() {
+  [ "$status" -ne 0 ] || fail "the helper succeeded"
+  [ ! -s "$CLAUDEGATE_HOME/helper.out" ] || fail "the helper printed a token after failing"
+  expect_contains "$(cat "$CLAUDEGATE_HOME/helper.err")" "$1" "the helper's reason"
+  echo "the helper fails (exit $status): $(tail -1 "$CLAUDEGATE_HOME/helper.err")"
 }
 
 # Require token $1 to verify for subject alice.
@@ -38,6 +59,10 @@ claude_code_request -H "Authorization: Bearer $ANTHROPIC_AUTH_TOKEN"
 echo "POST /v1/messages?beta=true (streaming): HTTP $STATUS"
 expect_status 200
 expect_contains "$BODY" "event: message_stop" "streamed reply"
+# Without ANTHROPIC_MODEL, Claude Code's default opus model is not in plan pro.
+ANTHROPIC_MODEL='' claude_code_request -H "Authorization: Bearer $ANTHROPIC_AUTH_TOKEN"
+echo "the same without ANTHROPIC_MODEL ($CLAUDE_CODE_DEFAULT_MODEL): HTTP $STATUS"
+expect_status 403
 
 step "option 2: apiKeyHelper — a refresh token in a 0600 file, rotated on every call"
 export CLAUDEGATE_REFRESH_FILE=$CLAUDEGATE_HOME/claude/refresh-token
@@ -83,12 +108,26 @@ expect_exit 5 "$CG" issue --refresh-token - <<<"$RT3"
 http "$GATEWAY/v1/messages" -H "Authorization: Bearer $AT3" -d "$(message_body)"
 expect_status 401
 echo "the family's access token at the gateway: HTTP $STATUS"
-status=0
-"$HELPER" >"$CLAUDEGATE_HOME/helper.out" 2>"$CLAUDEGATE_HOME/helper.err" || status=$?
-[ "$status" -ne 0 ] || fail "the helper succeeded with a revoked family"
-[ ! -s "$CLAUDEGATE_HOME/helper.out" ] || fail "the helper printed a token after failing"
+# The helper says why on stderr (Claude Code shows it), locally and through the gateway.
+run_helper
+expect_helper_failure "is revoked"
+run_helper CLAUDEGATE_REFRESH_URL="$GATEWAY/auth/refresh"
+expect_helper_failure "is revoked"
 [ "$(cat "$CLAUDEGATE_REFRESH_FILE")" = "$RT3" ] || fail "a failed rotation changed the stored refresh token"
-echo "the helper now fails (exit $status): $(tail -1 "$CLAUDEGATE_HOME/helper.err")"
+
+step "offboarding: revoke --sub stops the helper too"
+(
+  umask 077
+  json_get "$("$CG" issue --sub bob --plan pro --refresh --json)" 'd["refresh_token"]' >"$CLAUDEGATE_REFRESH_FILE"
+)
+run_helper
+[ "$status" -eq 0 ] || fail "the helper failed for bob: $(cat "$CLAUDEGATE_HOME/helper.err")"
+echo "bob's helper run: a token"
+expect_exit 0 "$CG" revoke --sub bob --reason "left the team"
+echo "$OUT"
+expect_contains "$OUT" "1 refresh family stopped"
+run_helper
+expect_helper_failure "subject bob was revoked"
 
 step "the helper refuses a refresh token file others can read"
 chmod 644 "$CLAUDEGATE_REFRESH_FILE"

@@ -305,10 +305,19 @@ private:
   std::size_t m_pos = 0;
 };
 
+// RFC 8259 §8.1: JSON text must not begin with a byte order mark. nlohmann
+// skips one silently; PyJWT, panva/jose and Go refuse it, and a verifier
+// that accepts what the others refuse is a parser differential.
+constexpr std::string_view k_utf8_bom = "\xEF\xBB\xBF";
+
 Result<Json> parse_strict(std::string_view text, const Limits& limits) {
   if (text.size() > limits.max_bytes) {
     return fail(Errc::malformed, "json: " + std::to_string(text.size()) + " bytes exceeds the limit of "
                                      + std::to_string(limits.max_bytes));
+  }
+  if (text.starts_with(k_utf8_bom)) {
+    return fail(Errc::malformed, "json: starts with a UTF-8 byte order mark (EF BB BF), which JSON text "
+                                 "must not carry (RFC 8259 section 8.1); remove it");
   }
   Json root;
   if (PlainJsonReader(text, limits.max_depth).read(root)) {

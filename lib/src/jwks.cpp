@@ -1,7 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "claudegate/jwks.hpp"
 
+#include "claudegate/fs.hpp"
+
+#include <fmt/format.h>
+
 #include <algorithm>
+#include <cctype>
 #include <string>
 
 namespace claudegate::jwks {
@@ -79,6 +84,56 @@ Result<json::Json> key_list(std::string_view text) {
   return std::move(*keys);
 }
 
+constexpr std::size_t k_max_file_bytes = 4 * 1024 * 1024;
+
+// `text` as one word for a shell command line: quoted when it needs to be.
+std::string shell_word(const std::string& text) {
+  const bool plain = !text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) != 0
+           || std::string_view("_./-+:,@%=").find(c) != std::string_view::npos;
+  });
+  if (plain) {
+    return text;
+  }
+  std::string quoted = "'";
+  for (const char c : text) {
+    quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  }
+  return quoted + "'";
+}
+
+// Who besides the owner may touch a file of mode `mode`, for the message.
+std::string_view others_who_can(unsigned mode) {
+  if ((mode & 004U) != 0) {
+    return "every user can read";
+  }
+  return (mode & 040U) != 0 ? "its group can read" : "others can access";
+}
+
+// Refuse `keys` loaded from `path` when they hold a secret and the file is not private.
+Result<void> check_secrets_private(const KeySet& keys, const std::filesystem::path& path) {
+  const auto entries = keys.entries();
+  const auto secret = std::find_if(entries.begin(), entries.end(),
+                                   [](const auto& entry) { return entry.second->is_symmetric(); });
+  if (secret == entries.end()) {
+    return {};
+  }
+  std::error_code ec;
+  const auto perms = std::filesystem::status(path, ec).permissions();
+  if (ec) {
+    return fail(Errc::io,
+                fmt::format("cannot read the mode of JWKS file {} ({})", path.string(), ec.message()));
+  }
+  const auto mode = static_cast<unsigned>(perms) & 0777U;
+  if ((mode & 077U) == 0) {
+    return {};
+  }
+  return fail(Errc::config,
+              fmt::format("key {} is a secret (oct) in {}, which {} (mode {:04o}); run: chmod 600 {}",
+                          secret->first, path.string(), others_who_can(mode), mode,
+                          shell_word(path.string())));
+}
+
 } // namespace
 
 json::Json to_document(const std::vector<const Key*>& keys) {
@@ -125,6 +180,22 @@ Result<KeySet> parse(std::string_view text, AllowSymmetric symmetric) {
     return fail(Errc::unsupported, "JWKS has no usable signature key; " + skipped);
   }
   return set;
+}
+
+Result<KeySet> load_file(const std::filesystem::path& path) {
+  auto text = fs::read(path, k_max_file_bytes);
+  if (!text) {
+    return std::unexpected(text.error());
+  }
+  auto keys = parse(*text, AllowSymmetric::yes);
+  if (!keys) {
+    return keys;
+  }
+  // A secret others can read is no longer one: say so instead of dropping it.
+  if (auto private_enough = check_secrets_private(*keys, path); !private_enough) {
+    return std::unexpected(private_enough.error());
+  }
+  return keys;
 }
 
 } // namespace claudegate::jwks

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "claudegate/store.hpp"
 
+#include "claudegate/duration.hpp"
 #include "claudegate/fs.hpp"
 #include "group_commit.hpp"
 #include "sqlite_util.hpp"
@@ -176,9 +177,12 @@ const std::string k_insert_family =
     "expires_at) VALUES (?, ?, ?, ?, ?)";
 const std::string k_insert_token = "INSERT INTO refresh_tokens (token_hash, family_id, generation, state, "
                                    "issued_at, expires_at) VALUES (?, ?, ?, 'active', ?, ?)";
+// With the subject's cut-off when it covers the family (revoke --sub after the family began).
 const std::string k_find_presented =
     "SELECT t.family_id, t.generation, t.state, t.expires_at, f.subject, f.grant_json, f.expires_at, "
-    "f.revoked_at FROM refresh_tokens t JOIN refresh_families f ON f.family_id = t.family_id "
+    "f.revoked_at, c.cutoff FROM refresh_tokens t "
+    "JOIN refresh_families f ON f.family_id = t.family_id "
+    "LEFT JOIN subject_cutoffs c ON c.subject = f.subject AND c.cutoff >= f.created_at "
     "WHERE t.token_hash = ?";
 const std::string k_mark_used =
     "UPDATE refresh_tokens SET state = 'used', used_at = ? WHERE token_hash = ? AND state = 'active'";
@@ -197,6 +201,15 @@ const std::string k_revoke_subject =
     "INSERT INTO subject_cutoffs (subject, cutoff, reason, revoked_at) VALUES (?, ?, ?, ?) "
     "ON CONFLICT (subject) DO UPDATE SET cutoff = excluded.cutoff, reason = excluded.reason, "
     "revoked_at = excluded.revoked_at WHERE excluded.cutoff > subject_cutoffs.cutoff";
+// The live families of ?1 that a cut-off at ?2 stops at ?3: begun by then,
+// not revoked, not expired, not already stopped by an earlier cut-off.
+const std::string k_families_to_cut =
+    "SELECT COUNT(*) FROM refresh_families f WHERE f.subject = ?1 AND f.created_at <= ?2 "
+    "AND f.revoked_at IS NULL AND f.expires_at > ?3 "
+    "AND NOT EXISTS (SELECT 1 FROM subject_cutoffs c "
+    "WHERE c.subject = f.subject AND c.cutoff >= f.created_at) "
+    "AND EXISTS (SELECT 1 FROM refresh_tokens t WHERE t.family_id = f.family_id AND t.state = 'active' "
+    "AND t.expires_at > ?3)";
 const std::string k_revocation_epoch = "SELECT epoch FROM revocation_epoch WHERE id = 1";
 // The three revocation lookups in one statement (one read transaction): each
 // arm is a primary-key lookup; column 0 orders them jti, subject, family.
@@ -426,6 +439,7 @@ struct PresentedToken {
   std::string grant_json;
   UnixSeconds family_expires_at = 0;
   bool family_revoked = false;
+  std::optional<UnixSeconds> subject_cutoff = std::nullopt; // a revoke --sub covering the family
 };
 
 Result<std::optional<PresentedToken>> find_presented(Connection& db, const std::string& token_hash) {
@@ -438,14 +452,27 @@ Result<std::optional<PresentedToken>> find_presented(Connection& db, const std::
   if (!row || !*row) {
     return row ? Result<std::optional<PresentedToken>>(std::nullopt) : propagate(row);
   }
-  return PresentedToken{query->text(0),    static_cast<int>(query->integer(1)),
-                        query->text(2),    query->integer(3),
-                        query->text(4),    query->text(5),
-                        query->integer(6), !query->is_null(7)};
+  PresentedToken token{query->text(0),    static_cast<int>(query->integer(1)),
+                       query->text(2),    query->integer(3),
+                       query->text(4),    query->text(5),
+                       query->integer(6), !query->is_null(7)};
+  if (!query->is_null(8)) {
+    token.subject_cutoff = query->integer(8);
+  }
+  return token;
+}
+
+// Why `token`'s family is stopped by its subject's cut-off (revoke --sub).
+Error subject_cut_off(const PresentedToken& token) {
+  return {Errc::revoked,
+          fmt::format("refresh family {} was revoked: subject {} was revoked at {} (every token and refresh "
+                      "family begun by then); issue a new refresh token if access should resume",
+                      token.family_id, token.subject, duration::format_time(*token.subject_cutoff))};
 }
 
 // Why `token` cannot be exchanged at `now`, if it cannot. Reuse wins over
-// expiry: a used token presented again is an attack whatever its age.
+// the subject's cut-off and expiry: a used token presented again is an
+// attack whatever its age, and is still punished and audited.
 Result<void> check_presentable(const PresentedToken& token, UnixSeconds now) {
   if (token.family_revoked) {
     return fail(Errc::revoked, fmt::format("refresh family {} is revoked", token.family_id));
@@ -456,6 +483,9 @@ Result<void> check_presentable(const PresentedToken& token, UnixSeconds now) {
         fmt::format("refresh token reuse detected (generation {} was already used): family {} and every "
                     "access token issued from it are revoked; sign in again",
                     token.generation, token.family_id));
+  }
+  if (token.subject_cutoff) {
+    return std::unexpected(subject_cut_off(token));
   }
   if (now >= token.family_expires_at) {
     return fail(Errc::expired,
@@ -922,8 +952,8 @@ public:
                              UnixSeconds now) override;
   Result<void> revoke_jti(const std::string& jti, std::optional<UnixSeconds> expires_at,
                           const std::string& subject, const std::string& reason, UnixSeconds now) override;
-  Result<void> revoke_subject(const std::string& subject, UnixSeconds cutoff, const std::string& reason,
-                              UnixSeconds now) override;
+  Result<std::int64_t> revoke_subject(const std::string& subject, UnixSeconds cutoff,
+                                      const std::string& reason, UnixSeconds now) override;
   Result<std::optional<Revocation>> find_revocation(const TokenIdentity& token) override;
   Result<std::int64_t> revocation_epoch() override;
   Result<std::vector<Revocation>> list_revocations() override;
@@ -1088,13 +1118,23 @@ Result<void> SqliteStore::revoke_jti(const std::string& jti, std::optional<UnixS
   });
 }
 
-Result<void> SqliteStore::revoke_subject(const std::string& subject, UnixSeconds cutoff,
-                                         const std::string& reason, UnixSeconds now) {
+// Rotation refuses the families the cut-off covers (check_presentable);
+// counted here, before the cut-off is written, so a repeated revoke counts 0.
+Result<std::int64_t> SqliteStore::revoke_subject(const std::string& subject, UnixSeconds cutoff,
+                                                 const std::string& reason, UnixSeconds now) {
   const std::lock_guard lock(m_mutex);
-  return write(Durability::full, [&] {
+  std::int64_t families = 0;
+  auto written = write(Durability::full, [&]() -> Result<void> {
+    auto counted = single(m_db, sql::k_families_to_cut,
+                          [&](Query& q) { q.bind(1, subject).bind(2, cutoff).bind(3, now); });
+    if (!counted) {
+      return propagate(counted);
+    }
+    families = *counted;
     return run(m_db, sql::k_revoke_subject,
                [&](Query& q) { q.bind(1, subject).bind(2, cutoff).bind(3, reason).bind(4, now); });
   });
+  return written ? Result<std::int64_t>(families) : propagate(written);
 }
 
 Result<std::optional<Revocation>> SqliteStore::find_revocation(const TokenIdentity& token) {

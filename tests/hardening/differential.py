@@ -181,10 +181,10 @@ def policy_strict_json_object(data):
     names (last wins), NaN/Infinity, lone surrogate escapes, numbers that
     overflow a double, any depth, and via bytes also UTF-16/32 and
     surrogatepass UTF-8. SPEC §3: strict UTF-8 JSON objects, no duplicates,
-    depth ≤ 16. A single leading UTF-8 BOM is skipped, as RFC 8259 §8.1
-    permits and claudegate's JSON parser does."""
+    depth ≤ 16. A leading UTF-8 BOM is refused (RFC 8259 §8.1: JSON text
+    must not carry one), as PyJWT, panva/jose and Go refuse it."""
     if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
+        raise Reject("malformed", "json starts with a UTF-8 byte order mark")
     try:
         text = data.decode("utf-8")
         value = json.loads(text, object_pairs_hook=_no_duplicates, parse_float=_finite_float,

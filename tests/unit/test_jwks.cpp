@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "claudegate/jwks.hpp"
 
+#include "scratch_dir.hpp"
 #include "vectors.hpp"
 
 #include <doctest/doctest.h>
@@ -94,6 +95,46 @@ TEST_CASE("jwks: oct keys only in a private JWKS") {
   REQUIRE(private_set);
   REQUIRE(private_set->find("hmac-1") != nullptr);
   CHECK(private_set->find("hmac-1")->alg() == Alg::HS256);
+}
+
+TEST_CASE("jwks: load_file refuses an oct key in a file others can access, saying why") {
+  test::ScratchDir scratch;
+  const auto path = scratch.path() / "jwks.json";
+  const Key rsa = generated(Alg::RS256);
+  const auto secret = nlohmann::json::parse(k_secret_jwk);
+  { std::ofstream(path) << nlohmann::json{{"keys", {secret, *rsa.to_jwk(IncludePrivate::no)}}}.dump(); }
+  using std::filesystem::perms;
+  for (const auto mode : {perms::owner_read | perms::owner_write | perms::group_read | perms::others_read,
+                          perms::owner_read | perms::owner_write | perms::group_read}) {
+    std::filesystem::permissions(path, mode);
+    const auto loaded = jwks::load_file(path);
+    REQUIRE_FALSE(loaded);
+    CHECK(loaded.error().code == Errc::config);
+    const auto& message = loaded.error().message;
+    CAPTURE(message);
+    CHECK(message.find("key hmac-1 is a secret (oct) in " + path.string()) != std::string::npos);
+    CHECK(message.find(mode == (perms::owner_read | perms::owner_write | perms::group_read) ? "(mode 0640)"
+                                                                                            : "(mode 0644)")
+          != std::string::npos);
+    CHECK(message.find("chmod 600 " + path.string()) != std::string::npos);
+  }
+  std::filesystem::permissions(path, perms::owner_read | perms::owner_write);
+  const auto private_set = jwks::load_file(path);
+  REQUIRE(private_set);
+  CHECK(private_set->find("hmac-1") != nullptr);
+  CHECK(private_set->size() == 2);
+}
+
+TEST_CASE("jwks: load_file takes a readable file of public keys, and says when it cannot read one") {
+  test::ScratchDir scratch;
+  const auto path = scratch.path() / "jwks.json";
+  const Key ec = generated(Alg::ES256);
+  { std::ofstream(path) << jwks::to_document({&ec}).dump(); }
+  std::filesystem::permissions(path, std::filesystem::perms::owner_all | std::filesystem::perms::others_read);
+  const auto set = jwks::load_file(path);
+  REQUIRE(set);
+  CHECK(set->find(ec.kid()) != nullptr);
+  CHECK(error_of(jwks::load_file(scratch.path() / "missing.json")) == Errc::io);
 }
 
 TEST_CASE("jwks: skips keys not meant for signatures") {

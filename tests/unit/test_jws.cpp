@@ -218,6 +218,19 @@ TEST_CASE("jws: deep nesting and invalid UTF-8 are malformed") {
   CHECK(code_of(decode(compact(bad_utf8, k_payload, std::string(32, 'x')))) == "malformed");
 }
 
+TEST_CASE("jws: a header or payload starting with a UTF-8 byte order mark is malformed") {
+  const std::string bom = "\xEF\xBB\xBF";
+  const std::string header = R"({"alg":"HS256"})";
+  const std::string payload(k_payload);
+  for (const auto& [h, p] : {std::pair{bom + header, payload}, std::pair{header, bom + payload}}) {
+    CAPTURE(h);
+    const auto r = decode(raw_signed(hs_key(), h, p)); // correctly signed: only the BOM is wrong
+    CHECK(code_of(r) == "malformed");
+    CHECK(contains(message_of(r), "byte order mark"));
+  }
+  CHECK(decode(raw_signed(hs_key(), header, payload)));
+}
+
 TEST_CASE("jws: padding, whitespace and the standard alphabet are refused in every segment") {
   const auto token = hs_token();
   for (int index = 0; index < 3; ++index) {

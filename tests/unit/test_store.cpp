@@ -333,6 +333,69 @@ TEST_CASE("store: a subject keeps its latest cut-off") {
   CHECK(s->find_revocation(identity("J", "carol", k_now + 50)).value()->reason == "later");
 }
 
+namespace {
+
+// A family of `subject` begun at `created_at`, living 30 days, its first token `first_hash`.
+store::NewFamily family_of_at(const std::string& id, const std::string& subject, UnixSeconds created_at,
+                              const std::string& first_hash) {
+  return {id,
+          subject,
+          json::Json{{"sub", subject}},
+          created_at,
+          created_at + 30 * k_day,
+          first_hash,
+          created_at + 7 * k_day};
+}
+
+} // namespace
+
+TEST_CASE("store: a subject cut-off stops the families begun by then and counts them once") {
+  ScratchDir scratch;
+  const auto path = scratch.path() / "db";
+  auto s = open_store(path);
+  REQUIRE(s->create_family(family_of_at("F1", "alice", k_now, "a0")));
+  REQUIRE(s->create_family(family_of_at("F2", "alice", k_now + 10, "b0")));
+  REQUIRE(s->create_family({"F3", "alice", json::Json{{"sub", "alice"}}, k_now, k_now + 5, "c0", k_now + 5}));
+  REQUIRE(s->create_family(family_of_at("F4", "alice", k_now, "d0")));
+  REQUIRE(s->revoke_family("F4", "operator", k_now + 1));
+  REQUIRE(s->create_family(family_of_at("G", "bob", k_now, "g0")));
+  REQUIRE(rotate(*s, "a0", "a1", k_now + 1));
+
+  // F1 and F2 are live and begun by the cut-off; F3 expired, F4 already revoked.
+  CHECK(s->revoke_subject("alice", k_now + 10, "left", k_now + 20).value() == 2);
+  auto refused = rotate(*s, "a1", "a2", k_now + 21);
+  REQUIRE_FALSE(refused);
+  CHECK(refused.error().code == Errc::revoked);
+  CHECK(refused.error().message.find("subject alice was revoked at") != std::string::npos);
+  CHECK(rotate(*s, "b0", "b1", k_now + 21).error().code == Errc::revoked);
+  // Refused, not spent: the same token is refused the same way again.
+  CHECK(sql_text(path, "SELECT state FROM refresh_tokens WHERE token_hash = 'a1'") == "active");
+  CHECK(rotate(*s, "a1", "a2", k_now + 22).error().code == Errc::revoked);
+  // Other subjects, and families begun after the cut-off, rotate.
+  CHECK(rotate(*s, "g0", "g1", k_now + 21));
+  REQUIRE(s->create_family(family_of_at("F5", "alice", k_now + 11, "e0")));
+  CHECK(rotate(*s, "e0", "e1", k_now + 21));
+
+  // Counted once: the same cut-off again stops nothing new; a later one only F5.
+  CHECK(s->revoke_subject("alice", k_now + 10, "again", k_now + 23).value() == 0);
+  CHECK(s->revoke_subject("alice", k_now + 30, "later", k_now + 30).value() == 1);
+}
+
+TEST_CASE("store: reuse is still detected, punished and audited after a subject cut-off") {
+  ScratchDir scratch;
+  const auto path = scratch.path() / "db";
+  auto s = open_store(path);
+  REQUIRE(s->create_family(family("F", "h0", k_now + 30 * k_day, k_now + 7 * k_day)));
+  REQUIRE(rotate(*s, "h0", "h1", k_now + 1));
+  CHECK(s->revoke_subject("alice", k_now + 2, "left", k_now + 2).value() == 1);
+  // The spent h0 presented again is reuse, whatever the cut-off says.
+  CHECK(rotate(*s, "h0", "hx", k_now + 3).error().code == Errc::refresh_reuse);
+  CHECK(s->find_revocation(identity("any", "bob", k_now + 100, "F")).value()->reason
+        == "refresh token reuse");
+  CHECK(sql_int(path, "SELECT COUNT(*) FROM audit_events WHERE kind = 'refresh_reuse'") == 1);
+  CHECK(rotate(*s, "h1", "h2", k_now + 4).error().code == Errc::revoked);
+}
+
 TEST_CASE("store: revoking an unknown family is claim_mismatch") {
   ScratchDir scratch;
   auto s = open_store(scratch.path() / "db");

@@ -20,7 +20,8 @@ struct Limits {
 
 // Parse `text` as one JSON object under `limits`: refuses other top-level
 // types, duplicate member names at any depth, nesting deeper than
-// limits.max_depth, more than limits.max_bytes, and invalid UTF-8.
+// limits.max_depth, more than limits.max_bytes, invalid UTF-8 and a leading
+// UTF-8 byte order mark.
 // Fails with malformed, naming the problem.
 Result<Json> parse_object(std::string_view text, const Limits& limits = {});
 

@@ -6,6 +6,7 @@
 #include "claudegate/keys.hpp"
 #include "claudegate/keyset.hpp"
 
+#include <filesystem>
 #include <string_view>
 #include <vector>
 
@@ -25,5 +26,12 @@ json::Json to_document(const std::vector<const Key*>& keys);
 // on a bad document, a bad key or a duplicate kid, unsupported when every
 // key was one we do not handle.
 Result<KeySet> parse(std::string_view text, AllowSymmetric symmetric);
+
+// Read JWKS file `path` (at most 4 MiB) and parse it. "oct" keys are
+// secrets: a file holding one must be accessible to its owner only; one in
+// a file group/others can access is refused (config, naming the kid, the
+// file, its mode and the chmod fix), never silently dropped. Fails with io
+// when the file cannot be read, otherwise as parse.
+Result<KeySet> load_file(const std::filesystem::path& path);
 
 } // namespace claudegate::jwks

@@ -45,8 +45,9 @@ Result<TokenPair> start_family(store::Store& store, const token::AccessTokenRequ
 
 // Exchange `presented` for a new pair in the same family, re-issuing the
 // family's grant with `signer`. Fails with malformed, claim_mismatch
-// (unknown token), expired, revoked, refresh_reuse (family now revoked),
-// internal or storage.
+// (unknown token), expired, revoked (the family, or its subject by a
+// cut-off at or after the family began), refresh_reuse (family now
+// revoked), internal or storage.
 Result<TokenPair> rotate(store::Store& store, std::string_view presented, const Key& signer,
                          const Lifetimes& lifetimes, UnixSeconds now, RandomSource& rng);
 

@@ -191,7 +191,8 @@ public:
   // Exchange the presented refresh token for its successor, single use, in
   // one transaction; `mint` runs before commit. Fails with claim_mismatch
   // (unknown token), expired (token or family past its expiry; family left
-  // untouched), revoked (family revoked), refresh_reuse (token already used:
+  // untouched), revoked (family revoked, or its subject cut off by
+  // revoke_subject at or after the family began), refresh_reuse (token already used:
   // the family is revoked and audited before returning), or storage.
   virtual Result<RotatedFamily> rotate(const Rotation& rotation, const MintFn& mint) = 0;
 
@@ -206,9 +207,12 @@ public:
   virtual Result<void> revoke_jti(const std::string& jti, std::optional<UnixSeconds> expires_at,
                                   const std::string& subject, const std::string& reason, UnixSeconds now) = 0;
 
-  // Revoke every token of `subject` issued at or before `cutoff` (idempotent; keeps the latest cut-off).
-  virtual Result<void> revoke_subject(const std::string& subject, UnixSeconds cutoff,
-                                      const std::string& reason, UnixSeconds now) = 0;
+  // Revoke every token of `subject` issued at or before `cutoff`, and stop
+  // its refresh families begun by then (rotate fails with revoked).
+  // Idempotent; keeps the latest cut-off. Gives the number of live families
+  // (at `now`) this call stopped that no earlier cut-off had. Fails with storage.
+  virtual Result<std::int64_t> revoke_subject(const std::string& subject, UnixSeconds cutoff,
+                                              const std::string& reason, UnixSeconds now) = 0;
 
   // The revocation that applies to `token`, if any: jti deny-list, subject
   // cut-off (iat ≤ cut-off) or revoked family. Never confuses "not revoked"
