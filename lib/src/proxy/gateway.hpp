@@ -113,6 +113,8 @@ public:
   // Give an empty error response (404 route, 413 body limit, …) the
   // envelope; false when `res` already has a body.
   bool fill_error(const httplib::Request& req, httplib::Response& res);
+  // Answer an Expect: 100-continue head before its body comes: 100, or the status of the 413/401/403 put in `res`.
+  int expect_continue(const httplib::Request& req, httplib::Response& res);
 
 private:
   CallRecord begin(const httplib::Request& req) const;
