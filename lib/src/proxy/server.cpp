@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "claudegate/proxy/server.hpp"
 
+#include "chunked_body.hpp"
 #include "gateway.hpp"
 #include "keyring_watch.hpp"
 #include "metrics.hpp"
