@@ -43,10 +43,11 @@ TEST_CASE("ChunkedBody re-encodes a sound body, stopping at its end") {
 }
 
 TEST_CASE("ChunkedBody refuses bare LF, data without CRLF, bad sizes and bodies above the limit") {
-  for (const char* bad : {"5\r\nhelloXX\r\n0\r\n\r\n", "5\r\nhello\n0\r\n\r\n", "5\nhello\r\n0\r\n\r\n",
-                          "5\r\nhello\r\n0\n\r\n", "5\r\nhello\r\n0\r\n\n", "5\r\nhello\r\n0\r\nx: t\n\r\n",
-                          "-5\r\nhello\r\n0\r\n\r\n", "0x5\r\nhello\r\n0\r\n\r\n", "\r\n5\r\nhello\r\n0\r\n\r\n",
-                          "5 \r\nhello\r\n0\r\n\r\n", "0000000000000005\r\n", "5;a\nb\r\nhello\r\n0\r\n\r\n"}) {
+  for (const char* bad :
+       {"5\r\nhelloXX\r\n0\r\n\r\n", "5\r\nhello\n0\r\n\r\n", "5\nhello\r\n0\r\n\r\n",
+        "5\r\nhello\r\n0\n\r\n", "5\r\nhello\r\n0\r\n\n", "5\r\nhello\r\n0\r\nx: t\n\r\n",
+        "-5\r\nhello\r\n0\r\n\r\n", "0x5\r\nhello\r\n0\r\n\r\n", "\r\n5\r\nhello\r\n0\r\n\r\n",
+        "5 \r\nhello\r\n0\r\n\r\n", "0000000000000005\r\n", "5;a\nb\r\nhello\r\n0\r\n\r\n"}) {
     CAPTURE(bad);
     CHECK(decode_chunked(bad).second == 400);
   }

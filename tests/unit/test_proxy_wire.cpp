@@ -98,7 +98,8 @@ TEST_CASE("relay_headers keeps request-id and drops org-wide rate limits and fra
 }
 
 TEST_CASE("relay_headers keeps Content-Encoding with the bytes it encodes and drops Server") {
-  const auto out = relay_headers({{"Content-Encoding", "gzip"}, {"Server", "envoy"}, {"request-id", "req_1"}});
+  const auto out =
+      relay_headers({{"Content-Encoding", "gzip"}, {"Server", "envoy"}, {"request-id", "req_1"}});
   CHECK(out.find("Content-Encoding")->second == "gzip");
   CHECK(!has(out, "Server"));
   CHECK(out.size() == 2);
@@ -142,8 +143,8 @@ TEST_CASE("presented_token says an empty Bearer presents no token") {
     CHECK(token.error().message.find("no token presented") != std::string::npos);
   }
   CHECK(presented_token(request_with({{"Authorization", "Bearer "}, {"x-api-key", "key"}})) == "key");
-  CHECK(presented_token(request_with({{"Authorization", "Basic x"}})).error().message.find("must be") !=
-        std::string::npos);
+  CHECK(presented_token(request_with({{"Authorization", "Basic x"}})).error().message.find("must be")
+        != std::string::npos);
 }
 
 TEST_CASE("check_request_head passes a sound head and gives a bodiless one Content-Length: 0") {
@@ -254,9 +255,9 @@ TEST_CASE("check_target_path refuses paths the router and the upstream could rea
   }
   for (const char* bad :
        {"/v1/messages%2Fcount_tokens", "/v1/messages%2fcount_tokens", "/v1/messages%5Ccount_tokens",
-        "/v1/messages\\count_tokens", "/v1//messages", "/v1/./messages", "/v1/x/../messages", "/v1/messages/.",
-        "/v1/messages/..", "/v1/%2e%2e/messages", "/v1/%2E/messages", "/v1/m%65ssages", "/v1/messages%",
-        "/v1/messages%zz", "/v1/messages%00", "/v1/messages#frag"}) {
+        "/v1/messages\\count_tokens", "/v1//messages", "/v1/./messages", "/v1/x/../messages",
+        "/v1/messages/.", "/v1/messages/..", "/v1/%2e%2e/messages", "/v1/%2E/messages", "/v1/m%65ssages",
+        "/v1/messages%", "/v1/messages%zz", "/v1/messages%00", "/v1/messages#frag"}) {
     CAPTURE(bad);
     CHECK(check_target_path(bad));
   }
@@ -265,8 +266,8 @@ TEST_CASE("check_target_path refuses paths the router and the upstream could rea
 
 TEST_CASE("check_request_head refuses a non-canonical target with 400 and drops Range") {
   const HeadLimits limits;
-  const auto encoded = check_request_head("POST /v1/messages%2Fcount_tokens HTTP/1.1\r\nContent-Length: 2\r\n\r\n",
-                                          limits);
+  const auto encoded =
+      check_request_head("POST /v1/messages%2Fcount_tokens HTTP/1.1\r\nContent-Length: 2\r\n\r\n", limits);
   REQUIRE(!encoded.has_value());
   CHECK(encoded.error().status == 400);
   CHECK(encoded.error().type == "invalid_request_error");

@@ -27,11 +27,12 @@ bool is_extension_byte(char c) {
 }
 
 Rejection bad_chunk(std::string_view why) {
-  return {400, "invalid_request_error",
-          fmt::format("malformed chunked request body ({}); send each chunk as HEX-SIZE CRLF DATA CRLF and end "
-                      "with 0 CRLF CRLF",
-                      why),
-          std::nullopt, false};
+  return {
+      400, "invalid_request_error",
+      fmt::format("malformed chunked request body ({}); send each chunk as HEX-SIZE CRLF DATA CRLF and end "
+                  "with 0 CRLF CRLF",
+                  why),
+      std::nullopt, false};
 }
 
 Rejection too_big(std::uint64_t limit) {

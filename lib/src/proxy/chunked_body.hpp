@@ -30,7 +30,18 @@ public:
   bool done() const { return m_state == State::done; }
 
 private:
-  enum class State { size, size_blank, extension, size_lf, data, data_cr, data_lf, trailer, trailer_lf, done };
+  enum class State {
+    size,
+    size_blank,
+    extension,
+    size_lf,
+    data,
+    data_cr,
+    data_lf,
+    trailer,
+    trailer_lf,
+    done
+  };
   std::optional<Rejection> step(char c, std::string& out);
   std::optional<Rejection> size_byte(char c);
   std::optional<Rejection> end_size_line(std::string& out);
@@ -39,12 +50,12 @@ private:
   State m_state = State::size;
   std::uint64_t m_max_body;
   std::size_t m_max_line;
-  std::uint64_t m_size = 0;     // of the chunk being read
-  std::size_t m_digits = 0;     // of its size
-  std::uint64_t m_left = 0;     // its data bytes still to come
-  std::uint64_t m_total = 0;    // data bytes so far
-  std::size_t m_line = 0;       // bytes of the current size or trailer line
-  std::size_t m_trailers = 0;   // trailer bytes so far
+  std::uint64_t m_size = 0;   // of the chunk being read
+  std::size_t m_digits = 0;   // of its size
+  std::uint64_t m_left = 0;   // its data bytes still to come
+  std::uint64_t m_total = 0;  // data bytes so far
+  std::size_t m_line = 0;     // bytes of the current size or trailer line
+  std::size_t m_trailers = 0; // trailer bytes so far
 };
 
 } // namespace claudegate::proxy

@@ -744,8 +744,9 @@ void add_routes(httplib::Server& server, Gateway& gateway) {
   server.Get("/metrics", bind_route<&Gateway::metrics>(gateway));
   server.set_error_handler(error_route(gateway));
   // Before 100 Continue: a body above the limit or a request without a valid credential is refused unsent.
-  server.set_expect_100_continue_handler(
-      [&gateway](const httplib::Request& req, httplib::Response& res) { return gateway.expect_continue(req, res); });
+  server.set_expect_100_continue_handler([&gateway](const httplib::Request& req, httplib::Response& res) {
+    return gateway.expect_continue(req, res);
+  });
   server.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
     res.status = 500;
     res.body.clear();

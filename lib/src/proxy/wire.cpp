@@ -185,7 +185,8 @@ bool is_unreserved(unsigned char c) {
 // byte, "/" or "\\" (the router would see a separator the upstream does not),
 // or an unreserved byte (RFC 3986 §6.2.2.2: never encoded, "%2e" is a dot).
 std::optional<std::string> check_escapes(std::string_view path) {
-  for (auto percent = path.find('%'); percent != std::string_view::npos; percent = path.find('%', percent + 1)) {
+  for (auto percent = path.find('%'); percent != std::string_view::npos;
+       percent = path.find('%', percent + 1)) {
     const int high = percent + 2 < path.size() ? hex_value(path[percent + 1]) : -1;
     const int low = high >= 0 ? hex_value(path[percent + 2]) : -1;
     if (low < 0) {
@@ -352,8 +353,9 @@ std::expected<std::string, CredentialProblem> presented_token(const httplib::Req
     return bearer ? *bearer : key;
   }
   if (authorizations == 1) {
-    return std::unexpected(CredentialProblem{"missing", "no token presented (Authorization: Bearer is empty); "
-                                                        "send Authorization: Bearer <token> or x-api-key"});
+    return std::unexpected(CredentialProblem{"missing",
+                                             "no token presented (Authorization: Bearer is empty); "
+                                             "send Authorization: Bearer <token> or x-api-key"});
   }
   return std::unexpected(
       CredentialProblem{"missing", "no credentials: send Authorization: Bearer <token> or x-api-key"});
