@@ -55,4 +55,9 @@ TEST_CASE("ChunkedBody refuses bare LF, data without CRLF, bad sizes and bodies 
   CHECK(decode_chunked("1000000000000000\r\n").second == 413);
   CHECK(decode_chunked("1f4\r\n" + std::string(500, 'a') + "\r\n1f5\r\n").second == 413);
   CHECK(decode_chunked("5\r\nhel").second == -1);
+  std::string tiny;
+  for (int i = 0; i < 300; ++i) {
+    tiny += "1;padding\r\na\r\n";
+  }
+  CHECK(decode_chunked(tiny).second == 413); // 300 data bytes in 3900 bytes of framing
 }

@@ -65,6 +65,11 @@ std::optional<Rejection> ChunkedBody::step(char c, std::string& out) {
   if (c != '\r' && c != '\n' && ++m_line > m_max_line) {
     return bad_chunk(fmt::format("a chunk or trailer line longer than {} bytes", m_max_line));
   }
+  // Chunk framing costs as much to read as data: a body of one-byte chunks
+  // with long extensions may not take longer to send than the limit allows.
+  if (++m_framing > m_max_body) {
+    return too_big(m_max_body);
+  }
   switch (m_state) {
   case State::size:
     return size_byte(c);

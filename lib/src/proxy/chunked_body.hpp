@@ -50,12 +50,13 @@ private:
   State m_state = State::size;
   std::uint64_t m_max_body;
   std::size_t m_max_line;
-  std::uint64_t m_size = 0;   // of the chunk being read
-  std::size_t m_digits = 0;   // of its size
-  std::uint64_t m_left = 0;   // its data bytes still to come
-  std::uint64_t m_total = 0;  // data bytes so far
-  std::size_t m_line = 0;     // bytes of the current size or trailer line
-  std::size_t m_trailers = 0; // trailer bytes so far
+  std::uint64_t m_size = 0;    // of the chunk being read
+  std::size_t m_digits = 0;    // of its size
+  std::uint64_t m_left = 0;    // its data bytes still to come
+  std::uint64_t m_total = 0;   // data bytes so far
+  std::size_t m_line = 0;      // bytes of the current size or trailer line
+  std::size_t m_trailers = 0;  // trailer bytes so far
+  std::uint64_t m_framing = 0; // bytes other than data so far
 };
 
 } // namespace claudegate::proxy
