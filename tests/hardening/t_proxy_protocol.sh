@@ -7,7 +7,8 @@
 # and is never compressed again or sliced by Range; Expect: 100-continue gets
 # 413/401 instead of 100 when the request would be refused; a path that is not
 # canonical (the router decodes it, the upstream gets it raw) is a 400; a
-# chunked body that breaks RFC 9112's framing is a 400 and ends the connection.
+# chunked body that breaks RFC 9112's framing is a 400 and ends the connection;
+# a compressed request body is a 415.
 source "$(dirname "$0")/../proxy/proxy_common.sh"
 PROXY_DIR=$(cd "$(dirname "$0")/../proxy" && pwd)
 HARD_DIR=$(cd "$(dirname "$0")" && pwd)
@@ -128,6 +129,13 @@ call "$BASE/v1/models" -H "x-api-key: $TOKEN" -H "Range: bytes=0-9"
 expect_status 200
 [ "$(header content-length)" = "$get_length" ] || fail "$CASE: sliced: $HEADERS"
 echo "ok  $CASE -> ignored, 200 with the whole body"
+
+# --- a compressed request body: httplib would inflate it unbounded before
+# authentication (300 KB of gzip took 500 MB), so it is refused unread ---
+"$PY" -c 'import gzip, sys; sys.stdout.buffer.write(gzip.compress(b" " * 3000000))' >"$SCRATCH/bomb.gz"
+case_reply "a gzip request body" 415 invalid_request_error --wait-close \
+  "${POST}Content-Encoding: gzip\r\nContent-Length: $(wc -c <"$SCRATCH/bomb.gz")\r\n\r\n" "@$SCRATCH/bomb.gz"
+expect_closed
 
 # --- Expect: 100-continue: refused before 100 when the request would be ---
 EXPECT="Expect: 100-continue\r\n"

@@ -170,6 +170,9 @@ TEST_CASE("check_request_head refuses smuggling shapes with 400") {
   CHECK(status("Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n") == 400);
   CHECK(status("Content-Length: -1\r\n") == 400);
   CHECK(status("Content-Length: 1 2\r\n") == 400);
+  CHECK(status("Content-Length: 2\r\nContent-Encoding: gzip\r\n") == 415);
+  CHECK(status("Content-Length: 2\r\nContent-Encoding: br\r\n") == 415);
+  CHECK(status("Content-Length: 2\r\nContent-Encoding: identity\r\n") == 0);
   CHECK(status("x-a: a\rb\r\n") == 400);
   CHECK(status("x-a: a\nAuthorization: Bearer t\r\n") == 400);
   CHECK(status(std::string("x-a: a\0b\r\n", 10)) == 400);

@@ -444,6 +444,8 @@ std::string_view reason_phrase(int status) {
     return "Request Timeout";
   case 414:
     return "URI Too Long";
+  case 415:
+    return "Unsupported Media Type";
   case 431:
     return "Request Header Fields Too Large";
   default:

@@ -75,11 +75,12 @@ struct HeadLimits {
 // parses it, for what httplib 0.11.4 would accept but RFC 9112 says to refuse:
 // bare CR or LF, control bytes, obs-fold, malformed field names, more than
 // `limits` allow, ambiguous framing (Content-Length repeated or not a
-// number, Content-Length with Transfer-Encoding, a coding other than chunked)
-// and a target whose path is not canonical (see check_target_path).
+// number, Content-Length with Transfer-Encoding, a coding other than chunked),
+// a compressed body (415: httplib would inflate it unbounded) and a target
+// whose path is not canonical (see check_target_path).
 // Returns the head to parse (a request without framing gets Content-Length: 0,
 // as RFC 9112 §6.3 says its body is empty; Range fields are dropped, so
-// httplib never slices a relayed body) or the rejection (400, 414, 431).
+// httplib never slices a relayed body) or the rejection (400, 414, 415, 431).
 std::expected<std::string, Rejection> check_request_head(std::string_view head, const HeadLimits& limits);
 
 // Why the path of origin-form `target` is not the one the gateway routes
