@@ -226,7 +226,8 @@ std::optional<std::string> check_segments(std::string_view path) {
   if (path.find("//") != std::string_view::npos) {
     return "an empty segment (//)";
   }
-  for (std::string_view rest = path.substr(1); !rest.empty() || path.ends_with('/');) {
+  std::string_view rest = path.substr(1);
+  for (;;) {
     const auto slash = rest.find('/');
     const std::string_view segment = rest.substr(0, slash);
     if (segment == "." || segment == "..") {
@@ -235,7 +236,7 @@ std::optional<std::string> check_segments(std::string_view path) {
     if (slash == std::string_view::npos) {
       break;
     }
-    rest = rest.substr(slash + 1);
+    rest.remove_prefix(slash + 1);
   }
   return std::nullopt;
 }
