@@ -4,7 +4,7 @@
 Usage: fault_upstream.py PORT_FILE RECORD_FILE
 Writes its port to PORT_FILE and appends the fault mode of every request it
 reads to RECORD_FILE (one line each), then answers as the request header
-`x-fault` says:
+`x-fault` (or `anthropic-fault`, which serve-local forwards) says:
   garbage         bytes that are not HTTP, then close
   html502         502 with an HTML body (a load balancer's error page)
   short-body      200 whose body ends before its content-length, then close
@@ -100,7 +100,7 @@ def answer(conn, mode):
 def serve(conn):
     try:
         headers = read_request(conn)
-        mode = headers.get("x-fault", "none")
+        mode = headers.get("x-fault", headers.get("anthropic-fault", "none"))
         with LOCK, open(RECORD_FILE, "a") as f:
             f.write(mode + "\n")
         answer(conn, mode)

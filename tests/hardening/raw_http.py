@@ -5,7 +5,7 @@ Usage: raw_http.py PORT [options] PIECE...
 Sends the PIECEs' exact bytes on one loopback connection, reads the
 responses and prints them as one JSON object:
   {"responses": [{"version", "status", "reason", "headers": [[k, v]...],
-                  "body", "json"}...],
+                  "body", "json"}...] (interim 1xx responses included),
    "closed": true when the server closed the connection, "elapsed": seconds,
    "send_error": why sending stopped early (or null), "leftover": unparsed bytes}
 A PIECE is text with Python escapes (\\r \\n \\t \\x00 \\xff …) or @FILE for a
@@ -95,7 +95,9 @@ def parse_one(data, closed):
     headers = [[k.strip(), v.strip()] for k, _, v in (line.partition(":") for line in lines[1:])]
     names = {k.lower(): v for k, v in headers}
     start = head_end + 4
-    if "chunked" in names.get("transfer-encoding", "").lower():
+    if status.startswith("1"):  # an interim response (100 Continue) has no body
+        body, end = b"", start
+    elif "chunked" in names.get("transfer-encoding", "").lower():
         parsed = parse_chunked(data, start)
         if parsed is None:
             return None

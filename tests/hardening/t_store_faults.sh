@@ -48,7 +48,7 @@ expect_status 200
 # settled, so the reservation stays held (the quota errs on the safe side)
 # and the request log keeps the usage with the reason.
 curl -s --max-time 20 -o "$SCRATCH/slow" "$BASE/v1/messages" -H "x-api-key: $TOKEN" \
-  -H "x-fake-sleep: 2" -d "$MSG" &
+  -H "anthropic-fake-sleep: 2" -d "$MSG" &
 slow=$!
 for ((i = 0; i < 50; i++)); do [ "$(wc -l <"$RECORD")" = 2 ] && break; sleep 0.1; done
 dd if=/dev/zero of="$MNT/filler" bs=4k 2>/dev/null || true

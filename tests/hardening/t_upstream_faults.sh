@@ -27,7 +27,7 @@ last_row() {
 
 # Fault $1 on a plain request: the status ($2) and the last ledger row ($3).
 plain_fault() {
-  call "$BASE/v1/messages" -H "x-api-key: $TOKEN" -H "x-fault: $1" -d "$MSG"
+  call "$BASE/v1/messages" -H "x-api-key: $TOKEN" -H "anthropic-fault: $1" -d "$MSG"
   expect_status "$2"
   [ "$(last_row)" = "$3" ] || fail "$1: ledger row $(last_row), want $3"
 }
@@ -51,7 +51,7 @@ plain_fault bad-json 200 "200|10|100|0|0|0"
 
 # Fault $1 mid-stream: the events the client got, in $EVENTS, and the error event's data in $ERROR_DATA.
 stream_fault() {
-  call -N "$BASE/v1/messages" -H "x-api-key: $TOKEN" -H "x-fault: $1" -d "$SMSG"
+  call -N "$BASE/v1/messages" -H "x-api-key: $TOKEN" -H "anthropic-fault: $1" -d "$SMSG"
   expect_status 200
   EVENTS=$(echo "$BODY" | sed -n 's/^event: //p' | paste -sd, -)
   ERROR_DATA=$(echo "$BODY" | grep -A1 '^event: error' | sed -n 's/^data: //p')

@@ -7,9 +7,14 @@ RECORD_FILE (method, target, headers, body as latin-1 text) and answers:
   POST /v1/messages            JSON message, or SSE events when "stream": true
   POST /v1/messages/count_tokens
   GET  /v1/models[/{id}]
-Knobs (request headers): x-fake-sleep: seconds before answering;
-x-fake-event-delay: seconds between SSE events (default 0.3).
+Knobs (request headers; serve-local forwards only anthropic-* and a few
+others, so each knob is also read as anthropic-fake-*): x-fake-sleep:
+seconds before answering; x-fake-event-delay: seconds between SSE events
+(default 0.3); x-fake-gzip: 1 to send a JSON reply gzip-encoded
+(Content-Encoding: gzip) whatever the request's Accept-Encoding.
+Every reply carries the Server header of Python's http.server.
 """
+import gzip
 import json
 import sys
 import threading
@@ -55,6 +60,9 @@ def sse_events():
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
+    def knob(self, name, default):
+        return self.headers.get("x-fake-" + name, self.headers.get("anthropic-fake-" + name, default))
+
     def log_message(self, *args):
         pass
 
@@ -67,8 +75,13 @@ class Handler(BaseHTTPRequestHandler):
 
     def reply(self, status, body, content_type="application/json"):
         data = body.encode() if isinstance(body, str) else body
+        gzipped = self.knob("gzip", "") == "1"
+        if gzipped:
+            data = gzip.compress(data)
         self.send_response(status)
         self.send_header("content-type", content_type)
+        if gzipped:
+            self.send_header("content-encoding", "gzip")
         self.send_header("content-length", str(len(data)))
         self.send_header("request-id", "req_upstream_123")
         self.send_header("anthropic-ratelimit-requests-limit", "4000")
@@ -77,7 +90,7 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def stream(self):
-        delay = float(self.headers.get("x-fake-event-delay", "0.3"))
+        delay = float(self.knob("event-delay", "0.3"))
         self.send_response(200)
         self.send_header("content-type", "text/event-stream; charset=utf-8")
         self.send_header("transfer-encoding", "chunked")
@@ -96,7 +109,7 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("content-length", "0")))
         self.record(body)
-        time.sleep(float(self.headers.get("x-fake-sleep", "0")))
+        time.sleep(float(self.knob("sleep", "0")))
         path = self.path.split("?")[0]
         if path == "/v1/messages/count_tokens":
             return self.reply(200, json.dumps({"input_tokens": 42}))

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # Missing, malformed, expired, revoked and wrong-audience tokens get 401 with
-# the envelope and WWW-Authenticate, and nothing reaches upstream; a model
-# outside the plan or a missing scope is 403; max_tokens above the plan's cap is lowered to it.
+# the envelope, WWW-Authenticate and x-should-retry: false (no retry makes a
+# token valid), and nothing reaches upstream; an empty Bearer is "no token
+# presented"; a model outside the plan or a missing scope is 403 (also
+# x-should-retry: false); max_tokens above the plan's cap is lowered to it.
 source "$(dirname "$0")/proxy_common.sh"
 
 printf 'leeway = "0s"\n' >"$SCRATCH/claudegate.toml"
@@ -21,8 +23,15 @@ expect_401() {
   expect_status 401
   expect_envelope authentication_error
   [ "$(header www-authenticate)" = 'Bearer error="invalid_token"' ] || fail "WWW-Authenticate: $HEADERS"
+  [ "$(header x-should-retry)" = false ] || fail "401 without x-should-retry: false: $HEADERS"
 }
 expect_401
+# Claude Code sends an empty Bearer when its apiKeyHelper fails.
+for empty in "Authorization: Bearer " "Authorization: Bearer" "Authorization: bearer   "; do
+  expect_401 -H "$empty"
+  expect_contains "$BODY" "no token presented"
+  expect_not_contains "$BODY" "must be"
+done
 expect_401 -H "Authorization: Bearer not.a.jwt"
 sig=${TOKEN##*.}
 [ "${sig:0:1}" = A ] && flip=B || flip=A
@@ -46,9 +55,11 @@ FRESH=$("$CG" issue --sub carol --plan free)
 call "$BASE/v1/messages" -H "x-api-key: $FRESH" -d '{"model":"claude-opus-4-1","max_tokens":10,"messages":[]}'
 expect_status 403
 expect_envelope permission_error
+[ "$(header x-should-retry)" = false ] || fail "403 without x-should-retry: false: $HEADERS"
 call "$BASE/v1/messages" -H "x-api-key: $NO_SCOPE" -d "$MSG"
 expect_status 403
 expect_envelope permission_error
+[ "$(header x-should-retry)" = false ] || fail "403 without x-should-retry: false: $HEADERS"
 # Above the plan's max_tokens (free: 4096) is lowered to it (over_cap = clamp);
 # a body that is not JSON is a 400.
 call "$BASE/v1/messages" -H "x-api-key: $FRESH" -d '{"model":"claude-haiku-4-5","max_tokens":5000,"messages":[]}'
@@ -68,5 +79,6 @@ call "$BASE/metrics"
 expect_status 200
 expect_contains "$BODY" 'claudegate_auth_failures_total{reason="expired"} 1'
 expect_contains "$BODY" 'claudegate_auth_failures_total{reason="revoked"} 1'
+expect_contains "$BODY" 'claudegate_auth_failures_total{reason="missing"} 4'
 expect_contains "$BODY" 'claudegate_requests_total{status="401"}'
 pass

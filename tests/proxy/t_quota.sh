@@ -13,7 +13,7 @@ ANTHROPIC_API_KEY=sk-ant-server-key start_server --upstream "$UPSTREAM_URL"
 
 for i in $(seq 1 20); do
   curl -s --max-time 30 -o "$SCRATCH/body.$i" -D "$SCRATCH/headers.$i" -w '%{http_code}\n' \
-    -H "x-api-key: $TOKEN" -H "x-fake-sleep: 0.5" "$BASE/v1/messages" -d "$MSG" >"$SCRATCH/status.$i" &
+    -H "x-api-key: $TOKEN" -H "anthropic-fake-sleep: 0.5" "$BASE/v1/messages" -d "$MSG" >"$SCRATCH/status.$i" &
 done
 wait
 ok=$(cat "$SCRATCH"/status.* | grep -c '^200$' || true)

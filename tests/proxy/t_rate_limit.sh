@@ -31,7 +31,7 @@ retry=$(header retry-after)
 [ "$(header x-should-retry)" != false ] || fail "rpm refusals may be retried"
 
 # One request in flight (slow upstream), a second one at the same time is refused.
-curl -s -o /dev/null --max-time 10 -H "x-api-key: $SINGLE" -H "x-fake-sleep: 1.5" "$BASE/v1/messages" -d "$MSG" &
+curl -s -o /dev/null --max-time 10 -H "x-api-key: $SINGLE" -H "anthropic-fake-sleep: 1.5" "$BASE/v1/messages" -d "$MSG" &
 slow=$!
 sleep 0.5
 call "$BASE/v1/messages" -H "x-api-key: $SINGLE" -d "$MSG"

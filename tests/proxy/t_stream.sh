@@ -55,7 +55,7 @@ expect_contains "$(cat "$SERVER_LOG")" '"client_gone":true'
 # Hang up while the upstream is idle (8 s between events): the upstream
 # connection is shut down at once, so the row is written within a few
 # seconds, not when the next event would have come.
-curl -s -N --max-time 1.2 "$BASE/v1/messages" -H "x-api-key: $TOKEN" -H "x-fake-event-delay: 8" \
+curl -s -N --max-time 1.2 "$BASE/v1/messages" -H "x-api-key: $TOKEN" -H "anthropic-fake-event-delay: 8" \
   -d "$SMSG" >/dev/null || true
 for ((i = 0; i < 40; i++)); do
   [ "$(ledger 'select count(*) from usage_ledger')" = 3 ] && break

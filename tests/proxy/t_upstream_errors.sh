@@ -10,7 +10,7 @@ export CLAUDEGATE_CONFIG=$SCRATCH/claudegate.toml
 TOKEN=$("$CG" issue --sub jack --plan pro)
 start_fake_upstream
 ANTHROPIC_API_KEY=sk-ant-server-key start_server --upstream "$UPSTREAM_URL"
-call "$BASE/v1/messages" -H "x-api-key: $TOKEN" -H "x-fake-sleep: 3" -d "$MSG"
+call "$BASE/v1/messages" -H "x-api-key: $TOKEN" -H "anthropic-fake-sleep: 3" -d "$MSG"
 expect_status 504
 expect_envelope timeout_error
 stop_server

@@ -49,6 +49,33 @@ TEST_CASE("forward_headers keeps anthropic-* and drops credentials, hop-by-hop a
   CHECK(out.size() == 3);
 }
 
+TEST_CASE("forward_headers forwards an allowlist only") {
+  const httplib::Headers client = {
+      {"Content-Type", "application/json"},
+      {"Accept", "application/json"},
+      {"User-Agent", "claude-cli/2.1"},
+      {"X-Stainless-Retry-Count", "0"},
+      {"anthropic-dangerous-direct-browser-access", "true"},
+      {"Cookie", "session=1"},
+      {"Origin", "https://evil.example"},
+      {"X-Forwarded-For", "10.1.2.3"},
+      {"X-Real-IP", "10.1.2.3"},
+      {"Forwarded", "for=10.1.2.3"},
+      {"Referer", "https://evil.example/"},
+      {"x-custom", "x"},
+      {"Expect", "100-continue"},
+      {"Content-Encoding", "gzip"},
+      {"Connection", "anthropic-beta"},
+      {"anthropic-beta", "named in Connection: hop-by-hop"},
+  };
+  const auto out = forward_headers(client);
+  for (const char* kept : {"Content-Type", "Accept", "User-Agent", "X-Stainless-Retry-Count",
+                           "anthropic-dangerous-direct-browser-access"}) {
+    CHECK_MESSAGE(has(out, kept), kept);
+  }
+  CHECK(out.size() == 5);
+}
+
 TEST_CASE("relay_headers keeps request-id and drops org-wide rate limits and framing") {
   const httplib::Headers upstream = {
       {"request-id", "req_01"},
@@ -67,8 +94,15 @@ TEST_CASE("relay_headers keeps request-id and drops org-wide rate limits and fra
   CHECK(!has(out, "anthropic-ratelimit-tokens-remaining"));
   CHECK(!has(out, "Content-Type"));
   CHECK(!has(out, "Content-Length"));
-  CHECK(!has(out, "Content-Encoding"));
   CHECK(!has(out, "Transfer-Encoding"));
+}
+
+TEST_CASE("relay_headers keeps Content-Encoding with the bytes it encodes and drops Server") {
+  const auto out =
+      relay_headers({{"Content-Encoding", "gzip"}, {"Server", "envoy"}, {"request-id", "req_1"}});
+  CHECK(out.find("Content-Encoding")->second == "gzip");
+  CHECK(!has(out, "Server"));
+  CHECK(out.size() == 2);
 }
 
 TEST_CASE("presented_token reads Bearer (any case) before x-api-key") {
@@ -100,6 +134,19 @@ TEST_CASE("presented_token refuses two credentials and says why there is none") 
   CHECK(problem({{"Authorization", "Bearer   "}}).message.find("no token") != std::string::npos);
 }
 
+TEST_CASE("presented_token says an empty Bearer presents no token") {
+  for (const char* empty : {"Bearer", "Bearer ", "bearer \t ", ""}) {
+    CAPTURE(empty);
+    const auto token = presented_token(request_with({{"Authorization", empty}}));
+    REQUIRE(!token.has_value());
+    CHECK(token.error().reason == "missing");
+    CHECK(token.error().message.find("no token presented") != std::string::npos);
+  }
+  CHECK(presented_token(request_with({{"Authorization", "Bearer "}, {"x-api-key", "key"}})) == "key");
+  CHECK(presented_token(request_with({{"Authorization", "Basic x"}})).error().message.find("must be")
+        != std::string::npos);
+}
+
 TEST_CASE("check_request_head passes a sound head and gives a bodiless one Content-Length: 0") {
   const HeadLimits limits;
   const std::string post = "POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n";
@@ -123,6 +170,9 @@ TEST_CASE("check_request_head refuses smuggling shapes with 400") {
   CHECK(status("Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n") == 400);
   CHECK(status("Content-Length: -1\r\n") == 400);
   CHECK(status("Content-Length: 1 2\r\n") == 400);
+  CHECK(status("Content-Length: 2\r\nContent-Encoding: gzip\r\n") == 415);
+  CHECK(status("Content-Length: 2\r\nContent-Encoding: br\r\n") == 415);
+  CHECK(status("Content-Length: 2\r\nContent-Encoding: identity\r\n") == 0);
   CHECK(status("x-a: a\rb\r\n") == 400);
   CHECK(status("x-a: a\nAuthorization: Bearer t\r\n") == 400);
   CHECK(status(std::string("x-a: a\0b\r\n", 10)) == 400);
@@ -172,8 +222,16 @@ TEST_CASE("write_rejection fills Anthropic's envelope and the retry headers") {
   httplib::Response unauthorized;
   write_rejection(unauthorized, Rejection(401, "authentication_error", "expired"), "req_y");
   CHECK(unauthorized.get_header_value("WWW-Authenticate") == "Bearer error=\"invalid_token\"");
-  CHECK(!unauthorized.has_header("x-should-retry"));
+  CHECK(unauthorized.get_header_value("x-should-retry") == "false");
   CHECK(!unauthorized.has_header("retry-after"));
+
+  httplib::Response forbidden;
+  write_rejection(forbidden, Rejection(403, "permission_error", "model not allowed"), "req_z");
+  CHECK(forbidden.get_header_value("x-should-retry") == "false");
+
+  httplib::Response busy;
+  write_rejection(busy, Rejection(429, "rate_limit_error", "rpm", 2, true), "req_w");
+  CHECK(!busy.has_header("x-should-retry"));
 }
 
 TEST_CASE("error_type_for maps the gateway's statuses to Anthropic's error types") {
@@ -190,4 +248,38 @@ TEST_CASE("error_type_for maps the gateway's statuses to Anthropic's error types
   CHECK(error_type_for(414) == "request_too_large");
   CHECK(error_type_for(431) == "request_too_large");
   CHECK(error_type_for(503) == "api_error");
+}
+
+TEST_CASE("check_target_path refuses paths the router and the upstream could read differently") {
+  for (const char* good : {"/v1/messages", "/v1/messages?beta=true", "/v1/models/claude-3.5%20x",
+                           "/v1/messages?a=%2F/../x", "/", "http://example.com//x", "*"}) {
+    CAPTURE(good);
+    CHECK(!check_target_path(good));
+  }
+  for (const char* bad :
+       {"/v1/messages%2Fcount_tokens", "/v1/messages%2fcount_tokens", "/v1/messages%5Ccount_tokens",
+        "/v1/messages\\count_tokens", "/v1//messages", "/v1/./messages", "/v1/x/../messages",
+        "/v1/messages/.", "/v1/messages/..", "/v1/%2e%2e/messages", "/v1/%2E/messages", "/v1/m%65ssages",
+        "/v1/messages%", "/v1/messages%zz", "/v1/messages%00", "/v1/messages#frag"}) {
+    CAPTURE(bad);
+    CHECK(check_target_path(bad));
+  }
+  CHECK(check_target_path("/v1/messages%2Fcount_tokens")->find("not canonical") != std::string::npos);
+}
+
+TEST_CASE("check_request_head refuses a non-canonical target with 400 and drops Range") {
+  const HeadLimits limits;
+  const auto encoded =
+      check_request_head("POST /v1/messages%2Fcount_tokens HTTP/1.1\r\nContent-Length: 2\r\n\r\n", limits);
+  REQUIRE(!encoded.has_value());
+  CHECK(encoded.error().status == 400);
+  CHECK(encoded.error().type == "invalid_request_error");
+  CHECK(check_request_head("GET /v1/models HTTP/1.1\r\nRange: bytes=0-3\r\nHost: x\r\n\r\n", limits)
+        == "GET /v1/models HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
+}
+
+TEST_CASE("body_framing reads Content-Length or chunked from a checked head") {
+  CHECK(body_framing("POST / HTTP/1.1\r\ncontent-length: 42\r\n\r\n").length == 42);
+  CHECK(!body_framing("POST / HTTP/1.1\r\ncontent-length: 42\r\n\r\n").chunked);
+  CHECK(body_framing("POST / HTTP/1.1\r\nTransfer-Encoding: Chunked\r\n\r\n").chunked);
 }

@@ -123,6 +123,8 @@ public:
   // Give an empty error response (404 route, 413 body limit, …) the
   // envelope; false when `res` already has a body.
   bool fill_error(const httplib::Request& req, httplib::Response& res);
+  // Answer an Expect: 100-continue head before its body: 100, or the 413/401/403 status put in `res`.
+  int expect_continue(const httplib::Request& req, httplib::Response& res);
 
 private:
   CallRecord begin(const httplib::Request& req) const;

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "claudegate/proxy/server.hpp"
 
+#include "chunked_body.hpp"
 #include "gateway.hpp"
 #include "keyring_watch.hpp"
 #include "metrics.hpp"
@@ -87,11 +88,24 @@ bool is_chunked_head(std::string_view data) {
   return lower.find("transfer-encoding: chunked") != std::string::npos;
 }
 
+// `head` (a response head) saying Connection: close instead of Keep-Alive.
+std::string closing_head(std::string_view head) {
+  std::string out(head);
+  const auto keep = out.find("\r\nKeep-Alive: ");
+  if (keep != std::string::npos) {
+    const auto end = out.find("\r\n", keep + 2);
+    out.replace(keep + 2, end - keep - 2, "Connection: close");
+  }
+  return out;
+}
+
 // A client connection with one read buffer for all its requests: httplib
 // 0.11.4 makes a new stream per request and so drops pipelined requests.
 // The next request's head is read here first, within a deadline and a size
 // cap (httplib's own timeout is per read, so a client trickling a byte at a
 // time would hold a worker forever), and checked before httplib parses it.
+// A chunked body is decoded strictly as httplib reads it (its own parser
+// takes bare LFs and chunk data without CRLF) and handed on re-encoded.
 class ClientStream final : public httplib::Stream {
 public:
   struct Limits {
@@ -99,6 +113,7 @@ public:
     int write_ms = 30'000; // per write
     int head_ms = 30'000;  // the whole request head
     HeadLimits head;
+    std::uint64_t body = 32 * 1024 * 1024; // a chunked body's limit (httplib bounds Content-Length only)
   };
 
   ClientStream(socket_t sock, const Limits& limits) : m_sock(sock), m_limits(limits) {}
@@ -110,18 +125,19 @@ public:
   // stream relay relies on this to notice a client gone mid-stream).
   bool is_writable() const override { return poll_socket(m_sock, POLLOUT, m_limits.write_ms) && peer_open(); }
 
+  // The request's head, then its body: as sent, or re-encoded when chunked.
   ssize_t read(char* ptr, std::size_t size) override {
-    if (m_offset == m_buffer.size()) {
-      const ssize_t got = fill(SteadyClock::now() + std::chrono::milliseconds(m_limits.read_ms));
-      if (got <= 0) {
-        m_broken = true;
-        return got;
-      }
+    if (m_head_left == 0 && m_chunked) {
+      return read_chunked(ptr, size);
     }
-    const std::size_t n = std::min(size, m_buffer.size() - m_offset);
-    std::memcpy(ptr, m_buffer.data() + m_offset, n);
-    m_offset += n;
-    return static_cast<ssize_t>(n);
+    const ssize_t n = read_raw(ptr, m_head_left > 0 ? std::min(size, m_head_left) : size);
+    if (n > 0) {
+      const auto got = static_cast<std::size_t>(n);
+      const std::size_t from_head = std::min(got, m_head_left);
+      m_head_left -= from_head;
+      m_body_left -= std::min<std::uint64_t>(got - from_head, m_body_left);
+    }
+    return n;
   }
 
   // A response head is held back until its body is written (or the
@@ -132,14 +148,18 @@ public:
     if (m_peer_closed) { // as httplib: a client that half-closed has hung up
       return -1;
     }
+    std::string closing;
     if (m_hold_head && !is_interim_head(data)) {
       m_hold_head = false;
+      if (lost_track()) { // the connection ends after this response: say so
+        closing = closing_head(data);
+      }
       if (!is_chunked_head(data)) {
-        m_held.assign(data);
+        m_held.assign(closing.empty() ? data : closing);
         return static_cast<ssize_t>(size);
       }
     }
-    const bool sent = send_parts(m_held, data);
+    const bool sent = send_parts(m_held, closing.empty() ? data : closing);
     m_held.clear();
     return sent ? static_cast<ssize_t>(size) : -1;
   }
@@ -188,14 +208,31 @@ public:
       return std::optional<Rejection>(checked.error());
     }
     m_buffer.replace(m_offset, *head_size, *checked);
-    m_head_end = m_offset + checked->size();
+    const BodyFraming framing = body_framing(*checked);
+    m_head_left = checked->size();
+    m_body_left = framing.chunked ? 0 : framing.length;
+    m_chunked.reset();
+    if (framing.chunked) {
+      m_chunked.emplace(m_limits.body, m_limits.head.max_line);
+    }
+    m_decoded.clear();
+    m_decoded_offset = 0;
+    m_refusal.reset();
     return std::nullopt;
   }
 
   // True when httplib gave up on a request (a read failed or timed out, or
-  // it answered without reading the whole head): whatever follows on this
-  // connection is no request, so it must end.
-  bool lost_track() const { return m_broken || (m_offset < m_head_end && m_offset < m_buffer.size()); }
+  // it answered without reading the whole head or body, as for a refused
+  // Expect: 100-continue): whatever follows on this connection is no
+  // request, so it must end.
+  bool lost_track() const {
+    const bool body_unread =
+        m_body_left > 0 || (m_chunked && (!m_chunked->done() || m_decoded_offset < m_decoded.size()));
+    return m_broken || m_head_left > 0 || body_unread;
+  }
+
+  // Why the chunked body of the current request was refused, if it was.
+  const std::optional<Rejection>& body_refusal() const { return m_refusal; }
 
 private:
   // False once the client closed its end: readable, yet nothing to peek.
@@ -208,6 +245,49 @@ private:
   }
 
   std::string_view pending() const { return std::string_view(m_buffer).substr(m_offset); }
+
+  // Up to `size` buffered bytes, receiving more (within the read timeout) when none are.
+  ssize_t read_raw(char* ptr, std::size_t size) {
+    if (m_offset == m_buffer.size()) {
+      const ssize_t got = fill(SteadyClock::now() + std::chrono::milliseconds(m_limits.read_ms));
+      if (got <= 0) {
+        m_broken = true;
+        return got;
+      }
+    }
+    const std::size_t n = std::min(size, m_buffer.size() - m_offset);
+    std::memcpy(ptr, m_buffer.data() + m_offset, n);
+    m_offset += n;
+    return static_cast<ssize_t>(n);
+  }
+
+  // Decode the chunked body as far as needed to hand httplib `size` bytes
+  // of it re-encoded; -1 (and the refusal kept) when it breaks the rules.
+  ssize_t read_chunked(char* ptr, std::size_t size) {
+    while (m_decoded_offset == m_decoded.size()) {
+      if (m_chunked->done()) {
+        return 0;
+      }
+      m_decoded.clear();
+      m_decoded_offset = 0;
+      if (m_offset == m_buffer.size()
+          && fill(SteadyClock::now() + std::chrono::milliseconds(m_limits.read_ms)) <= 0) {
+        m_broken = true;
+        return -1;
+      }
+      auto used = m_chunked->feed(pending(), m_decoded);
+      if (!used) {
+        m_refusal = used.error();
+        m_broken = true;
+        return -1;
+      }
+      m_offset += *used;
+    }
+    const std::size_t n = std::min(size, m_decoded.size() - m_decoded_offset);
+    std::memcpy(ptr, m_decoded.data() + m_decoded_offset, n);
+    m_decoded_offset += n;
+    return static_cast<ssize_t>(n);
+  }
 
   // Receive what is there (waiting until `deadline`) onto the buffer: the
   // byte count, 0 when the client closed, -1 on timeout or error.
@@ -328,12 +408,33 @@ private:
   Limits m_limits;
   std::string m_buffer;
   std::size_t m_offset = 0;
-  std::size_t m_head_end = 0;
+  std::size_t m_head_left = 0;   // bytes of the current head httplib has not read
+  std::uint64_t m_body_left = 0; // bytes of its Content-Length body not read
+  std::optional<ChunkedBody> m_chunked;
+  std::string m_decoded; // the chunked body re-encoded, for httplib to read
+  std::size_t m_decoded_offset = 0;
+  std::optional<Rejection> m_refusal;
   bool m_broken = false;
   bool m_hold_head = false;
   bool m_peer_closed = false; // a read saw the client's end of stream
   std::string m_held;         // a response head waiting for its body
 };
+
+// The connection the calling worker thread is serving, for the error
+// handler to learn why its body was refused (httplib only knows "400").
+thread_local const ClientStream* t_client = nullptr;
+
+class ServingClient {
+public:
+  explicit ServingClient(const ClientStream& stream) { t_client = &stream; }
+  ~ServingClient() { t_client = nullptr; }
+  ServingClient(const ServingClient&) = delete;
+  ServingClient& operator=(const ServingClient&) = delete;
+};
+
+std::optional<Rejection> body_refusal_here() {
+  return t_client != nullptr ? t_client->body_refusal() : std::nullopt;
+}
 
 std::string_view reason_phrase(int status) {
   switch (status) {
@@ -343,6 +444,8 @@ std::string_view reason_phrase(int status) {
     return "Request Timeout";
   case 414:
     return "URI Too Long";
+  case 415:
+    return "Unsupported Media Type";
   case 431:
     return "Request Header Fields Too Large";
   default:
@@ -419,6 +522,7 @@ private:
     const int yes = 1;
     setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof(yes));
     ClientStream stream(sock, m_limits);
+    const ServingClient serving(stream);
     const int keep_alive_ms = static_cast<int>(keep_alive_timeout_sec_ * 1000);
     while (svr_sock_ != INVALID_SOCKET && stream.wait_request(keep_alive_ms)) {
       if (const auto refused = stream.next_head()) {
@@ -433,7 +537,12 @@ private:
       bool closed = false;
       stream.begin_response();
       const bool processed = process_request(stream, false, closed, nullptr);
-      if (!stream.flush() || !processed || closed || stream.lost_track()) {
+      const bool flushed = stream.flush();
+      if (stream.lost_track()) { // unread bytes may still come: drain them so the answer is not reset
+        linger_close(sock);
+        return true;
+      }
+      if (!flushed || !processed || closed) {
         break;
       }
     }
@@ -575,9 +684,53 @@ void configure(httplib::Server& server, const ServeOptions& options) {
   });
 }
 
+// A body relayed as the upstream encoded it (Content-Encoding) must leave
+// as it is: without the client's Accept-Encoding httplib does not compress
+// it again. (httplib hands handlers a const view of the Request it owns.)
+void keep_encoding(const httplib::Request& req, const httplib::Response& res) {
+  if (res.has_header("Content-Encoding")) {
+    const_cast<httplib::Request&>(req).headers.erase("Accept-Encoding");
+  }
+}
+
+// A HEAD is answered as its GET (RFC 9110 §9.3.2): the gateway sees and
+// forwards a GET, and httplib writes the head without the body. The copy's
+// regex matches still point into `req`, which outlives the call.
+template <void (Gateway::*Handler)(const httplib::Request&, httplib::Response&)>
+void handle_as_get(Gateway& gateway, const httplib::Request& req, httplib::Response& res) {
+  httplib::Request get = req;
+  get.method = "GET";
+  (gateway.*Handler)(get, res);
+}
+
 template <void (Gateway::*Handler)(const httplib::Request&, httplib::Response&)>
 httplib::Server::Handler bind_route(Gateway& gateway) {
-  return [&gateway](const httplib::Request& req, httplib::Response& res) { (gateway.*Handler)(req, res); };
+  return [&gateway](const httplib::Request& req, httplib::Response& res) {
+    if (req.method == "HEAD") {
+      handle_as_get<Handler>(gateway, req, res);
+    } else {
+      (gateway.*Handler)(req, res);
+    }
+    keep_encoding(req, res);
+  };
+}
+
+// httplib's own error (404, a body it could not read, …) in the envelope;
+// a chunked body the stream refused gets that refusal's status and reason.
+httplib::Server::HandlerWithResponse error_route(Gateway& gateway) {
+  return [&gateway](const httplib::Request& req, httplib::Response& res) {
+    const auto refusal = body_refusal_here();
+    if (refusal) {
+      res.status = refusal->status;
+    }
+    if (!gateway.fill_error(req, res)) {
+      return httplib::Server::HandlerResponse::Unhandled;
+    }
+    if (refusal) {
+      res.body = error_body(refusal->type, refusal->message, res.get_header_value("request-id"));
+    }
+    return httplib::Server::HandlerResponse::Handled;
+  };
 }
 
 void add_routes(httplib::Server& server, Gateway& gateway) {
@@ -591,11 +744,11 @@ void add_routes(httplib::Server& server, Gateway& gateway) {
   server.Post("/auth/revoke", bind_route<&Gateway::revoke>(gateway));
   server.Get("/healthz", bind_route<&Gateway::healthz>(gateway));
   server.Get("/metrics", bind_route<&Gateway::metrics>(gateway));
-  server.set_error_handler(
-      httplib::Server::HandlerWithResponse([&gateway](const httplib::Request& req, httplib::Response& res) {
-        return gateway.fill_error(req, res) ? httplib::Server::HandlerResponse::Handled
-                                            : httplib::Server::HandlerResponse::Unhandled;
-      }));
+  server.set_error_handler(error_route(gateway));
+  // Before 100 Continue: a body above the limit or a request without a valid credential is refused unsent.
+  server.set_expect_100_continue_handler([&gateway](const httplib::Request& req, httplib::Response& res) {
+    return gateway.expect_continue(req, res);
+  });
   server.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
     res.status = 500;
     res.body.clear();
@@ -674,6 +827,7 @@ ClientStream::Limits stream_limits(const ServeOptions& options) {
   limits.read_ms = static_cast<int>(std::min<std::int64_t>(options.read_timeout, 86'400) * 1000);
   limits.write_ms = std::max(limits.read_ms, 30'000);
   limits.head_ms = limits.read_ms;
+  limits.body = static_cast<std::uint64_t>(options.body_limit);
   return limits;
 }
 

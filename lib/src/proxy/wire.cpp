@@ -8,7 +8,9 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <charconv>
 #include <set>
+#include <utility>
 #include <vector>
 
 namespace claudegate::proxy {
@@ -51,15 +53,16 @@ std::set<std::string> connection_named(const httplib::Headers& headers) {
   return named;
 }
 
-bool never_forwarded(const std::string& name) {
-  static const std::set<std::string> k_dropped = {
-      "authorization", "x-api-key",   "host",        "content-length", "accept-encoding",
-      "expect",        "remote_addr", "remote_port", "local_addr",     "local_port"};
-  return k_dropped.contains(name);
+// The allowlist of client headers sent upstream (SPEC §4).
+bool forwarded(const std::string& name) {
+  static const std::set<std::string> k_allowed = {"content-type", "accept", "user-agent"};
+  return k_allowed.contains(name) || name.starts_with("anthropic-") || name.starts_with("x-stainless-");
 }
 
+// Content-Length and Content-Type go with the body; Server names the
+// upstream's software, which is none of the client's business.
 bool never_relayed(const std::string& name) {
-  static const std::set<std::string> k_dropped = {"content-length", "content-type", "content-encoding"};
+  static const std::set<std::string> k_dropped = {"content-length", "content-type", "server"};
   return k_dropped.contains(name) || name.starts_with("anthropic-ratelimit-");
 }
 
@@ -77,17 +80,19 @@ CredentialProblem ambiguous(const std::string& what) {
   return {"ambiguous", what + "; send one credential: Authorization: Bearer <token> or x-api-key"};
 }
 
-// The token of an "Authorization: Bearer <token>" value (RFC 6750 §2.1).
-std::expected<std::string, CredentialProblem> bearer_token(std::string_view value) {
+// The token of an "Authorization: Bearer <token>" value (RFC 6750 §2.1);
+// nothing when the value is empty or "Bearer" alone (a client whose token
+// helper failed sends that).
+std::expected<std::optional<std::string>, CredentialProblem> bearer_token(std::string_view value) {
+  value = trim_blanks(value);
+  if (value.empty() || lower(value) == "bearer") {
+    return std::nullopt;
+  }
   const auto space = value.find(' ');
   if (space == std::string_view::npos || lower(value.substr(0, space)) != "bearer") {
     return std::unexpected(CredentialProblem{"malformed", "Authorization must be \"Bearer <token>\""});
   }
-  const std::string_view token = trim_blanks(value.substr(space));
-  if (token.empty()) {
-    return std::unexpected(CredentialProblem{"malformed", "Authorization: Bearer has no token"});
-  }
-  return std::string(token);
+  return std::string(trim_blanks(value.substr(space)));
 }
 
 // What a request head says about its body's framing.
@@ -96,6 +101,7 @@ struct Framing {
   bool length_is_number = true;
   int encodings = 0;
   std::string encoding;
+  std::string content_coding; // the body's Content-Encoding, if not identity
 };
 
 Rejection bad_head(std::string message) {
@@ -126,6 +132,8 @@ void note_framing(const std::string& name, std::string_view value, Framing& fram
   } else if (name == "transfer-encoding") {
     ++framing.encodings;
     framing.encoding = lower(value);
+  } else if (name == "content-encoding" && lower(value) != "identity") {
+    framing.content_coding = value;
   }
 }
 
@@ -159,6 +167,77 @@ std::optional<Rejection> check_framing(const Framing& framing) {
   if (framing.encodings > 1 || (framing.encodings == 1 && framing.encoding != "chunked")) {
     return bad_head("Transfer-Encoding: only a single chunked coding is supported");
   }
+  // httplib would inflate such a body before authentication with no bound
+  // on the result (a 300 KB gzip body takes 500 MB): refused unread.
+  if (!framing.content_coding.empty()) {
+    return Rejection{415, "invalid_request_error",
+                     fmt::format("request bodies with Content-Encoding: {} are not accepted; send the body "
+                                 "uncompressed",
+                                 framing.content_coding.substr(0, 40)),
+                     std::nullopt, false};
+  }
+  return std::nullopt;
+}
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') {
+    return c - '0';
+  }
+  if (c >= 'a' && c <= 'f') {
+    return c - 'a' + 10;
+  }
+  return c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+bool is_unreserved(unsigned char c) {
+  return std::isalnum(c) != 0 || c == '-' || c == '.' || c == '_' || c == '~';
+}
+
+// Why a percent-escape in `path` is not canonical: malformed, a control
+// byte, "/" or "\\" (the router would see a separator the upstream does not),
+// or an unreserved byte (RFC 3986 §6.2.2.2: never encoded, "%2e" is a dot).
+std::optional<std::string> check_escapes(std::string_view path) {
+  for (auto percent = path.find('%'); percent != std::string_view::npos;
+       percent = path.find('%', percent + 1)) {
+    const int high = percent + 2 < path.size() ? hex_value(path[percent + 1]) : -1;
+    const int low = high >= 0 ? hex_value(path[percent + 2]) : -1;
+    if (low < 0) {
+      return "a % not followed by two hex digits";
+    }
+    const auto byte = static_cast<unsigned char>(high * 16 + low);
+    if (byte < 0x20 || byte == 0x7f) {
+      return "a percent-encoded control byte";
+    }
+    if (byte == '/' || byte == '\\') {
+      return fmt::format("a percent-encoded \"{}\"", static_cast<char>(byte));
+    }
+    if (is_unreserved(byte)) {
+      return fmt::format("a percent-encoded \"{}\", which is never encoded", static_cast<char>(byte));
+    }
+  }
+  return std::nullopt;
+}
+
+// Why `path` has a segment the router and the upstream could resolve differently.
+std::optional<std::string> check_segments(std::string_view path) {
+  if (path.find('\\') != std::string_view::npos) {
+    return "a backslash";
+  }
+  if (path.find("//") != std::string_view::npos) {
+    return "an empty segment (//)";
+  }
+  std::string_view rest = path.substr(1);
+  for (;;) {
+    const auto slash = rest.find('/');
+    const std::string_view segment = rest.substr(0, slash);
+    if (segment == "." || segment == "..") {
+      return fmt::format("a \"{}\" segment", segment);
+    }
+    if (slash == std::string_view::npos) {
+      break;
+    }
+    rest.remove_prefix(slash + 1);
+  }
   return std::nullopt;
 }
 
@@ -181,6 +260,9 @@ std::optional<Rejection> check_request_line(std::string_view line) {
   if (!k_methods.contains(line.substr(0, first))) {
     return bad_head(fmt::format("unsupported method {}", line.substr(0, first)));
   }
+  if (auto why = check_target_path(target)) {
+    return bad_head(*why);
+  }
   return std::nullopt;
 }
 
@@ -196,6 +278,25 @@ std::vector<std::string_view> head_lines(std::string_view head) {
     lines.pop_back();
   }
   return lines;
+}
+
+bool is_range_field(std::string_view line) {
+  return line.size() > 6 && line[5] == ':' && lower(line.substr(0, 5)) == "range";
+}
+
+// `head` without its Range fields: the gateway serves whole bodies (RFC 9110
+// §14.2 lets a server ignore Range), so httplib never slices a relayed one.
+std::string without_range(std::string_view head, const std::vector<std::string_view>& lines) {
+  if (std::none_of(lines.begin() + 1, lines.end(), is_range_field) || !head.ends_with("\r\n\r\n")) {
+    return std::string(head);
+  }
+  std::string out;
+  for (const std::string_view line : lines) {
+    if (!is_range_field(line) || line.data() == lines.front().data()) {
+      out.append(line).append("\r\n");
+    }
+  }
+  return out + "\r\n";
 }
 
 Rejection too_large(int status, std::string message) {
@@ -223,7 +324,7 @@ httplib::Headers forward_headers(const httplib::Headers& client) {
   httplib::Headers out;
   for (const auto& [name, value] : client) {
     const std::string key = lower(name);
-    if (!is_hop_by_hop(key) && !never_forwarded(key) && !named.contains(key)) {
+    if (forwarded(key) && !named.contains(key)) {
       out.emplace(name, value);
     }
   }
@@ -253,7 +354,7 @@ std::expected<std::string, CredentialProblem> presented_token(const httplib::Req
   if (authorizations == 1) {
     auto token = bearer_token(req.get_header_value("Authorization"));
     if (!token) {
-      return token;
+      return std::unexpected(token.error());
     }
     bearer = std::move(*token);
   }
@@ -263,6 +364,11 @@ std::expected<std::string, CredentialProblem> presented_token(const httplib::Req
   }
   if (bearer || !key.empty()) {
     return bearer ? *bearer : key;
+  }
+  if (authorizations == 1) {
+    return std::unexpected(CredentialProblem{"missing",
+                                             "no token presented (Authorization: Bearer is empty); "
+                                             "send Authorization: Bearer <token> or x-api-key"});
   }
   return std::unexpected(
       CredentialProblem{"missing", "no credentials: send Authorization: Bearer <token> or x-api-key"});
@@ -277,7 +383,9 @@ void write_rejection(httplib::Response& res, const Rejection& rejection, const s
   if (rejection.retry_after) {
     res.set_header("retry-after", std::to_string(*rejection.retry_after));
   }
-  if (!rejection.should_retry) {
+  // An expired, revoked or unauthorized token never becomes valid by
+  // retrying (Claude Code retries a 401 for minutes without this).
+  if (!rejection.should_retry || rejection.status == 401 || rejection.status == 403) {
     res.set_header("x-should-retry", "false");
   }
   res.set_content(error_body(rejection.type, rejection.message, request_id), "application/json");
@@ -329,11 +437,48 @@ std::expected<std::string, Rejection> check_request_head(std::string_view head, 
   if (auto bad = check_framing(framing)) {
     return std::unexpected(*bad);
   }
-  std::string out(head);
+  std::string out = without_range(head, lines);
   if (framing.lengths == 0 && framing.encodings == 0 && out.ends_with("\r\n\r\n")) {
     out.insert(out.size() - 2, "Content-Length: 0\r\n");
   }
   return out;
+}
+
+std::optional<std::string> check_target_path(std::string_view target) {
+  if (target.find('#') != std::string_view::npos) {
+    return "the request target has a fragment (#); send the path and query only";
+  }
+  if (!target.starts_with('/')) {
+    return std::nullopt;
+  }
+  const std::string_view path = target.substr(0, target.find('?'));
+  auto why = check_escapes(path);
+  why = why ? why : check_segments(path);
+  if (!why) {
+    return std::nullopt;
+  }
+  const std::string_view shown = path.substr(0, 200);
+  return fmt::format("the request path {}{} is not canonical ({}); send the path as it is routed, e.g. "
+                     "/v1/messages/count_tokens",
+                     shown, shown.size() < path.size() ? "..." : "", *why);
+}
+
+BodyFraming body_framing(std::string_view checked_head) {
+  BodyFraming framing;
+  for (const std::string_view line : head_lines(checked_head)) {
+    const auto colon = line.find(':');
+    if (colon == std::string_view::npos) {
+      continue;
+    }
+    const std::string name = lower(line.substr(0, colon));
+    const std::string_view value = trim_blanks(line.substr(colon + 1));
+    if (name == "content-length") {
+      std::from_chars(value.data(), value.data() + value.size(), framing.length);
+    } else if (name == "transfer-encoding") {
+      framing.chunked = lower(value) == "chunked";
+    }
+  }
+  return framing;
 }
 
 } // namespace claudegate::proxy

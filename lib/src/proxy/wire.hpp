@@ -13,15 +13,17 @@
 // what is forwarded, what is relayed back, and the gateway's own errors.
 namespace claudegate::proxy {
 
-// The client's headers to send upstream: everything but credentials,
-// hop-by-hop headers (and those named in Connection), Host, Content-Length,
-// Accept-Encoding (the gateway reads usage from the body) and httplib's
-// REMOTE_ADDR-style pseudo headers.
+// The client's headers to send upstream, an allowlist (SPEC §4):
+// Content-Type, Accept, User-Agent, x-stainless-* and anthropic-*, unless
+// Connection names them (hop-by-hop). Nothing else: no credential, Cookie,
+// Origin, X-Forwarded-For, Accept-Encoding or httplib's REMOTE_ADDR-style
+// pseudo headers.
 httplib::Headers forward_headers(const httplib::Headers& client);
 
 // The upstream's headers to relay to the client: everything but hop-by-hop
-// headers, Content-Length, Content-Type (set with the body) and the
-// org-wide anthropic-ratelimit-* headers.
+// headers, Content-Length, Content-Type (set with the body), Server and the
+// org-wide anthropic-ratelimit-* headers. Content-Encoding is relayed: the
+// body is relayed as the upstream encoded it.
 httplib::Headers relay_headers(const httplib::Headers& upstream);
 
 // Why a request carries no usable credential: `reason` is the metrics label
@@ -32,9 +34,10 @@ struct CredentialProblem {
 };
 
 // The JWT the client presented as "Authorization: Bearer <jwt>" (scheme in
-// any case) or "x-api-key: <jwt>". Fails when there is none, when a header
-// is repeated or the two disagree (two credentials are ambiguous), or when
-// Authorization is not a Bearer with a token.
+// any case) or "x-api-key: <jwt>". Fails when there is none (an empty
+// Bearer included: "no token presented"), when a header is repeated or the
+// two disagree (two credentials are ambiguous), or when Authorization is not
+// a Bearer token.
 std::expected<std::string, CredentialProblem> presented_token(const httplib::Request& req);
 
 // A gateway-made error: the status, Anthropic's error type and message.
@@ -53,7 +56,8 @@ struct Rejection {
 };
 
 // Fill `res` with `rejection` in Anthropic's envelope under `request_id`
-// (401 also gets WWW-Authenticate: Bearer error="invalid_token").
+// (401 also gets WWW-Authenticate: Bearer error="invalid_token"; 401 and
+// 403 always get x-should-retry: false, as no retry makes a token valid).
 void write_rejection(httplib::Response& res, const Rejection& rejection, const std::string& request_id);
 
 // Anthropic's error type for an HTTP status the gateway itself answers with
@@ -70,10 +74,27 @@ struct HeadLimits {
 // Check a complete request `head` (request line to blank line) before httplib
 // parses it, for what httplib 0.11.4 would accept but RFC 9112 says to refuse:
 // bare CR or LF, control bytes, obs-fold, malformed field names, more than
-// `limits` allow, and ambiguous framing (Content-Length repeated or not a
-// number, Content-Length with Transfer-Encoding, a coding other than chunked).
+// `limits` allow, ambiguous framing (Content-Length repeated or not a
+// number, Content-Length with Transfer-Encoding, a coding other than chunked),
+// a compressed body (415: httplib would inflate it unbounded) and a target
+// whose path is not canonical (see check_target_path).
 // Returns the head to parse (a request without framing gets Content-Length: 0,
-// as RFC 9112 §6.3 says its body is empty) or the rejection (400, 414, 431).
+// as RFC 9112 §6.3 says its body is empty; Range fields are dropped, so
+// httplib never slices a relayed body) or the rejection (400, 414, 415, 431).
 std::expected<std::string, Rejection> check_request_head(std::string_view head, const HeadLimits& limits);
+
+// Why the path of origin-form `target` is not the one the gateway routes
+// and forwards (the router sees it percent-decoded, the upstream as sent):
+// percent-encoded "/", "\", "." or other unreserved bytes, malformed or
+// control-byte escapes, a raw "\", "//", "." or ".." segments, a fragment.
+// Nothing when it is canonical; other target forms are left to routing.
+std::optional<std::string> check_target_path(std::string_view target);
+
+// How the body of a head that check_request_head passed is framed.
+struct BodyFraming {
+  std::uint64_t length = 0; // Content-Length (0 when chunked)
+  bool chunked = false;     // Transfer-Encoding: chunked
+};
+BodyFraming body_framing(std::string_view checked_head);
 
 } // namespace claudegate::proxy
