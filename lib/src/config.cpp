@@ -26,10 +26,11 @@ constexpr std::array<std::string_view, 9> k_root_keys{"issuer",         "audienc
                                                       "refresh_ttl",    "family_ttl", "leeway",
                                                       "max_access_ttl", "serve",      "plans"};
 constexpr std::array<std::string_view, 10> k_serve_keys{
-    "listen", "upstream", "body_limit", "read_timeout", "upstream_timeout", "threads", "jwks", "jwks_issuer",
-    "jwks_plan", "max_output_tokens"};
+    "listen",  "upstream", "body_limit",  "read_timeout", "upstream_timeout",
+    "threads", "jwks",     "jwks_issuer", "jwks_plan",    "max_output_tokens"};
 constexpr std::array<std::string_view, 7> k_plan_keys{
-    "daily_token_limit", "models", "max_tokens", "rpm", "max_concurrent", "over_cap", "unbounded_input_reserve"};
+    "daily_token_limit",      "models", "max_tokens", "rpm", "max_concurrent", "over_cap",
+    "unbounded_input_reserve"};
 constexpr std::int64_t k_max_output_tokens_ceiling = 10'000'000;
 
 const std::vector<std::string> k_haiku_models{"claude-3-5-haiku*", "claude-haiku*", "claude-3-haiku*"};
@@ -45,7 +46,8 @@ Plan pro_plan() {
 }
 
 Plan admin_plan() {
-  return Plan{"admin", std::nullopt, {"*"}, std::nullopt, std::nullopt, std::nullopt, OverCap::clamp, std::nullopt};
+  return Plan{"admin",      std::nullopt, {"*"},          std::nullopt,
+              std::nullopt, std::nullopt, OverCap::clamp, std::nullopt};
 }
 
 // A value in the file: its dotted name for messages and its node.
@@ -293,9 +295,10 @@ Result<void> apply_serve(const Context& ctx, const Field& field, ServeConfig& se
 Result<void> set_over_cap(const Context& ctx, const Field& field, OverCap& out) {
   const auto* str = field.node.as_string();
   if (str == nullptr || (str->get() != "clamp" && str->get() != "reject")) {
-    return ctx.fail_at(field.node.source(), fmt::format("{} must be \"clamp\" (lower max_tokens to what the plan "
-                                                        "and today's quota allow) or \"reject\" (answer 400/429)",
-                                                        field.name));
+    return ctx.fail_at(field.node.source(),
+                       fmt::format("{} must be \"clamp\" (lower max_tokens to what the plan "
+                                   "and today's quota allow) or \"reject\" (answer 400/429)",
+                                   field.name));
   }
   out = str->get() == "clamp" ? OverCap::clamp : OverCap::reject;
   return {};

@@ -80,8 +80,9 @@ std::optional<std::int64_t> reservation_amount(const ReservationRequest& request
   if (!remaining) {
     return request.wanted;
   }
-  const std::int64_t target =
-      request.take_remaining ? std::max(request.ceiling.value_or(k_no_ceiling), request.minimum) : request.wanted;
+  const std::int64_t target = request.take_remaining
+                                  ? std::max(request.ceiling.value_or(k_no_ceiling), request.minimum)
+                                  : request.wanted;
   const std::int64_t amount = std::min(target, std::max<std::int64_t>(0, *remaining));
   if (amount < request.minimum || amount <= 0) {
     return std::nullopt;

@@ -786,7 +786,8 @@ Result<QuotaStatus> read_quota(Connection& db, const std::string& subject, UnixS
   return QuotaStatus{*used, *reserved, limit, utc_day_start(now) + k_day_seconds};
 }
 
-Result<std::int64_t> insert_reservation(Connection& db, const ReservationRequest& request, std::int64_t amount) {
+Result<std::int64_t> insert_reservation(Connection& db, const ReservationRequest& request,
+                                        std::int64_t amount) {
   return single(db, sql::k_insert_reservation, [&](Query& q) {
     q.bind(1, request.subject).bind(2, request.now).bind(3, amount).bind(4, request.owner);
   });
@@ -1257,8 +1258,8 @@ Result<Reservation> SqliteStore::reserve(const ReservationRequest& request) {
       return propagate(status);
     }
     reservation = Reservation{0, 0, *status};
-    const auto remaining = request.limit.transform(
-        [&](std::int64_t limit) { return limit - status->used - status->reserved; });
+    const auto remaining =
+        request.limit.transform([&](std::int64_t limit) { return limit - status->used - status->reserved; });
     const auto amount = reservation_amount(request, remaining);
     if (!amount) {
       return {};

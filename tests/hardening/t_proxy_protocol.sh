@@ -22,47 +22,7 @@ ANTHROPIC_API_KEY=sk-ant-server-key start_server --upstream "$UPSTREAM_URL" --bo
 PORT=${BASE##*:}
 POST="POST /v1/messages HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\n"
 
-# Send raw_http.py arguments "$@" on one connection; the JSON result in $RESP.
-raw() { RESP=$("$PY" "$HARD_DIR/raw_http.py" "$PORT" "$@") || fail "$CASE: raw_http.py failed"; }
-
-# Require reply $1 (0-based) of the last exchange to be HTTP $2, in Anthropic's
-# envelope of error type $3 ("-": no envelope expected).
-expect_reply() {
-  "$PY" - "$RESP" "$@" <<'EOF' || fail "$CASE: $(echo "$RESP" | cut -c1-900)"
-import json, sys
-d = json.loads(sys.argv[1])
-index, status, kind = int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-r = d["responses"][index]
-assert r["status"] == status, f"HTTP {r['status']}, wanted {status}"
-if kind != "-":
-    e = r["json"]
-    assert e["type"] == "error" and e["error"]["type"] == kind and e["error"]["message"], e
-    assert e["request_id"].startswith("req_"), e
-EOF
-}
-
-expect_replies() {
-  [ "$(json_get "$RESP" 'len(d["responses"])')" = "$1" ] || fail "$CASE: not $1 replies: $RESP"
-}
-
-expect_closed() {
-  [ "$(json_get "$RESP" 'd["closed"]')" = True ] || fail "$CASE: connection left open: $RESP"
-}
-
-# Run case "$1": raw arguments "${@:4}", first reply HTTP $2 / envelope $3, and
-# (unless $2 is 200 or 100) nothing new upstream.
-case_reply() {
-  CASE=$1
-  local status=$2 kind=$3 before
-  shift 3
-  before=$(wc -l <"$RECORD")
-  raw "$@"
-  expect_reply 0 "$status" "$kind"
-  if [ "$status" != 200 ] && [ "$status" != 100 ] && [ "$(wc -l <"$RECORD")" != "$before" ]; then
-    fail "$CASE: a refused request reached the upstream: $(tail -1 "$RECORD")"
-  fi
-  echo "ok  $CASE -> $status $kind"
-}
+source "$HARD_DIR/raw_common.sh"
 
 # --- HEAD on GET routes: the GET's status and headers, no body, metered ---
 CASE="HEAD /v1/models"

@@ -126,15 +126,19 @@ TEST_CASE("message_request: tool use and tool results count") {
 
 TEST_CASE("message_request: duplicate member names are refused at any depth") {
   // An upstream that keeps the first "model" would serve another model than the one checked.
-  CHECK(error_of(R"({"model":"claude-opus-4-1","model":"claude-haiku-4-5","max_tokens":10})").find("duplicate member name")
+  CHECK(error_of(R"({"model":"claude-opus-4-1","model":"claude-haiku-4-5","max_tokens":10})")
+            .find("duplicate member name")
         != std::string::npos);
-  CHECK(error_of(R"({"model":"m","max_tokens":64000,"max_tokens":10})").find("\"max_tokens\"") != std::string::npos);
-  CHECK(error_of(R"({"model":"m","stream":true,"stream":false})").find("send each member once") != std::string::npos);
+  CHECK(error_of(R"({"model":"m","max_tokens":64000,"max_tokens":10})").find("\"max_tokens\"")
+        != std::string::npos);
+  CHECK(error_of(R"({"model":"m","stream":true,"stream":false})").find("send each member once")
+        != std::string::npos);
   CHECK(error_of(R"({"model":"m","messages":[{"role":"user","role":"assistant","content":"x"}]})")
             .find("duplicate member name")
         != std::string::npos);
   // The same name spelled with an escape is the same member.
-  CHECK(error_of(R"({"model":"m","max_tokens":1,"max\u005ftokens":2})").find("duplicate") != std::string::npos);
+  CHECK(error_of(R"({"model":"m","max_tokens":1,"max\u005ftokens":2})").find("duplicate")
+        != std::string::npos);
 }
 
 TEST_CASE("message_request: inputs the body cannot bound are named") {
@@ -144,20 +148,31 @@ TEST_CASE("message_request: inputs the body cannot bound are named") {
     return r->unbounded_input;
   };
   CHECK(unbounded(R"({"model":"m","messages":[{"role":"user","content":"hi"}]})").empty());
-  CHECK(unbounded(R"({"model":"m","messages":[{"role":"user","content":[{"type":"document","source":{"type":"base64","data":"AAAA"}}]}]})")
-            .empty());
-  CHECK(unbounded(R"({"model":"m","messages":[{"role":"user","content":[{"type":"document","source":{"type":"url","url":"https://x/a.pdf"}}]}]})")
-        == "a document with source type \"url\"");
-  CHECK(unbounded(R"({"model":"m","messages":[{"role":"user","content":[{"type":"tool_result","tool_use_id":"t","content":[{"type":"document","source":{"type":"file","file_id":"f"}}]}]}]})")
-        == "a document with source type \"file\"");
-  CHECK(unbounded(R"({"model":"m","messages":[{"role":"user","content":[{"type":"container_upload","file_id":"f"}]}]})")
-        == "a container_upload block");
+  CHECK(
+      unbounded(
+          R"({"model":"m","messages":[{"role":"user","content":[{"type":"document","source":{"type":"base64","data":"AAAA"}}]}]})")
+          .empty());
+  CHECK(
+      unbounded(
+          R"({"model":"m","messages":[{"role":"user","content":[{"type":"document","source":{"type":"url","url":"https://x/a.pdf"}}]}]})")
+      == "a document with source type \"url\"");
+  CHECK(
+      unbounded(
+          R"({"model":"m","messages":[{"role":"user","content":[{"type":"tool_result","tool_use_id":"t","content":[{"type":"document","source":{"type":"file","file_id":"f"}}]}]}]})")
+      == "a document with source type \"file\"");
+  CHECK(
+      unbounded(
+          R"({"model":"m","messages":[{"role":"user","content":[{"type":"container_upload","file_id":"f"}]}]})")
+      == "a container_upload block");
   CHECK(unbounded(R"({"model":"m","tools":[{"type":"web_fetch_20250910","name":"web_fetch"}],"messages":[]})")
         == "the server tool web_fetch_20250910");
-  CHECK(unbounded(R"({"model":"m","tools":[{"type":"web_search_20250305","name":"web_search"}],"messages":[]})")
-        == "the server tool web_search_20250305");
-  CHECK_FALSE(unbounded(R"({"model":"m","mcp_servers":[{"type":"url","url":"https://m"}],"messages":[]})").empty());
-  CHECK(unbounded(R"({"model":"m","tools":[{"name":"get_weather","input_schema":{}}],"messages":[]})").empty());
+  CHECK(
+      unbounded(R"({"model":"m","tools":[{"type":"web_search_20250305","name":"web_search"}],"messages":[]})")
+      == "the server tool web_search_20250305");
+  CHECK_FALSE(
+      unbounded(R"({"model":"m","mcp_servers":[{"type":"url","url":"https://m"}],"messages":[]})").empty());
+  CHECK(
+      unbounded(R"({"model":"m","tools":[{"name":"get_weather","input_schema":{}}],"messages":[]})").empty());
 }
 
 TEST_CASE("message_request: with_max_tokens replaces only the top-level value") {
@@ -165,7 +180,9 @@ TEST_CASE("message_request: with_max_tokens replaces only the top-level value") 
       R"({ "model" : "m", "metadata": {"max_tokens": 5, "s": "}\"{"}, "max_tokens" : 64000 , "messages":[]})";
   const auto out = with_max_tokens(body, 4096);
   REQUIRE(out);
-  CHECK(*out == R"({ "model" : "m", "metadata": {"max_tokens": 5, "s": "}\"{"}, "max_tokens" : 4096 , "messages":[]})");
+  CHECK(
+      *out
+      == R"({ "model" : "m", "metadata": {"max_tokens": 5, "s": "}\"{"}, "max_tokens" : 4096 , "messages":[]})");
   const auto last = with_max_tokens(R"({"model":"m","max_tokens":9})", 1);
   REQUIRE(last);
   CHECK(*last == R"({"model":"m","max_tokens":1})");

@@ -128,7 +128,9 @@ TEST_CASE("model_policy: allowed_models filters the catalogue in order") {
 
 TEST_CASE("model_policy: an IdP token gets the configured plan only; claims narrow, never widen") {
   const auto config = config::defaults();
-  const Json claims = {{"sub", "alice"}, {"plan", "admin"}, {"scope", "claude:messages"},
+  const Json claims = {{"sub", "alice"},
+                       {"plan", "admin"},
+                       {"scope", "claude:messages"},
                        {"daily_token_limit", 9'000'000'000}};
   const auto grant = external_grant_for(claims, config, "free", "https://idp.example/").value();
   CHECK(grant.plan == "free"); // not the "admin" it claims

@@ -33,13 +33,13 @@ struct ServeConfig {
   std::string listen = "127.0.0.1:8787";
   std::string upstream = "https://api.anthropic.com";
   std::int64_t body_limit = 32 * 1024 * 1024;
-  std::int64_t read_timeout = 30;      // seconds, client side
-  std::int64_t upstream_timeout = 600; // seconds
-  std::int64_t threads = 0;            // 0 = automatic
+  std::int64_t read_timeout = 30;           // seconds, client side
+  std::int64_t upstream_timeout = 600;      // seconds
+  std::int64_t threads = 0;                 // 0 = automatic
   std::int64_t max_output_tokens = 128'000; // the largest max_tokens any model accepts
-  std::string jwks;                    // external IdP's JWKS URL (serve-local --jwks); empty = none
-  std::string jwks_issuer;             // its tokens' iss (--jwks-iss)
-  std::string jwks_plan = "free";      // plan of its tokens without a "plan" claim (--jwks-plan)
+  std::string jwks;                         // external IdP's JWKS URL (serve-local --jwks); empty = none
+  std::string jwks_issuer;                  // its tokens' iss (--jwks-iss)
+  std::string jwks_plan = "free";           // plan of its tokens without a "plan" claim (--jwks-plan)
 };
 
 struct Config {

@@ -63,8 +63,8 @@ std::int64_t capped_output(const Grant& grant, const MessageRequest& message) {
 // What to ask the store to hold for `message` under `grant`: input estimate
 // + max_tokens, at least the input + 256 output tokens when clamping, and
 // all that is left today when the input cannot be bounded from the body.
-store::ReservationRequest reservation_request(const Grant& grant, const MessageRequest& message, UnixSeconds now,
-                                              const std::string& owner) {
+store::ReservationRequest reservation_request(const Grant& grant, const MessageRequest& message,
+                                              UnixSeconds now, const std::string& owner) {
   const std::int64_t output = capped_output(grant, message);
   store::ReservationRequest request;
   request.subject = grant.subject;
@@ -90,19 +90,22 @@ Rejection quota_rejection(const store::QuotaStatus& status, const store::Reserva
   const std::string unbounded =
       message.unbounded_input.empty()
           ? std::string{}
-          : fmt::format("; its input cannot be bounded ({}), so it needs what is left", message.unbounded_input);
+          : fmt::format("; its input cannot be bounded ({}), so it needs what is left",
+                        message.unbounded_input);
   if (left == 0) {
-    out.message = fmt::format("daily token quota of {} exhausted (used {}, reserved by requests in flight {}){}; "
-                              "it resets at {}",
-                              limit, status.used, status.reserved, unbounded, resets);
+    out.message =
+        fmt::format("daily token quota of {} exhausted (used {}, reserved by requests in flight {}){}; "
+                    "it resets at {}",
+                    limit, status.used, status.reserved, unbounded, resets);
     return out;
   }
   const std::string least = request.minimum < request.wanted
                                 ? fmt::format(" (at least {} with max_tokens lowered)", request.minimum)
                                 : std::string{};
-  out.message = fmt::format("this request needs up to {} tokens{}, {} left today of the daily quota of {} "
-                            "(used {}, reserved by requests in flight {}){}; lower max_tokens or wait until {}",
-                            request.wanted, least, left, limit, status.used, status.reserved, unbounded, resets);
+  out.message =
+      fmt::format("this request needs up to {} tokens{}, {} left today of the daily quota of {} "
+                  "(used {}, reserved by requests in flight {}){}; lower max_tokens or wait until {}",
+                  request.wanted, least, left, limit, status.used, status.reserved, unbounded, resets);
   return out;
 }
 
@@ -199,19 +202,21 @@ Checked<MessageRequest> Gateway::check_message(const httplib::Request& req, cons
   }
   const std::int64_t ceiling = m_parts.config.serve.max_output_tokens;
   if (message->max_tokens && *message->max_tokens > ceiling) {
-    return std::unexpected(Rejection{400, "invalid_request_error",
-                                     fmt::format("max_tokens: {} is above the most any model can produce ({}, "
-                                                 "serve.max_output_tokens); lower it",
-                                                 *message->max_tokens, ceiling)});
+    return std::unexpected(
+        Rejection{400, "invalid_request_error",
+                  fmt::format("max_tokens: {} is above the most any model can produce ({}, "
+                              "serve.max_output_tokens); lower it",
+                              *message->max_tokens, ceiling)});
   }
   if (!model_allowed(caller.grant, message->model)) {
-    return std::unexpected(Rejection{403, "permission_error",
-                                     fmt::format("model {} is not allowed on plan {}; it allows {}",
-                                                 json::quote(message->model), caller.grant.plan,
-                                                 allowed_models_text(caller.grant))});
+    return std::unexpected(
+        Rejection{403, "permission_error",
+                  fmt::format("model {} is not allowed on plan {}; it allows {}", json::quote(message->model),
+                              caller.grant.plan, allowed_models_text(caller.grant))});
   }
   const auto cap = caller.grant.max_tokens;
-  if (message->max_tokens && cap && *message->max_tokens > *cap && caller.grant.over_cap == config::OverCap::reject) {
+  if (message->max_tokens && cap && *message->max_tokens > *cap
+      && caller.grant.over_cap == config::OverCap::reject) {
     return std::unexpected(Rejection{400, "invalid_request_error",
                                      fmt::format("max_tokens: {} is above the limit of plan {} ({})",
                                                  *message->max_tokens, caller.grant.plan, *cap)});
@@ -271,7 +276,8 @@ Checked<Ticket> Gateway::ticket_for(const Grant& grant, const MessageRequest& me
     return std::unexpected(quota_rejection(reservation.status, request, message, m_parts.clock.now()));
   }
   Ticket ticket{grant.subject, reservation.id, grant.daily_token_limit, reservation.status, {}, {}};
-  const std::int64_t output = std::min(capped_output(grant, message), reservation.amount - message.input_estimate);
+  const std::int64_t output =
+      std::min(capped_output(grant, message), reservation.amount - message.input_estimate);
   ticket.reserved = ReservedTokens{reservation.amount - output, output};
   if (message.max_tokens && output != *message.max_tokens) {
     ticket.clamped_max_tokens = output;
@@ -400,7 +406,8 @@ void Gateway::relay_stream(httplib::Response& res, CallRecord call, Outbound out
       [relay](std::size_t, httplib::DataSink& sink) { return relay->provide(sink); },
       [this, relay, call, ticket](bool delivered) mutable {
         const auto outcome = relay->finish(delivered);
-        charge(call, call.status == 200 ? charge_stream(outcome.meter, ticket.reserved) : Charge{outcome.usage});
+        charge(call,
+               call.status == 200 ? charge_stream(outcome.meter, ticket.reserved) : Charge{outcome.usage});
         close_stream(call, ticket, outcome.client_gone);
       });
 }

@@ -90,7 +90,7 @@ struct CallRecord {
   bool stream = false;
   bool client_gone = false;
   bool estimated = false; // usage is the gateway's estimate (see charge_stream)
-  std::string error; // why the gateway itself failed (store, IdP), for the request log
+  std::string error;      // why the gateway itself failed (store, IdP), for the request log
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 };
 

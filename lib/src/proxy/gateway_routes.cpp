@@ -193,10 +193,11 @@ Checked<void> Gateway::revoke_presented(const std::string& presented, CallRecord
   call.subject = space + claims.value("sub", "");
   const std::string jti = claims.value("jti", "");
   if (jti.empty()) {
-    return std::unexpected(Rejection{400, "invalid_request_error",
-                                     fmt::format("this token carries no jti, so it cannot be revoked alone; "
-                                                 "the operator can revoke its subject: claudegate revoke --sub '{}'",
-                                                 call.subject)});
+    return std::unexpected(
+        Rejection{400, "invalid_request_error",
+                  fmt::format("this token carries no jti, so it cannot be revoked alone; "
+                              "the operator can revoke its subject: claudegate revoke --sub '{}'",
+                              call.subject)});
   }
   call.jti = space + jti;
   const auto exp = static_cast<UnixSeconds>(claims.value("exp", 0.0));

@@ -98,7 +98,8 @@ void add_content(Estimate& estimate, const Json& content) {
 
 // Server tools whose results enter the input with no bound the body shows.
 bool is_server_tool(const Json& tool) {
-  static constexpr std::string_view k_prefixes[] = {"web_search", "web_fetch", "code_execution", "tool_search"};
+  static constexpr std::string_view k_prefixes[] = {"web_search", "web_fetch", "code_execution",
+                                                    "tool_search"};
   const std::string type = type_of(tool);
   return std::any_of(std::begin(k_prefixes), std::end(k_prefixes),
                      [&type](std::string_view prefix) { return type.starts_with(prefix); });
@@ -291,7 +292,8 @@ Result<json::Json> parse_request_body(std::string_view body) {
   }
   const std::string& why = parsed.error().message;
   if (why.find("duplicate member name") != std::string::npos) {
-    return invalid(fmt::format("request body has a {}; send each member once", why.substr(why.find("duplicate"))));
+    return invalid(
+        fmt::format("request body has a {}; send each member once", why.substr(why.find("duplicate"))));
   }
   if (why.find("nesting deeper") != std::string::npos) {
     return invalid(fmt::format("request body nests deeper than {} levels", k_max_request_depth));
@@ -367,7 +369,9 @@ Result<std::string> with_max_tokens(std::string_view body, std::int64_t max_toke
   }
   std::string out;
   out.reserve(body.size() + 20);
-  out.append(body.substr(0, span->first)).append(std::to_string(max_tokens)).append(body.substr(span->second));
+  out.append(body.substr(0, span->first))
+      .append(std::to_string(max_tokens))
+      .append(body.substr(span->second));
   return out;
 }
 

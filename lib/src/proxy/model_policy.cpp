@@ -109,10 +109,9 @@ Result<Grant> plan_grant(const Json& claims, const config::Plan& plan, std::stri
   if (subject.empty()) {
     return fail(Errc::claim_mismatch, "token has no subject (sub)");
   }
-  return Grant{std::move(subject),    plan.name,     scopes_of(claims),
-               limit,                 plan.models,   plan.max_tokens,
-               plan.rpm,              plan.max_concurrent, plan.over_cap,
-               plan.unbounded_input_reserve};
+  return Grant{
+      std::move(subject), plan.name, scopes_of(claims),   limit,         plan.models,
+      plan.max_tokens,    plan.rpm,  plan.max_concurrent, plan.over_cap, plan.unbounded_input_reserve};
 }
 
 } // namespace

@@ -202,9 +202,9 @@ Charge charge_stream(const SseUsageMeter& meter, const ReservedTokens& reserved)
     return {Usage{reserved.input, reserved.output, 0, 0}, true};
   }
   Usage usage = meter.usage();
-  const auto relayed = static_cast<std::int64_t>(
-      std::min<std::uint64_t>((meter.content_bytes() + k_estimate_bytes_per_token - 1) / k_estimate_bytes_per_token,
-                              std::numeric_limits<std::int64_t>::max()));
+  const auto relayed = static_cast<std::int64_t>(std::min<std::uint64_t>(
+      (meter.content_bytes() + k_estimate_bytes_per_token - 1) / k_estimate_bytes_per_token,
+      std::numeric_limits<std::int64_t>::max()));
   usage.output_tokens = std::max(usage.output_tokens, relayed);
   return {usage, true};
 }
