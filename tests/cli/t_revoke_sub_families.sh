@@ -21,7 +21,6 @@ R1=$(refresh_of "$OUT")
 expect_exit 0 "$CG" revoke --sub carol --reason offboarded
 expect_contains "$OUT" "revoked subject carol"
 expect_contains "$OUT" "2 refresh families stopped"
-cut=$(date +%s)
 
 # Both of carol's families are dead; the message says why.
 expect_exit 5 "$CG" issue --refresh-token "$R1"
@@ -39,6 +38,7 @@ expect_exit 0 "$CG" issue --refresh-token "$RD" --json
 # Again: nothing left to stop, and --json carries the count.
 expect_exit 0 "$CG" revoke --sub carol --json
 [ "$(json_get "$OUT" 'd["revoked"]["families"]')" = 0 ] || fail "families: $OUT"
+cut=$(date +%s) # the latest cut-off: this revoke's second, or an earlier one
 
 # A family begun after the cut-off (a later second) rotates.
 while [ "$(date +%s)" -le "$cut" ]; do sleep 0.1; done
