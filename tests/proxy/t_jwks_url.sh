@@ -5,7 +5,7 @@
 # with the IdP's issuer only and the --jwks-plan only (their claims may
 # narrow it, never widen it); their subjects, jtis and revocations are
 # namespaced "ISS|sub" apart from local ones; a new kid is not refetched
-# within 30 s (the refetch after 30 s: unit.test_jwks_remote); bad setups
+# within 30 s (the refetch after 30 s: unit.test_gateway); bad setups
 # refuse to start.
 source "$(dirname "$0")/proxy_common.sh"
 "$PY" -c 'import jwt, cryptography' 2>/dev/null || { echo "SKIPPED: python3-jwt missing"; exit 77; }
@@ -113,7 +113,8 @@ expect_contains "$BODY" "revoke --sub"
 
 # The IdP rotates to key 2. Within 30 s of the start-up fetch its kid is
 # unknown and not refetched. (The refetch once 30 s have passed, and key 1
-# gone with it, is tests/unit/test_jwks_remote.cpp's, on a FixedClock.)
+# gone with it, is checked by unit.test_jwks_remote and unit.test_gateway on a
+# FixedClock.)
 "$PY" "$IDP_PY" jwks "$IDP" idp-key-2
 ROTATED=$(idp_token idp-key-2 "$ISS" frank)
 call "$BASE/v1/messages" -H "x-api-key: $ROTATED" -d "$MSG"

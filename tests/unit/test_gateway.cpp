@@ -6,6 +6,8 @@
 // checks the status, the headers, the ledger and the request log.
 #include "proxy/gateway.hpp"
 
+#include "claudegate/jwks.hpp"
+
 #include "jose_support.hpp"
 #include "scratch_dir.hpp"
 
@@ -40,6 +42,7 @@ struct GatewayCase {
   Metrics metrics;
   RequestLog log;
   std::atomic<bool> aborting{false};
+  bool log_opened = open_log(); // before the gateway writes to it
   std::unique_ptr<Gateway> gateway = open_gateway();
 
   std::unique_ptr<store::Store> open_store() const {
@@ -58,10 +61,15 @@ struct GatewayCase {
     return std::move(*watch);
   }
 
-  std::unique_ptr<Gateway> open_gateway() {
+  bool open_log() {
     REQUIRE(log.open(log_path()));
+    return true;
+  }
+
+  // A gateway that also accepts `idp`'s tokens (serve-local --jwks) when given.
+  std::unique_ptr<Gateway> open_gateway(const ExternalIssuer* idp = nullptr) {
     return std::make_unique<Gateway>(GatewayParts{config, *store, clock, random, *keys, *upstream, metrics,
-                                                  log, aborting, config.serve.body_limit, nullptr});
+                                                  log, aborting, config.serve.body_limit, idp});
   }
 
   std::filesystem::path log_path() const { return dir.path() / "requests.log"; }
@@ -72,7 +80,11 @@ struct GatewayCase {
     request.subject = subject;
     request.plan = plan;
     request.daily_token_limit = daily_limit;
-    auto issued = token::issue(request, cached_key(Alg::ES256), clock.now(), random);
+    return sign(request, cached_key(Alg::ES256));
+  }
+
+  std::string sign(const token::AccessTokenRequest& request, const Key& key) {
+    auto issued = token::issue(request, key, clock.now(), random);
     REQUIRE_MESSAGE(issued, (issued ? "" : issued.error().message));
     return issued->token;
   }
@@ -241,4 +253,66 @@ TEST_CASE("gateway: a request bigger than what is left today is a 429 until the 
   const auto next_day = g.post(g.token("carol", "free", 300));
   CHECK(next_day.status == 200);
   CHECK(next_day.get_header_value("x-claudegate-quota-limit") == "300");
+}
+
+namespace {
+
+const std::string k_idp_issuer = "https://idp.example/";
+
+// An IdP that serves one key at a time, counting fetches (no network).
+struct FakeIdp {
+  const Key* serving = nullptr;
+  int fetches = 0;
+
+  jwks_remote::Fetcher fetcher() {
+    return [this](const std::string&) -> Result<jwks_remote::Document> {
+      ++fetches;
+      return jwks_remote::Document{jwks::to_document({serving}).dump(), 600};
+    };
+  }
+};
+
+Key generated_key() {
+  auto key = Key::generate(Alg::ES256);
+  REQUIRE(key);
+  return std::move(*key);
+}
+
+} // namespace
+
+TEST_CASE("gateway: an IdP's new kid is refetched once 30 s have passed, not before (--jwks)") {
+  GatewayCase g;
+  const Key first = generated_key();
+  const Key second = generated_key();
+  FakeIdp idp{&first};
+  auto set = jwks_remote::RemoteKeySet::open("https://idp.example/jwks.json", g.clock, {}, idp.fetcher());
+  REQUIRE(set);
+  REQUIRE((*set)->keys_for({})); // serve-local fetches at start
+  const ExternalIssuer issuer{**set, k_idp_issuer, "free"};
+  g.gateway = g.open_gateway(&issuer);
+  const auto idp_token = [&](const Key& key, const std::string& subject) {
+    token::AccessTokenRequest request;
+    request.subject = subject;
+    request.issuer = k_idp_issuer;
+    return g.sign(request, key);
+  };
+
+  const std::string dave = idp_token(first, "dave");
+  REQUIRE(g.post(dave).status == 200);
+  CHECK(g.ledger(k_idp_issuer + "|dave").requests == 1); // metered in the IdP's namespace
+  CHECK(g.ledger("dave").requests == 0);
+  CHECK(idp.fetches == 1);
+
+  idp.serving = &second; // the IdP rotates
+  const std::string frank = idp_token(second, "frank");
+  const auto early = g.post(frank);
+  CHECK(early.status == 401);
+  CHECK(body_of(early)["error"]["message"].get<std::string>().find("unknown kid") != std::string::npos);
+  CHECK(idp.fetches == 1); // within 30 s of the last fetch: not refetched
+
+  g.clock.set(k_now + 30);
+  CHECK(g.post(frank).status == 200);
+  CHECK(idp.fetches == 2);
+  CHECK(g.post(dave).status == 401); // the first key left with the refetch
+  CHECK(idp.fetches == 2);
 }
