@@ -27,7 +27,8 @@ log=$results/bench.log
 jose_seconds=${1:-0.3}
 jose_rounds=${2:-3}
 store_rows=${STORE_ROWS:-1000000}
-BUILD_DIR=$BUILD_DIR scripts/build.sh -DCMAKE_BUILD_TYPE=Release -DCLAUDEGATE_BUILD_TESTS=OFF | tail -n 3
+scripts/install-deps.sh bench
+BUILD_DIR=$BUILD_DIR PRESET=release scripts/build.sh | tail -n 3 # Release, no tests (CMakePresets.json)
 CG=$PWD/$BUILD_DIR/apps/claudegate/claudegate
 bin=$PWD/$BUILD_DIR/bench
 

@@ -3,6 +3,7 @@
 # The main job: the whole scheme on the built-in defaults, in a scratch home.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+scripts/install-deps.sh demo
 scripts/build.sh >/dev/null
 cg=${BUILD_DIR:-build}/apps/claudegate/claudegate
 

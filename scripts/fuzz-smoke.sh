@@ -11,11 +11,9 @@
 # so tests/unit/test_fuzz_regressions.cpp replays it in every build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/install-deps.sh
+scripts/install-deps.sh fuzz
 build_dir=${BUILD_DIR:-build-fuzz}
-CC=clang-16 CXX=clang++-16 cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Debug \
-  -DCMAKE_CXX_FLAGS_DEBUG="-O1 -gline-tables-only" -DCLAUDEGATE_BUILD_FUZZ=ON -DCLAUDEGATE_BUILD_TESTS=OFF \
-  -DCLAUDEGATE_BUILD_BENCH=OFF -DCLAUDEGATE_WARNINGS_AS_ERRORS=OFF >/dev/null
+cmake --preset fuzz -B "$build_dir" >/dev/null # clang 16, -O1 -gline-tables-only (CMakePresets.json)
 cmake --build "$build_dir" -j "$(nproc)" --target fuzz
 
 declare -A dict=([json]=jose [jws_decode]=jose [token_verify]=jose [auth_header]=http [sse_usage]=sse [config]=toml)

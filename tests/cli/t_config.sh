@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# claudegate.toml sets issuer, audience, ttls and plans; flags beat the file; typos are errors.
+# claudegate.toml sets issuer, audience, ttls and plans (each asserted, the plan
+# through serve-local); flags beat the file; typos are errors.
 source "$(dirname "$0")/common.sh"
 expect_exit 0 "$CG" keygen
 cat > "$CLAUDEGATE_HOME/claudegate.toml" <<'TOML'
@@ -18,6 +19,34 @@ expect_exit 0 "$CG" issue --sub alice --plan team --json
 T=$(json_get "$OUT" 'd["access_token"]')
 expect_exit 0 "$CG" verify "$T"
 [ "$(json_get "$OUT" 'd["iss"]')" = "https://gate.example" ] || fail "issuer: $OUT"
+[ "$(json_get "$OUT" 'd["aud"]')" = "team-proxy" ] || fail "audience: $OUT"
+[ "$(json_get "$OUT" 'd["plan"]')" = "team" ] || fail "plan: $OUT"
+# A token of the same issuer for the default audience fails verify under this file.
+printf 'issuer = "https://gate.example"\n' >"$SCRATCH/issuer-only.toml"
+OTHER=$(CLAUDEGATE_CONFIG=$SCRATCH/issuer-only.toml "$CG" issue --sub alice)
+expect_exit 3 "$CG" verify "$OTHER"
+expect_contains "$ERR" "team-proxy"
+# The file's plan is known beside the built-in ones.
+expect_exit 2 "$CG" issue --sub alice --plan nope
+expect_contains "$ERR" "known plans: admin, free, pro, team"
+# serve-local enforces the plan's models and daily limit from the file.
+source "$(dirname "$0")/../../scripts/lib/serve_local.sh"
+"$CG" serve-local --mock-upstream --listen 127.0.0.1:0 2>"$SCRATCH/serve.err" &
+SERVER=$!
+trap 'kill "$SERVER" 2>/dev/null || true; rm -rf "$SCRATCH"' EXIT
+URL=$(serve_local_url "$SCRATCH/serve.err" "$SERVER")
+ask() { # model $1: prints the status line and headers, then the body
+  curl -s -i "$URL/v1/messages" -H "x-api-key: $T" -H 'content-type: application/json' \
+    -d "{\"model\":\"$1\",\"max_tokens\":50,\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}]}"
+}
+REPLY=$(ask claude-haiku-4-5)
+expect_contains "$REPLY" "HTTP/1.1 200"
+expect_contains "$REPLY" "x-claudegate-quota-limit: 1000"
+REPLY=$(ask claude-sonnet-4-5)
+expect_contains "$REPLY" "HTTP/1.1 403"
+expect_contains "$REPLY" 'is not allowed on plan team'
+kill "$SERVER"
+wait "$SERVER" 2>/dev/null || true
 expect_exit 2 "$CG" issue --sub alice --ttl 3h
 expect_exit 0 "$CG" issue --sub alice --ttl 2h
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # Every failure an operator can cause gets one line on stderr that names the
-# problem and the fix, with the documented exit status (SPEC §2).
+# problem and the fix, with the documented exit status (DESIGN.md §6).
 source "$(dirname "$0")/common.sh"
 
 # Require the single diagnostic line in $ERR to contain every argument.

@@ -10,7 +10,7 @@ reference below. Exit 1 on any disagreement (each printed with the token, both
 verdicts and the mutation), 0 otherwise.
 
 The reference: signatures, the alg allow-list, iss/aud and integer exp/nbf/iat
-come from PyJWT (python3-jwt 2.x) and cryptography. SPEC §3 is stricter than
+come from PyJWT (python3-jwt 2.x) and cryptography. DESIGN.md §4 is stricter than
 PyJWT in several places; each such rule is a named check below (POLICY_*),
 applied around the PyJWT calls in the order claudegate applies them, so that
 the error code can be compared too (expired and not_yet_valid count as one
@@ -123,7 +123,7 @@ ALLOWED_TYPS = {"at+jwt", "JWT"}
 
 def policy_strict_b64url(segment):
     """POLICY_STRICT_B64URL: PyJWT pads and decodes leniently (padding,
-    whitespace, '+' '/', non-zero trailing bits all pass); SPEC §3 allows
+    whitespace, '+' '/', non-zero trailing bits all pass); DESIGN.md §4 allows
     only the canonical unpadded base64url text of the bytes."""
     if not B64URL_TEXT.match(segment) or len(segment) % 4 == 1:
         raise Reject("malformed", "not base64url")
@@ -180,7 +180,7 @@ def policy_strict_json_object(data):
     """POLICY_STRICT_JSON: Python's json (and so PyJWT) accepts duplicate
     names (last wins), NaN/Infinity, lone surrogate escapes, numbers that
     overflow a double, any depth, and via bytes also UTF-16/32 and
-    surrogatepass UTF-8. SPEC §3: strict UTF-8 JSON objects, no duplicates,
+    surrogatepass UTF-8. DESIGN.md §4: strict UTF-8 JSON objects, no duplicates,
     depth ≤ 16. A leading UTF-8 BOM is refused (RFC 8259 §8.1: JSON text
     must not carry one), as PyJWT, panva/jose and Go refuse it."""
     if data.startswith(b"\xef\xbb\xbf"):
@@ -201,7 +201,7 @@ def policy_strict_json_object(data):
 
 def policy_header(header):
     """POLICY_HEADER: PyJWT ignores unknown and dangerous header parameters;
-    SPEC §3 refuses crit/b64/jku/x5u/jwk/x5c/zip/cty and anything unknown,
+    DESIGN.md §4 refuses crit/b64/jku/x5u/jwk/x5c/zip/cty and anything unknown,
     requires alg from the supported list (never none) and string values.
     Parameters are judged in sorted order, as claudegate's map holds them."""
     if "alg" not in header or not isinstance(header["alg"], str):
@@ -228,7 +228,7 @@ def policy_key_by_kid(header, keys):
 
 def policy_signature_length(signature, key):
     """POLICY_SIG_LENGTH: OpenSSL (so cryptography) accepts an RSA signature
-    shorter than the modulus; SPEC §3 wants exactly the algorithm's length."""
+    shorter than the modulus; DESIGN.md §4 wants exactly the algorithm's length."""
     if len(signature) != key.sig_len:
         raise Reject("bad_signature", "signature length")
 
@@ -260,8 +260,8 @@ SHAPES = [("iss", lambda v: isinstance(v, str)), ("sub", lambda v: isinstance(v,
 
 
 def policy_claim_shapes(claims):
-    """POLICY_CLAIM_SHAPES: PyJWT does not type-check sub/jti/scope/…; SPEC
-    §3's registered claims have fixed types (a wrong one is malformed)."""
+    """POLICY_CLAIM_SHAPES: PyJWT does not type-check sub/jti/scope/…; DESIGN.md
+    §4's registered claims have fixed types (a wrong one is malformed)."""
     for name, fits in SHAPES:
         if name in claims and not fits(claims[name]):
             raise Reject("malformed", "claim " + name + " shape")
@@ -280,7 +280,7 @@ def _time_claim(claims, name):
 
 def policy_numeric_times(claims):
     """POLICY_NUMERIC_TIMES: PyJWT int()s exp/nbf/iat, so "123" and true pass
-    and negative or absurd times are fine; SPEC §3 wants numbers in
+    and negative or absurd times are fine; DESIGN.md §4 wants numbers in
     [0, year 9999], and exp present."""
     exp = _time_claim(claims, "exp")
     if exp is None:
@@ -290,7 +290,7 @@ def policy_numeric_times(claims):
 
 def policy_fractional_times(exp, nbf, iat, leeway):
     """POLICY_FRACTIONAL_TIMES: PyJWT truncates a fractional exp/nbf with
-    int(); SPEC §3 allows fractions and compares exactly. Checked here for
+    int(); DESIGN.md §4 allows fractions and compares exactly. Checked here for
     float values only; integer ones are left to PyJWT."""
     if isinstance(exp, float) and NOW >= exp + leeway:
         raise Reject("time", "exp (fractional)")
@@ -328,7 +328,7 @@ def pyjwt_claims(token, key, policy, exp, nbf, iat):
 
 
 def policy_lifetime(exp, iat, leeway):
-    """POLICY_MAX_LIFETIME: PyJWT has no lifetime bound; SPEC §3 refuses
+    """POLICY_MAX_LIFETIME: PyJWT has no lifetime bound; DESIGN.md §4 refuses
     exp − iat above max_access_ttl (without iat: exp − now above it + leeway)."""
     if iat is not None and exp - iat > MAX_LIFETIME:
         raise Reject("claim_mismatch", "lifetime")
@@ -338,7 +338,7 @@ def policy_lifetime(exp, iat, leeway):
 
 def policy_typ_required_scope(header, claims, policy):
     """POLICY_TYP_REQUIRE_SCOPE: PyJWT ignores typ and scope, and its
-    `require` treats null as missing; SPEC §3: typ at+jwt or JWT, --require
+    `require` treats null as missing; DESIGN.md §4: typ at+jwt or JWT, --require
     means present (any value), --scope must be in the space-separated scope."""
     if header.get("typ", "") not in ALLOWED_TYPS:
         raise Reject("claim_mismatch", "typ")

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 # Sourced by the hardening tests: remember secrets as they are minted, then
-# require that nothing claudegate wrote contains any of them (SPEC §2: no
+# require that nothing claudegate wrote contains any of them (DESIGN.md §6: no
 # token, key or API key is ever logged).
 
 SECRETS=()

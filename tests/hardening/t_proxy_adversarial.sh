@@ -113,7 +113,7 @@ expect_replies 0
 expect_closed
 [ "$(wc -l <"$RECORD")" = "$before" ] || fail "$CASE: reached the upstream"
 echo "ok  $CASE -> closed without a reply"
-# text/plain is the upstream's to judge: forwarded as sent (SPEC: byte for byte).
+# text/plain is the upstream's to judge: forwarded as sent (DESIGN.md §2: byte for byte).
 case_reply "Content-Type: text/plain" 200 - \
   "POST /v1/messages HTTP/1.1\r\nHost: gw\r\nContent-Type: text/plain\r\nx-api-key: $TOKEN\r\nContent-Length: {CL}\r\n\r\n$MSG"
 expect_contains "$(tail -1 "$RECORD")" '["Content-Type", "text/plain"]'

@@ -116,7 +116,7 @@ sqlite3 "$db" .dump >"$OUTS/store.dump"
 
 assert_no_secrets "$OUTS"/*
 
-# ---- file modes (SPEC §1) ----
+# ---- file modes (DESIGN.md §7) ----
 [ "$(mode_of "$CLAUDEGATE_HOME")" = 700 ] || fail "home mode $(mode_of "$CLAUDEGATE_HOME")"
 [ "$(mode_of "$CLAUDEGATE_HOME/keys")" = 700 ] || fail "keys/ mode $(mode_of "$CLAUDEGATE_HOME/keys")"
 for f in "$CLAUDEGATE_HOME"/keys/* "$db"* "$LOG"; do

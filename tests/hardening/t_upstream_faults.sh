@@ -39,7 +39,7 @@ expect_contains "$BODY" "upstream request failed"
 plain_fault short-body 502 "502|0|0|0|0|0"
 expect_envelope api_error
 
-# An upstream's own error page is relayed as sent (SPEC §4: status and body unchanged).
+# An upstream's own error page is relayed as sent (DESIGN.md §5: status and body unchanged).
 plain_fault html502 502 "502|0|0|0|0|0"
 expect_contains "$BODY" "<h1>502 Bad Gateway</h1>"
 [ "$(header request-id)" = req_fault_upstream ] || fail "upstream request-id not relayed: $HEADERS"

@@ -30,7 +30,7 @@ std::string parse_error(const std::string& toml) {
 
 } // namespace
 
-TEST_CASE("config: defaults match SPEC section 1") {
+TEST_CASE("config: defaults match DESIGN.md §7") {
   const auto cfg = config::defaults();
   CHECK(cfg.issuer == "claudegate");
   CHECK(cfg.audience == "claude-proxy");
@@ -45,7 +45,7 @@ TEST_CASE("config: defaults match SPEC section 1") {
   CHECK(cfg.plans.size() == 3);
 }
 
-TEST_CASE("config: built-in plans match SPEC section 1") {
+TEST_CASE("config: built-in plans match DESIGN.md §7") {
   const auto cfg = config::defaults();
   const auto* free = cfg.plan("free").value();
   CHECK(free->name == "free");

@@ -107,7 +107,10 @@ TEST_CASE("fs: read returns the content and refuses missing files and oversize i
   REQUIRE_FALSE(missing);
   CHECK(missing.error().code == Errc::io);
   CHECK(missing.error().message.find("nope") != std::string::npos);
-  CHECK_FALSE(fs::read(scratch.path()));
+  const auto folder = fs::read(scratch.path());
+  REQUIRE_FALSE(folder);
+  CHECK(folder.error().code == Errc::io);
+  CHECK(folder.error().message.find(scratch.path().string()) != std::string::npos);
 }
 
 TEST_CASE("fs: read_private accepts 0600 and 0400") {
@@ -135,7 +138,11 @@ TEST_CASE("fs: read_private refuses any group or other permission bit") {
     CAPTURE(mode);
     const auto path = scratch.path() / ("key" + std::to_string(mode));
     write_plain(path, "key", mode);
-    CHECK_FALSE(fs::read_private(path));
+    const auto refused = fs::read_private(path);
+    REQUIRE_FALSE(refused);
+    CHECK(refused.error().code == Errc::io);
+    CHECK(refused.error().message.find(fmt::format("(mode {:04o})", mode)) != std::string::npos);
+    CHECK(refused.error().message.find("run: chmod 600 " + path.string()) != std::string::npos);
   }
 }
 
@@ -224,7 +231,10 @@ TEST_CASE("fs: check_private refuses a world-writable folder with the chmod 700 
                                + my_name() + "); run: chmod 700 " + dir.string();
   CHECK(refused.error().message == expected);
   ::chmod(dir.c_str(), 01773); // sticky does not help: others still add entries
-  CHECK_FALSE(fs::check_private(dir, k_dir));
+  const auto sticky = fs::check_private(dir, k_dir);
+  REQUIRE_FALSE(sticky);
+  CHECK(sticky.error().code == Errc::config);
+  CHECK(has(sticky.error(), "(mode 1773, owner " + my_name() + "); run: chmod 700 " + dir.string()));
 }
 
 TEST_CASE("fs: check_private refuses a group- or other-writable file with the chmod 600 fix") {
@@ -253,7 +263,10 @@ TEST_CASE("fs: check_private refuses a symbolic link, even to a safe file") {
   CHECK(refused.error().code == Errc::config);
   CHECK(has(refused.error(), "store " + link.string() + " is a symbolic link (to " + target.string()));
   stdfs::remove(target); // a dangling link is no better
-  CHECK_FALSE(fs::check_private(link, k_file));
+  const auto dangling = fs::check_private(link, k_file);
+  REQUIRE_FALSE(dangling);
+  CHECK(dangling.error().code == Errc::config);
+  CHECK(has(dangling.error(), "store " + link.string() + " is a symbolic link"));
 }
 
 TEST_CASE("fs: a link of one's own is followed where allowed, and its target checked") {
@@ -268,7 +281,10 @@ TEST_CASE("fs: a link of one's own is followed where allowed, and its target che
   const auto refused = fs::read_trusted(link, k_followed);
   REQUIRE_FALSE(refused);
   CHECK(has(refused.error(), "config file " + link.string() + " is writable by group and others"));
-  CHECK_FALSE(fs::check_private(link, k_followed));
+  const auto checked = fs::check_private(link, k_followed);
+  REQUIRE_FALSE(checked);
+  CHECK(checked.error().code == Errc::config);
+  CHECK(checked.error().message == refused.error().message);
 }
 
 TEST_CASE("fs: open_private never follows a link, nor creates its target") {
@@ -318,11 +334,9 @@ TEST_CASE("fs: read_trusted and read_private check the file they read") {
   CHECK(has(missing.error(), "cannot open key file " + (scratch.path() / "nope").string()));
 }
 
-TEST_CASE("fs: a path owned by another user is refused with the chown fix (root only)") {
-  if (::geteuid() != 0) {
-    MESSAGE("SKIPPED: changing a file's owner needs root");
-    return;
-  }
+// Skipped (doctest counts it) unless root: changing an owner needs root.
+TEST_CASE("fs: a path owned by another user is refused with the chown fix (root only)"
+          * doctest::skip(::geteuid() != 0)) {
   ScratchDir scratch;
   const auto path = scratch.path() / "claudegate.db";
   write_plain(path, "x", 0600);

@@ -200,12 +200,12 @@ TEST_CASE("jwks: refuses malformed documents and keys") {
   CHECK(empty->empty());
 }
 
-TEST_CASE("jwks: RFC 7520 cookbook keys load") {
-  const auto dir = claudegate::test::vectors_dir() / "rfc/jose-cookbook/jwk";
-  if (!std::filesystem::exists(dir)) {
-    MESSAGE("SKIPPED: vectors not found at " << dir.string());
+TEST_CASE("jwks: RFC 7520 cookbook keys load" * doctest::test_suite("vectors")) {
+  const auto found = claudegate::test::vectors_path("rfc/jose-cookbook/jwk");
+  if (!found) {
     return;
   }
+  const auto& dir = *found;
   nlohmann::json all = {{"keys", nlohmann::json::array()}};
   for (const char* name : {"3_1.ec_public_key.json", "3_2.ec_private_key.json", "3_3.rsa_public_key.json",
                            "3_4.rsa_private_key.json", "3_5.symmetric_key_mac_computation.json",

@@ -258,6 +258,7 @@ TEST_CASE("jwks_remote: keys are cached for max-age, then refetched") {
   CHECK(idp.fetches == 2);
 }
 
+// serve-local --jwks relies on this rule (tests/proxy/t_jwks_url.sh checks only the first 30 s).
 TEST_CASE("jwks_remote: an unknown kid refetches at most every 30 s (key rotation)") {
   const Key first = generated();
   const Key second = generated();
@@ -269,6 +270,8 @@ TEST_CASE("jwks_remote: an unknown kid refetches at most every 30 s (key rotatio
   clock.set(1'000'000 + 30);
   idp.document = document_of(second); // the IdP rotated
   CHECK(has_kid(set->keys_for(second.kid()), second.kid()));
+  CHECK(idp.fetches == 2);
+  CHECK_FALSE(has_kid(set->keys_for(first.kid()), first.kid())); // the old key is gone with the refetch
   CHECK(idp.fetches == 2);
   clock.set(1'000'000 + 59);
   idp.document = document_of(third);

@@ -478,7 +478,7 @@ TEST_CASE("keys: RSA JWK with only n, e, d signs") {
   CHECK_FALSE(key.to_jwk(IncludePrivate::yes)->contains("p"));
 }
 
-TEST_CASE("keys: RFC 7520 cookbook JWKs") {
+TEST_CASE("keys: RFC 7520 cookbook JWKs" * doctest::test_suite("vectors")) {
   const auto rsa_public = claudegate::test::load_vectors("rfc/jose-cookbook/jwk/3_3.rsa_public_key.json");
   const auto rsa_private = claudegate::test::load_vectors("rfc/jose-cookbook/jwk/3_4.rsa_private_key.json");
   const auto ec_public = claudegate::test::load_vectors("rfc/jose-cookbook/jwk/3_1.ec_public_key.json");

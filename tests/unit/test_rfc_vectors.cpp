@@ -13,6 +13,9 @@
 #include <string>
 
 using namespace claudegate;
+
+// Every case here reads the shared vectors (see vectors.hpp).
+TEST_SUITE_BEGIN("vectors");
 using namespace claudegate::test;
 
 namespace {
@@ -268,3 +271,5 @@ TEST_CASE("rfc7797: the b64=false token is refused, the control token verifies w
   CHECK(code_of(jws::verify_signature(detached_view(control, Alg::HS256), key)) == "ok");
   check_resigns_exactly(control, key);
 }
+
+TEST_SUITE_END();

@@ -197,7 +197,7 @@ TEST_CASE("signature: HMAC signatures are deterministic and keyed") {
         == Errc::bad_signature);
 }
 
-TEST_CASE("signature: RFC 7515 appendix A examples") {
+TEST_CASE("signature: RFC 7515 appendix A examples" * doctest::test_suite("vectors")) {
   const auto vectors = claudegate::test::load_vectors("rfc/rfc7515_appendixA.json");
   if (!vectors) {
     return;
@@ -216,7 +216,7 @@ TEST_CASE("signature: RFC 7515 appendix A examples") {
   CHECK(checked == 3); // A.1 HS256, A.2 RS256, A.3 ES256
 }
 
-TEST_CASE("signature: RFC 7520 and RFC 8037 cookbook examples") {
+TEST_CASE("signature: RFC 7520 and RFC 8037 cookbook examples" * doctest::test_suite("vectors")) {
   for (const char* file : {"rfc/jose-cookbook/jws/4_1.rsa_v15_signature.json",
                            "rfc/jose-cookbook/jws/4_4.hmac-sha2_integrity_protection.json",
                            "rfc/jose-cookbook/curve25519/jws.json"}) {

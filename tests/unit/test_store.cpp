@@ -18,6 +18,8 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <map>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
@@ -600,19 +602,73 @@ TEST_CASE("store: usage groups by sub, day and model with filters") {
   CHECK(s->usage({{}, {}, "nobody", {}, {store::GroupBy::sub}}).value().empty());
 }
 
+namespace {
+
+// The expected rows of a usage query, summed here from the records
+// themselves: keyed by the grouping's values in its order, as the store sorts.
+using ExpectedRows = std::map<std::vector<std::string>, store::UsageRow>;
+
+ExpectedRows expected_rows(const std::vector<store::UsageRecord>& records, UnixSeconds since,
+                           UnixSeconds until, const std::optional<std::string>& subject,
+                           const std::vector<store::GroupBy>& grouping) {
+  ExpectedRows rows;
+  for (const auto& r : records) {
+    if (r.at < since || r.at >= until || (subject && r.subject != *subject)) {
+      continue;
+    }
+    std::vector<std::string> key;
+    store::UsageRow row;
+    for (const auto by : grouping) {
+      const std::string value = by == store::GroupBy::sub   ? r.subject
+                                : by == store::GroupBy::day ? store::utc_day(r.at)
+                                                            : r.model;
+      key.push_back(value);
+      (by == store::GroupBy::sub ? row.subject : by == store::GroupBy::day ? row.day : row.model) = value;
+    }
+    auto& sum = rows.try_emplace(key, row).first->second;
+    sum.requests += 1;
+    sum.input_tokens += r.input_tokens;
+    sum.output_tokens += r.output_tokens;
+    sum.cache_read_tokens += r.cache_read_tokens;
+    sum.cache_write_tokens += r.cache_write_tokens;
+  }
+  return rows;
+}
+
+// `actual` has exactly the rows of `expected`, in order, field by field.
+void check_rows(const std::vector<store::UsageRow>& actual, const ExpectedRows& expected) {
+  REQUIRE(actual.size() == expected.size());
+  std::size_t i = 0;
+  for (const auto& [key, want] : expected) {
+    const auto& got = actual[i++];
+    CHECK(got.subject == want.subject);
+    CHECK(got.day == want.day);
+    CHECK(got.model == want.model);
+    CHECK(got.requests == want.requests);
+    CHECK(got.input_tokens == want.input_tokens);
+    CHECK(got.output_tokens == want.output_tokens);
+    CHECK(got.cache_read_tokens == want.cache_read_tokens);
+    CHECK(got.cache_write_tokens == want.cache_write_tokens);
+  }
+}
+
+} // namespace
+
 TEST_CASE("store: the daily rollup and the raw ledger agree") {
   ScratchDir scratch;
   auto s = open_store(scratch.path() / "db");
   std::mt19937 random(7);
   const std::vector<std::string> subjects = {"alice", "bob", "carol"};
   const std::vector<std::string> models = {"haiku", "sonnet", "opus"};
+  std::vector<store::UsageRecord> records;
   for (int i = 0; i < 300; ++i) {
     // Never on a day's first or last second, so the shifted raw ranges below select the same rows.
     const auto day = static_cast<UnixSeconds>(random() % 6);
     const UnixSeconds at = k_today - (5 - day) * k_day + 1 + static_cast<UnixSeconds>(random() % (k_day - 2));
-    REQUIRE(s->settle(0, record(at, subjects[random() % 3], models[random() % 3],
-                                static_cast<std::int64_t>(random() % 1000),
-                                static_cast<std::int64_t>(random() % 500))));
+    records.push_back(record(at, subjects[random() % 3], models[random() % 3],
+                             static_cast<std::int64_t>(random() % 1000),
+                             static_cast<std::int64_t>(random() % 500)));
+    REQUIRE(s->settle(0, records.back()));
   }
   using store::GroupBy;
   const std::vector<std::vector<GroupBy>> groupings = {{},
@@ -621,23 +677,23 @@ TEST_CASE("store: the daily rollup and the raw ledger agree") {
                                                        {GroupBy::model},
                                                        {GroupBy::sub, GroupBy::day},
                                                        {GroupBy::day, GroupBy::model, GroupBy::sub}};
+  const UnixSeconds since = k_today - 3 * k_day;
   for (const auto& grouping : groupings) {
     for (const auto& subject : std::vector<std::optional<std::string>>{std::nullopt, "bob"}) {
-      const auto rollup = s->usage({k_today - 3 * k_day, k_today, subject, {}, grouping}).value();
-      const auto raw = s->usage({k_today - 3 * k_day + 0, k_today - 1, subject, {}, grouping}).value();
-      const auto raw_until_end = s->usage({k_today - 3 * k_day + 1, k_today, subject, {}, grouping}).value();
-      REQUIRE(rollup.size() == raw_until_end.size());
-      REQUIRE(rollup.size() == raw.size());
-      for (std::size_t i = 0; i < rollup.size(); ++i) {
-        CHECK(rollup[i].subject == raw_until_end[i].subject);
-        CHECK(rollup[i].day == raw_until_end[i].day);
-        CHECK(rollup[i].model == raw_until_end[i].model);
-        CHECK(rollup[i].requests == raw_until_end[i].requests);
-        CHECK(rollup[i].total_tokens() == raw_until_end[i].total_tokens());
-        CHECK(rollup[i].cache_read_tokens == raw[i].cache_read_tokens);
-      }
+      CAPTURE(grouping.size());
+      CAPTURE(subject.value_or("(all)"));
+      const auto expected = expected_rows(records, since, k_today, subject, grouping);
+      REQUIRE_FALSE(expected.empty());
+      // Whole days (the rollup), and the same rows read from the raw ledger
+      // by ranges that start or end one second inside those days.
+      check_rows(s->usage({since, k_today, subject, {}, grouping}).value(), expected);
+      check_rows(s->usage({since, k_today - 1, subject, {}, grouping}).value(), expected);
+      check_rows(s->usage({since + 1, k_today, subject, {}, grouping}).value(), expected);
     }
   }
+  // Three whole days of three subjects and three models: every group is there.
+  CHECK(expected_rows(records, since, k_today, {}, {GroupBy::day, GroupBy::model, GroupBy::sub}).size()
+        == 27);
 }
 
 TEST_CASE("store: a range inside two partial days is read from the raw ledger alone") {

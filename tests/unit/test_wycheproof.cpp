@@ -11,6 +11,9 @@
 
 using namespace claudegate;
 
+// Every case here reads the shared vectors (see vectors.hpp).
+TEST_SUITE_BEGIN("vectors");
+
 namespace {
 
 std::string from_hex(const std::string& hex) {
@@ -215,3 +218,5 @@ TEST_CASE("wycheproof: HMAC-SHA256 (HS256) with the 32-byte tag and key policy")
   CHECK(tally.valid_short_key_rejected == 6);  // 128-bit keys, with either tag size
   CHECK(tally.invalid_rejected == 108);
 }
+
+TEST_SUITE_END();
