@@ -5,7 +5,7 @@
 
 namespace claudegate::app {
 
-// The process exit status contract (SPEC §2, man page EXIT STATUS).
+// The process exit status contract (DESIGN.md §6, man page EXIT STATUS).
 enum class ExitCode : int {
   success = 0,       // success / token valid
   failure = 1,       // I/O, database, internal

@@ -118,7 +118,7 @@ std::string describe(const KeyFacts& facts) {
          + " key";
 }
 
-// The algorithm/key binding of SPEC §3: each key serves exactly one fitting alg.
+// The algorithm/key binding of DESIGN.md §4: each key serves exactly one fitting alg.
 Result<void> check_fits(Alg alg, const KeyFacts& facts) {
   const std::string name(alg_name(alg));
   if (alg_key_type(alg) != facts.type || (facts.type != KeyType::rsa && alg_curve(alg) != facts.curve)) {

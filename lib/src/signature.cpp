@@ -39,7 +39,7 @@ bool is_ecdsa(Alg alg) {
   return alg == Alg::ES256 || alg == Alg::ES384;
 }
 
-// The algorithm comes from the key, never from the token (SPEC §3).
+// The algorithm comes from the key, never from the token (DESIGN.md §4).
 Result<void> check_binding(Alg alg, const Key& key) {
   if (alg != key.alg()) {
     return fail(Errc::unsupported, "algorithm " + std::string(alg_name(alg)) + " does not match the key's "

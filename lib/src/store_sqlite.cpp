@@ -142,7 +142,7 @@ CREATE INDEX audit_events_by_at ON audit_events (at);
                                                                          R"sql(
 -- A counter every revocation write moves on, by trigger, so even a row
 -- written with the sqlite3 shell counts: a process caching verified tokens
--- rechecks them once it changes (SPEC §5).
+-- rechecks them once it changes (DESIGN.md §3).
 CREATE TABLE revocation_epoch (
   id    INTEGER PRIMARY KEY CHECK (id = 1),
   epoch INTEGER NOT NULL

@@ -13,7 +13,7 @@ namespace claudegate::token {
 
 namespace {
 
-constexpr std::size_t k_jti_bytes = 16;         // 128 random bits (SPEC §3)
+constexpr std::size_t k_jti_bytes = 16;         // 128 random bits (DESIGN.md §4)
 constexpr UnixSeconds k_max_exp = 253402300799; // 9999-12-31T23:59:59Z, as claims::check
 using json::quote;
 

@@ -12,7 +12,7 @@
 
 namespace claudegate::claims {
 
-// What a verified token must satisfy besides its signature (SPEC §3).
+// What a verified token must satisfy besides its signature (DESIGN.md §4).
 struct VerifyPolicy {
   std::optional<std::string> issuer;                    // exact match when set
   std::vector<std::string> audiences;                   // any-of, exact; empty = not checked

@@ -57,7 +57,7 @@ struct Config {
   Result<const Plan*> plan(const std::string& name) const;
 };
 
-// The built-in configuration (SPEC §1) used when no file exists.
+// The built-in configuration (DESIGN.md §7) used when no file exists.
 Config defaults();
 
 enum class Required { yes, no };

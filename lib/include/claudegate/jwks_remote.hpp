@@ -16,7 +16,7 @@
 #include <string_view>
 
 // An external IdP's JWKS fetched by URL (verify --jwks URL, serve-local
-// --jwks URL; SPEC §2, §4): cached per URL, refetched on an unknown kid at
+// --jwks URL; DESIGN.md §2, §6): cached per URL, refetched on an unknown kid at
 // most every 30 s, the previous keys kept when a refetch fails.
 namespace claudegate::jwks_remote {
 

@@ -9,7 +9,7 @@
 #include <string>
 #include <string_view>
 
-// Compact JWS (RFC 7515 §7.1) with claudegate's strict decoding rules (SPEC §3).
+// Compact JWS (RFC 7515 §7.1) with claudegate's strict decoding rules (DESIGN.md §4).
 namespace claudegate::jws {
 
 constexpr std::size_t k_max_token_bytes = 8 * 1024;

@@ -11,7 +11,7 @@
 #include <string>
 #include <string_view>
 
-// Rotating refresh tokens (SPEC §5): opaque "cgr_" + 256 random bits, only
+// Rotating refresh tokens (DESIGN.md §3): opaque "cgr_" + 256 random bits, only
 // their SHA-256 stored, single use, grouped in families with an absolute
 // lifetime; presenting a used token revokes the whole family.
 namespace claudegate::refresh {

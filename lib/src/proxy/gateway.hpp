@@ -27,7 +27,7 @@
 #include <optional>
 #include <string>
 
-// The gateway's request handlers (SPEC §4): authenticate, authorize,
+// The gateway's request handlers (DESIGN.md §2): authenticate, authorize,
 // reserve quota, forward or mock, meter, log.
 namespace claudegate::proxy {
 

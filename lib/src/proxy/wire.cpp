@@ -53,7 +53,7 @@ std::set<std::string> connection_named(const httplib::Headers& headers) {
   return named;
 }
 
-// The allowlist of client headers sent upstream (SPEC §4).
+// The allowlist of client headers sent upstream (DESIGN.md §5).
 bool forwarded(const std::string& name) {
   static const std::set<std::string> k_allowed = {"content-type", "accept", "user-agent"};
   return k_allowed.contains(name) || name.starts_with("anthropic-") || name.starts_with("x-stainless-");

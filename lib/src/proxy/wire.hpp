@@ -9,11 +9,11 @@
 #include <string>
 #include <string_view>
 
-// Header rules between client, gateway and upstream (SPEC §4 forwarding):
+// Header rules between client, gateway and upstream (DESIGN.md §5):
 // what is forwarded, what is relayed back, and the gateway's own errors.
 namespace claudegate::proxy {
 
-// The client's headers to send upstream, an allowlist (SPEC §4):
+// The client's headers to send upstream, an allowlist (DESIGN.md §5):
 // Content-Type, Accept, User-Agent, x-stainless-* and anthropic-*, unless
 // Connection names them (hop-by-hop). Nothing else: no credential, Cookie,
 // Origin, X-Forwarded-For, Accept-Encoding or httplib's REMOTE_ADDR-style

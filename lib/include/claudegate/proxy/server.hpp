@@ -12,7 +12,7 @@
 #include <string>
 #include <string_view>
 
-// serve-local (SPEC §4): the HTTP gateway in front of the Claude API.
+// serve-local (DESIGN.md §2): the HTTP gateway in front of the Claude API.
 namespace claudegate::proxy {
 
 enum class UpstreamMode { forward, mock };
