@@ -21,10 +21,10 @@
 //
 // Each prints a markdown table and "RESULT <id> <figure> <unit> <measured>
 // <reference>" lines for bench/summarize.py.
-#include <claudegate/home.hpp>
-#include <claudegate/keyring.hpp>
-#include <claudegate/store.hpp>
-#include <claudegate/token.hpp>
+#include <claudegate/base/home.hpp>
+#include <claudegate/jose/keyring.hpp>
+#include <claudegate/jose/token.hpp>
+#include <claudegate/store/store.hpp>
 
 #include <fmt/core.h>
 #include <spawn.h>

@@ -4,11 +4,11 @@
 // RS256 verify with revocation on, uncached and through VerifiedCache. Besides
 // the tables it prints one "RESULT <id> <figure> <unit> <measured> <reference>"
 // line per issue #7 target (bench/summarize.py collects them).
-#include <claudegate/jws.hpp>
-#include <claudegate/revocation.hpp>
-#include <claudegate/store.hpp>
-#include <claudegate/token.hpp>
-#include <claudegate/verified_cache.hpp>
+#include <claudegate/jose/jws.hpp>
+#include <claudegate/jose/token.hpp>
+#include <claudegate/store/revocation.hpp>
+#include <claudegate/store/store.hpp>
+#include <claudegate/store/verified_cache.hpp>
 
 #include <fmt/core.h>
 #include <openssl/core_names.h>

@@ -5,9 +5,9 @@
 // These keys were generated for fuzzing only and protect nothing.
 #pragma once
 
-#include "claudegate/claims.hpp"
-#include "claudegate/keys.hpp"
-#include "claudegate/keyset.hpp"
+#include "claudegate/jose/claims.hpp"
+#include "claudegate/jose/keys.hpp"
+#include "claudegate/jose/keyset.hpp"
 
 #include <cstdio>
 #include <cstdlib>

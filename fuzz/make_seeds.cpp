@@ -7,8 +7,8 @@
 // signature and claims checks. Writes <output dir>/<target>/seed-<n>.
 #include "fuzz_keys.hpp"
 
-#include "claudegate/base64url.hpp"
-#include "claudegate/jws.hpp"
+#include "claudegate/jose/base64url.hpp"
+#include "claudegate/jose/jws.hpp"
 
 #include <nlohmann/json.hpp>
 

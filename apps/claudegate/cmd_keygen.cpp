@@ -4,8 +4,8 @@
 #include "options.hpp"
 #include "progress.hpp"
 
-#include <claudegate/duration.hpp>
-#include <claudegate/fs.hpp>
+#include <claudegate/base/duration.hpp>
+#include <claudegate/base/fs.hpp>
 
 #include <fmt/core.h>
 

@@ -3,12 +3,12 @@
 
 #include "options.hpp"
 
-#include <claudegate/duration.hpp>
-#include <claudegate/jwks.hpp>
-#include <claudegate/jwks_remote.hpp>
-#include <claudegate/jws.hpp>
-#include <claudegate/revocation.hpp>
-#include <claudegate/token.hpp>
+#include <claudegate/base/duration.hpp>
+#include <claudegate/jose/jwks.hpp>
+#include <claudegate/jose/jwks_remote.hpp>
+#include <claudegate/jose/jws.hpp>
+#include <claudegate/jose/token.hpp>
+#include <claudegate/store/revocation.hpp>
 
 #include <fmt/format.h>
 

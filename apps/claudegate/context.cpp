@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "context.hpp"
 
-#include <claudegate/fs.hpp>
+#include <claudegate/base/fs.hpp>
 
 #include <fmt/core.h>
 

@@ -3,8 +3,8 @@
 
 #include "context.hpp"
 
-#include <claudegate/duration.hpp>
-#include <claudegate/keys.hpp>
+#include <claudegate/base/duration.hpp>
+#include <claudegate/jose/keys.hpp>
 
 #include <unistd.h>
 

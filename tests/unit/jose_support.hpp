@@ -2,11 +2,11 @@
 // Helpers for the JOSE tests: hand-built compact tokens, cached keys, pinned randomness.
 #pragma once
 
-#include "claudegate/base64url.hpp"
-#include "claudegate/clock.hpp"
-#include "claudegate/errors.hpp"
-#include "claudegate/keys.hpp"
-#include "claudegate/signature.hpp"
+#include "claudegate/base/clock.hpp"
+#include "claudegate/base/errors.hpp"
+#include "claudegate/jose/base64url.hpp"
+#include "claudegate/jose/keys.hpp"
+#include "claudegate/jose/signature.hpp"
 
 #include <doctest/doctest.h>
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "claudegate/jwks.hpp"
+#include "claudegate/jose/jwks.hpp"
 
 #include "scratch_dir.hpp"
 #include "vectors.hpp"

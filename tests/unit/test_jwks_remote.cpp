@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "claudegate/jwks_remote.hpp"
+#include "claudegate/jose/jwks_remote.hpp"
 
-#include "claudegate/jwks.hpp"
+#include "claudegate/jose/jwks.hpp"
 
 #include "scratch_dir.hpp"
 

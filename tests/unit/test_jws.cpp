@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "claudegate/jws.hpp"
+#include "claudegate/jose/jws.hpp"
 
 #include "jose_support.hpp"
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "claudegate/keyring.hpp"
+#include "claudegate/jose/keyring.hpp"
 
-#include "claudegate/fs.hpp"
+#include "claudegate/base/fs.hpp"
 
 #include "scratch_dir.hpp"
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "claudegate/keys.hpp"
+#include "claudegate/jose/keys.hpp"
 
 #include "vectors.hpp"
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "claudegate/keyset.hpp"
+#include "claudegate/jose/keyset.hpp"
 
 #include <doctest/doctest.h>
 

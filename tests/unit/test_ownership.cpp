@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // Issue 13 item 10: each place that trusts a file refuses one another local
 // user could have written or redirected (fs::check_private applied).
-#include "claudegate/config.hpp"
-#include "claudegate/keyring.hpp"
-#include "claudegate/store.hpp"
+#include "claudegate/base/config.hpp"
+#include "claudegate/jose/keyring.hpp"
+#include "claudegate/store/store.hpp"
 
 #include "proxy/request_log.hpp"
 #include "scratch_dir.hpp"

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // Known-answer vectors from RFC 7515 App. A, RFC 7520 (JOSE cookbook), RFC 8037
 // and RFC 7797, read in place from the shared vectors folder.
-#include "claudegate/claims.hpp"
-#include "claudegate/jws.hpp"
-#include "claudegate/token.hpp"
+#include "claudegate/jose/claims.hpp"
+#include "claudegate/jose/jws.hpp"
+#include "claudegate/jose/token.hpp"
 
 #include "jose_support.hpp"
 #include "vectors.hpp"

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "claudegate/signature.hpp"
+#include "claudegate/jose/signature.hpp"
 
-#include "claudegate/base64url.hpp"
+#include "claudegate/jose/base64url.hpp"
 
 #include "vectors.hpp"
 

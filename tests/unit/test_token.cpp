@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "claudegate/token.hpp"
+#include "claudegate/jose/token.hpp"
 
-#include "claudegate/jws.hpp"
+#include "claudegate/jose/jws.hpp"
 #include "jose_support.hpp"
 
 #include <doctest/doctest.h>

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "claudegate/verified_cache.hpp"
+#include "claudegate/store/verified_cache.hpp"
 
 #include "jose_support.hpp"
 #include "scratch_dir.hpp"

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Wycheproof verify vectors driven through signature::verify, read in place
 // from the shared vectors folder (never copied into the repository).
-#include "claudegate/signature.hpp"
+#include "claudegate/jose/signature.hpp"
 
 #include "vectors.hpp"
 
