@@ -59,12 +59,12 @@ Result<const config::Config*> Context::config() {
   return &*m_config;
 }
 
-Result<Keyring> Context::keyring() {
+Result<keyring::Keyring> Context::keyring() {
   auto paths = this->paths();
   if (!paths) {
     return std::unexpected(paths.error());
   }
-  return Keyring::open(paths->keys_dir, m_clock.now());
+  return keyring::Keyring::open(paths->keys_dir, m_clock.now());
 }
 
 Result<store::Store*> Context::store() {

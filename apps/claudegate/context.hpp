@@ -38,7 +38,7 @@ public:
   // Built-in defaults overlaid with the config file (loaded once).
   Result<const config::Config*> config();
   // The keyring in the home's keys/ folder at the current time.
-  Result<Keyring> keyring();
+  Result<keyring::Keyring> keyring();
 
   // The store (SQLite at the home's db path), opened on first use; creates
   // the home when missing.

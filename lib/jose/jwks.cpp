@@ -42,7 +42,7 @@ Result<bool> is_for_signatures(const json::Json& jwk) {
 }
 
 // The kid a token will name: the JWK's own, else its RFC 7638 thumbprint.
-Result<std::string> kid_of(const json::Json& jwk, const Key& key) {
+Result<std::string> kid_of(const json::Json& jwk, const keys::Key& key) {
   const auto kid = jwk.find("kid");
   if (kid == jwk.end()) {
     return key.kid();
@@ -54,15 +54,17 @@ Result<std::string> kid_of(const json::Json& jwk, const Key& key) {
 }
 
 // One verification key from `jwk`: only public parts of asymmetric keys are kept.
-Result<std::optional<std::pair<std::string, Key>>> load_key(const json::Json& jwk, AllowSymmetric symmetric) {
+Result<std::optional<std::pair<std::string, keys::Key>>> load_key(const json::Json& jwk,
+                                                                  AllowSymmetric symmetric) {
   if (!jwk.is_object()) {
     return fail(Errc::malformed, "must be a JSON object");
   }
   auto wanted = is_for_signatures(jwk);
   if (!wanted || !*wanted || (jwk.value("kty", "") == "oct" && symmetric == AllowSymmetric::no)) {
-    return wanted ? Result<std::optional<std::pair<std::string, Key>>>() : std::unexpected(wanted.error());
+    return wanted ? Result<std::optional<std::pair<std::string, keys::Key>>>()
+                  : std::unexpected(wanted.error());
   }
-  auto key = Key::from_jwk(jwk);
+  auto key = keys::Key::from_jwk(jwk);
   auto verifier = key ? key->public_only() : key;
   auto kid = verifier ? kid_of(jwk, *verifier) : std::unexpected(verifier.error());
   if (!kid) {
@@ -111,7 +113,7 @@ std::string_view others_who_can(unsigned mode) {
 }
 
 // Refuse `keys` loaded from `path` when they hold a secret and the file is not private.
-Result<void> check_secrets_private(const KeySet& keys, const std::filesystem::path& path) {
+Result<void> check_secrets_private(const keyset::KeySet& keys, const std::filesystem::path& path) {
   const auto entries = keys.entries();
   const auto secret = std::find_if(entries.begin(), entries.end(),
                                    [](const auto& entry) { return entry.second->is_symmetric(); });
@@ -136,26 +138,26 @@ Result<void> check_secrets_private(const KeySet& keys, const std::filesystem::pa
 
 } // namespace
 
-json::Json to_document(const std::vector<const Key*>& keys) {
+json::Json to_document(const std::vector<const keys::Key*>& keys) {
   json::Json list = json::Json::array();
-  for (const Key* key : keys) {
+  for (const keys::Key* key : keys) {
     if (key == nullptr || key->is_symmetric()) {
       continue; // symmetric keys are secrets: never published
     }
     // to_jwk(no) on an asymmetric key fails only if OpenSSL cannot export the public half.
-    if (auto jwk = key->to_jwk(IncludePrivate::no)) {
+    if (auto jwk = key->to_jwk(keys::IncludePrivate::no)) {
       list.push_back(std::move(*jwk));
     }
   }
   return json::Json{{"keys", std::move(list)}};
 }
 
-Result<KeySet> parse(std::string_view text, AllowSymmetric symmetric) {
+Result<keyset::KeySet> parse(std::string_view text, AllowSymmetric symmetric) {
   auto keys = key_list(text);
   if (!keys) {
     return std::unexpected(keys.error());
   }
-  KeySet set;
+  keyset::KeySet set;
   std::string skipped;
   for (std::size_t i = 0; i < keys->size(); ++i) {
     const auto& jwk = (*keys)[i];
@@ -182,7 +184,7 @@ Result<KeySet> parse(std::string_view text, AllowSymmetric symmetric) {
   return set;
 }
 
-Result<KeySet> load_file(const std::filesystem::path& path) {
+Result<keyset::KeySet> load_file(const std::filesystem::path& path) {
   auto text = fs::read(path, k_max_file_bytes);
   if (!text) {
     return std::unexpected(text.error());

@@ -176,7 +176,7 @@ std::optional<std::int64_t> directive_age(std::string_view directive, const Limi
   return ec == std::errc{} && end == digits.data() + digits.size() ? std::optional(seconds) : std::nullopt;
 }
 
-Result<KeySet> parse_keys(const std::string& url, std::string_view text) {
+Result<keyset::KeySet> parse_keys(const std::string& url, std::string_view text) {
   auto keys = jwks::parse(text, jwks::AllowSymmetric::no);
   if (!keys) {
     return fail(Errc::io,
@@ -303,7 +303,7 @@ Result<std::unique_ptr<RemoteKeySet>> RemoteKeySet::open(std::string url, const 
       new RemoteKeySet(std::move(url), clock, limits, std::move(fetcher), disk));
 }
 
-Result<std::shared_ptr<const KeySet>> RemoteKeySet::keys_for(std::string_view kid) {
+Result<std::shared_ptr<const keyset::KeySet>> RemoteKeySet::keys_for(std::string_view kid) {
   const std::lock_guard lock(m_mutex);
   const UnixSeconds now = m_clock.now();
   load_disk();
@@ -357,7 +357,7 @@ Result<void> RemoteKeySet::adopt(const CachedDocument& cached) {
   if (!keys) {
     return std::unexpected(keys.error());
   }
-  m_keys = std::make_shared<const KeySet>(std::move(*keys));
+  m_keys = std::make_shared<const keyset::KeySet>(std::move(*keys));
   m_cached = cached;
   m_cached.document.max_age = std::clamp(cached.document.max_age, m_limits.min_max_age, m_limits.max_max_age);
   return {};

@@ -75,13 +75,13 @@ bool equals_ignoring_case(std::string_view a, std::string_view b) {
 
 std::string supported_alg_names() {
   std::string out;
-  for (const auto alg : all_algs()) {
+  for (const auto alg : keys::all_algs()) {
     out += (out.empty() ? "" : ", ") + std::string(alg_name(alg));
   }
   return out;
 }
 
-Result<Alg> header_alg(const json::Json& header) {
+Result<keys::Alg> header_alg(const json::Json& header) {
   const auto it = header.find("alg");
   if (it == header.end()) {
     return fail(Errc::malformed, "header has no \"alg\"");
@@ -90,7 +90,7 @@ Result<Alg> header_alg(const json::Json& header) {
     return fail(Errc::malformed, "header \"alg\" must be a string, received " + quote(*it));
   }
   const auto& name = it->get_ref<const std::string&>();
-  if (const auto alg = alg_from_name(name)) {
+  if (const auto alg = keys::alg_from_name(name)) {
     return *alg;
   }
   if (equals_ignoring_case(name, "none")) {
@@ -118,7 +118,7 @@ Result<void> check_param(const std::string& name, const json::Json& value) {
 }
 
 // The header's alg, once every parameter is known to be acceptable.
-Result<Alg> check_header(const json::Json& header) {
+Result<keys::Alg> check_header(const json::Json& header) {
   // alg first, so "none" is reported as such whatever else the header holds.
   auto alg = header_alg(header);
   if (!alg) {
@@ -200,7 +200,7 @@ Result<DecodedToken> decode(std::string_view token) {
   return out;
 }
 
-Result<void> verify_signature(const DecodedToken& decoded, const Key& key) {
+Result<void> verify_signature(const DecodedToken& decoded, const keys::Key& key) {
   // The algorithm comes from the key, never from the token.
   if (decoded.alg != key.alg()) {
     return fail(Errc::unsupported, "token alg " + std::string(alg_name(decoded.alg))
@@ -209,7 +209,7 @@ Result<void> verify_signature(const DecodedToken& decoded, const Key& key) {
   return signature::verify(key.alg(), key, decoded.signing_input, decoded.signature);
 }
 
-Result<std::string> sign(const json::Json& header, const json::Json& payload, const Key& key) {
+Result<std::string> sign(const json::Json& header, const json::Json& payload, const keys::Key& key) {
   const auto header_text = serialize("header", header);
   if (!header_text) {
     return header_text;
@@ -221,7 +221,8 @@ Result<std::string> sign(const json::Json& header, const json::Json& payload, co
   return sign_serialized(*header_text, *payload_text, key);
 }
 
-Result<std::string> sign_serialized(std::string_view header_json, std::string_view payload, const Key& key) {
+Result<std::string> sign_serialized(std::string_view header_json, std::string_view payload,
+                                    const keys::Key& key) {
   const auto header = json::parse_object(header_json);
   if (!header) {
     return fail(Errc::malformed, "header: " + header.error().message);

@@ -13,7 +13,7 @@
 #include <set>
 #include <system_error>
 
-namespace claudegate {
+namespace claudegate::keyring {
 
 namespace {
 
@@ -45,8 +45,8 @@ std::optional<KeyState> key_state_from_name(std::string_view name) {
 }
 
 // HS256 secrets have no PEM form, so they are stored as an oct JWK.
-std::string key_file_name(std::string_view kid, Alg alg) {
-  return fmt::format("{}{}", kid, alg == Alg::HS256 ? ".jwk" : ".pem");
+std::string key_file_name(std::string_view kid, keys::Alg alg) {
+  return fmt::format("{}{}", kid, alg == keys::Alg::HS256 ? ".jwk" : ".pem");
 }
 
 // The kid names a file, so only base64url characters may pass.
@@ -134,7 +134,7 @@ Result<KeyRecord> names_of(const IndexEntry& entry) {
     return std::unexpected(file.error());
   }
   KeyRecord record;
-  const auto parsed_alg = alg_from_name(*alg);
+  const auto parsed_alg = keys::alg_from_name(*alg);
   const auto parsed_state = key_state_from_name(*state);
   if (!safe_kid(*kid) || !parsed_alg || !parsed_state) {
     return entry.damaged("bad kid, alg or state");
@@ -244,18 +244,18 @@ bool retire_expired(std::vector<KeyRecord>& records, UnixSeconds now) {
 
 // ---- key files ---------------------------------------------------------
 
-Result<Key> parse_key_file(std::string_view text, Alg alg) {
-  if (alg != Alg::HS256) {
-    return Key::from_pem(text, alg);
+Result<keys::Key> parse_key_file(std::string_view text, keys::Alg alg) {
+  if (alg != keys::Alg::HS256) {
+    return keys::Key::from_pem(text, alg);
   }
   auto jwk = json::parse_object(text);
   if (!jwk) {
     return std::unexpected(jwk.error());
   }
-  return Key::from_jwk(*jwk, alg);
+  return keys::Key::from_jwk(*jwk, alg);
 }
 
-Result<Key> load_key(const stdfs::path& dir, const KeyRecord& record) {
+Result<keys::Key> load_key(const stdfs::path& dir, const KeyRecord& record) {
   const stdfs::path path = dir / record.file;
   auto text = fs::read_private(path, k_key_file);
   if (!text) {
@@ -280,8 +280,8 @@ Result<Key> load_key(const stdfs::path& dir, const KeyRecord& record) {
   return key;
 }
 
-Result<KeySet> load_keys(const stdfs::path& dir, const std::vector<KeyRecord>& records) {
-  KeySet keys;
+Result<keyset::KeySet> load_keys(const stdfs::path& dir, const std::vector<KeyRecord>& records) {
+  keyset::KeySet keys;
   for (const auto& record : records) {
     // Retired keys are never used, so their files need not even exist.
     if (record.state == KeyState::retired) {
@@ -296,18 +296,18 @@ Result<KeySet> load_keys(const stdfs::path& dir, const std::vector<KeyRecord>& r
   return keys;
 }
 
-Result<std::string> key_file_content(const Key& key) {
+Result<std::string> key_file_content(const keys::Key& key) {
   if (!key.is_symmetric()) {
     return key.private_pem();
   }
-  auto jwk = key.to_jwk(IncludePrivate::yes);
+  auto jwk = key.to_jwk(keys::IncludePrivate::yes);
   if (!jwk) {
     return std::unexpected(jwk.error());
   }
   return jwk->dump();
 }
 
-Result<void> write_key_file(const stdfs::path& path, const Key& key) {
+Result<void> write_key_file(const stdfs::path& path, const keys::Key& key) {
   auto content = key_file_content(key);
   if (!content) {
     return std::unexpected(content.error());
@@ -328,7 +328,7 @@ const KeyRecord* active_record(const std::vector<KeyRecord>& records) {
   return nullptr;
 }
 
-Result<void> check_addable(const std::vector<KeyRecord>& records, const Key& key, Rotation rotation,
+Result<void> check_addable(const std::vector<KeyRecord>& records, const keys::Key& key, Rotation rotation,
                            std::int64_t retire_after) {
   if (!key.has_private()) {
     return fail(
@@ -356,8 +356,8 @@ Result<void> check_addable(const std::vector<KeyRecord>& records, const Key& key
 }
 
 // `records` with `key` as the new active key and the old active one published.
-Result<std::vector<KeyRecord>> with_new_key(std::vector<KeyRecord> records, const Key& key, UnixSeconds now,
-                                            std::int64_t retire_after) {
+Result<std::vector<KeyRecord>> with_new_key(std::vector<KeyRecord> records, const keys::Key& key,
+                                            UnixSeconds now, std::int64_t retire_after) {
   UnixSeconds retire_at = 0;
   if (__builtin_add_overflow(now, retire_after, &retire_at)) {
     return fail(Errc::config,
@@ -411,19 +411,19 @@ Result<Keyring> Keyring::open(const std::filesystem::path& dir, UnixSeconds now)
   return ring;
 }
 
-Result<const Key*> Keyring::signer() const {
+Result<const keys::Key*> Keyring::signer() const {
   if (const KeyRecord* active = active_record(m_records)) {
-    if (const Key* key = m_keys.find(active->kid)) {
+    if (const keys::Key* key = m_keys.find(active->kid)) {
       return key;
     }
   }
   return fail(Errc::config, "no signing key yet; run: claudegate keygen");
 }
 
-std::vector<const Key*> Keyring::public_keys() const {
-  std::vector<const Key*> out;
+std::vector<const keys::Key*> Keyring::public_keys() const {
+  std::vector<const keys::Key*> out;
   for (const auto& record : m_records) {
-    const Key* key = record.state == KeyState::retired ? nullptr : m_keys.find(record.kid);
+    const keys::Key* key = record.state == KeyState::retired ? nullptr : m_keys.find(record.kid);
     // Symmetric secrets verify but are never published.
     if (key != nullptr && !key->is_symmetric()) {
       out.push_back(key);
@@ -432,7 +432,7 @@ std::vector<const Key*> Keyring::public_keys() const {
   return out;
 }
 
-Result<KeyRecord> Keyring::add(const Key& key, Rotation rotation, UnixSeconds now,
+Result<KeyRecord> Keyring::add(const keys::Key& key, Rotation rotation, UnixSeconds now,
                                std::int64_t retire_after) {
   if (auto allowed = check_addable(m_records, key, rotation, retire_after); !allowed) {
     return std::unexpected(allowed.error());
@@ -462,4 +462,4 @@ Result<KeyRecord> Keyring::add(const Key& key, Rotation rotation, UnixSeconds no
   return m_records.back();
 }
 
-} // namespace claudegate
+} // namespace claudegate::keyring

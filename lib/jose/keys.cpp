@@ -3,6 +3,7 @@
 
 #include "claudegate/base/clock.hpp"
 #include "claudegate/jose/base64url.hpp"
+#include "key_contexts.hpp"
 #include "openssl_util.hpp"
 
 #include <openssl/pem.h>
@@ -13,7 +14,7 @@
 #include <deque>
 #include <utility>
 
-namespace claudegate {
+namespace claudegate::keys {
 
 namespace {
 
@@ -311,7 +312,7 @@ EVP_PKEY* generate_rsa(int rsa_bits, const Key::Progress& progress) {
   return EVP_PKEY_generate(ctx.get(), &raw) > 0 ? raw : nullptr;
 }
 
-Result<EvpPkeyPtr> generate_pkey(Alg alg, int rsa_bits, const Key::Progress& progress) {
+Result<ossl::PkeyPtr> generate_pkey(Alg alg, int rsa_bits, const Key::Progress& progress) {
   EVP_PKEY* raw = nullptr;
   switch (alg_key_type(alg)) {
   case KeyType::rsa:
@@ -333,7 +334,7 @@ Result<EvpPkeyPtr> generate_pkey(Alg alg, int rsa_bits, const Key::Progress& pro
   if (raw == nullptr) {
     return ossl::fail_crypto("generating a key for " + std::string(alg_name(alg)));
   }
-  return EvpPkeyPtr(raw);
+  return ossl::PkeyPtr(raw);
 }
 
 // Never prompt on the terminal for an encrypted key: refuse instead.
@@ -404,7 +405,7 @@ EVP_PKEY* decode_pem_block(const PemKeyBlock& block, const char* key_type) {
 // third of a cold `claudegate verify`'s CPU); a key of another type (an
 // RSA-PSS key for PS256, a mismatch) is decoded again untyped, so it gets
 // the same diagnostics as before.
-Result<EvpPkeyPtr> decode_pem(std::string_view pem, std::optional<Alg> alg) {
+Result<ossl::PkeyPtr> decode_pem(std::string_view pem, std::optional<Alg> alg) {
   const auto block = find_key_block(pem);
   if (!block) {
     return fail(Errc::malformed, "no PEM key found (expected PKCS#8, PKCS#1 RSA, SEC1 EC or a PUBLIC KEY)");
@@ -416,7 +417,7 @@ Result<EvpPkeyPtr> decode_pem(std::string_view pem, std::optional<Alg> alg) {
   }
   if (const char* key_type = decoder_key_type(alg)) {
     if (EVP_PKEY* typed = decode_pem_block(*block, key_type)) {
-      return EvpPkeyPtr(typed);
+      return ossl::PkeyPtr(typed);
     }
     ossl::clear_errors();
   }
@@ -424,7 +425,7 @@ Result<EvpPkeyPtr> decode_pem(std::string_view pem, std::optional<Alg> alg) {
   if (raw == nullptr) {
     return ossl::fail_openssl("PEM key could not be decoded", Errc::malformed);
   }
-  return EvpPkeyPtr(raw);
+  return ossl::PkeyPtr(raw);
 }
 
 // Collects OSSL_PARAMs for EVP_PKEY_fromdata; owns the values until build().
@@ -456,7 +457,7 @@ public:
   }
 
   // An EVP_PKEY of OpenSSL type `type` holding `selection` from the pushed values.
-  Result<EvpPkeyPtr> build(const char* type, int selection) {
+  Result<ossl::PkeyPtr> build(const char* type, int selection) {
     const ossl::ParamsPtr params(m_ok ? OSSL_PARAM_BLD_to_param(m_bld.get()) : nullptr);
     const ossl::PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_name(nullptr, type, nullptr));
     EVP_PKEY* raw = nullptr;
@@ -464,7 +465,7 @@ public:
         || EVP_PKEY_fromdata(ctx.get(), &raw, selection, params.get()) != 1) {
       return ossl::fail_openssl(std::string("JWK is not a valid ") + type + " key", Errc::malformed);
     }
-    return EvpPkeyPtr(raw);
+    return ossl::PkeyPtr(raw);
   }
 
 private:
@@ -547,7 +548,7 @@ Result<void> push_rsa_crt(const json::Json& jwk, ParamBuilder& params) {
   return {};
 }
 
-Result<EvpPkeyPtr> rsa_from_jwk(const json::Json& jwk) {
+Result<ossl::PkeyPtr> rsa_from_jwk(const json::Json& jwk) {
   if (has_member(jwk, "oth")) {
     return fail(Errc::unsupported, "multi-prime RSA keys (\"oth\") are not supported");
   }
@@ -574,7 +575,7 @@ Result<EvpPkeyPtr> rsa_from_jwk(const json::Json& jwk) {
 }
 
 // A private key whose public half does not match is refused, not silently used.
-Result<EvpPkeyPtr> checked_pair(Result<EvpPkeyPtr> pkey) {
+Result<ossl::PkeyPtr> checked_pair(Result<ossl::PkeyPtr> pkey) {
   if (!pkey) {
     return pkey;
   }
@@ -585,7 +586,7 @@ Result<EvpPkeyPtr> checked_pair(Result<EvpPkeyPtr> pkey) {
   return pkey;
 }
 
-Result<EvpPkeyPtr> checked_public(Result<EvpPkeyPtr> pkey) {
+Result<ossl::PkeyPtr> checked_public(Result<ossl::PkeyPtr> pkey) {
   if (!pkey) {
     return pkey;
   }
@@ -614,7 +615,7 @@ Result<const CurveInfo*> jwk_curve(const json::Json& jwk, KeyType type) {
                                      + (type == KeyType::okp ? " (use Ed25519)" : " (use P-256 or P-384)"));
 }
 
-Result<EvpPkeyPtr> ec_from_jwk(const json::Json& jwk) {
+Result<ossl::PkeyPtr> ec_from_jwk(const json::Json& jwk) {
   auto curve = jwk_curve(jwk, KeyType::ec);
   auto x = curve ? required_bytes(jwk, "x", (*curve)->field_bytes) : std::unexpected(curve.error());
   auto y = x ? required_bytes(jwk, "y", (*curve)->field_bytes) : x;
@@ -637,7 +638,7 @@ Result<EvpPkeyPtr> ec_from_jwk(const json::Json& jwk) {
   return checked_pair(params.build("EC", EVP_PKEY_KEYPAIR));
 }
 
-Result<EvpPkeyPtr> okp_from_jwk(const json::Json& jwk) {
+Result<ossl::PkeyPtr> okp_from_jwk(const json::Json& jwk) {
   auto curve = jwk_curve(jwk, KeyType::okp);
   auto x = curve ? required_bytes(jwk, "x", (*curve)->field_bytes) : std::unexpected(curve.error());
   auto d = x ? optional_bytes(jwk, "d") : std::unexpected(x.error());
@@ -657,7 +658,7 @@ Result<EvpPkeyPtr> okp_from_jwk(const json::Json& jwk) {
   return checked_pair(params.build("ED25519", EVP_PKEY_KEYPAIR));
 }
 
-Result<EvpPkeyPtr> pkey_from_jwk(std::string_view kty, const json::Json& jwk) {
+Result<ossl::PkeyPtr> pkey_from_jwk(std::string_view kty, const json::Json& jwk) {
   if (kty == "RSA") {
     return rsa_from_jwk(jwk);
   }
@@ -689,58 +690,55 @@ Result<std::optional<Alg>> jwk_alg(const json::Json& jwk, std::optional<Alg> req
 
 } // namespace
 
-// Builds Key values; the only code allowed to set Key's members.
-struct KeyAccess {
-  static Result<Key> from_pkey(EvpPkeyPtr pkey, std::optional<Alg> requested) {
-    auto facts = inspect(pkey.get());
-    if (!facts) {
-      return std::unexpected(facts.error());
-    }
-    const Alg alg = requested.value_or(derived_alg(*facts));
-    auto fits = check_fits(alg, *facts);
-    auto members = fits ? public_members(pkey.get(), *facts) : std::unexpected(fits.error());
-    auto kid = members ? thumbprint(*members) : std::unexpected(members.error());
-    if (!kid) {
-      return std::unexpected(kid.error());
-    }
-    Key key;
-    key.m_alg = alg;
-    key.m_type = facts->type;
-    key.m_has_private = facts->has_private;
-    key.m_bits = facts->bits;
-    key.m_kid = std::move(*kid);
-    key.m_pkey = std::shared_ptr<EVP_PKEY>(pkey.release(), EvpPkeyDeleter{});
-    key.m_prepared = signature::prepare(key);
-    return key;
+Result<Key> KeyAccess::from_pkey(ossl::PkeyPtr pkey, std::optional<Alg> requested) {
+  auto facts = inspect(pkey.get());
+  if (!facts) {
+    return std::unexpected(facts.error());
   }
+  const Alg alg = requested.value_or(derived_alg(*facts));
+  auto fits = check_fits(alg, *facts);
+  auto members = fits ? public_members(pkey.get(), *facts) : std::unexpected(fits.error());
+  auto kid = members ? thumbprint(*members) : std::unexpected(members.error());
+  if (!kid) {
+    return std::unexpected(kid.error());
+  }
+  Key key;
+  key.m_alg = alg;
+  key.m_type = facts->type;
+  key.m_has_private = facts->has_private;
+  key.m_bits = facts->bits;
+  key.m_kid = std::move(*kid);
+  key.m_pkey = std::shared_ptr<EVP_PKEY>(pkey.release(), &EVP_PKEY_free);
+  key.m_prepared = prepare(key);
+  return key;
+}
 
-  static Result<Key> from_secret(std::string secret, Alg alg) {
-    const KeyFacts facts{KeyType::oct, Curve::none, static_cast<int>(secret.size() * 8), true};
-    if (auto fits = check_fits(alg, facts); !fits) {
-      return std::unexpected(fits.error());
-    }
-    if (secret.size() < k_min_secret_bytes) {
-      return fail(Errc::unsupported, "HS256 secret of " + std::to_string(secret.size())
-                                         + " bytes is too short (minimum "
-                                         + std::to_string(k_min_secret_bytes) + ")");
-    }
-    json::Json members = {{"k", base64url::encode(secret)}, {"kty", "oct"}};
-    auto kid = thumbprint(members);
-    ossl::cleanse(members["k"].get_ref<std::string&>());
-    if (!kid) {
-      return std::unexpected(kid.error());
-    }
-    Key key;
-    key.m_alg = alg;
-    key.m_type = KeyType::oct;
-    key.m_has_private = true;
-    key.m_bits = facts.bits;
-    key.m_kid = std::move(*kid);
-    key.m_secret = std::move(secret);
-    key.m_prepared = signature::prepare(key);
-    return key;
+Result<Key> KeyAccess::from_secret(std::string secret, Alg alg) {
+  const KeyFacts facts{KeyType::oct, Curve::none, static_cast<int>(secret.size() * 8), true};
+  if (auto fits = check_fits(alg, facts); !fits) {
+    return std::unexpected(fits.error());
   }
-};
+  if (secret.size() < k_min_secret_bytes) {
+    return fail(Errc::unsupported, "HS256 secret of " + std::to_string(secret.size())
+                                       + " bytes is too short (minimum " + std::to_string(k_min_secret_bytes)
+                                       + ")");
+  }
+  json::Json members = {{"k", base64url::encode(secret)}, {"kty", "oct"}};
+  auto kid = thumbprint(members);
+  ossl::cleanse(members["k"].get_ref<std::string&>());
+  if (!kid) {
+    return std::unexpected(kid.error());
+  }
+  Key key;
+  key.m_alg = alg;
+  key.m_type = KeyType::oct;
+  key.m_has_private = true;
+  key.m_bits = facts.bits;
+  key.m_kid = std::move(*kid);
+  key.m_secret = std::move(secret);
+  key.m_prepared = prepare(key);
+  return key;
+}
 
 std::string_view alg_name(Alg alg) {
   for (const auto& [value, name] : k_alg_names) {
@@ -909,7 +907,7 @@ Result<Key> Key::public_only() const {
     return ossl::fail_openssl("extracting the public key");
   }
   const unsigned char* cursor = der;
-  EvpPkeyPtr pub(d2i_PUBKEY(nullptr, &cursor, length));
+  ossl::PkeyPtr pub(d2i_PUBKEY(nullptr, &cursor, length));
   OPENSSL_free(der);
   if (!pub) {
     return ossl::fail_openssl("reading back the public key");
@@ -917,4 +915,4 @@ Result<Key> Key::public_only() const {
   return KeyAccess::from_pkey(std::move(pub), m_alg);
 }
 
-} // namespace claudegate
+} // namespace claudegate::keys

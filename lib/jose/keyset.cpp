@@ -3,24 +3,24 @@
 
 #include <algorithm>
 
-namespace claudegate {
+namespace claudegate::keyset {
 
-void KeySet::add(Key key) {
+void KeySet::add(keys::Key key) {
   std::string kid = key.kid();
   add(std::move(kid), std::move(key));
 }
 
-void KeySet::add(std::string kid, Key key) {
+void KeySet::add(std::string kid, keys::Key key) {
   m_keys.insert_or_assign(std::move(kid), std::move(key));
 }
 
-const Key* KeySet::find(std::string_view kid) const {
+const keys::Key* KeySet::find(std::string_view kid) const {
   const auto it = m_keys.find(kid);
   return it == m_keys.end() ? nullptr : &it->second;
 }
 
-std::vector<std::pair<std::string, const Key*>> KeySet::entries() const {
-  std::vector<std::pair<std::string, const Key*>> out;
+std::vector<std::pair<std::string, const keys::Key*>> KeySet::entries() const {
+  std::vector<std::pair<std::string, const keys::Key*>> out;
   out.reserve(m_keys.size());
   for (const auto& [kid, key] : m_keys) {
     out.emplace_back(kid, &key);
@@ -29,4 +29,4 @@ std::vector<std::pair<std::string, const Key*>> KeySet::entries() const {
   return out;
 }
 
-} // namespace claudegate
+} // namespace claudegate::keyset

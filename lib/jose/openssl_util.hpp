@@ -26,6 +26,7 @@ template <auto Free> struct Deleter {
   template <typename T> void operator()(T* p) const noexcept { Free(p); }
 };
 
+using PkeyPtr = std::unique_ptr<EVP_PKEY, Deleter<&EVP_PKEY_free>>;
 using PkeyCtxPtr = std::unique_ptr<EVP_PKEY_CTX, Deleter<&EVP_PKEY_CTX_free>>;
 using MdCtxPtr = std::unique_ptr<EVP_MD_CTX, Deleter<&EVP_MD_CTX_free>>;
 using BioPtr = std::unique_ptr<BIO, Deleter<&BIO_free_all>>;
@@ -38,29 +39,6 @@ using MacCtxPtr = std::unique_ptr<EVP_MAC_CTX, Deleter<&EVP_MAC_CTX_free>>;
 using DecoderCtxPtr = std::unique_ptr<OSSL_DECODER_CTX, Deleter<&OSSL_DECODER_CTX_free>>;
 
 } // namespace claudegate::ossl
-
-namespace claudegate {
-
-class Key;
-
-// Per-key templates: each operation copies one (EVP_MD_CTX_copy_ex,
-// EVP_MAC_CTX_dup), which only reads the source, so a Key holding them stays
-// safe to share between threads. Saves the provider fetches and key setup
-// that a fresh EVP_DigestVerifyInit / EVP_MAC_init pays on every call.
-struct PreparedContexts {
-  ossl::MdCtxPtr verify; // DigestVerify for the key's alg (asymmetric keys)
-  ossl::MdCtxPtr sign;   // DigestSign (asymmetric keys with a private part)
-  ossl::MacCtxPtr mac;   // HMAC-SHA256 keyed with the secret (oct keys)
-};
-
-namespace signature {
-// The templates for `key` (defined in signature.cpp); null when OpenSSL
-// cannot prepare them, in which case every operation initialises afresh and
-// reports the failure then.
-std::shared_ptr<const PreparedContexts> prepare(const Key& key);
-} // namespace signature
-
-} // namespace claudegate
 
 namespace claudegate::ossl {
 

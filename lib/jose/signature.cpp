@@ -1,9 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "claudegate/jose/signature.hpp"
 
+#include "key_contexts.hpp"
 #include "openssl_util.hpp"
-
-#include <openssl/rsa.h>
 
 #include <algorithm>
 #include <array>
@@ -15,32 +14,15 @@ namespace claudegate::signature {
 namespace {
 
 constexpr std::size_t k_hmac_size = 32;
-constexpr std::size_t k_min_hmac_key_bytes = 32;
-constexpr int k_pss_salt_bytes = 32; // RFC 7518 §3.5: salt length = hash length
 
-enum class Direction { sign, verify };
+using keys::Direction;
 
-// The OpenSSL digest name for `alg`; nullptr for EdDSA, which hashes internally.
-const char* digest_name(Alg alg) {
-  switch (alg) {
-  case Alg::RS384:
-  case Alg::ES384:
-    return "SHA384";
-  case Alg::RS512:
-    return "SHA512";
-  case Alg::EdDSA:
-    return nullptr;
-  default:
-    return "SHA256";
-  }
-}
-
-bool is_ecdsa(Alg alg) {
-  return alg == Alg::ES256 || alg == Alg::ES384;
+bool is_ecdsa(keys::Alg alg) {
+  return alg == keys::Alg::ES256 || alg == keys::Alg::ES384;
 }
 
 // The algorithm comes from the key, never from the token (SPEC §3).
-Result<void> check_binding(Alg alg, const Key& key) {
+Result<void> check_binding(keys::Alg alg, const keys::Key& key) {
   if (alg != key.alg()) {
     return fail(Errc::unsupported, "algorithm " + std::string(alg_name(alg)) + " does not match the key's "
                                        + std::string(alg_name(key.alg())));
@@ -48,36 +30,9 @@ Result<void> check_binding(Alg alg, const Key& key) {
   return {};
 }
 
-// A digest context initialised for `alg` with the padding JWS prescribes.
-Result<ossl::MdCtxPtr> fresh_context(Alg alg, const Key& key, Direction direction) {
-  ossl::MdCtxPtr ctx(EVP_MD_CTX_new());
-  EVP_PKEY_CTX* pctx = nullptr;
-  if (!ctx) {
-    return ossl::fail_crypto("allocating a digest context");
-  }
-  const int init =
-      direction == Direction::sign
-          ? EVP_DigestSignInit_ex(ctx.get(), &pctx, digest_name(alg), nullptr, nullptr, key.evp(), nullptr)
-          : EVP_DigestVerifyInit_ex(ctx.get(), &pctx, digest_name(alg), nullptr, nullptr, key.evp(), nullptr);
-  if (init != 1) {
-    return ossl::fail_crypto("initialising " + std::string(alg_name(alg)));
-  }
-  if (alg == Alg::PS256) {
-    // MGF1 follows the message digest (SHA-256); the salt length is fixed, also on verify.
-    if (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) != 1
-        || EVP_PKEY_CTX_set_rsa_mgf1_md_name(pctx, "SHA256", nullptr) != 1
-        || EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, k_pss_salt_bytes) != 1) {
-      return ossl::fail_crypto("configuring RSASSA-PSS");
-    }
-  } else if (key.type() == KeyType::rsa && EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) != 1) {
-    return ossl::fail_crypto("configuring RSASSA-PKCS1-v1_5");
-  }
-  return ctx;
-}
-
 // The key's prepared template for `direction`, or null.
-const EVP_MD_CTX* template_for(const Key& key, Direction direction) {
-  const auto* prepared = key.prepared();
+const EVP_MD_CTX* template_for(const keys::Key& key, Direction direction) {
+  const auto* prepared = keys::KeyAccess::prepared(key);
   if (prepared == nullptr) {
     return nullptr;
   }
@@ -86,10 +41,10 @@ const EVP_MD_CTX* template_for(const Key& key, Direction direction) {
 
 // A context for one operation: a copy of the key's template when there is
 // one (no provider fetches), else initialised afresh.
-Result<ossl::MdCtxPtr> digest_context(Alg alg, const Key& key, Direction direction) {
+Result<ossl::MdCtxPtr> digest_context(keys::Alg alg, const keys::Key& key, Direction direction) {
   const EVP_MD_CTX* prepared = template_for(key, direction);
   if (prepared == nullptr) {
-    return fresh_context(alg, key, direction);
+    return keys::fresh_context(alg, key, direction);
   }
   ossl::MdCtxPtr ctx(EVP_MD_CTX_new());
   if (!ctx || EVP_MD_CTX_copy_ex(ctx.get(), prepared) != 1) {
@@ -198,44 +153,17 @@ Result<std::string> der_to_raw(std::string_view der, std::size_t raw_size) {
   return raw;
 }
 
-// The HMAC implementation, fetched once and shared (EVP_MAC is immutable after fetch).
-EVP_MAC* hmac_implementation() {
-  static EVP_MAC* const mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
-  return mac;
-}
-
-Result<void> check_hmac_key(std::string_view secret) {
-  if (secret.size() < k_min_hmac_key_bytes) {
-    return fail(Errc::unsupported, "HS256 key of " + std::to_string(secret.size())
-                                       + " bytes is too short (minimum "
-                                       + std::to_string(k_min_hmac_key_bytes) + ")");
-  }
-  return {};
-}
-
-// A fresh HMAC-SHA256 context keyed with `secret`, or null.
-ossl::MacCtxPtr keyed_hmac(std::string_view secret) {
-  ossl::MacCtxPtr ctx(hmac_implementation() != nullptr ? EVP_MAC_CTX_new(hmac_implementation()) : nullptr);
-  std::string digest = "SHA256"; // OSSL_PARAM wants a mutable buffer
-  const std::array<OSSL_PARAM, 2> params = {
-      OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest.data(), 0), OSSL_PARAM_construct_end()};
-  if (!ctx || EVP_MAC_init(ctx.get(), ossl::bytes(secret), secret.size(), params.data()) != 1) {
-    return nullptr;
-  }
-  return ctx;
-}
-
 // A keyed context for one MAC: a copy of the key's template, else keyed afresh.
-ossl::MacCtxPtr hmac_context(const Key& key) {
-  const auto* prepared = key.prepared();
+ossl::MacCtxPtr hmac_context(const keys::Key& key) {
+  const auto* prepared = keys::KeyAccess::prepared(key);
   if (prepared != nullptr && prepared->mac) {
     return ossl::MacCtxPtr(EVP_MAC_CTX_dup(prepared->mac.get()));
   }
-  return keyed_hmac(key.secret());
+  return keys::keyed_hmac(key.secret());
 }
 
-Result<std::string> hmac_sha256(const Key& key, std::string_view input) {
-  if (auto r = check_hmac_key(key.secret()); !r) {
+Result<std::string> hmac_sha256(const keys::Key& key, std::string_view input) {
+  if (auto r = keys::check_hmac_key(key.secret()); !r) {
     return std::unexpected(r.error());
   }
   const ossl::MacCtxPtr ctx = hmac_context(key);
@@ -248,7 +176,7 @@ Result<std::string> hmac_sha256(const Key& key, std::string_view input) {
   return tag;
 }
 
-Result<std::string> digest_sign(Alg alg, const Key& key, std::string_view input) {
+Result<std::string> digest_sign(keys::Alg alg, const keys::Key& key, std::string_view input) {
   auto ctx = digest_context(alg, key, Direction::sign);
   if (!ctx) {
     return std::unexpected(ctx.error());
@@ -265,7 +193,8 @@ Result<std::string> digest_sign(Alg alg, const Key& key, std::string_view input)
   return is_ecdsa(alg) ? der_to_raw(sig, key.signature_size()) : Result<std::string>(std::move(sig));
 }
 
-Result<void> digest_verify(Alg alg, const Key& key, std::string_view input, std::string_view sig) {
+Result<void> digest_verify(keys::Alg alg, const keys::Key& key, std::string_view input,
+                           std::string_view sig) {
   std::string der;
   if (is_ecdsa(alg)) {
     der = raw_to_der(sig);
@@ -282,7 +211,7 @@ Result<void> digest_verify(Alg alg, const Key& key, std::string_view input, std:
   return {};
 }
 
-Result<void> hmac_verify(const Key& key, std::string_view input, std::string_view sig) {
+Result<void> hmac_verify(const keys::Key& key, std::string_view input, std::string_view sig) {
   auto expected = hmac_sha256(key, input);
   if (!expected) {
     return std::unexpected(expected.error());
@@ -296,20 +225,20 @@ Result<void> hmac_verify(const Key& key, std::string_view input, std::string_vie
 
 } // namespace
 
-Result<std::string> sign(Alg alg, const Key& key, std::string_view input) {
+Result<std::string> sign(keys::Alg alg, const keys::Key& key, std::string_view input) {
   if (auto bound = check_binding(alg, key); !bound) {
     return std::unexpected(bound.error());
   }
   if (!key.has_private()) {
     return fail(Errc::unsupported, "cannot sign with a public key (kid " + key.kid() + ")");
   }
-  if (alg == Alg::HS256) {
+  if (alg == keys::Alg::HS256) {
     return hmac_sha256(key, input);
   }
   return digest_sign(alg, key, input);
 }
 
-Result<void> verify(Alg alg, const Key& key, std::string_view input, std::string_view sig) {
+Result<void> verify(keys::Alg alg, const keys::Key& key, std::string_view input, std::string_view sig) {
   if (auto bound = check_binding(alg, key); !bound) {
     return bound;
   }
@@ -319,27 +248,10 @@ Result<void> verify(Alg alg, const Key& key, std::string_view input, std::string
                                          + std::to_string(key.signature_size()) + " bytes, got "
                                          + std::to_string(sig.size()));
   }
-  if (alg == Alg::HS256) {
+  if (alg == keys::Alg::HS256) {
     return hmac_verify(key, input, sig);
   }
   return digest_verify(alg, key, input, sig);
-}
-
-std::shared_ptr<const PreparedContexts> prepare(const Key& key) {
-  auto out = std::make_shared<PreparedContexts>();
-  if (key.is_symmetric()) {
-    out->mac = check_hmac_key(key.secret()) ? keyed_hmac(key.secret()) : nullptr;
-    return out->mac ? out : nullptr;
-  }
-  auto verify = fresh_context(key.alg(), key, Direction::verify);
-  auto sign = key.has_private() ? fresh_context(key.alg(), key, Direction::sign) : ossl::MdCtxPtr();
-  if (!verify || !sign) {
-    ossl::clear_errors(); // reported again, with context, by the operation that needs it
-    return nullptr;
-  }
-  out->verify = std::move(*verify);
-  out->sign = std::move(*sign);
-  return out;
 }
 
 } // namespace claudegate::signature

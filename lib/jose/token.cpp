@@ -17,14 +17,14 @@ constexpr std::size_t k_jti_bytes = 16;         // 128 random bits (SPEC §3)
 constexpr UnixSeconds k_max_exp = 253402300799; // 9999-12-31T23:59:59Z, as claims::check
 using json::quote;
 
-Result<const Key*> find_key(const jws::DecodedToken& decoded, const KeySet& keys) {
+Result<const keys::Key*> find_key(const jws::DecodedToken& decoded, const keyset::KeySet& keys) {
   if (!decoded.header.contains("kid")) {
     return fail(Errc::unknown_key, "token has no kid; keys are chosen by kid only");
   }
   if (decoded.kid.empty()) {
     return fail(Errc::unknown_key, "token has an empty kid; keys are chosen by kid only");
   }
-  const Key* key = keys.find(decoded.kid);
+  const keys::Key* key = keys.find(decoded.kid);
   if (key == nullptr) {
     return fail(Errc::unknown_key, "unknown kid " + quote(decoded.kid) + ": no such key in the key set");
   }
@@ -190,7 +190,7 @@ Result<std::string> claims_text(const AccessTokenRequest& request, UnixSeconds n
 // {"alg":…,"typ":"at+jwt","kid":…}: built from the signer itself, so it
 // meets decode's header rules by construction and is not parsed back as
 // jws::sign_serialized would; signature::sign still checks the alg binding.
-Result<std::string> access_header_text(const Key& signer) {
+Result<std::string> access_header_text(const keys::Key& signer) {
   std::string out = "{\"alg\":\"";
   out.append(alg_name(signer.alg())).append("\",\"typ\":\"at+jwt\",\"kid\":");
   if (!json::append_quoted(out, signer.kid())) {
@@ -201,7 +201,7 @@ Result<std::string> access_header_text(const Key& signer) {
 }
 
 Result<std::string> sign_compact(std::string_view header_json, std::string_view claims_json,
-                                 const Key& signer) {
+                                 const keys::Key& signer) {
   std::string out;
   out.reserve((header_json.size() + claims_json.size() + signer.signature_size()) * 4 / 3 + 8);
   out.append(base64url::encode(header_json)).append(".").append(base64url::encode(claims_json));
@@ -213,7 +213,7 @@ Result<std::string> sign_compact(std::string_view header_json, std::string_view 
   return out;
 }
 
-Result<std::string> sign_access_token(std::string_view claims_json, const Key& signer) {
+Result<std::string> sign_access_token(std::string_view claims_json, const keys::Key& signer) {
   const auto header = access_header_text(signer);
   if (!header) {
     return header;
@@ -230,8 +230,8 @@ Result<std::string> sign_access_token(std::string_view claims_json, const Key& s
 
 } // namespace
 
-Result<VerifiedToken> verify(std::string_view token, const KeySet& keys, const claims::VerifyPolicy& policy,
-                             UnixSeconds now) {
+Result<VerifiedToken> verify(std::string_view token, const keyset::KeySet& keys,
+                             const claims::VerifyPolicy& policy, UnixSeconds now) {
   auto decoded = jws::decode(token);
   if (!decoded) {
     return std::unexpected(decoded.error());
@@ -250,7 +250,7 @@ Result<VerifiedToken> verify(std::string_view token, const KeySet& keys, const c
   return VerifiedToken{std::move(decoded->header), std::move(decoded->payload), decoded->kid, decoded->alg};
 }
 
-Result<IssuedAccessToken> issue(const AccessTokenRequest& request, const Key& signer, UnixSeconds now,
+Result<IssuedAccessToken> issue(const AccessTokenRequest& request, const keys::Key& signer, UnixSeconds now,
                                 RandomSource& rng) {
   if (auto r = check_request(request, now); !r) {
     return std::unexpected(r.error());

@@ -165,7 +165,7 @@ private:
   SubjectLimiter m_limiter;
   // A session's requests carry one token: verified once, then until its exp
   // or the next revocation (by the store's revocation epoch).
-  revocation::VerifiedCache m_verified{k_verified_cache_capacity};
+  verified_cache::VerifiedCache m_verified{k_verified_cache_capacity};
   std::string m_owner = store::reservation_owner(); // this process, on every reservation it makes
 };
 

@@ -13,11 +13,11 @@ Result<std::unique_ptr<KeyringWatch>> KeyringWatch::open(const std::filesystem::
                                                          const Clock& clock) {
   std::unique_ptr<KeyringWatch> watch(new KeyringWatch(dir, clock));
   watch->m_stamp = watch->stamp();
-  auto ring = Keyring::open(dir, clock.now());
+  auto ring = keyring::Keyring::open(dir, clock.now());
   if (!ring) {
     return std::unexpected(ring.error());
   }
-  watch->m_ring = std::make_shared<const Keyring>(std::move(*ring));
+  watch->m_ring = std::make_shared<const keyring::Keyring>(std::move(*ring));
   watch->m_checked = std::chrono::steady_clock::now();
   return watch;
 }
@@ -41,14 +41,14 @@ void KeyringWatch::reload_if_changed() {
   if (seen == m_stamp) {
     return;
   }
-  auto ring = Keyring::open(m_dir, m_clock.now());
+  auto ring = keyring::Keyring::open(m_dir, m_clock.now());
   if (ring) {
-    m_ring = std::make_shared<const Keyring>(std::move(*ring));
+    m_ring = std::make_shared<const keyring::Keyring>(std::move(*ring));
     m_stamp = seen;
   }
 }
 
-std::shared_ptr<const Keyring> KeyringWatch::current() {
+std::shared_ptr<const keyring::Keyring> KeyringWatch::current() {
   const std::lock_guard lock(m_mutex);
   reload_if_changed();
   return m_ring;

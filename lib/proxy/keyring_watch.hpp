@@ -21,7 +21,7 @@ public:
 
   // The current keyring; reloaded first when index.json's mtime or size
   // changed (looked at no more than every 500 ms). A failed reload keeps the old ring.
-  std::shared_ptr<const Keyring> current();
+  std::shared_ptr<const keyring::Keyring> current();
 
 private:
   struct Stamp {
@@ -37,7 +37,7 @@ private:
   std::filesystem::path m_dir;
   const Clock& m_clock;
   std::mutex m_mutex;
-  std::shared_ptr<const Keyring> m_ring;
+  std::shared_ptr<const keyring::Keyring> m_ring;
   Stamp m_stamp;
   std::chrono::steady_clock::time_point m_checked;
 };

@@ -75,7 +75,7 @@ Result<void> check_format(std::string_view token) {
 }
 
 Result<TokenPair> start_family(store::Store& store, const token::AccessTokenRequest& request,
-                               const Key& signer, const Lifetimes& lifetimes, UnixSeconds now,
+                               const keys::Key& signer, const Lifetimes& lifetimes, UnixSeconds now,
                                RandomSource& rng) {
   token::AccessTokenRequest with_family = request;
   with_family.family_id = base64url::encode(rng.bytes(k_family_bytes));
@@ -99,7 +99,7 @@ Result<TokenPair> start_family(store::Store& store, const token::AccessTokenRequ
   return pair;
 }
 
-Result<TokenPair> rotate(store::Store& store, std::string_view presented, const Key& signer,
+Result<TokenPair> rotate(store::Store& store, std::string_view presented, const keys::Key& signer,
                          const Lifetimes& lifetimes, UnixSeconds now, RandomSource& rng) {
   if (auto shaped = check_format(presented); !shaped) {
     return std::unexpected(shaped.error());

@@ -58,7 +58,7 @@ Result<void> check(store::Store& store, const token::VerifiedToken& token, std::
   return {};
 }
 
-Result<token::VerifiedToken> verify_unrevoked(std::string_view token, const KeySet& keys,
+Result<token::VerifiedToken> verify_unrevoked(std::string_view token, const keyset::KeySet& keys,
                                               const claims::VerifyPolicy& policy, UnixSeconds now,
                                               const StoreSource& store) {
   auto verified = token::verify(token, keys, policy, now);
@@ -78,7 +78,7 @@ Result<token::VerifiedToken> verify_unrevoked(std::string_view token, const KeyS
   return verified;
 }
 
-Result<token::VerifiedToken> verify_unrevoked(std::string_view token, const KeySet& keys,
+Result<token::VerifiedToken> verify_unrevoked(std::string_view token, const keyset::KeySet& keys,
                                               const claims::VerifyPolicy& policy, UnixSeconds now,
                                               store::Store* store) {
   return verify_unrevoked(token, keys, policy, now, [store]() -> Result<store::Store*> { return store; });

@@ -3,7 +3,7 @@
 
 #include <utility>
 
-namespace claudegate::revocation {
+namespace claudegate::verified_cache {
 
 namespace {
 
@@ -28,7 +28,7 @@ UnixSeconds expiry_of(const json::Json& claims, const claims::VerifyPolicy& poli
 VerifiedCache::VerifiedCache(std::size_t capacity) : m_capacity(capacity == 0 ? 1 : capacity) {
 }
 
-Result<token::VerifiedToken> VerifiedCache::verify(std::string_view token, const KeySet& keys,
+Result<token::VerifiedToken> VerifiedCache::verify(std::string_view token, const keyset::KeySet& keys,
                                                    const claims::VerifyPolicy& policy, UnixSeconds now,
                                                    store::Store* store) {
   if (auto entry = find(token); entry && still_valid(*entry, keys, policy, now)) {
@@ -46,7 +46,7 @@ Result<token::VerifiedToken> VerifiedCache::verify(std::string_view token, const
   // token whose signature and claims passed: a revocation committed after
   // this read moves the epoch on, so the next hit checks again.
   std::int64_t epoch = 0;
-  auto verified = verify_unrevoked(token, keys, policy, now, [&]() -> Result<store::Store*> {
+  auto verified = revocation::verify_unrevoked(token, keys, policy, now, [&]() -> Result<store::Store*> {
     if (store != nullptr) {
       auto read = store->revocation_epoch();
       if (!read) {
@@ -57,7 +57,7 @@ Result<token::VerifiedToken> VerifiedCache::verify(std::string_view token, const
     return store;
   });
   if (verified) {
-    const Key* key = keys.find(verified->kid);
+    const keys::Key* key = keys.find(verified->kid);
     remember(token,
              Entry{*verified, key != nullptr ? key->kid() : std::string{}, epoch,
                    expiry_of(verified->claims, policy, now)},
@@ -74,9 +74,9 @@ std::shared_ptr<const VerifiedCache::Entry> VerifiedCache::find(std::string_view
 
 // The same key material still verifies the token's kid, and the claims
 // still hold at `now` under `policy`.
-bool VerifiedCache::still_valid(const Entry& entry, const KeySet& keys, const claims::VerifyPolicy& policy,
-                                UnixSeconds now) const {
-  const Key* key = keys.find(entry.verified.kid);
+bool VerifiedCache::still_valid(const Entry& entry, const keyset::KeySet& keys,
+                                const claims::VerifyPolicy& policy, UnixSeconds now) const {
+  const keys::Key* key = keys.find(entry.verified.kid);
   if (key == nullptr || entry.thumbprint.empty() || key->kid() != entry.thumbprint) {
     return false;
   }
@@ -105,4 +105,4 @@ std::uint64_t VerifiedCache::misses() const {
   return m_misses.load();
 }
 
-} // namespace claudegate::revocation
+} // namespace claudegate::verified_cache

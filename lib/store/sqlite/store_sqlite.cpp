@@ -32,6 +32,9 @@ using sqlite::Connection;
 using sqlite::Query;
 using sqlite::Transaction;
 
+// A write transaction's synchronous setting (see SqliteStore::begin).
+enum class Durability { full, normal };
+
 constexpr int k_schema_version = 3;
 constexpr int k_busy_timeout_ms = 30'000;
 constexpr std::int64_t k_day_seconds = 86'400;

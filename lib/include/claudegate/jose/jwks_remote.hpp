@@ -98,7 +98,7 @@ public:
   // A failed refetch keeps the previous keys (up to `max_stale` after their
   // fetch), so an unknown kid then fails in token::verify as unknown_key.
   // Fails with the fetch's error (io, config) when there are no usable keys.
-  Result<std::shared_ptr<const KeySet>> keys_for(std::string_view kid);
+  Result<std::shared_ptr<const keyset::KeySet>> keys_for(std::string_view kid);
 
   const std::string& url() const { return m_url; }
 
@@ -118,7 +118,7 @@ private:
   const DiskCache* m_disk;
   std::mutex m_mutex; // held across a fetch: concurrent callers wait for its result
   bool m_disk_loaded = false;
-  std::shared_ptr<const KeySet> m_keys;
+  std::shared_ptr<const keyset::KeySet> m_keys;
   CachedDocument m_cached;
   std::optional<UnixSeconds> m_last_attempt;
   std::optional<Error> m_last_error;

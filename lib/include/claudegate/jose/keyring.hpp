@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-namespace claudegate {
+namespace claudegate::keyring {
 
 // active: signs new tokens (exactly one); published: verifies tokens it
 // signed until they have all expired; retired: kept on disk, never used.
@@ -21,7 +21,7 @@ std::string_view key_state_name(KeyState state);
 
 struct KeyRecord {
   std::string kid;
-  Alg alg = Alg::RS256;
+  keys::Alg alg = keys::Alg::RS256;
   KeyState state = KeyState::active;
   int bits = 0;
   UnixSeconds created_at = 0;
@@ -49,25 +49,25 @@ public:
 
   // The active signing key. Fails with config ("no signing key yet; run
   // claudegate keygen") when there is none.
-  Result<const Key*> signer() const;
+  Result<const keys::Key*> signer() const;
 
   // Active + published keys, by kid.
-  const KeySet& verification_keys() const { return m_keys; }
+  const keyset::KeySet& verification_keys() const { return m_keys; }
 
   // Active + published asymmetric keys, for the JWKS.
-  std::vector<const Key*> public_keys() const;
+  std::vector<const keys::Key*> public_keys() const;
 
   // Store `key` at `now`: writes the key file (0600) and the index
   // atomically, creating `dir` (0700). Rotation::no fails with config when
   // an active key exists; Rotation::yes makes `key` active and the old
   // active key published until now + `retire_after` seconds. A kid already
   // in the ring fails with config.
-  Result<KeyRecord> add(const Key& key, Rotation rotation, UnixSeconds now, std::int64_t retire_after);
+  Result<KeyRecord> add(const keys::Key& key, Rotation rotation, UnixSeconds now, std::int64_t retire_after);
 
 private:
   std::filesystem::path m_dir;
   std::vector<KeyRecord> m_records;
-  KeySet m_keys;
+  keyset::KeySet m_keys;
 };
 
-} // namespace claudegate
+} // namespace claudegate::keyring

@@ -4,7 +4,7 @@
 #include "claudegate/base/errors.hpp"
 #include "claudegate/base/json.hpp"
 
-#include <openssl/evp.h>
+#include <openssl/types.h> // EVP_PKEY, declared only
 
 #include <functional>
 #include <memory>
@@ -13,7 +13,7 @@
 #include <string_view>
 #include <vector>
 
-namespace claudegate {
+namespace claudegate::keys {
 
 // JWS algorithms claudegate signs and verifies (RFC 7518, RFC 8037).
 enum class Alg { RS256, RS384, RS512, PS256, ES256, ES384, EdDSA, HS256 };
@@ -33,15 +33,7 @@ enum class KeyType { rsa, ec, okp, oct };
 // "RSA", "EC", "OKP", "oct" (the JWK kty).
 std::string_view key_type_name(KeyType type);
 
-struct EvpPkeyDeleter {
-  void operator()(EVP_PKEY* p) const noexcept { EVP_PKEY_free(p); }
-};
-using EvpPkeyPtr = std::unique_ptr<EVP_PKEY, EvpPkeyDeleter>;
-
 enum class IncludePrivate { yes, no };
-
-// OpenSSL contexts prepared once per key (defined in lib/jose/openssl_util.hpp).
-struct PreparedContexts;
 
 // One signing/verification key bound to exactly one algorithm. Asymmetric
 // keys hold an EVP_PKEY parsed once; HS256 keys hold the secret bytes.
@@ -109,10 +101,6 @@ public:
   // A copy of this key without private material (oct keys keep their secret).
   Result<Key> public_only() const;
 
-  // Contexts initialised once for this key's alg, which signature:: copies
-  // per operation instead of initialising afresh; null when not prepared.
-  const PreparedContexts* prepared() const { return m_prepared.get(); }
-
 private:
   Key() = default;
   friend struct KeyAccess;
@@ -124,7 +112,10 @@ private:
   std::string m_kid;
   std::shared_ptr<EVP_PKEY> m_pkey; // shared: Key is copyable, EVP_PKEY is read-only
   std::string m_secret;
-  std::shared_ptr<const PreparedContexts> m_prepared; // read-only templates, shared by copies
+  // OpenSSL contexts initialised once for this key's alg, which signature::
+  // copies per operation (jose-internal: lib/jose/key_contexts.hpp); null
+  // when not prepared. Read-only templates, shared by copies.
+  std::shared_ptr<const void> m_prepared;
 };
 
-} // namespace claudegate
+} // namespace claudegate::keys

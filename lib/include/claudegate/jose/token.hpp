@@ -22,14 +22,14 @@ struct VerifiedToken {
   json::Json header;
   json::Json claims;
   std::string kid;
-  Alg alg = Alg::RS256;
+  keys::Alg alg = keys::Alg::RS256;
 };
 
 // Verify compact `token` with `keys` under `policy` at `now`: strict decode,
 // key by kid, signature, then claims. Fails with malformed, unsupported,
 // unknown_key, bad_signature, expired, not_yet_valid or claim_mismatch.
-Result<VerifiedToken> verify(std::string_view token, const KeySet& keys, const claims::VerifyPolicy& policy,
-                             UnixSeconds now);
+Result<VerifiedToken> verify(std::string_view token, const keyset::KeySet& keys,
+                             const claims::VerifyPolicy& policy, UnixSeconds now);
 
 struct AccessTokenRequest {
   std::string subject;
@@ -57,7 +57,7 @@ struct IssuedAccessToken {
 // 128-bit random jti from `rng`; header {alg, typ:"at+jwt", kid}. Fails with
 // config (empty subject, ttl ≤ 0, extra claim overriding a registered one)
 // or internal.
-Result<IssuedAccessToken> issue(const AccessTokenRequest& request, const Key& signer, UnixSeconds now,
+Result<IssuedAccessToken> issue(const AccessTokenRequest& request, const keys::Key& signer, UnixSeconds now,
                                 RandomSource& rng);
 
 } // namespace claudegate::token

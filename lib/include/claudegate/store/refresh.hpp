@@ -40,7 +40,7 @@ Result<void> check_format(std::string_view token);
 // Start a new family for `request` at `now`: an access token (with fid) and
 // the family's first refresh token. Fails with config, internal or storage.
 Result<TokenPair> start_family(store::Store& store, const token::AccessTokenRequest& request,
-                               const Key& signer, const Lifetimes& lifetimes, UnixSeconds now,
+                               const keys::Key& signer, const Lifetimes& lifetimes, UnixSeconds now,
                                RandomSource& rng);
 
 // Exchange `presented` for a new pair in the same family, re-issuing the
@@ -48,7 +48,7 @@ Result<TokenPair> start_family(store::Store& store, const token::AccessTokenRequ
 // (unknown token), expired, revoked (the family, or its subject by a
 // cut-off at or after the family began), refresh_reuse (family now
 // revoked), internal or storage.
-Result<TokenPair> rotate(store::Store& store, std::string_view presented, const Key& signer,
+Result<TokenPair> rotate(store::Store& store, std::string_view presented, const keys::Key& signer,
                          const Lifetimes& lifetimes, UnixSeconds now, RandomSource& rng);
 
 } // namespace claudegate::refresh

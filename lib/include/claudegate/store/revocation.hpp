@@ -26,7 +26,7 @@ Result<void> check(store::Store& store, const token::VerifiedToken& token, std::
 // passed — check(`*store`) in policy.revocation_namespace (a null `store`
 // keeps no revocations). Fails as
 // token::verify does, or with revoked or storage.
-Result<token::VerifiedToken> verify_unrevoked(std::string_view token, const KeySet& keys,
+Result<token::VerifiedToken> verify_unrevoked(std::string_view token, const keyset::KeySet& keys,
                                               const claims::VerifyPolicy& policy, UnixSeconds now,
                                               store::Store* store);
 
@@ -35,7 +35,7 @@ using StoreSource = std::function<Result<store::Store*>()>;
 
 // As above, but `store` is called only once signature and claims passed, so
 // a bad token never opens the store. Fails also with the store's error.
-Result<token::VerifiedToken> verify_unrevoked(std::string_view token, const KeySet& keys,
+Result<token::VerifiedToken> verify_unrevoked(std::string_view token, const keyset::KeySet& keys,
                                               const claims::VerifyPolicy& policy, UnixSeconds now,
                                               const StoreSource& store);
 

@@ -257,8 +257,6 @@ public:
   virtual Result<void> audit(const AuditEvent& event) = 0;
 };
 
-enum class Durability { full, normal };
-
 // Open (creating, mode 0600) the SQLite store at `path`: WAL, busy_timeout,
 // foreign keys, migrations to the current schema. Refuses a file from a
 // newer claudegate (storage, never altered), a corrupt or unreadable file

@@ -18,20 +18,20 @@
 // Tokens that already passed revocation::verify_unrevoked, kept so a client
 // presenting the same token again skips the signature and the revocation
 // lookups (serve-local sees one token on every request of a session).
-namespace claudegate::revocation {
+namespace claudegate::verified_cache {
 
 class VerifiedCache {
 public:
   // At most `capacity` tokens (> 0) are held at once.
   explicit VerifiedCache(std::size_t capacity);
 
-  // As verify_unrevoked(`token`, `keys`, `policy`, `now`, `store`), with the
+  // As revocation::verify_unrevoked(`token`, `keys`, `policy`, `now`, `store`), with the
   // same verdicts. A hit needs the exact token bytes verified before by the
   // same key material (kid and thumbprint still in `keys`), the store's
   // revocation epoch unchanged since its check, and claims::check to pass
   // again at `now` (so exp, nbf, iat, issuer and audience hold every time).
   // Anything else takes the full path; only successes are kept. Thread-safe.
-  Result<token::VerifiedToken> verify(std::string_view token, const KeySet& keys,
+  Result<token::VerifiedToken> verify(std::string_view token, const keyset::KeySet& keys,
                                       const claims::VerifyPolicy& policy, UnixSeconds now,
                                       store::Store* store);
 
@@ -52,7 +52,7 @@ private:
   };
 
   std::shared_ptr<const Entry> find(std::string_view token) const;
-  bool still_valid(const Entry& entry, const KeySet& keys, const claims::VerifyPolicy& policy,
+  bool still_valid(const Entry& entry, const keyset::KeySet& keys, const claims::VerifyPolicy& policy,
                    UnixSeconds now) const;
   void remember(std::string_view token, Entry entry, UnixSeconds now);
 
@@ -63,4 +63,4 @@ private:
   std::atomic<std::uint64_t> m_misses = 0;
 };
 
-} // namespace claudegate::revocation
+} // namespace claudegate::verified_cache
