@@ -5,7 +5,8 @@
 # Every #include of a claudegate header in lib/<layer>/,
 # lib/include/claudegate/<layer>/ and apps/ must name a layer at or below
 # its own, and a quoted include of a private header must stay inside its own
-# layer's folder. A tree with one upward include must fail the same check.
+# layer's folder (apps/ reaches the library through public headers only).
+# A tree with one upward include must fail the same check.
 set -euo pipefail
 SRC=${CLAUDEGATE_SOURCE_DIR:?CLAUDEGATE_SOURCE_DIR must point at the source tree}
 LAYERS=(base jose store proxy apps)
@@ -39,8 +40,10 @@ check_file() {
     *)
       dir=$(dirname "$file")
       resolved=$(realpath -m "$dir/$target")
-      if [ "$layer" != apps ] && [[ $resolved != "$root/lib/$layer/"* ]]; then
-        echo "${file#"$root"/}: $layer includes $target, a header outside lib/$layer/"
+      local home="$root/lib/$layer"
+      [ "$layer" = apps ] && home="$root/apps"
+      if [[ $resolved != "$home/"* ]]; then
+        echo "${file#"$root"/}: $layer includes $target, a header outside ${home#"$root"/}/"
       fi
       ;;
     esac
