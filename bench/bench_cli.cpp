@@ -24,6 +24,7 @@
 #include <claudegate/base/home.hpp>
 #include <claudegate/jose/keyring.hpp>
 #include <claudegate/jose/token.hpp>
+#include <claudegate/store/sqlite.hpp>
 #include <claudegate/store/store.hpp>
 
 #include <fmt/core.h>

@@ -7,6 +7,7 @@
 #include <claudegate/jose/jws.hpp>
 #include <claudegate/jose/token.hpp>
 #include <claudegate/store/revocation.hpp>
+#include <claudegate/store/sqlite.hpp>
 #include <claudegate/store/store.hpp>
 #include <claudegate/store/verified_cache.hpp>
 

@@ -9,6 +9,7 @@
 #include <claudegate/jose/jws.hpp>
 #include <claudegate/jose/token.hpp>
 #include <claudegate/store/revocation.hpp>
+#include <claudegate/store/sqlite.hpp>
 
 #include <fmt/format.h>
 

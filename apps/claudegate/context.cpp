@@ -2,6 +2,7 @@
 #include "context.hpp"
 
 #include <claudegate/base/fs.hpp>
+#include <claudegate/store/sqlite.hpp>
 
 #include <fmt/core.h>
 

@@ -3,6 +3,7 @@
 // user could have written or redirected (fs::check_private applied).
 #include "claudegate/base/config.hpp"
 #include "claudegate/jose/keyring.hpp"
+#include "claudegate/store/sqlite.hpp"
 #include "claudegate/store/store.hpp"
 
 #include "proxy/request_log.hpp"

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+#include "claudegate/store/sqlite.hpp"
 #include "claudegate/store/store.hpp"
 
 #include "scratch_dir.hpp"

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "claudegate/store/verified_cache.hpp"
 
+#include "claudegate/store/sqlite.hpp"
+
 #include "jose_support.hpp"
 #include "scratch_dir.hpp"
 

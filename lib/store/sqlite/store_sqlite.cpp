@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "claudegate/store/store.hpp"
+#include "claudegate/store/sqlite.hpp"
 
 #include "../group_commit.hpp"
 #include "claudegate/base/duration.hpp"

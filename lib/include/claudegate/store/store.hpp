@@ -16,7 +16,7 @@
 // The persistent state of a gateway: refresh-token families, revocations,
 // the usage ledger, quota reservations and audit events. An interface, so a
 // PostgreSQL backend can serve several gateway replicas; SQLite is the
-// embedded implementation (open_sqlite).
+// embedded implementation (open_sqlite, claudegate/store/sqlite.hpp).
 namespace claudegate::store {
 
 // ---- refresh-token families -------------------------------------------------
@@ -256,17 +256,6 @@ public:
   // Append `event` to the audit log.
   virtual Result<void> audit(const AuditEvent& event) = 0;
 };
-
-// Open (creating, mode 0600) the SQLite store at `path`: WAL, busy_timeout,
-// foreign keys, migrations to the current schema. Refuses a file from a
-// newer claudegate (storage, never altered), a corrupt or unreadable file
-// (storage, with the path and what to do), and a file, -wal or -shm that is
-// a symbolic link, owned by another user or writable by group/others
-// (config, with the chmod/chown fix: fs::check_private).
-Result<std::unique_ptr<Store>> open_sqlite(const std::filesystem::path& path);
-
-// The schema version this build reads and writes (PRAGMA user_version).
-int schema_version();
 
 // The UTC day "YYYY-MM-DD" of `t`, and the Unix time of its start.
 std::string utc_day(UnixSeconds t);
