@@ -103,7 +103,7 @@ public:
 
 private:
   Key() = default;
-  friend struct KeyAccess;
+  friend struct KeyAccess; // builds keys, reads m_prepared (lib/jose/key_contexts.hpp)
 
   Alg m_alg = Alg::RS256;
   KeyType m_type = KeyType::rsa;
