@@ -21,10 +21,11 @@
 //
 // Each prints a markdown table and "RESULT <id> <figure> <unit> <measured>
 // <reference>" lines for bench/summarize.py.
-#include <claudegate/home.hpp>
-#include <claudegate/keyring.hpp>
-#include <claudegate/store.hpp>
-#include <claudegate/token.hpp>
+#include <claudegate/base/home.hpp>
+#include <claudegate/jose/keyring.hpp>
+#include <claudegate/jose/token.hpp>
+#include <claudegate/store/sqlite.hpp>
+#include <claudegate/store/store.hpp>
 
 #include <fmt/core.h>
 #include <spawn.h>
@@ -97,18 +98,18 @@ ProcessTime run(const std::vector<std::string>& argv, const std::string& input =
 
 // ---- the home's signing key -------------------------------------------------------
 
-Keyring open_keyring(const std::string& home, UnixSeconds now) {
+keyring::Keyring open_keyring(const std::string& home, UnixSeconds now) {
   home::Overrides overrides;
   overrides.home = home;
   auto paths = home::resolve(overrides);
-  auto ring = paths ? Keyring::open(paths->keys_dir, now) : std::unexpected(paths.error());
+  auto ring = paths ? keyring::Keyring::open(paths->keys_dir, now) : std::unexpected(paths.error());
   if (!ring) {
     die(ring.error().message);
   }
   return std::move(*ring);
 }
 
-const Key& signer_of(const Keyring& ring) {
+const keys::Key& signer_of(const keyring::Keyring& ring) {
   auto signer = ring.signer();
   if (!signer) {
     die(signer.error().message);
@@ -116,7 +117,7 @@ const Key& signer_of(const Keyring& ring) {
   return **signer;
 }
 
-std::string mint(const Key& key, UnixSeconds now, RandomSource& rng) {
+std::string mint(const keys::Key& key, UnixSeconds now, RandomSource& rng) {
   token::AccessTokenRequest request;
   request.subject = "bench-batch";
   request.plan = "pro";
@@ -128,7 +129,7 @@ std::string mint(const Key& key, UnixSeconds now, RandomSource& rng) {
 }
 
 // `count` distinct tokens signed by `key`, minted on every core.
-std::vector<std::string> mint_many(const Key& key, std::size_t count, UnixSeconds now) {
+std::vector<std::string> mint_many(const keys::Key& key, std::size_t count, UnixSeconds now) {
   std::vector<std::string> tokens(count);
   const std::size_t workers = std::max(1U, std::thread::hardware_concurrency());
   std::vector<std::thread> threads;
@@ -155,7 +156,8 @@ double thread_cpu_s() {
 }
 
 // The time token::verify takes over every token, on this thread; dies on a failure.
-ProcessTime verify_in_process(const std::vector<std::string>& tokens, const KeySet& keys, UnixSeconds now) {
+ProcessTime verify_in_process(const std::vector<std::string>& tokens, const keyset::KeySet& keys,
+                              UnixSeconds now) {
   const claims::VerifyPolicy policy;
   const auto start = SteadyClock::now();
   const double cpu_start = thread_cpu_s();
@@ -213,7 +215,7 @@ void print_batch(const ProcessTime& in, const ProcessTime& cli, std::size_t coun
 
 int bench_batch(const std::string& cg, const std::string& home, std::size_t count, int rounds) {
   const UnixSeconds now = std::time(nullptr);
-  const Keyring ring = open_keyring(home, now);
+  const keyring::Keyring ring = open_keyring(home, now);
   const auto mint_start = SteadyClock::now();
   const auto distinct = mint_many(signer_of(ring), std::min(count, k_max_distinct_tokens), now);
   const std::chrono::duration<double> minting = SteadyClock::now() - mint_start;

@@ -4,11 +4,12 @@
 // RS256 verify with revocation on, uncached and through VerifiedCache. Besides
 // the tables it prints one "RESULT <id> <figure> <unit> <measured> <reference>"
 // line per issue #7 target (bench/summarize.py collects them).
-#include <claudegate/jws.hpp>
-#include <claudegate/revocation.hpp>
-#include <claudegate/store.hpp>
-#include <claudegate/token.hpp>
-#include <claudegate/verified_cache.hpp>
+#include <claudegate/jose/jws.hpp>
+#include <claudegate/jose/token.hpp>
+#include <claudegate/store/revocation.hpp>
+#include <claudegate/store/sqlite.hpp>
+#include <claudegate/store/store.hpp>
+#include <claudegate/store/verified_cache.hpp>
 
 #include <fmt/core.h>
 #include <openssl/core_names.h>
@@ -36,14 +37,14 @@ struct MdCtxFree {
   void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
 };
 
-const EVP_MD* digest_of(Alg alg) {
+const EVP_MD* digest_of(keys::Alg alg) {
   switch (alg) {
-  case Alg::RS384:
-  case Alg::ES384:
+  case keys::Alg::RS384:
+  case keys::Alg::ES384:
     return EVP_sha384();
-  case Alg::RS512:
+  case keys::Alg::RS512:
     return EVP_sha512();
-  case Alg::EdDSA:
+  case keys::Alg::EdDSA:
     return nullptr;
   default:
     return EVP_sha256();
@@ -52,7 +53,7 @@ const EVP_MD* digest_of(Alg alg) {
 
 // The reference: one EVP_DigestSign/Verify with a fresh context, as any
 // OpenSSL program verifying one message does.
-bool raw_op(const Key& key, std::string_view input, std::string& sig, bool sign) {
+bool raw_op(const keys::Key& key, std::string_view input, std::string& sig, bool sign) {
   std::unique_ptr<EVP_MD_CTX, MdCtxFree> ctx(EVP_MD_CTX_new());
   EVP_PKEY_CTX* pctx = nullptr;
   const auto* in = reinterpret_cast<const unsigned char*>(input.data());
@@ -61,7 +62,7 @@ bool raw_op(const Key& key, std::string_view input, std::string& sig, bool sign)
   if (init != 1) {
     return false;
   }
-  if (key.alg() == Alg::PS256) {
+  if (key.alg() == keys::Alg::PS256) {
     EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING);
     EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST);
   }
@@ -79,7 +80,7 @@ bool raw_op(const Key& key, std::string_view input, std::string& sig, bool sign)
   return ok;
 }
 
-bool raw_hmac(const Key& key, std::string_view input, std::string& mac) {
+bool raw_hmac(const keys::Key& key, std::string_view input, std::string& mac) {
   mac.resize(32);
   std::size_t len = 0;
   return EVP_Q_mac(nullptr, "HMAC", nullptr, "SHA256", nullptr, key.secret().data(), key.secret().size(),
@@ -147,16 +148,16 @@ std::pair<double, double> side_by_side(const std::function<bool()>& reference,
 }
 
 struct Fixture {
-  Key key;
-  KeySet keys;
+  keys::Key key;
+  keyset::KeySet keys;
   std::string token;
   jws::DecodedToken decoded;
   std::string raw_signature; // what the raw reference verifies (DER for ECDSA)
 };
 
-Fixture make_fixture(Alg alg, UnixSeconds now, RandomSource& rng) {
-  auto key = Key::generate(alg).value();
-  KeySet keys;
+Fixture make_fixture(keys::Alg alg, UnixSeconds now, RandomSource& rng) {
+  auto key = keys::Key::generate(alg).value();
+  keyset::KeySet keys;
   keys.add(key);
   token::AccessTokenRequest request;
   request.subject = "bench-user";
@@ -164,7 +165,7 @@ Fixture make_fixture(Alg alg, UnixSeconds now, RandomSource& rng) {
   auto issued = token::issue(request, key, now, rng).value();
   auto decoded = jws::decode(issued.token).value();
   std::string raw_signature;
-  if (alg == Alg::HS256) {
+  if (alg == keys::Alg::HS256) {
     raw_hmac(key, decoded.signing_input, raw_signature);
   } else {
     raw_op(key, decoded.signing_input, raw_signature, true);
@@ -179,12 +180,12 @@ struct AlgRates {
   double issue;
 };
 
-AlgRates bench_alg(Alg alg, int rounds, double seconds) {
+AlgRates bench_alg(keys::Alg alg, int rounds, double seconds) {
   SystemRandom rng;
   const UnixSeconds now = SystemClock{}.now();
   Fixture f = make_fixture(alg, now, rng);
   const claims::VerifyPolicy policy;
-  const bool hmac = alg == Alg::HS256;
+  const bool hmac = alg == keys::Alg::HS256;
   std::string scratch = f.raw_signature;
   auto raw_verify = [&] {
     if (hmac) {
@@ -260,7 +261,7 @@ std::unique_ptr<store::Store> seeded_store(const std::filesystem::path& path, in
 void bench_revocation(int revoked, int rounds, double seconds) {
   SystemRandom rng;
   const UnixSeconds now = SystemClock{}.now();
-  Fixture f = make_fixture(Alg::RS256, now, rng);
+  Fixture f = make_fixture(keys::Alg::RS256, now, rng);
   const ScratchDir dir;
   const auto seed_start = Clock::now();
   auto store = seeded_store(dir.path() / "claudegate.db", revoked, now);
@@ -271,13 +272,13 @@ void bench_revocation(int revoked, int rounds, double seconds) {
   auto our_verify = [&] {
     return revocation::verify_unrevoked(f.token, f.keys, policy, now, store.get()).has_value();
   };
-  revocation::VerifiedCache cache(1024);
+  verified_cache::VerifiedCache cache(1024);
   auto cached_verify = [&] { return cache.verify(f.token, f.keys, policy, now, store.get()).has_value(); };
   const auto [rv, ov] = side_by_side(raw_verify, our_verify, rounds, seconds);
   const auto [rc, oc] = side_by_side(raw_verify, cached_verify, rounds, seconds);
   fmt::print(
       "\nRS256 verify with revocation on (SQLite, {} revoked jtis, seeded in {:.1f}s); cached = "
-      "revocation::VerifiedCache, the same token again (a hit re-reads only the revocation epoch):\n\n",
+      "verified_cache::VerifiedCache, the same token again (a hit re-reads only the revocation epoch):\n\n",
       revoked, seeding.count());
   fmt::print("| path                     | raw verify/s |  verify/s    | ratio   |\n");
   fmt::print("|--------------------------|--------------|--------------|---------|\n");
@@ -289,14 +290,14 @@ void bench_revocation(int revoked, int rounds, double seconds) {
 }
 
 // RESULT lines: verify for the algorithms issue #7 sets a goal for, issue for all.
-void print_alg_results(const std::vector<std::pair<Alg, AlgRates>>& rates) {
+void print_alg_results(const std::vector<std::pair<keys::Alg, AlgRates>>& rates) {
   for (const auto& [alg, r] : rates) {
     const std::string name(alg_name(alg));
-    if (alg == Alg::RS256 || alg == Alg::ES256 || alg == Alg::EdDSA) {
+    if (alg == keys::Alg::RS256 || alg == keys::Alg::ES256 || alg == keys::Alg::EdDSA) {
       print_result("verify." + name, r.raw_verify, r.verify, "token::verify", "raw EVP_DigestVerify");
     }
     print_result("issue." + name, r.raw_sign, r.issue, "token::issue",
-                 alg == Alg::HS256 ? "raw HMAC" : "raw EVP_DigestSign");
+                 alg == keys::Alg::HS256 ? "raw HMAC" : "raw EVP_DigestSign");
   }
 }
 
@@ -312,8 +313,8 @@ int main(int argc, char** argv) {
   fmt::print("issue  = token::issue (claims, jti, JSON, base64url, signature)\n\n");
   fmt::print("| alg    | raw verify/s |  verify/s    | ratio  |  raw sign/s  |  issue/s     | ratio  |\n");
   fmt::print("|--------|--------------|--------------|--------|--------------|--------------|--------|\n");
-  std::vector<std::pair<Alg, AlgRates>> rates;
-  for (const Alg alg : all_algs()) {
+  std::vector<std::pair<keys::Alg, AlgRates>> rates;
+  for (const keys::Alg alg : keys::all_algs()) {
     rates.emplace_back(alg, bench_alg(alg, rounds, seconds));
   }
   print_alg_results(rates);

@@ -12,8 +12,9 @@
 //
 // Rows are deterministic for a given ROWS and UTC day: 200 subjects, 4 models,
 // spread over the 30 days ending now.
-#include <claudegate/report.hpp>
-#include <claudegate/store.hpp>
+#include <claudegate/store/report.hpp>
+#include <claudegate/store/sqlite.hpp>
+#include <claudegate/store/store.hpp>
 
 #include <fmt/core.h>
 #include <sqlite3.h>

@@ -8,15 +8,15 @@
 
 #include "fuzz_keys.hpp"
 
-#include "claudegate/base64url.hpp"
-#include "claudegate/claims.hpp"
-#include "claudegate/config.hpp"
-#include "claudegate/json.hpp"
-#include "claudegate/jws.hpp"
+#include "claudegate/base/config.hpp"
+#include "claudegate/base/json.hpp"
+#include "claudegate/jose/base64url.hpp"
+#include "claudegate/jose/claims.hpp"
+#include "claudegate/jose/jws.hpp"
+#include "claudegate/jose/token.hpp"
 #include "claudegate/proxy/sse_usage.hpp"
-#include "claudegate/token.hpp"
 
-#include "../lib/src/proxy/wire.hpp"
+#include "../lib/proxy/wire.hpp"
 
 #include <algorithm>
 #include <cctype>

@@ -5,9 +5,9 @@
 // These keys were generated for fuzzing only and protect nothing.
 #pragma once
 
-#include "claudegate/claims.hpp"
-#include "claudegate/keys.hpp"
-#include "claudegate/keyset.hpp"
+#include "claudegate/jose/claims.hpp"
+#include "claudegate/jose/keys.hpp"
+#include "claudegate/jose/keyset.hpp"
 
 #include <cstdio>
 #include <cstdlib>
@@ -75,7 +75,7 @@ inline void require(bool ok, const char* what) {
 }
 
 // `result`'s value, aborting when a fixed fuzz key fails to load.
-inline Key loaded(Result<Key> result) {
+inline keys::Key loaded(Result<keys::Key> result) {
   if (!result) {
     std::fprintf(stderr, "fuzz key: %s\n", result.error().message.c_str());
   }
@@ -84,17 +84,17 @@ inline Key loaded(Result<Key> result) {
 }
 
 // The signing keys: HS256, RS256, ES256 and EdDSA, one per family.
-inline const std::vector<Key>& signing_keys() {
-  static const std::vector<Key> keys = {
-      loaded(Key::from_secret(std::string(k_hmac_secret))), loaded(Key::from_pem(k_rs256_pem)),
-      loaded(Key::from_pem(k_es256_pem)), loaded(Key::from_pem(k_eddsa_pem))};
+inline const std::vector<keys::Key>& signing_keys() {
+  static const std::vector<keys::Key> keys = {
+      loaded(keys::Key::from_secret(std::string(k_hmac_secret))), loaded(keys::Key::from_pem(k_rs256_pem)),
+      loaded(keys::Key::from_pem(k_es256_pem)), loaded(keys::Key::from_pem(k_eddsa_pem))};
   return keys;
 }
 
 // The verification key set (the signing keys under their thumbprint kids).
-inline const KeySet& key_set() {
-  static const KeySet keys = [] {
-    KeySet set;
+inline const keyset::KeySet& key_set() {
+  static const keyset::KeySet keys = [] {
+    keyset::KeySet set;
     for (const auto& key : signing_keys()) {
       set.add(key);
     }

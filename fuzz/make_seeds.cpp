@@ -7,8 +7,8 @@
 // signature and claims checks. Writes <output dir>/<target>/seed-<n>.
 #include "fuzz_keys.hpp"
 
-#include "claudegate/base64url.hpp"
-#include "claudegate/jws.hpp"
+#include "claudegate/jose/base64url.hpp"
+#include "claudegate/jose/jws.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -22,7 +22,7 @@
 #include <vector>
 
 namespace fs = std::filesystem;
-using claudegate::Key;
+using claudegate::keys::Key;
 using nlohmann::json;
 
 namespace {
@@ -101,7 +101,7 @@ json claims_at(claudegate::UnixSeconds now) {
 
 // Tokens signed by `key`: one valid, and one per claim or header a check refuses.
 void add_signed(Corpus& corpus, const Key& key) {
-  const json header = {{"alg", claudegate::alg_name(key.alg())}, {"typ", "at+jwt"}, {"kid", key.kid()}};
+  const json header = {{"alg", claudegate::keys::alg_name(key.alg())}, {"typ", "at+jwt"}, {"kid", key.kid()}};
   const auto now = claudegate::fuzz::k_now;
   std::vector<std::pair<json, json>> cases = {{header, claims_at(now)}};
   for (const auto& [name, value] : std::vector<std::pair<std::string, json>>{

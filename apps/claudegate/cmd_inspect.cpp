@@ -3,8 +3,8 @@
 
 #include "options.hpp"
 
-#include <claudegate/base64url.hpp>
-#include <claudegate/duration.hpp>
+#include <claudegate/base/duration.hpp>
+#include <claudegate/jose/base64url.hpp>
 
 #include <fmt/core.h>
 

@@ -3,9 +3,9 @@
 
 #include "options.hpp"
 
-#include <claudegate/duration.hpp>
-#include <claudegate/refresh.hpp>
-#include <claudegate/token.hpp>
+#include <claudegate/base/duration.hpp>
+#include <claudegate/jose/token.hpp>
+#include <claudegate/store/refresh.hpp>
 
 #include <fmt/core.h>
 

@@ -3,8 +3,8 @@
 
 #include "options.hpp"
 
-#include <claudegate/fs.hpp>
-#include <claudegate/jwks.hpp>
+#include <claudegate/base/fs.hpp>
+#include <claudegate/jose/jwks.hpp>
 
 #include <fmt/core.h>
 

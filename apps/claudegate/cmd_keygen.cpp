@@ -4,8 +4,8 @@
 #include "options.hpp"
 #include "progress.hpp"
 
-#include <claudegate/duration.hpp>
-#include <claudegate/fs.hpp>
+#include <claudegate/base/duration.hpp>
+#include <claudegate/base/fs.hpp>
 
 #include <fmt/core.h>
 
@@ -24,7 +24,7 @@ struct KeygenOptions {
   OutputFormat format = OutputFormat::text;
 };
 
-json::Json record_json(const KeyRecord& record) {
+json::Json record_json(const keyring::KeyRecord& record) {
   json::Json out = {{"kid", record.kid},
                     {"alg", alg_name(record.alg)},
                     {"state", key_state_name(record.state)},
@@ -36,7 +36,7 @@ json::Json record_json(const KeyRecord& record) {
   return out;
 }
 
-void print_key_table(const std::vector<KeyRecord>& records) {
+void print_key_table(const std::vector<keyring::KeyRecord>& records) {
   fmt::print("{:<44} {:<6} {:<10} {:<5} {:<21} {}\n", "KID", "ALG", "STATE", "BITS", "CREATED", "RETIRES");
   for (const auto& r : records) {
     const std::string retires = r.retire_at ? duration::format_time(*r.retire_at) : "-";
@@ -62,25 +62,25 @@ ExitCode list_keys(const KeygenOptions& opt, Context& ctx) {
   return ExitCode::success;
 }
 
-Result<Key> parse_key_text(const std::string& text, std::optional<Alg> alg) {
+Result<keys::Key> parse_key_text(const std::string& text, std::optional<keys::Alg> alg) {
   const auto first = text.find_first_not_of(" \t\r\n");
   if (first == std::string::npos || text[first] != '{') {
-    return Key::from_pem(text, alg);
+    return keys::Key::from_pem(text, alg);
   }
   auto jwk = json::parse_object(text, {.max_bytes = 64 * 1024, .max_depth = 4});
   if (!jwk) {
     return std::unexpected(jwk.error());
   }
-  return Key::from_jwk(*jwk, alg);
+  return keys::Key::from_jwk(*jwk, alg);
 }
 
 // The imported key: a JWK when the file holds a JSON object, else PEM.
-Result<Key> import_key(const KeygenOptions& opt) {
+Result<keys::Key> import_key(const KeygenOptions& opt) {
   auto text = fs::read(opt.import_file, 1024 * 1024);
   if (!text) {
     return std::unexpected(text.error());
   }
-  auto key = parse_key_text(*text, opt.alg ? alg_from_name(*opt.alg) : std::nullopt);
+  auto key = parse_key_text(*text, opt.alg ? keys::alg_from_name(*opt.alg) : std::nullopt);
   if (key && !key->has_private()) {
     return fail(Errc::config, fmt::format("{} holds a public key only; keygen --import needs the "
                                           "private key (to verify with public keys use verify --jwks FILE)",
@@ -89,12 +89,13 @@ Result<Key> import_key(const KeygenOptions& opt) {
   return key;
 }
 
-Result<Key> new_key(const KeygenOptions& opt) {
+Result<keys::Key> new_key(const KeygenOptions& opt) {
   if (!opt.import_file.empty()) {
     return import_key(opt);
   }
-  const Alg alg = alg_from_name(opt.alg.value_or("RS256")).value_or(Alg::RS256);
-  const bool is_rsa = alg == Alg::RS256 || alg == Alg::RS384 || alg == Alg::RS512 || alg == Alg::PS256;
+  const keys::Alg alg = keys::alg_from_name(opt.alg.value_or("RS256")).value_or(keys::Alg::RS256);
+  const bool is_rsa = alg == keys::Alg::RS256 || alg == keys::Alg::RS384 || alg == keys::Alg::RS512
+                      || alg == keys::Alg::PS256;
   if (opt.bits && !is_rsa) {
     return fail(Errc::config,
                 fmt::format("--bits applies to RSA keys only, not {}; drop --bits", alg_name(alg)));
@@ -102,12 +103,12 @@ Result<Key> new_key(const KeygenOptions& opt) {
   const int bits = opt.bits.value_or(2048);
   Spinner spinner(fmt::format("generating {} key ({} bits)…", alg_name(alg), bits));
   if (!is_rsa || !spinner.active()) {
-    return Key::generate(alg, bits);
+    return keys::Key::generate(alg, bits);
   }
-  return Key::generate(alg, bits, [&spinner] { spinner.tick(); });
+  return keys::Key::generate(alg, bits, [&spinner] { spinner.tick(); });
 }
 
-void print_added(const KeyRecord& record, OutputFormat format) {
+void print_added(const keyring::KeyRecord& record, OutputFormat format) {
   if (format == OutputFormat::json) {
     print_json(record_json(record), format);
   } else {
@@ -131,7 +132,7 @@ ExitCode run_keygen(const KeygenOptions& opt, Context& ctx) {
   }
   // The old signer keeps verifying until every token it may have signed has expired.
   const std::int64_t retire_after = (*cfg)->max_access_ttl + (*cfg)->leeway;
-  const auto rotation = opt.rotate ? Rotation::yes : Rotation::no;
+  const auto rotation = opt.rotate ? keyring::Rotation::yes : keyring::Rotation::no;
   auto record = ring->add(*key, rotation, ctx.clock().now(), retire_after);
   if (!record) {
     return ctx.report(record.error(), opt.format);

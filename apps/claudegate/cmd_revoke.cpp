@@ -3,9 +3,9 @@
 
 #include "options.hpp"
 
-#include <claudegate/duration.hpp>
-#include <claudegate/jws.hpp>
-#include <claudegate/refresh.hpp>
+#include <claudegate/base/duration.hpp>
+#include <claudegate/jose/jws.hpp>
+#include <claudegate/store/refresh.hpp>
 
 #include <fmt/core.h>
 

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "cmd_serve_local.hpp"
 
-#include <claudegate/fs.hpp>
+#include <claudegate/base/fs.hpp>
 #include <claudegate/proxy/server.hpp>
-#include <claudegate/store.hpp>
+#include <claudegate/store/store.hpp>
 
 #include <fmt/core.h>
 

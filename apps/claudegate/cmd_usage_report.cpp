@@ -3,8 +3,8 @@
 
 #include "options.hpp"
 
-#include <claudegate/duration.hpp>
-#include <claudegate/report.hpp>
+#include <claudegate/base/duration.hpp>
+#include <claudegate/store/report.hpp>
 
 #include <fmt/core.h>
 

@@ -3,12 +3,13 @@
 
 #include "options.hpp"
 
-#include <claudegate/duration.hpp>
-#include <claudegate/jwks.hpp>
-#include <claudegate/jwks_remote.hpp>
-#include <claudegate/jws.hpp>
-#include <claudegate/revocation.hpp>
-#include <claudegate/token.hpp>
+#include <claudegate/base/duration.hpp>
+#include <claudegate/jose/jwks.hpp>
+#include <claudegate/jose/jwks_remote.hpp>
+#include <claudegate/jose/jws.hpp>
+#include <claudegate/jose/token.hpp>
+#include <claudegate/store/revocation.hpp>
+#include <claudegate/store/sqlite.hpp>
 
 #include <fmt/format.h>
 
@@ -38,7 +39,7 @@ struct VerifyOptions {
   OutputFormat format = OutputFormat::text;
 };
 
-Result<KeySet> keyring_keys(Context& ctx) {
+Result<keyset::KeySet> keyring_keys(Context& ctx) {
   auto ring = ctx.keyring();
   if (!ring) {
     return std::unexpected(ring.error());
@@ -68,16 +69,16 @@ public:
     if (!keys) {
       return std::unexpected(keys.error());
     }
-    source.m_fixed = std::make_shared<const KeySet>(std::move(*keys));
+    source.m_fixed = std::make_shared<const keyset::KeySet>(std::move(*keys));
     return source;
   }
 
   // The fixed set (keyring or JWKS file), safe to share between threads;
   // null for a remote set, which refetches as it goes (use for_token).
-  const KeySet* fixed() const { return m_remote ? nullptr : m_fixed.get(); }
+  const keyset::KeySet* fixed() const { return m_remote ? nullptr : m_fixed.get(); }
 
   // The keys for `token`: a remote set is (re)fetched as its kid needs.
-  Result<std::shared_ptr<const KeySet>> for_token(std::string_view token) {
+  Result<std::shared_ptr<const keyset::KeySet>> for_token(std::string_view token) {
     if (!m_remote) {
       return m_fixed;
     }
@@ -98,7 +99,7 @@ private:
     return std::move(*this);
   }
 
-  std::shared_ptr<const KeySet> m_fixed;
+  std::shared_ptr<const keyset::KeySet> m_fixed;
   std::unique_ptr<jwks_remote::DiskCache> m_disk;
   std::unique_ptr<jwks_remote::RemoteKeySet> m_remote;
 };
@@ -155,7 +156,7 @@ public:
       : m_opt(opt), m_keys(keys), m_policy(std::move(policy)), m_now(now) {}
 
   Result<token::VerifiedToken> check(std::string_view token, RevocationStore& store) {
-    if (const KeySet* fixed = m_keys.fixed()) { // no shared reference count to bump per token
+    if (const keyset::KeySet* fixed = m_keys.fixed()) { // no shared reference count to bump per token
       return check_with(token, *fixed, store);
     }
     const auto keys = m_keys.for_token(token);
@@ -168,7 +169,7 @@ public:
   bool parallel_safe() const { return m_keys.fixed() != nullptr; }
 
 private:
-  Result<token::VerifiedToken> check_with(std::string_view token, const KeySet& keys,
+  Result<token::VerifiedToken> check_with(std::string_view token, const keyset::KeySet& keys,
                                           RevocationStore& store) {
     if (m_opt.no_revocation) {
       return token::verify(token, keys, m_policy, m_now);

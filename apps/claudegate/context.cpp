@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "context.hpp"
 
-#include <claudegate/fs.hpp>
+#include <claudegate/base/fs.hpp>
+#include <claudegate/store/sqlite.hpp>
 
 #include <fmt/core.h>
 
@@ -59,12 +60,12 @@ Result<const config::Config*> Context::config() {
   return &*m_config;
 }
 
-Result<Keyring> Context::keyring() {
+Result<keyring::Keyring> Context::keyring() {
   auto paths = this->paths();
   if (!paths) {
     return std::unexpected(paths.error());
   }
-  return Keyring::open(paths->keys_dir, m_clock.now());
+  return keyring::Keyring::open(paths->keys_dir, m_clock.now());
 }
 
 Result<store::Store*> Context::store() {

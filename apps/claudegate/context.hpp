@@ -3,12 +3,12 @@
 
 #include "exit_code.hpp"
 
-#include <claudegate/clock.hpp>
-#include <claudegate/config.hpp>
-#include <claudegate/home.hpp>
-#include <claudegate/json.hpp>
-#include <claudegate/keyring.hpp>
-#include <claudegate/store.hpp>
+#include <claudegate/base/clock.hpp>
+#include <claudegate/base/config.hpp>
+#include <claudegate/base/home.hpp>
+#include <claudegate/base/json.hpp>
+#include <claudegate/jose/keyring.hpp>
+#include <claudegate/store/store.hpp>
 
 #include <CLI/CLI.hpp>
 
@@ -38,7 +38,7 @@ public:
   // Built-in defaults overlaid with the config file (loaded once).
   Result<const config::Config*> config();
   // The keyring in the home's keys/ folder at the current time.
-  Result<Keyring> keyring();
+  Result<keyring::Keyring> keyring();
 
   // The store (SQLite at the home's db path), opened on first use; creates
   // the home when missing.

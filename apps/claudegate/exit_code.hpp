@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 
-#include <claudegate/errors.hpp>
+#include <claudegate/base/errors.hpp>
 
 namespace claudegate::app {
 

@@ -3,8 +3,8 @@
 
 #include "context.hpp"
 
-#include <claudegate/duration.hpp>
-#include <claudegate/keys.hpp>
+#include <claudegate/base/duration.hpp>
+#include <claudegate/jose/keys.hpp>
 
 #include <unistd.h>
 
@@ -54,7 +54,7 @@ std::int64_t seconds_of(const std::string& text) {
 
 std::vector<std::string> alg_names() {
   std::vector<std::string> names;
-  for (const Alg alg : all_algs()) {
+  for (const keys::Alg alg : keys::all_algs()) {
     names.emplace_back(alg_name(alg));
   }
   return names;

@@ -3,8 +3,8 @@
 
 #include "context.hpp"
 
-#include <claudegate/clock.hpp>
-#include <claudegate/errors.hpp>
+#include <claudegate/base/clock.hpp>
+#include <claudegate/base/errors.hpp>
 
 #include <CLI/CLI.hpp>
 

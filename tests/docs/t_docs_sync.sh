@@ -104,14 +104,14 @@ for status in $statuses; do
 done
 
 # Environment variables the code reads (envname, getenv) in ENVIRONMENT.
-envs=$(grep -rhoE '(envname|getenv|env)\("[A-Z_]+"\)' "$SRC/apps" "$SRC/lib/src" | grep -oE '[A-Z_]{2,}' | sort -u)
+envs=$(grep -rhoE '(envname|getenv|env)\("[A-Z_]+"\)' "$SRC/apps" "$SRC/lib" | grep -oE '[A-Z_]{2,}' | sort -u)
 [ -n "$envs" ] || fail "found no environment variables in the code"
 for name in $envs; do
   man_section "$MAN" ".SH ENVIRONMENT" | grep -x "\.B $name" >/dev/null || fail "environment variable $name not in ENVIRONMENT"
 done
 
-# Config keys (lib/src/config.cpp's known-key lists) in FILES.
-keys=$(sed -n '/k_\(root\|serve\|plan\)_keys{/,/};/p' "$SRC/lib/src/config.cpp" | grep -oE '"[a-z_]+"' | tr -d '"')
+# Config keys (lib/base/config.cpp's known-key lists) in FILES.
+keys=$(sed -n '/k_\(root\|serve\|plan\)_keys{/,/};/p' "$SRC/lib/base/config.cpp" | grep -oE '"[a-z_]+"' | tr -d '"')
 [ "$(echo "$keys" | wc -l)" -ge 15 ] || fail "could not read the config keys: $keys"
 for key in $keys; do
   man_section "$MAN" ".SH FILES" | has_word "$key" || fail "config key $key not in FILES"

@@ -2,11 +2,11 @@
 // Helpers for the JOSE tests: hand-built compact tokens, cached keys, pinned randomness.
 #pragma once
 
-#include "claudegate/base64url.hpp"
-#include "claudegate/clock.hpp"
-#include "claudegate/errors.hpp"
-#include "claudegate/keys.hpp"
-#include "claudegate/signature.hpp"
+#include "claudegate/base/clock.hpp"
+#include "claudegate/base/errors.hpp"
+#include "claudegate/jose/base64url.hpp"
+#include "claudegate/jose/keys.hpp"
+#include "claudegate/jose/signature.hpp"
 
 #include <doctest/doctest.h>
 
@@ -33,7 +33,8 @@ inline std::string compact(std::string_view header_json, std::string_view payloa
 
 // A compact token signed correctly with `key` over arbitrary header bytes,
 // bypassing jws::sign's header rules so decode's own checks can be probed.
-inline std::string raw_signed(const Key& key, std::string_view header_json, std::string_view payload_json) {
+inline std::string raw_signed(const keys::Key& key, std::string_view header_json,
+                              std::string_view payload_json) {
   const auto input = signing_input(header_json, payload_json);
   const auto sig = signature::sign(key.alg(), key, input);
   REQUIRE_MESSAGE(sig.has_value(), (sig ? std::string() : sig.error().message));
@@ -41,11 +42,11 @@ inline std::string raw_signed(const Key& key, std::string_view header_json, std:
 }
 
 // One generated key per algorithm for the whole test run (RSA generation is slow).
-inline const Key& cached_key(Alg alg) {
-  static std::map<Alg, Key> keys;
+inline const keys::Key& cached_key(keys::Alg alg) {
+  static std::map<keys::Alg, keys::Key> keys;
   auto it = keys.find(alg);
   if (it == keys.end()) {
-    auto key = Key::generate(alg);
+    auto key = keys::Key::generate(alg);
     REQUIRE_MESSAGE(key.has_value(), (key ? std::string() : key.error().message));
     it = keys.emplace(alg, std::move(*key)).first;
   }

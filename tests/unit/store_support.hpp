@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 
-#include "claudegate/store.hpp"
+#include "claudegate/store/store.hpp"
 
 #include <optional>
 #include <string>

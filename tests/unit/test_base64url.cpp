@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "claudegate/base64url.hpp"
+#include "claudegate/jose/base64url.hpp"
 
 #include <doctest/doctest.h>
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "claudegate/claims.hpp"
-#include "claudegate/json.hpp"
+#include "claudegate/base/json.hpp"
+#include "claudegate/jose/claims.hpp"
 
 #include <doctest/doctest.h>
 

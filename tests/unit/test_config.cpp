@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "claudegate/config.hpp"
+#include "claudegate/base/config.hpp"
 
 #include "scratch_dir.hpp"
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "claudegate/duration.hpp"
+#include "claudegate/base/duration.hpp"
 
 #include <doctest/doctest.h>
 

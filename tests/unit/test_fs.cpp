@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "claudegate/fs.hpp"
+#include "claudegate/base/fs.hpp"
 
 #include "scratch_dir.hpp"
 

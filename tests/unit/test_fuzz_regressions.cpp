@@ -76,7 +76,7 @@ TEST_CASE("fuzz: the fixed key set verifies a token signed by each of its keys")
   namespace f = claudegate::fuzz;
   for (const auto& key : f::signing_keys()) {
     const claudegate::json::Json header = {
-        {"alg", claudegate::alg_name(key.alg())}, {"typ", "at+jwt"}, {"kid", key.kid()}};
+        {"alg", claudegate::keys::alg_name(key.alg())}, {"typ", "at+jwt"}, {"kid", key.kid()}};
     const claudegate::json::Json claims = {
         {"iss", "claudegate"}, {"aud", "claude-proxy"}, {"exp", f::k_now + 60}, {"scope", "claude:messages"}};
     const auto token = claudegate::jws::sign(header, claims, key);

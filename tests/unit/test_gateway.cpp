@@ -6,10 +6,12 @@
 // checks the status, the headers, the ledger and the request log.
 #include "proxy/gateway.hpp"
 
-#include "claudegate/jwks.hpp"
+#include "claudegate/jose/jwks.hpp"
 
 #include "jose_support.hpp"
 #include "scratch_dir.hpp"
+
+#include "claudegate/store/sqlite.hpp"
 
 #include <doctest/doctest.h>
 
@@ -20,6 +22,9 @@
 #include <vector>
 
 using namespace claudegate;
+using namespace claudegate::keys;
+using namespace claudegate::keyring;
+using namespace claudegate::keyset;
 using namespace claudegate::proxy;
 using namespace claudegate::test;
 

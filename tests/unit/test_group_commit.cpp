@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "group_commit.hpp"
+#include "store/group_commit.hpp"
 
 #include <doctest/doctest.h>
 

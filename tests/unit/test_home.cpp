@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "claudegate/home.hpp"
+#include "claudegate/base/home.hpp"
 
 #include "scratch_dir.hpp"
 

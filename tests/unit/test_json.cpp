@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "claudegate/json.hpp"
+#include "claudegate/base/json.hpp"
 
 #include <doctest/doctest.h>
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "claudegate/jwks.hpp"
+#include "claudegate/jose/jwks.hpp"
 
 #include "scratch_dir.hpp"
 #include "vectors.hpp"
@@ -14,8 +14,8 @@ using namespace claudegate;
 
 namespace {
 
-Key generated(Alg alg) {
-  auto key = Key::generate(alg);
+keys::Key generated(keys::Alg alg) {
+  auto key = keys::Key::generate(alg);
   REQUIRE(key);
   return std::move(*key);
 }
@@ -27,7 +27,7 @@ std::string read_text(const std::filesystem::path& path) {
   return text.str();
 }
 
-Errc error_of(const Result<KeySet>& set) {
+Errc error_of(const Result<keyset::KeySet>& set) {
   REQUIRE_FALSE(set);
   return set.error().code;
 }
@@ -38,10 +38,10 @@ constexpr const char* k_secret_jwk =
 } // namespace
 
 TEST_CASE("jwks: to_document publishes public keys only, never secrets") {
-  const Key rsa = generated(Alg::RS256);
-  const Key ec = generated(Alg::ES384);
-  const Key ed = generated(Alg::EdDSA);
-  const Key hmac = generated(Alg::HS256);
+  const keys::Key rsa = generated(keys::Alg::RS256);
+  const keys::Key ec = generated(keys::Alg::ES384);
+  const keys::Key ed = generated(keys::Alg::EdDSA);
+  const keys::Key hmac = generated(keys::Alg::HS256);
   const auto document = jwks::to_document({&rsa, &hmac, &ec, &ed, nullptr});
   REQUIRE(document["keys"].is_array());
   REQUIRE(document["keys"].size() == 3);
@@ -62,21 +62,21 @@ TEST_CASE("jwks: to_document publishes public keys only, never secrets") {
 }
 
 TEST_CASE("jwks: a published document parses back to the same keys") {
-  const Key rsa = generated(Alg::PS256);
-  const Key ec = generated(Alg::ES256);
+  const keys::Key rsa = generated(keys::Alg::PS256);
+  const keys::Key ec = generated(keys::Alg::ES256);
   const auto set = jwks::parse(jwks::to_document({&rsa, &ec}).dump(), jwks::AllowSymmetric::no);
   REQUIRE(set);
   CHECK(set->size() == 2);
   REQUIRE(set->find(rsa.kid()) != nullptr);
-  CHECK(set->find(rsa.kid())->alg() == Alg::PS256);
+  CHECK(set->find(rsa.kid())->alg() == keys::Alg::PS256);
   CHECK_FALSE(set->find(rsa.kid())->has_private());
   REQUIRE(set->find(ec.kid()) != nullptr);
-  CHECK(set->find(ec.kid())->alg() == Alg::ES256);
+  CHECK(set->find(ec.kid())->alg() == keys::Alg::ES256);
 }
 
 TEST_CASE("jwks: parse keeps only public parts and the JWK's own kid") {
-  const Key ed = generated(Alg::EdDSA);
-  auto jwk = *ed.to_jwk(IncludePrivate::yes);
+  const keys::Key ed = generated(keys::Alg::EdDSA);
+  auto jwk = *ed.to_jwk(keys::IncludePrivate::yes);
   jwk["kid"] = "idp-key-2024";
   const auto set = jwks::parse(nlohmann::json{{"keys", {jwk}}}.dump(), jwks::AllowSymmetric::no);
   REQUIRE(set);
@@ -94,15 +94,15 @@ TEST_CASE("jwks: oct keys only in a private JWKS") {
   const auto private_set = jwks::parse(text, jwks::AllowSymmetric::yes);
   REQUIRE(private_set);
   REQUIRE(private_set->find("hmac-1") != nullptr);
-  CHECK(private_set->find("hmac-1")->alg() == Alg::HS256);
+  CHECK(private_set->find("hmac-1")->alg() == keys::Alg::HS256);
 }
 
 TEST_CASE("jwks: load_file refuses an oct key in a file others can access, saying why") {
   test::ScratchDir scratch;
   const auto path = scratch.path() / "jwks.json";
-  const Key rsa = generated(Alg::RS256);
+  const keys::Key rsa = generated(keys::Alg::RS256);
   const auto secret = nlohmann::json::parse(k_secret_jwk);
-  { std::ofstream(path) << nlohmann::json{{"keys", {secret, *rsa.to_jwk(IncludePrivate::no)}}}.dump(); }
+  { std::ofstream(path) << nlohmann::json{{"keys", {secret, *rsa.to_jwk(keys::IncludePrivate::no)}}}.dump(); }
   using std::filesystem::perms;
   for (const auto mode : {perms::owner_read | perms::owner_write | perms::group_read | perms::others_read,
                           perms::owner_read | perms::owner_write | perms::group_read}) {
@@ -128,7 +128,7 @@ TEST_CASE("jwks: load_file refuses an oct key in a file others can access, sayin
 TEST_CASE("jwks: load_file takes a readable file of public keys, and says when it cannot read one") {
   test::ScratchDir scratch;
   const auto path = scratch.path() / "jwks.json";
-  const Key ec = generated(Alg::ES256);
+  const keys::Key ec = generated(keys::Alg::ES256);
   { std::ofstream(path) << jwks::to_document({&ec}).dump(); }
   std::filesystem::permissions(path, std::filesystem::perms::owner_all | std::filesystem::perms::others_read);
   const auto set = jwks::load_file(path);
@@ -138,14 +138,14 @@ TEST_CASE("jwks: load_file takes a readable file of public keys, and says when i
 }
 
 TEST_CASE("jwks: skips keys not meant for signatures") {
-  const Key rsa = generated(Alg::RS256);
-  auto enc = *rsa.to_jwk(IncludePrivate::no);
+  const keys::Key rsa = generated(keys::Alg::RS256);
+  auto enc = *rsa.to_jwk(keys::IncludePrivate::no);
   enc["use"] = "enc";
   enc["alg"] = "RS256";
-  auto ops = *generated(Alg::ES256).to_jwk(IncludePrivate::no);
+  auto ops = *generated(keys::Alg::ES256).to_jwk(keys::IncludePrivate::no);
   ops.erase("use");
   ops["key_ops"] = {"encrypt"};
-  auto verify_ops = *generated(Alg::EdDSA).to_jwk(IncludePrivate::no);
+  auto verify_ops = *generated(keys::Alg::EdDSA).to_jwk(keys::IncludePrivate::no);
   verify_ops.erase("use");
   verify_ops["key_ops"] = {"verify"};
   const auto set =
@@ -156,21 +156,21 @@ TEST_CASE("jwks: skips keys not meant for signatures") {
 }
 
 TEST_CASE("jwks: the alg member binds the key") {
-  auto jwk = *generated(Alg::RS256).to_jwk(IncludePrivate::no);
+  auto jwk = *generated(keys::Alg::RS256).to_jwk(keys::IncludePrivate::no);
   jwk["alg"] = "RS512";
   const auto set = jwks::parse(nlohmann::json{{"keys", {jwk}}}.dump(), jwks::AllowSymmetric::no);
   REQUIRE(set);
-  CHECK(set->find(jwk["kid"].get<std::string>())->alg() == Alg::RS512);
+  CHECK(set->find(jwk["kid"].get<std::string>())->alg() == keys::Alg::RS512);
 }
 
 TEST_CASE("jwks: ignores unsupported keys next to usable ones (RFC 7517 section 5)") {
-  const Key rsa = generated(Alg::RS256);
+  const keys::Key rsa = generated(keys::Alg::RS256);
   const auto p521 = nlohmann::json::parse(R"({"kty":"EC","crv":"P-521","kid":"p521",
     "x":"AHKZLLOsCOzz5cY97ewNUajB957y-C-U88c3v13nmGZx6sYl_oJXu9A5RkTKqjqvjyekWF-7ytDyRXYgCF5cj0Kt",
     "y":"AdymlHvOiLxXkEhayXQnNCvDX4h9htZaCJN34kfmC6pV5OhQHiraVySsUdaQkAgDPrwQrJmbnX9cwlGfP-HqHZR1"})");
   const auto future = nlohmann::json::parse(R"({"kty":"PQC","kid":"future"})");
   const auto set =
-      jwks::parse(nlohmann::json{{"keys", {p521, *rsa.to_jwk(IncludePrivate::no), future}}}.dump(),
+      jwks::parse(nlohmann::json{{"keys", {p521, *rsa.to_jwk(keys::IncludePrivate::no), future}}}.dump(),
                   jwks::AllowSymmetric::no);
   REQUIRE(set);
   CHECK(set->size() == 1);
@@ -189,7 +189,7 @@ TEST_CASE("jwks: refuses malformed documents and keys") {
     CAPTURE(text);
     CHECK(error_of(jwks::parse(text, jwks::AllowSymmetric::yes)) == Errc::malformed);
   }
-  auto jwk = *generated(Alg::ES256).to_jwk(IncludePrivate::no);
+  auto jwk = *generated(keys::Alg::ES256).to_jwk(keys::IncludePrivate::no);
   CHECK(error_of(jwks::parse(nlohmann::json{{"keys", {jwk, jwk}}}.dump(), jwks::AllowSymmetric::no))
         == Errc::malformed); // duplicate kid
   jwk["kid"] = 3;
@@ -219,14 +219,14 @@ TEST_CASE("jwks: RFC 7520 cookbook keys load" * doctest::test_suite("vectors")) 
   REQUIRE(set);
   CHECK(set->size() == 2); // RSA 3.3 and HMAC 3.5; P-521 skipped, 3.6 is use:enc
   REQUIRE(set->find("bilbo.baggins@hobbiton.example") != nullptr);
-  CHECK(set->find("bilbo.baggins@hobbiton.example")->alg() == Alg::RS256);
+  CHECK(set->find("bilbo.baggins@hobbiton.example")->alg() == keys::Alg::RS256);
   REQUIRE(set->find("018c0ae5-4d9b-471b-bfd6-eef314bc7037") != nullptr);
-  CHECK(set->find("018c0ae5-4d9b-471b-bfd6-eef314bc7037")->alg() == Alg::HS256);
+  CHECK(set->find("018c0ae5-4d9b-471b-bfd6-eef314bc7037")->alg() == keys::Alg::HS256);
 
   const auto private_rsa =
       jwks::parse(nlohmann::json{{"keys", {all["keys"][3]}}}.dump(), jwks::AllowSymmetric::no);
   REQUIRE(private_rsa);
-  const Key* rsa = private_rsa->find("bilbo.baggins@hobbiton.example");
+  const keys::Key* rsa = private_rsa->find("bilbo.baggins@hobbiton.example");
   REQUIRE(rsa != nullptr);
   CHECK_FALSE(rsa->has_private());
   CHECK(rsa->kid() == set->find("bilbo.baggins@hobbiton.example")->kid());

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "claudegate/jwks_remote.hpp"
+#include "claudegate/jose/jwks_remote.hpp"
 
-#include "claudegate/jwks.hpp"
+#include "claudegate/jose/jwks.hpp"
 
 #include "scratch_dir.hpp"
 
@@ -25,13 +25,13 @@ using namespace claudegate::jwks_remote;
 
 namespace {
 
-Key generated() {
-  auto key = Key::generate(Alg::ES256);
+keys::Key generated() {
+  auto key = keys::Key::generate(keys::Alg::ES256);
   REQUIRE(key);
   return std::move(*key);
 }
 
-std::string document_of(const Key& key) {
+std::string document_of(const keys::Key& key) {
   return jwks::to_document({&key}).dump();
 }
 
@@ -146,7 +146,7 @@ std::unique_ptr<RemoteKeySet> open_set(FakeIdp& idp, const Clock& clock, const D
   return std::move(*set);
 }
 
-bool has_kid(const Result<std::shared_ptr<const KeySet>>& keys, const std::string& kid) {
+bool has_kid(const Result<std::shared_ptr<const keyset::KeySet>>& keys, const std::string& kid) {
   REQUIRE(keys);
   return (*keys)->find(kid) != nullptr;
 }
@@ -183,7 +183,7 @@ TEST_CASE("jwks_remote: max_age_of honours Cache-Control within bounds") {
 }
 
 TEST_CASE("jwks_remote: fetch reads the body and its max-age over loopback http") {
-  const Key key = generated();
+  const keys::Key key = generated();
   TinyServer server([&] { return http_response(200, document_of(key), "Cache-Control: max-age=300\r\n"); });
   auto document = fetch(server.url(), {});
   REQUIRE(document);
@@ -243,7 +243,7 @@ TEST_CASE("jwks_remote: fetch reports a refused connection and refuses remote pl
 }
 
 TEST_CASE("jwks_remote: keys are cached for max-age, then refetched") {
-  const Key key = generated();
+  const keys::Key key = generated();
   FakeIdp idp(document_of(key));
   FixedClock clock(1'000'000);
   auto set = open_set(idp, clock);
@@ -260,9 +260,9 @@ TEST_CASE("jwks_remote: keys are cached for max-age, then refetched") {
 
 // serve-local --jwks relies on this rule (tests/proxy/t_jwks_url.sh checks only the first 30 s).
 TEST_CASE("jwks_remote: an unknown kid refetches at most every 30 s (key rotation)") {
-  const Key first = generated();
-  const Key second = generated();
-  const Key third = generated();
+  const keys::Key first = generated();
+  const keys::Key second = generated();
+  const keys::Key third = generated();
   FakeIdp idp(document_of(first));
   FixedClock clock(1'000'000);
   auto set = open_set(idp, clock);
@@ -285,7 +285,7 @@ TEST_CASE("jwks_remote: an unknown kid refetches at most every 30 s (key rotatio
 }
 
 TEST_CASE("jwks_remote: a failed refetch keeps the previous keys until max_stale") {
-  const Key key = generated();
+  const keys::Key key = generated();
   FakeIdp idp(document_of(key));
   FixedClock clock(1'000'000);
   auto set = open_set(idp, clock);
@@ -323,7 +323,7 @@ TEST_CASE("jwks_remote: no keys and a failing or bad document fail with io") {
 TEST_CASE("jwks_remote: the disk cache carries documents and the throttle across processes") {
   test::ScratchDir scratch;
   const DiskCache disk(scratch.path() / "cache" / "jwks");
-  const Key key = generated();
+  const keys::Key key = generated();
   FakeIdp idp(document_of(key));
   FixedClock clock(1'000'000);
   REQUIRE(open_set(idp, clock, &disk)->keys_for(key.kid()));
@@ -350,7 +350,7 @@ TEST_CASE("jwks_remote: the disk cache carries documents and the throttle across
 TEST_CASE("jwks_remote: a disk entry for another URL or a broken one is a miss") {
   test::ScratchDir scratch;
   const DiskCache disk(scratch.path());
-  const Key key = generated();
+  const keys::Key key = generated();
   REQUIRE(disk.save("https://other.example/jwks", {{document_of(key), 600}, 1'000'000}));
   std::filesystem::rename(disk.path_for("https://other.example/jwks"), disk.path_for(k_url));
   CHECK_FALSE(disk.load(k_url));

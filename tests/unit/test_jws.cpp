@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "claudegate/jws.hpp"
+#include "claudegate/jose/jws.hpp"
 
 #include "jose_support.hpp"
 
@@ -17,8 +17,8 @@ namespace {
 
 constexpr std::string_view k_payload = R"({"sub":"alice","exp":1795428900})";
 
-const Key& hs_key() {
-  return cached_key(Alg::HS256);
+const keys::Key& hs_key() {
+  return cached_key(keys::Alg::HS256);
 }
 
 std::string hs_header() {
@@ -34,7 +34,7 @@ Result<jws::DecodedToken> decode(std::string_view token) {
 }
 
 // Decode, then check the signature with `key`: what token::verify does minus kid and claims.
-Result<void> decode_and_verify(std::string_view token, const Key& key) {
+Result<void> decode_and_verify(std::string_view token, const keys::Key& key) {
   auto decoded = jws::decode(token);
   if (!decoded) {
     return std::unexpected(decoded.error());
@@ -72,7 +72,7 @@ struct DigestSignCtx {
 };
 
 // An ES256 signature in ASN.1 DER form (what OpenSSL produces), not JWS raw r‖s.
-std::string der_signature(const Key& key, std::string_view input) {
+std::string der_signature(const keys::Key& key, std::string_view input) {
   std::unique_ptr<EVP_MD_CTX, DigestSignCtx> ctx(EVP_MD_CTX_new());
   REQUIRE(EVP_DigestSignInit(ctx.get(), nullptr, EVP_sha256(), nullptr, key.evp()) == 1);
   const auto* data = reinterpret_cast<const unsigned char*>(input.data());
@@ -91,7 +91,7 @@ TEST_CASE("jws: decodes a well-formed token") {
   const auto token = hs_token();
   const auto decoded = decode(token);
   REQUIRE_MESSAGE(decoded, message_of(decoded));
-  CHECK(decoded->alg == Alg::HS256);
+  CHECK(decoded->alg == keys::Alg::HS256);
   CHECK(decoded->kid == "k1");
   CHECK(decoded->typ == "at+jwt");
   CHECK(decoded->payload["sub"] == "alice");
@@ -321,7 +321,7 @@ TEST_CASE("jws: HS256 signature one byte short or long fails") {
 }
 
 TEST_CASE("jws: RSA signature one byte short or long fails") {
-  const auto& key = cached_key(Alg::RS256);
+  const auto& key = cached_key(keys::Alg::RS256);
   const auto token = raw_signed(key, R"({"alg":"RS256"})", k_payload);
   REQUIRE(code_of(decode_and_verify(token, key)) == "ok");
   const auto sig = *base64url::decode(segment(token, 2));
@@ -333,7 +333,7 @@ TEST_CASE("jws: RSA signature one byte short or long fails") {
 }
 
 TEST_CASE("jws: an ES256 signature in DER form instead of raw r||s fails") {
-  const auto& key = cached_key(Alg::ES256);
+  const auto& key = cached_key(keys::Alg::ES256);
   const std::string header = R"({"alg":"ES256"})";
   const auto input = signing_input(header, k_payload);
   const auto der = der_signature(key, input);
@@ -352,15 +352,15 @@ TEST_CASE("jws: a tampered payload or header fails the signature") {
   CHECK(code_of(decode_and_verify(with_segment(token, 1, other), hs_key())) == "bad_signature");
   const auto header = b64(R"({"alg":"HS256","typ":"at+jwt","kid":"k2"})");
   CHECK(code_of(decode_and_verify(with_segment(token, 0, header), hs_key())) == "bad_signature");
-  CHECK(code_of(decode_and_verify(token, *Key::generate(Alg::HS256))) == "bad_signature");
+  CHECK(code_of(decode_and_verify(token, *keys::Key::generate(keys::Alg::HS256))) == "bad_signature");
 }
 
 TEST_CASE("jws: the header alg must equal the key's alg exactly") {
   // RS256 → HS256 confusion: an HMAC made with the RSA public key's bytes as the secret.
-  const auto& rsa = cached_key(Alg::RS256);
+  const auto& rsa = cached_key(keys::Alg::RS256);
   const auto pem = rsa.public_pem();
   REQUIRE(pem);
-  const auto secret_key = Key::from_secret(*pem);
+  const auto secret_key = keys::Key::from_secret(*pem);
   REQUIRE(secret_key);
   const auto forged = raw_signed(*secret_key, R"({"alg":"HS256"})", k_payload);
   const auto r = decode_and_verify(forged, rsa);
@@ -368,14 +368,14 @@ TEST_CASE("jws: the header alg must equal the key's alg exactly") {
   CHECK(contains(message_of(r), "HS256"));
   CHECK(contains(message_of(r), "RS256"));
   // Same family, different alg: still refused.
-  const auto rs384 = raw_signed(cached_key(Alg::RS384), R"({"alg":"RS384"})", k_payload);
+  const auto rs384 = raw_signed(cached_key(keys::Alg::RS384), R"({"alg":"RS384"})", k_payload);
   CHECK(code_of(decode_and_verify(rs384, rsa)) == "unsupported");
-  const auto es = raw_signed(cached_key(Alg::ES256), R"({"alg":"ES256"})", k_payload);
-  CHECK(code_of(decode_and_verify(es, cached_key(Alg::ES384))) == "unsupported");
+  const auto es = raw_signed(cached_key(keys::Alg::ES256), R"({"alg":"ES256"})", k_payload);
+  CHECK(code_of(decode_and_verify(es, cached_key(keys::Alg::ES384))) == "unsupported");
 }
 
 TEST_CASE("jws: sign then decode round-trips for every algorithm") {
-  for (const auto alg : all_algs()) {
+  for (const auto alg : keys::all_algs()) {
     CAPTURE(alg_name(alg));
     const auto& key = cached_key(alg);
     const json::Json header = {{"alg", alg_name(alg)}, {"kid", "k"}};
@@ -407,7 +407,7 @@ TEST_CASE("jws: sign refuses a header alg other than the key's and headers decod
 }
 
 TEST_CASE("jws: sign with a public-only key fails") {
-  const auto public_key = cached_key(Alg::ES256).public_only();
+  const auto public_key = cached_key(keys::Alg::ES256).public_only();
   REQUIRE(public_key);
   CHECK(code_of(jws::sign({{"alg", "ES256"}}, {{"exp", 1}}, *public_key)) == "unsupported");
 }

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "claudegate/keyring.hpp"
+#include "claudegate/jose/keyring.hpp"
 
-#include "claudegate/fs.hpp"
+#include "claudegate/base/fs.hpp"
 
 #include "scratch_dir.hpp"
 
@@ -24,19 +24,19 @@ namespace {
 constexpr UnixSeconds k_now = 1'795'428'000;
 constexpr std::int64_t k_retire_after = 86400 + 60;
 
-Key make_key(Alg alg = Alg::ES256) {
-  auto key = Key::generate(alg);
+keys::Key make_key(keys::Alg alg = keys::Alg::ES256) {
+  auto key = keys::Key::generate(alg);
   REQUIRE(key);
   return *key;
 }
 
-Keyring open_ring(const stdfs::path& dir, UnixSeconds now = k_now) {
-  auto ring = Keyring::open(dir, now);
+keyring::Keyring open_ring(const stdfs::path& dir, UnixSeconds now = k_now) {
+  auto ring = keyring::Keyring::open(dir, now);
   REQUIRE_MESSAGE(ring, (ring ? "" : ring.error().message));
   return std::move(*ring);
 }
 
-const KeyRecord& record_of(const Keyring& ring, const std::string& kid) {
+const keyring::KeyRecord& record_of(const keyring::Keyring& ring, const std::string& kid) {
   for (const auto& record : ring.records()) {
     if (record.kid == kid) {
       return record;
@@ -79,12 +79,12 @@ TEST_CASE("keyring: the first key becomes active and survives a reopen") {
   ScratchDir scratch;
   const auto dir = scratch.path() / "keys";
   auto ring = open_ring(dir);
-  const Key key = make_key();
-  const auto record = ring.add(key, Rotation::no, k_now, k_retire_after);
+  const keys::Key key = make_key();
+  const auto record = ring.add(key, keyring::Rotation::no, k_now, k_retire_after);
   REQUIRE(record);
   CHECK(record->kid == key.kid());
-  CHECK(record->state == KeyState::active);
-  CHECK(record->alg == Alg::ES256);
+  CHECK(record->state == keyring::KeyState::active);
+  CHECK(record->alg == keys::Alg::ES256);
   CHECK(record->bits == key.bits());
   CHECK(record->created_at == k_now);
   CHECK(record->file == key.kid() + ".pem");
@@ -92,9 +92,9 @@ TEST_CASE("keyring: the first key becomes active and survives a reopen") {
 
   const auto reopened = open_ring(dir, k_now + 5);
   REQUIRE(reopened.records().size() == 1);
-  CHECK(reopened.records()[0].state == KeyState::active);
+  CHECK(reopened.records()[0].state == keyring::KeyState::active);
   CHECK(reopened.records()[0].created_at == k_now);
-  const Key* signer = reopened.signer().value();
+  const keys::Key* signer = reopened.signer().value();
   CHECK(signer->kid() == key.kid());
   CHECK(signer->has_private());
   CHECK(reopened.verification_keys().find(key.kid()) != nullptr);
@@ -104,10 +104,10 @@ TEST_CASE("keyring: adding a second key without rotation fails with config") {
   ScratchDir scratch;
   const auto dir = scratch.path() / "keys";
   auto ring = open_ring(dir);
-  const Key first = make_key();
-  REQUIRE(ring.add(first, Rotation::no, k_now, k_retire_after));
-  const Key second = make_key();
-  const auto refused = ring.add(second, Rotation::no, k_now, k_retire_after);
+  const keys::Key first = make_key();
+  REQUIRE(ring.add(first, keyring::Rotation::no, k_now, k_retire_after));
+  const keys::Key second = make_key();
+  const auto refused = ring.add(second, keyring::Rotation::no, k_now, k_retire_after);
   REQUIRE_FALSE(refused);
   CHECK(refused.error().code == Errc::config);
   CHECK(contains(refused.error().message, "--rotate"));
@@ -119,9 +119,9 @@ TEST_CASE("keyring: adding a second key without rotation fails with config") {
 TEST_CASE("keyring: adding a kid that is already there fails with config") {
   ScratchDir scratch;
   auto ring = open_ring(scratch.path() / "keys");
-  const Key key = make_key();
-  REQUIRE(ring.add(key, Rotation::no, k_now, k_retire_after));
-  const auto again = ring.add(key, Rotation::yes, k_now, k_retire_after);
+  const keys::Key key = make_key();
+  REQUIRE(ring.add(key, keyring::Rotation::no, k_now, k_retire_after));
+  const auto again = ring.add(key, keyring::Rotation::yes, k_now, k_retire_after);
   REQUIRE_FALSE(again);
   CHECK(again.error().code == Errc::config);
   CHECK(contains(again.error().message, "already in the keyring"));
@@ -130,8 +130,8 @@ TEST_CASE("keyring: adding a kid that is already there fails with config") {
 TEST_CASE("keyring: a public-only key cannot be added") {
   ScratchDir scratch;
   auto ring = open_ring(scratch.path() / "keys");
-  const Key pub = make_key().public_only().value();
-  const auto refused = ring.add(pub, Rotation::no, k_now, k_retire_after);
+  const keys::Key pub = make_key().public_only().value();
+  const auto refused = ring.add(pub, keyring::Rotation::no, k_now, k_retire_after);
   REQUIRE_FALSE(refused);
   CHECK(refused.error().code == Errc::config);
 }
@@ -140,14 +140,14 @@ TEST_CASE("keyring: rotation publishes the old key until retire_at") {
   ScratchDir scratch;
   const auto dir = scratch.path() / "keys";
   auto ring = open_ring(dir);
-  const Key old_key = make_key();
-  const Key new_key = make_key();
-  REQUIRE(ring.add(old_key, Rotation::no, k_now, k_retire_after));
-  const auto added = ring.add(new_key, Rotation::yes, k_now + 100, k_retire_after);
+  const keys::Key old_key = make_key();
+  const keys::Key new_key = make_key();
+  REQUIRE(ring.add(old_key, keyring::Rotation::no, k_now, k_retire_after));
+  const auto added = ring.add(new_key, keyring::Rotation::yes, k_now + 100, k_retire_after);
   REQUIRE(added);
-  CHECK(added->state == KeyState::active);
+  CHECK(added->state == keyring::KeyState::active);
   const auto& old_record = record_of(ring, old_key.kid());
-  CHECK(old_record.state == KeyState::published);
+  CHECK(old_record.state == keyring::KeyState::published);
   CHECK(old_record.published_at == k_now + 100);
   CHECK(old_record.retire_at == k_now + 100 + k_retire_after);
   CHECK(ring.signer().value()->kid() == new_key.kid());
@@ -155,7 +155,7 @@ TEST_CASE("keyring: rotation publishes the old key until retire_at") {
   CHECK(ring.public_keys().size() == 2);
 
   const auto before = open_ring(dir, k_now + 100 + k_retire_after - 1);
-  CHECK(record_of(before, old_key.kid()).state == KeyState::published);
+  CHECK(record_of(before, old_key.kid()).state == keyring::KeyState::published);
   CHECK(before.verification_keys().find(old_key.kid()) != nullptr);
   CHECK(before.signer().value()->kid() == new_key.kid());
 }
@@ -164,13 +164,13 @@ TEST_CASE("keyring: reopening at retire_at retires the old key and persists it")
   ScratchDir scratch;
   const auto dir = scratch.path() / "keys";
   auto ring = open_ring(dir);
-  const Key old_key = make_key();
-  const Key new_key = make_key();
-  REQUIRE(ring.add(old_key, Rotation::no, k_now, k_retire_after));
-  REQUIRE(ring.add(new_key, Rotation::yes, k_now, k_retire_after));
+  const keys::Key old_key = make_key();
+  const keys::Key new_key = make_key();
+  REQUIRE(ring.add(old_key, keyring::Rotation::no, k_now, k_retire_after));
+  REQUIRE(ring.add(new_key, keyring::Rotation::yes, k_now, k_retire_after));
 
   const auto later = open_ring(dir, k_now + k_retire_after);
-  CHECK(record_of(later, old_key.kid()).state == KeyState::retired);
+  CHECK(record_of(later, old_key.kid()).state == keyring::KeyState::retired);
   CHECK(later.verification_keys().find(old_key.kid()) == nullptr);
   CHECK(later.verification_keys().size() == 1);
   REQUIRE(later.public_keys().size() == 1);
@@ -181,16 +181,16 @@ TEST_CASE("keyring: reopening at retire_at retires the old key and persists it")
   CHECK(index[1]["state"] == "active");
   // Persisted: even an earlier clock now sees it retired, and its file is no longer needed.
   stdfs::remove(dir / (old_key.kid() + ".pem"));
-  CHECK(record_of(open_ring(dir, k_now), old_key.kid()).state == KeyState::retired);
+  CHECK(record_of(open_ring(dir, k_now), old_key.kid()).state == keyring::KeyState::retired);
 }
 
 TEST_CASE("keyring: key files are 0600, the index 0600 and the folder 0700") {
   ScratchDir scratch;
   const auto dir = scratch.path() / "home" / "keys";
   auto ring = open_ring(dir);
-  const Key key = make_key();
+  const keys::Key key = make_key();
   const mode_t old_umask = ::umask(022);
-  const auto added = ring.add(key, Rotation::no, k_now, k_retire_after);
+  const auto added = ring.add(key, keyring::Rotation::no, k_now, k_retire_after);
   ::umask(old_umask);
   REQUIRE(added);
   CHECK(mode_of(dir) == 0700);
@@ -202,9 +202,9 @@ TEST_CASE("keyring: the index records every field") {
   ScratchDir scratch;
   const auto dir = scratch.path() / "keys";
   auto ring = open_ring(dir);
-  const Key first = make_key();
-  REQUIRE(ring.add(first, Rotation::no, k_now, k_retire_after));
-  REQUIRE(ring.add(make_key(), Rotation::yes, k_now + 1, k_retire_after));
+  const keys::Key first = make_key();
+  REQUIRE(ring.add(first, keyring::Rotation::no, k_now, k_retire_after));
+  REQUIRE(ring.add(make_key(), keyring::Rotation::yes, k_now + 1, k_retire_after));
   const auto index = read_index(dir);
   REQUIRE(index.is_array());
   REQUIRE(index.size() == 2);
@@ -223,11 +223,11 @@ TEST_CASE("keyring: a group-readable key file is refused with the chmod fix") {
   ScratchDir scratch;
   const auto dir = scratch.path() / "keys";
   auto ring = open_ring(dir);
-  const Key key = make_key();
-  REQUIRE(ring.add(key, Rotation::no, k_now, k_retire_after));
+  const keys::Key key = make_key();
+  REQUIRE(ring.add(key, keyring::Rotation::no, k_now, k_retire_after));
   const auto key_path = dir / (key.kid() + ".pem");
   ::chmod(key_path.c_str(), 0644);
-  const auto refused = Keyring::open(dir, k_now);
+  const auto refused = keyring::Keyring::open(dir, k_now);
   REQUIRE_FALSE(refused);
   CHECK(refused.error().code == Errc::io);
   CHECK(contains(refused.error().message, "chmod 600 " + key_path.string()));
@@ -237,8 +237,8 @@ TEST_CASE("keyring: HS256 keys are stored as JWK, verify, and are never public")
   ScratchDir scratch;
   const auto dir = scratch.path() / "keys";
   auto ring = open_ring(dir);
-  const Key secret = make_key(Alg::HS256);
-  const auto added = ring.add(secret, Rotation::no, k_now, k_retire_after);
+  const keys::Key secret = make_key(keys::Alg::HS256);
+  const auto added = ring.add(secret, keyring::Rotation::no, k_now, k_retire_after);
   REQUIRE(added);
   CHECK(added->file == secret.kid() + ".jwk");
   CHECK(mode_of(dir / added->file) == 0600);
@@ -246,8 +246,8 @@ TEST_CASE("keyring: HS256 keys are stored as JWK, verify, and are never public")
 
   const auto reopened = open_ring(dir);
   CHECK(reopened.public_keys().empty());
-  const Key* signer = reopened.signer().value();
-  CHECK(signer->alg() == Alg::HS256);
+  const keys::Key* signer = reopened.signer().value();
+  CHECK(signer->alg() == keys::Alg::HS256);
   CHECK(signer->secret() == secret.secret());
   CHECK(reopened.verification_keys().find(secret.kid()) != nullptr);
 }
@@ -255,9 +255,9 @@ TEST_CASE("keyring: HS256 keys are stored as JWK, verify, and are never public")
 TEST_CASE("keyring: an asymmetric key rotated in after HS256 is the only public key") {
   ScratchDir scratch;
   auto ring = open_ring(scratch.path() / "keys");
-  REQUIRE(ring.add(make_key(Alg::HS256), Rotation::no, k_now, k_retire_after));
-  const Key ec = make_key(Alg::ES256);
-  REQUIRE(ring.add(ec, Rotation::yes, k_now, k_retire_after));
+  REQUIRE(ring.add(make_key(keys::Alg::HS256), keyring::Rotation::no, k_now, k_retire_after));
+  const keys::Key ec = make_key(keys::Alg::ES256);
+  REQUIRE(ring.add(ec, keyring::Rotation::yes, k_now, k_retire_after));
   CHECK(ring.verification_keys().size() == 2);
   REQUIRE(ring.public_keys().size() == 1);
   CHECK(ring.public_keys()[0]->kid() == ec.kid());
@@ -267,8 +267,8 @@ TEST_CASE("keyring: RS256 keys round-trip as PKCS#8 PEM") {
   ScratchDir scratch;
   const auto dir = scratch.path() / "keys";
   auto ring = open_ring(dir);
-  const Key rsa = make_key(Alg::RS256);
-  REQUIRE(ring.add(rsa, Rotation::no, k_now, k_retire_after));
+  const keys::Key rsa = make_key(keys::Alg::RS256);
+  REQUIRE(ring.add(rsa, keyring::Rotation::no, k_now, k_retire_after));
   CHECK(contains(fs::read_private(dir / (rsa.kid() + ".pem")).value(), "-----BEGIN PRIVATE KEY-----"));
   const auto reopened = open_ring(dir);
   CHECK(reopened.signer().value()->kid() == rsa.kid());
@@ -279,10 +279,10 @@ TEST_CASE("keyring: a key file that does not match its index entry is refused") 
   ScratchDir scratch;
   const auto dir = scratch.path() / "keys";
   auto ring = open_ring(dir);
-  const Key key = make_key();
-  REQUIRE(ring.add(key, Rotation::no, k_now, k_retire_after));
+  const keys::Key key = make_key();
+  REQUIRE(ring.add(key, keyring::Rotation::no, k_now, k_retire_after));
   write_file(dir / (key.kid() + ".pem"), make_key().private_pem().value());
-  const auto refused = Keyring::open(dir, k_now);
+  const auto refused = keyring::Keyring::open(dir, k_now);
   REQUIRE_FALSE(refused);
   CHECK(refused.error().code == Errc::io);
   CHECK(contains(refused.error().message, "does not match its index entry"));
@@ -292,10 +292,10 @@ TEST_CASE("keyring: a key file that does not parse fails with io (a local failur
   ScratchDir scratch;
   const auto dir = scratch.path() / "keys";
   auto ring = open_ring(dir);
-  const Key key = make_key();
-  REQUIRE(ring.add(key, Rotation::no, k_now, k_retire_after));
+  const keys::Key key = make_key();
+  REQUIRE(ring.add(key, keyring::Rotation::no, k_now, k_retire_after));
   write_file(dir / (key.kid() + ".pem"), "not a key\n");
-  const auto refused = Keyring::open(dir, k_now);
+  const auto refused = keyring::Keyring::open(dir, k_now);
   REQUIRE_FALSE(refused);
   CHECK(refused.error().code == Errc::io);
   CHECK(contains(refused.error().message, key.kid() + ".pem"));
@@ -305,10 +305,10 @@ TEST_CASE("keyring: a missing key file fails with io") {
   ScratchDir scratch;
   const auto dir = scratch.path() / "keys";
   auto ring = open_ring(dir);
-  const Key key = make_key();
-  REQUIRE(ring.add(key, Rotation::no, k_now, k_retire_after));
+  const keys::Key key = make_key();
+  REQUIRE(ring.add(key, keyring::Rotation::no, k_now, k_retire_after));
   stdfs::remove(dir / (key.kid() + ".pem"));
-  const auto refused = Keyring::open(dir, k_now);
+  const auto refused = keyring::Keyring::open(dir, k_now);
   REQUIRE_FALSE(refused);
   CHECK(refused.error().code == Errc::io);
 }
@@ -317,14 +317,14 @@ TEST_CASE("keyring: a damaged index fails with io") {
   ScratchDir scratch;
   const auto dir = scratch.path() / "keys";
   auto ring = open_ring(dir);
-  const Key key = make_key();
-  REQUIRE(ring.add(key, Rotation::no, k_now, k_retire_after));
+  const keys::Key key = make_key();
+  REQUIRE(ring.add(key, keyring::Rotation::no, k_now, k_retire_after));
   const auto good = read_index(dir);
 
   const auto expect_damaged = [&](const std::string& text, const std::string& part) {
     CAPTURE(text);
     write_file(dir / "index.json", text);
-    const auto refused = Keyring::open(dir, k_now);
+    const auto refused = keyring::Keyring::open(dir, k_now);
     REQUIRE_FALSE(refused);
     CHECK(refused.error().code == Errc::io);
     CHECK(contains(refused.error().message, "damaged"));
@@ -347,7 +347,7 @@ TEST_CASE("keyring: a damaged index fails with io") {
 }
 
 TEST_CASE("keyring: key_state_name names every state") {
-  CHECK(key_state_name(KeyState::active) == "active");
-  CHECK(key_state_name(KeyState::published) == "published");
-  CHECK(key_state_name(KeyState::retired) == "retired");
+  CHECK(key_state_name(keyring::KeyState::active) == "active");
+  CHECK(key_state_name(keyring::KeyState::published) == "published");
+  CHECK(key_state_name(keyring::KeyState::retired) == "retired");
 }

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "claudegate/keys.hpp"
+#include "claudegate/jose/keys.hpp"
 
 #include "vectors.hpp"
 
@@ -137,60 +137,60 @@ json::Json parse(const char* text) {
   return json::Json::parse(text);
 }
 
-Key must(Result<Key> key) {
+keys::Key must(Result<keys::Key> key) {
   if (!key) {
     FAIL("unexpected error: " << key.error().message);
   }
   return std::move(*key);
 }
 
-Errc error_of(const Result<Key>& key) {
+Errc error_of(const Result<keys::Key>& key) {
   REQUIRE_FALSE(key);
   return key.error().code;
 }
 
-std::size_t expected_signature_size(Alg alg, int rsa_bits) {
+std::size_t expected_signature_size(keys::Alg alg, int rsa_bits) {
   switch (alg) {
-  case Alg::ES256:
+  case keys::Alg::ES256:
     return 64;
-  case Alg::ES384:
+  case keys::Alg::ES384:
     return 96;
-  case Alg::EdDSA:
+  case keys::Alg::EdDSA:
     return 64;
-  case Alg::HS256:
+  case keys::Alg::HS256:
     return 32;
   default:
     return static_cast<std::size_t>(rsa_bits / 8);
   }
 }
 
-void check_asymmetric_round_trips(const Key& key) {
+void check_asymmetric_round_trips(const keys::Key& key) {
   const auto pem = key.private_pem();
   REQUIRE(pem);
   CHECK(pem->rfind("-----BEGIN PRIVATE KEY-----", 0) == 0);
-  const auto from_private = must(Key::from_pem(*pem, key.alg()));
+  const auto from_private = must(keys::Key::from_pem(*pem, key.alg()));
   CHECK(from_private.kid() == key.kid());
   CHECK(from_private.has_private());
 
   const auto pub_pem = key.public_pem();
   REQUIRE(pub_pem);
   CHECK(pub_pem->rfind("-----BEGIN PUBLIC KEY-----", 0) == 0);
-  const auto from_public = must(Key::from_pem(*pub_pem, key.alg()));
+  const auto from_public = must(keys::Key::from_pem(*pub_pem, key.alg()));
   CHECK(from_public.kid() == key.kid());
   CHECK_FALSE(from_public.has_private());
   REQUIRE_FALSE(from_public.private_pem());
   CHECK(from_public.private_pem().error().code == Errc::unsupported);
 
-  const auto private_jwk = key.to_jwk(IncludePrivate::yes);
+  const auto private_jwk = key.to_jwk(keys::IncludePrivate::yes);
   REQUIRE(private_jwk);
   CHECK(private_jwk->contains("d"));
-  const auto from_jwk = must(Key::from_jwk(*private_jwk));
+  const auto from_jwk = must(keys::Key::from_jwk(*private_jwk));
   CHECK(from_jwk.kid() == key.kid());
   CHECK(from_jwk.alg() == key.alg());
   CHECK(from_jwk.has_private());
-  CHECK(from_jwk.to_jwk(IncludePrivate::yes).value() == *private_jwk);
+  CHECK(from_jwk.to_jwk(keys::IncludePrivate::yes).value() == *private_jwk);
 
-  const auto public_jwk = key.to_jwk(IncludePrivate::no);
+  const auto public_jwk = key.to_jwk(keys::IncludePrivate::no);
   REQUIRE(public_jwk);
   for (const char* secret : {"d", "p", "q", "dp", "dq", "qi", "k"}) {
     CHECK_FALSE(public_jwk->contains(secret));
@@ -198,7 +198,7 @@ void check_asymmetric_round_trips(const Key& key) {
   CHECK((*public_jwk)["kid"] == key.kid());
   CHECK((*public_jwk)["alg"] == alg_name(key.alg()));
   CHECK((*public_jwk)["use"] == "sig");
-  const auto from_public_jwk = must(Key::from_jwk(*public_jwk));
+  const auto from_public_jwk = must(keys::Key::from_jwk(*public_jwk));
   CHECK(from_public_jwk.kid() == key.kid());
   CHECK_FALSE(from_public_jwk.has_private());
 }
@@ -206,31 +206,31 @@ void check_asymmetric_round_trips(const Key& key) {
 } // namespace
 
 TEST_CASE("keys: algorithm names are exact and case-sensitive") {
-  CHECK(all_algs().size() == 8);
-  for (const Alg alg : all_algs()) {
-    CHECK(alg_from_name(alg_name(alg)) == alg);
+  CHECK(keys::all_algs().size() == 8);
+  for (const keys::Alg alg : keys::all_algs()) {
+    CHECK(keys::alg_from_name(alg_name(alg)) == alg);
   }
-  CHECK(alg_name(Alg::EdDSA) == "EdDSA");
+  CHECK(alg_name(keys::Alg::EdDSA) == "EdDSA");
   for (const char* name : {"none", "None", "rs256", "RS256 ", "HS512", "ES512", "PS384", "eddsa", ""}) {
     CAPTURE(name);
-    CHECK_FALSE(alg_from_name(name));
+    CHECK_FALSE(keys::alg_from_name(name));
   }
 }
 
 TEST_CASE("keys: key type names are the JWK kty values") {
-  CHECK(key_type_name(KeyType::rsa) == "RSA");
-  CHECK(key_type_name(KeyType::ec) == "EC");
-  CHECK(key_type_name(KeyType::okp) == "OKP");
-  CHECK(key_type_name(KeyType::oct) == "oct");
+  CHECK(key_type_name(keys::KeyType::rsa) == "RSA");
+  CHECK(key_type_name(keys::KeyType::ec) == "EC");
+  CHECK(key_type_name(keys::KeyType::okp) == "OKP");
+  CHECK(key_type_name(keys::KeyType::oct) == "oct");
 }
 
 TEST_CASE("keys: generate and round-trip every asymmetric algorithm") {
-  for (const Alg alg : all_algs()) {
-    if (alg == Alg::HS256) {
+  for (const keys::Alg alg : keys::all_algs()) {
+    if (alg == keys::Alg::HS256) {
       continue;
     }
     CAPTURE(alg_name(alg));
-    const auto key = must(Key::generate(alg));
+    const auto key = must(keys::Key::generate(alg));
     CHECK(key.alg() == alg);
     CHECK(key.has_private());
     CHECK_FALSE(key.is_symmetric());
@@ -242,15 +242,15 @@ TEST_CASE("keys: generate and round-trip every asymmetric algorithm") {
 }
 
 TEST_CASE("keys: key types and sizes") {
-  CHECK(must(Key::generate(Alg::RS256)).type() == KeyType::rsa);
-  CHECK(must(Key::generate(Alg::ES256)).bits() == 256);
-  CHECK(must(Key::generate(Alg::ES384)).bits() == 384);
-  CHECK(must(Key::generate(Alg::ES384)).type() == KeyType::ec);
-  CHECK(must(Key::generate(Alg::EdDSA)).type() == KeyType::okp);
-  const auto rsa3072 = must(Key::generate(Alg::PS256, 3072));
+  CHECK(must(keys::Key::generate(keys::Alg::RS256)).type() == keys::KeyType::rsa);
+  CHECK(must(keys::Key::generate(keys::Alg::ES256)).bits() == 256);
+  CHECK(must(keys::Key::generate(keys::Alg::ES384)).bits() == 384);
+  CHECK(must(keys::Key::generate(keys::Alg::ES384)).type() == keys::KeyType::ec);
+  CHECK(must(keys::Key::generate(keys::Alg::EdDSA)).type() == keys::KeyType::okp);
+  const auto rsa3072 = must(keys::Key::generate(keys::Alg::PS256, 3072));
   CHECK(rsa3072.bits() == 3072);
   CHECK(rsa3072.signature_size() == 384);
-  const auto rsa4096 = must(Key::generate(Alg::RS512, 4096));
+  const auto rsa4096 = must(keys::Key::generate(keys::Alg::RS512, 4096));
   CHECK(rsa4096.bits() == 4096);
   CHECK(rsa4096.signature_size() == 512);
 }
@@ -258,57 +258,57 @@ TEST_CASE("keys: key types and sizes") {
 TEST_CASE("keys: generate refuses unsupported RSA sizes") {
   for (const int bits : {0, 1024, 2047, 2049, 8192}) {
     CAPTURE(bits);
-    CHECK(error_of(Key::generate(Alg::RS256, bits)) == Errc::config);
+    CHECK(error_of(keys::Key::generate(keys::Alg::RS256, bits)) == Errc::config);
   }
 }
 
 TEST_CASE("keys: HS256 keys are 32 random bytes and never public") {
-  const auto key = must(Key::generate(Alg::HS256));
-  const auto other = must(Key::generate(Alg::HS256));
+  const auto key = must(keys::Key::generate(keys::Alg::HS256));
+  const auto other = must(keys::Key::generate(keys::Alg::HS256));
   CHECK(key.is_symmetric());
-  CHECK(key.type() == KeyType::oct);
+  CHECK(key.type() == keys::KeyType::oct);
   CHECK(key.secret().size() == 32);
   CHECK(key.bits() == 256);
   CHECK(key.secret() != other.secret());
   CHECK(key.kid() != other.kid());
   CHECK(key.evp() == nullptr);
   CHECK(key.signature_size() == 32);
-  CHECK(key.to_jwk(IncludePrivate::no).error().code == Errc::unsupported);
+  CHECK(key.to_jwk(keys::IncludePrivate::no).error().code == Errc::unsupported);
   CHECK(key.private_pem().error().code == Errc::unsupported);
   CHECK(key.public_pem().error().code == Errc::unsupported);
-  const auto jwk = key.to_jwk(IncludePrivate::yes);
+  const auto jwk = key.to_jwk(keys::IncludePrivate::yes);
   REQUIRE(jwk);
   CHECK((*jwk)["kty"] == "oct");
   CHECK((*jwk)["alg"] == "HS256");
-  const auto back = must(Key::from_jwk(*jwk));
+  const auto back = must(keys::Key::from_jwk(*jwk));
   CHECK(back.secret() == key.secret());
   CHECK(back.kid() == key.kid());
   CHECK(must(key.public_only()).secret() == key.secret());
 }
 
 TEST_CASE("keys: from_secret requires 32 bytes and HS256") {
-  CHECK(must(Key::from_secret(std::string(32, 'k'))).alg() == Alg::HS256);
-  CHECK(error_of(Key::from_secret(std::string(31, 'k'))) == Errc::unsupported);
-  CHECK(error_of(Key::from_secret("")) == Errc::unsupported);
-  CHECK(error_of(Key::from_secret(std::string(64, 'k'), Alg::RS256)) == Errc::unsupported);
-  CHECK(error_of(Key::from_secret(std::string(64, 'k'), Alg::EdDSA)) == Errc::unsupported);
+  CHECK(must(keys::Key::from_secret(std::string(32, 'k'))).alg() == keys::Alg::HS256);
+  CHECK(error_of(keys::Key::from_secret(std::string(31, 'k'))) == Errc::unsupported);
+  CHECK(error_of(keys::Key::from_secret("")) == Errc::unsupported);
+  CHECK(error_of(keys::Key::from_secret(std::string(64, 'k'), keys::Alg::RS256)) == Errc::unsupported);
+  CHECK(error_of(keys::Key::from_secret(std::string(64, 'k'), keys::Alg::EdDSA)) == Errc::unsupported);
 }
 
 TEST_CASE("keys: thumbprint kid matches RFC 7638 3.1") {
-  const auto key = must(Key::from_jwk(parse(k_rfc7638_jwk)));
+  const auto key = must(keys::Key::from_jwk(parse(k_rfc7638_jwk)));
   CHECK(key.kid() == "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs");
-  CHECK(key.alg() == Alg::RS256);
+  CHECK(key.alg() == keys::Alg::RS256);
   CHECK_FALSE(key.has_private());
   CHECK(key.bits() == 2048);
   CHECK(key.signature_size() == 256);
 }
 
 TEST_CASE("keys: Ed25519 JWK of RFC 8037") {
-  const auto key = must(Key::from_jwk(parse(k_rfc8037_jwk)));
+  const auto key = must(keys::Key::from_jwk(parse(k_rfc8037_jwk)));
   CHECK(key.kid() == "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k");
-  CHECK(key.alg() == Alg::EdDSA);
+  CHECK(key.alg() == keys::Alg::EdDSA);
   CHECK(key.has_private());
-  const auto jwk = key.to_jwk(IncludePrivate::yes);
+  const auto jwk = key.to_jwk(keys::IncludePrivate::yes);
   REQUIRE(jwk);
   CHECK((*jwk)["d"] == "nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A");
   CHECK((*jwk)["x"] == "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo");
@@ -316,166 +316,166 @@ TEST_CASE("keys: Ed25519 JWK of RFC 8037") {
 }
 
 TEST_CASE("keys: imports PKCS#1 RSA PEM made by openssl genrsa") {
-  const auto key = must(Key::from_pem(k_rsa_pkcs1));
-  CHECK(key.alg() == Alg::RS256);
+  const auto key = must(keys::Key::from_pem(k_rsa_pkcs1));
+  CHECK(key.alg() == keys::Alg::RS256);
   CHECK(key.bits() == 2048);
   CHECK(key.has_private());
   CHECK(*key.public_pem() == k_rsa_pub);
-  CHECK(must(Key::from_pem(k_rsa_pub)).kid() == key.kid());
-  CHECK(must(Key::from_pem(k_rsa_pkcs1, Alg::PS256)).alg() == Alg::PS256);
-  CHECK(must(Key::from_pem(k_rsa_pkcs1, Alg::RS384)).alg() == Alg::RS384);
+  CHECK(must(keys::Key::from_pem(k_rsa_pub)).kid() == key.kid());
+  CHECK(must(keys::Key::from_pem(k_rsa_pkcs1, keys::Alg::PS256)).alg() == keys::Alg::PS256);
+  CHECK(must(keys::Key::from_pem(k_rsa_pkcs1, keys::Alg::RS384)).alg() == keys::Alg::RS384);
   check_asymmetric_round_trips(key);
 }
 
 TEST_CASE("keys: imports SEC1 EC PEM made by openssl ecparam") {
-  const auto key = must(Key::from_pem(k_ec_sec1));
-  CHECK(key.alg() == Alg::ES256);
+  const auto key = must(keys::Key::from_pem(k_ec_sec1));
+  CHECK(key.alg() == keys::Alg::ES256);
   CHECK(key.has_private());
   CHECK(*key.public_pem() == k_ec_pub);
-  CHECK(must(Key::from_pem(k_ec_pub)).kid() == key.kid());
-  const auto p384 = must(Key::from_pem(k_ec384_sec1));
-  CHECK(p384.alg() == Alg::ES384);
+  CHECK(must(keys::Key::from_pem(k_ec_pub)).kid() == key.kid());
+  const auto p384 = must(keys::Key::from_pem(k_ec384_sec1));
+  CHECK(p384.alg() == keys::Alg::ES384);
   check_asymmetric_round_trips(p384);
 }
 
 TEST_CASE("keys: imports what other openssl commands write") {
   // `openssl ecparam -genkey` writes an EC PARAMETERS block before the key.
-  const auto ec = must(Key::from_pem(k_ec_with_params));
-  CHECK(ec.alg() == Alg::ES256);
+  const auto ec = must(keys::Key::from_pem(k_ec_with_params));
+  CHECK(ec.alg() == keys::Alg::ES256);
   CHECK(ec.has_private());
   // `openssl rsa -RSAPublicKey_out` writes a PKCS#1 public key.
-  const auto rsa = must(Key::from_pem(k_rsa_pkcs1_pub));
+  const auto rsa = must(keys::Key::from_pem(k_rsa_pkcs1_pub));
   CHECK_FALSE(rsa.has_private());
-  CHECK(rsa.kid() == must(Key::from_pem(k_rsa_pkcs1)).kid());
+  CHECK(rsa.kid() == must(keys::Key::from_pem(k_rsa_pkcs1)).kid());
 }
 
 TEST_CASE("keys: an algorithm must fit its key") {
-  CHECK(error_of(Key::from_pem(k_rsa_pkcs1, Alg::ES256)) == Errc::unsupported);
-  CHECK(error_of(Key::from_pem(k_rsa_pkcs1, Alg::HS256)) == Errc::unsupported);
-  CHECK(error_of(Key::from_pem(k_rsa_pub, Alg::HS256)) == Errc::unsupported);
-  CHECK(error_of(Key::from_pem(k_rsa_pkcs1, Alg::EdDSA)) == Errc::unsupported);
-  CHECK(error_of(Key::from_pem(k_ec_sec1, Alg::ES384)) == Errc::unsupported);
-  CHECK(error_of(Key::from_pem(k_ec_sec1, Alg::RS256)) == Errc::unsupported);
-  CHECK(error_of(Key::from_pem(k_ec_sec1, Alg::HS256)) == Errc::unsupported);
-  CHECK(error_of(Key::from_pem(k_ec384_sec1, Alg::ES256)) == Errc::unsupported);
-  const auto ed = must(Key::generate(Alg::EdDSA));
-  CHECK(error_of(Key::from_pem(*ed.public_pem(), Alg::ES256)) == Errc::unsupported);
-  CHECK(error_of(Key::from_pem(*ed.public_pem(), Alg::HS256)) == Errc::unsupported);
+  CHECK(error_of(keys::Key::from_pem(k_rsa_pkcs1, keys::Alg::ES256)) == Errc::unsupported);
+  CHECK(error_of(keys::Key::from_pem(k_rsa_pkcs1, keys::Alg::HS256)) == Errc::unsupported);
+  CHECK(error_of(keys::Key::from_pem(k_rsa_pub, keys::Alg::HS256)) == Errc::unsupported);
+  CHECK(error_of(keys::Key::from_pem(k_rsa_pkcs1, keys::Alg::EdDSA)) == Errc::unsupported);
+  CHECK(error_of(keys::Key::from_pem(k_ec_sec1, keys::Alg::ES384)) == Errc::unsupported);
+  CHECK(error_of(keys::Key::from_pem(k_ec_sec1, keys::Alg::RS256)) == Errc::unsupported);
+  CHECK(error_of(keys::Key::from_pem(k_ec_sec1, keys::Alg::HS256)) == Errc::unsupported);
+  CHECK(error_of(keys::Key::from_pem(k_ec384_sec1, keys::Alg::ES256)) == Errc::unsupported);
+  const auto ed = must(keys::Key::generate(keys::Alg::EdDSA));
+  CHECK(error_of(keys::Key::from_pem(*ed.public_pem(), keys::Alg::ES256)) == Errc::unsupported);
+  CHECK(error_of(keys::Key::from_pem(*ed.public_pem(), keys::Alg::HS256)) == Errc::unsupported);
 }
 
 TEST_CASE("keys: refuses small RSA keys and unsupported curves") {
-  const auto small = Key::from_pem(k_rsa1024);
+  const auto small = keys::Key::from_pem(k_rsa1024);
   CHECK(error_of(small) == Errc::unsupported);
   CHECK(small.error().message.find("minimum 2048") != std::string::npos);
-  CHECK(error_of(Key::from_pem(k_ed448)) == Errc::unsupported);
-  CHECK(error_of(Key::from_pem(k_k1)) == Errc::unsupported);
+  CHECK(error_of(keys::Key::from_pem(k_ed448)) == Errc::unsupported);
+  CHECK(error_of(keys::Key::from_pem(k_k1)) == Errc::unsupported);
 }
 
 TEST_CASE("keys: refuses unparsable and encrypted PEM") {
-  CHECK(error_of(Key::from_pem("")) == Errc::malformed);
-  CHECK(error_of(Key::from_pem("not a key")) == Errc::malformed);
-  CHECK(error_of(Key::from_pem("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"))
+  CHECK(error_of(keys::Key::from_pem("")) == Errc::malformed);
+  CHECK(error_of(keys::Key::from_pem("not a key")) == Errc::malformed);
+  CHECK(error_of(keys::Key::from_pem("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"))
         == Errc::malformed);
-  CHECK(error_of(Key::from_pem(
+  CHECK(error_of(keys::Key::from_pem(
             "-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n"))
         == Errc::unsupported);
-  CHECK(error_of(Key::from_pem(
+  CHECK(error_of(keys::Key::from_pem(
             "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-256-CBC,00\n"))
         == Errc::unsupported);
-  CHECK(error_of(
-            Key::from_pem("-----BEGIN EC PARAMETERS-----\nBggqhkjOPQMBBw==\n-----END EC PARAMETERS-----\n"))
+  CHECK(error_of(keys::Key::from_pem(
+            "-----BEGIN EC PARAMETERS-----\nBggqhkjOPQMBBw==\n-----END EC PARAMETERS-----\n"))
         == Errc::malformed);
 }
 
 TEST_CASE("keys: public_only drops the private part") {
-  for (const Alg alg : {Alg::RS256, Alg::ES256, Alg::EdDSA}) {
-    const auto key = must(Key::generate(alg));
+  for (const keys::Alg alg : {keys::Alg::RS256, keys::Alg::ES256, keys::Alg::EdDSA}) {
+    const auto key = must(keys::Key::generate(alg));
     const auto pub = must(key.public_only());
     CHECK_FALSE(pub.has_private());
     CHECK(pub.kid() == key.kid());
     CHECK(pub.alg() == alg);
-    CHECK_FALSE(pub.to_jwk(IncludePrivate::yes)->contains("d"));
+    CHECK_FALSE(pub.to_jwk(keys::IncludePrivate::yes)->contains("d"));
   }
 }
 
 TEST_CASE("keys: JWK alg member binds the key") {
   auto jwk = parse(k_rfc7638_jwk);
-  CHECK(must(Key::from_jwk(jwk)).alg() == Alg::RS256);
-  CHECK(error_of(Key::from_jwk(jwk, Alg::PS256)) == Errc::unsupported);
+  CHECK(must(keys::Key::from_jwk(jwk)).alg() == keys::Alg::RS256);
+  CHECK(error_of(keys::Key::from_jwk(jwk, keys::Alg::PS256)) == Errc::unsupported);
   jwk["alg"] = "PS256";
-  CHECK(must(Key::from_jwk(jwk)).alg() == Alg::PS256);
+  CHECK(must(keys::Key::from_jwk(jwk)).alg() == keys::Alg::PS256);
   for (const char* alg : {"none", "HS256", "ES256", "rs256", "RSA-OAEP"}) {
     CAPTURE(alg);
     jwk["alg"] = alg;
-    CHECK(error_of(Key::from_jwk(jwk)) == Errc::unsupported);
+    CHECK(error_of(keys::Key::from_jwk(jwk)) == Errc::unsupported);
   }
   jwk["alg"] = 7;
-  CHECK(error_of(Key::from_jwk(jwk)) == Errc::malformed);
+  CHECK(error_of(keys::Key::from_jwk(jwk)) == Errc::malformed);
   jwk.erase("alg");
-  CHECK(must(Key::from_jwk(jwk, Alg::RS512)).alg() == Alg::RS512);
+  CHECK(must(keys::Key::from_jwk(jwk, keys::Alg::RS512)).alg() == keys::Alg::RS512);
 }
 
 TEST_CASE("keys: refuses malformed JWKs") {
   const auto rsa = parse(k_rfc7638_jwk);
-  CHECK(error_of(Key::from_jwk(json::Json::array())) == Errc::malformed);
-  CHECK(error_of(Key::from_jwk(json::Json{{"n", "AQAB"}})) == Errc::malformed);
-  CHECK(error_of(Key::from_jwk(json::Json{{"kty", "RSX"}})) == Errc::unsupported);
+  CHECK(error_of(keys::Key::from_jwk(json::Json::array())) == Errc::malformed);
+  CHECK(error_of(keys::Key::from_jwk(json::Json{{"n", "AQAB"}})) == Errc::malformed);
+  CHECK(error_of(keys::Key::from_jwk(json::Json{{"kty", "RSX"}})) == Errc::unsupported);
   auto bad = rsa;
   bad.erase("e");
-  CHECK(error_of(Key::from_jwk(bad)) == Errc::malformed);
+  CHECK(error_of(keys::Key::from_jwk(bad)) == Errc::malformed);
   bad = rsa;
   bad["n"] = 5;
-  CHECK(error_of(Key::from_jwk(bad)) == Errc::malformed);
+  CHECK(error_of(keys::Key::from_jwk(bad)) == Errc::malformed);
   bad = rsa;
   bad["n"] = rsa["n"].get<std::string>() + "=";
-  CHECK(error_of(Key::from_jwk(bad)) == Errc::malformed);
+  CHECK(error_of(keys::Key::from_jwk(bad)) == Errc::malformed);
   bad = rsa;
   bad["d"] = "AQAB";
   bad["p"] = "AQAB";
-  CHECK(error_of(Key::from_jwk(bad)) == Errc::malformed);
+  CHECK(error_of(keys::Key::from_jwk(bad)) == Errc::malformed);
   bad = rsa;
   bad["oth"] = json::Json::array();
-  CHECK(error_of(Key::from_jwk(bad)) == Errc::unsupported);
-  CHECK(error_of(Key::from_jwk(json::Json{{"kty", "oct"}, {"k", "c2hvcnQ"}})) == Errc::unsupported);
-  CHECK(error_of(Key::from_jwk(json::Json{{"kty", "oct"}})) == Errc::malformed);
+  CHECK(error_of(keys::Key::from_jwk(bad)) == Errc::unsupported);
+  CHECK(error_of(keys::Key::from_jwk(json::Json{{"kty", "oct"}, {"k", "c2hvcnQ"}})) == Errc::unsupported);
+  CHECK(error_of(keys::Key::from_jwk(json::Json{{"kty", "oct"}})) == Errc::malformed);
 }
 
 TEST_CASE("keys: refuses bad EC and OKP JWKs") {
-  const auto good = must(Key::generate(Alg::ES256)).to_jwk(IncludePrivate::yes).value();
+  const auto good = must(keys::Key::generate(keys::Alg::ES256)).to_jwk(keys::IncludePrivate::yes).value();
   auto bad = good;
   bad["crv"] = "P-521";
-  CHECK(error_of(Key::from_jwk(bad)) == Errc::unsupported);
+  CHECK(error_of(keys::Key::from_jwk(bad)) == Errc::unsupported);
   bad = good;
   bad["x"] = "AQAB";
-  CHECK(error_of(Key::from_jwk(bad)) == Errc::malformed);
+  CHECK(error_of(keys::Key::from_jwk(bad)) == Errc::malformed);
   bad = good;
   bad["y"] = good["x"];
   bad.erase("d");
-  CHECK(error_of(Key::from_jwk(bad)) == Errc::malformed); // not on the curve
+  CHECK(error_of(keys::Key::from_jwk(bad)) == Errc::malformed); // not on the curve
   bad = good;
-  bad["d"] = must(Key::generate(Alg::ES256)).to_jwk(IncludePrivate::yes).value()["d"];
-  CHECK(error_of(Key::from_jwk(bad)) == Errc::malformed); // d does not match x, y
+  bad["d"] = must(keys::Key::generate(keys::Alg::ES256)).to_jwk(keys::IncludePrivate::yes).value()["d"];
+  CHECK(error_of(keys::Key::from_jwk(bad)) == Errc::malformed); // d does not match x, y
 
   auto okp = parse(k_rfc8037_jwk);
   okp["crv"] = "X25519";
-  CHECK(error_of(Key::from_jwk(okp)) == Errc::unsupported);
+  CHECK(error_of(keys::Key::from_jwk(okp)) == Errc::unsupported);
   okp = parse(k_rfc8037_jwk);
-  okp["d"] = must(Key::generate(Alg::EdDSA)).to_jwk(IncludePrivate::yes).value()["d"];
-  CHECK(error_of(Key::from_jwk(okp)) == Errc::malformed);
+  okp["d"] = must(keys::Key::generate(keys::Alg::EdDSA)).to_jwk(keys::IncludePrivate::yes).value()["d"];
+  CHECK(error_of(keys::Key::from_jwk(okp)) == Errc::malformed);
   okp = parse(k_rfc8037_jwk);
   okp["x"] = "AQAB";
-  CHECK(error_of(Key::from_jwk(okp)) == Errc::malformed);
+  CHECK(error_of(keys::Key::from_jwk(okp)) == Errc::malformed);
 }
 
 TEST_CASE("keys: RSA JWK with only n, e, d signs") {
-  auto jwk = must(Key::generate(Alg::RS256)).to_jwk(IncludePrivate::yes).value();
+  auto jwk = must(keys::Key::generate(keys::Alg::RS256)).to_jwk(keys::IncludePrivate::yes).value();
   for (const char* member : {"p", "q", "dp", "dq", "qi"}) {
     jwk.erase(member);
   }
-  const auto key = must(Key::from_jwk(jwk));
+  const auto key = must(keys::Key::from_jwk(jwk));
   CHECK(key.has_private());
-  CHECK(key.to_jwk(IncludePrivate::yes)->contains("d"));
-  CHECK_FALSE(key.to_jwk(IncludePrivate::yes)->contains("p"));
+  CHECK(key.to_jwk(keys::IncludePrivate::yes)->contains("d"));
+  CHECK_FALSE(key.to_jwk(keys::IncludePrivate::yes)->contains("p"));
 }
 
 TEST_CASE("keys: RFC 7520 cookbook JWKs" * doctest::test_suite("vectors")) {
@@ -487,13 +487,13 @@ TEST_CASE("keys: RFC 7520 cookbook JWKs" * doctest::test_suite("vectors")) {
   if (!rsa_public || !rsa_private || !ec_public || !mac) {
     return;
   }
-  const auto pub = must(Key::from_jwk(*rsa_public));
-  const auto priv = must(Key::from_jwk(*rsa_private));
+  const auto pub = must(keys::Key::from_jwk(*rsa_public));
+  const auto priv = must(keys::Key::from_jwk(*rsa_private));
   CHECK(pub.kid() == priv.kid());
   CHECK(priv.has_private());
   CHECK(pub.bits() == 2048);
-  CHECK(error_of(Key::from_jwk(*ec_public)) == Errc::unsupported); // P-521 (ES512) is not supported
-  const auto hmac = must(Key::from_jwk(*mac));
-  CHECK(hmac.alg() == Alg::HS256);
+  CHECK(error_of(keys::Key::from_jwk(*ec_public)) == Errc::unsupported); // P-521 (ES512) is not supported
+  const auto hmac = must(keys::Key::from_jwk(*mac));
+  CHECK(hmac.alg() == keys::Alg::HS256);
   CHECK(hmac.secret().size() == 32);
 }

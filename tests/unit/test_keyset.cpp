@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "claudegate/keyset.hpp"
+#include "claudegate/jose/keyset.hpp"
 
 #include <doctest/doctest.h>
 
@@ -9,8 +9,8 @@ using namespace claudegate;
 
 namespace {
 
-Key secret_key(char fill) {
-  auto key = Key::from_secret(std::string(32, fill));
+keys::Key secret_key(char fill) {
+  auto key = keys::Key::from_secret(std::string(32, fill));
   REQUIRE(key);
   return std::move(*key);
 }
@@ -18,9 +18,9 @@ Key secret_key(char fill) {
 } // namespace
 
 TEST_CASE("keyset: finds keys by exact kid only") {
-  KeySet set;
+  keyset::KeySet set;
   CHECK(set.empty());
-  const Key a = secret_key('a');
+  const keys::Key a = secret_key('a');
   set.add(a);
   set.add("custom-kid", secret_key('b'));
   CHECK(set.size() == 2);
@@ -35,7 +35,7 @@ TEST_CASE("keyset: finds keys by exact kid only") {
 }
 
 TEST_CASE("keyset: adding the same kid replaces the key") {
-  KeySet set;
+  keyset::KeySet set;
   set.add("k", secret_key('a'));
   set.add("k", secret_key('b'));
   CHECK(set.size() == 1);
@@ -43,7 +43,7 @@ TEST_CASE("keyset: adding the same kid replaces the key") {
 }
 
 TEST_CASE("keyset: entries are sorted by kid") {
-  KeySet set;
+  keyset::KeySet set;
   set.add("c", secret_key('c'));
   set.add("a", secret_key('a'));
   set.add("b", secret_key('b'));

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // Issue 13 item 10: each place that trusts a file refuses one another local
 // user could have written or redirected (fs::check_private applied).
-#include "claudegate/config.hpp"
-#include "claudegate/keyring.hpp"
-#include "claudegate/store.hpp"
+#include "claudegate/base/config.hpp"
+#include "claudegate/jose/keyring.hpp"
+#include "claudegate/store/sqlite.hpp"
+#include "claudegate/store/store.hpp"
 
 #include "proxy/request_log.hpp"
 #include "scratch_dir.hpp"
@@ -37,9 +38,9 @@ template <typename T> void refused_naming(const Result<T>& result, const std::st
 
 // A keyring with one ES256 key in `dir`; the kid.
 std::string keyring_with_a_key(const stdfs::path& dir) {
-  auto ring = Keyring::open(dir, k_now);
+  auto ring = keyring::Keyring::open(dir, k_now);
   REQUIRE_MESSAGE(ring, (ring ? "" : ring.error().message));
-  auto added = ring->add(Key::generate(Alg::ES256).value(), Rotation::no, k_now, 0);
+  auto added = ring->add(keys::Key::generate(keys::Alg::ES256).value(), keyring::Rotation::no, k_now, 0);
   REQUIRE_MESSAGE(added, (added ? "" : added.error().message));
   return added->kid;
 }
@@ -86,12 +87,12 @@ TEST_CASE("ownership: a keys folder others can write, or a link, is refused") {
   const auto keys = scratch.path() / "keys";
   keyring_with_a_key(keys);
   ::chmod(keys.c_str(), 0777);
-  refused_naming(Keyring::open(keys, k_now),
+  refused_naming(keyring::Keyring::open(keys, k_now),
                  "keys folder " + keys.string() + " is writable by group and others");
   ::chmod(keys.c_str(), 0700);
   stdfs::rename(keys, scratch.path() / "theirs");
   stdfs::create_directory_symlink(scratch.path() / "theirs", keys);
-  refused_naming(Keyring::open(keys, k_now), "keys folder " + keys.string() + " is a symbolic link");
+  refused_naming(keyring::Keyring::open(keys, k_now), "keys folder " + keys.string() + " is a symbolic link");
 }
 
 TEST_CASE("ownership: a key file or index others can write, or a link, is refused") {
@@ -99,20 +100,21 @@ TEST_CASE("ownership: a key file or index others can write, or a link, is refuse
   const auto keys = scratch.path() / "keys";
   const auto key = keys / (keyring_with_a_key(keys) + ".pem");
   ::chmod(key.c_str(), 0666);
-  refused_naming(Keyring::open(keys, k_now), "key file " + key.string() + " is writable by");
+  refused_naming(keyring::Keyring::open(keys, k_now), "key file " + key.string() + " is writable by");
   ::chmod(key.c_str(), 0600);
   stdfs::rename(key, scratch.path() / "key.pem");
   stdfs::create_symlink(scratch.path() / "key.pem", key);
-  refused_naming(Keyring::open(keys, k_now), "key file " + key.string() + " is a symbolic link");
+  refused_naming(keyring::Keyring::open(keys, k_now), "key file " + key.string() + " is a symbolic link");
   stdfs::remove(key);
   stdfs::rename(scratch.path() / "key.pem", key);
-  CHECK(Keyring::open(keys, k_now));
+  CHECK(keyring::Keyring::open(keys, k_now));
   ::chmod((keys / "index.json").c_str(), 0622);
-  refused_naming(Keyring::open(keys, k_now), "keys index " + (keys / "index.json").string() + " is writable");
+  refused_naming(keyring::Keyring::open(keys, k_now),
+                 "keys index " + (keys / "index.json").string() + " is writable");
   ::chmod((keys / "index.json").c_str(), 0600);
   stdfs::rename(keys / "index.json", scratch.path() / "index.json");
   stdfs::create_symlink(scratch.path() / "index.json", keys / "index.json");
-  refused_naming(Keyring::open(keys, k_now),
+  refused_naming(keyring::Keyring::open(keys, k_now),
                  "keys index " + (keys / "index.json").string() + " is a symbolic");
 }
 
@@ -147,5 +149,5 @@ TEST_CASE("ownership: files another user owns are refused (root only)" * doctest
   const auto keys = scratch.path() / "keys";
   const auto key = keys / (keyring_with_a_key(keys) + ".pem");
   REQUIRE(::chown(key.c_str(), 65534, 65534) == 0);
-  refused_naming(Keyring::open(keys, k_now), "run: chown root " + key.string());
+  refused_naming(keyring::Keyring::open(keys, k_now), "run: chown root " + key.string());
 }

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "claudegate/proxy/anthropic_error.hpp"
 
-#include "claudegate/json.hpp"
+#include "claudegate/base/json.hpp"
 
 #include <doctest/doctest.h>
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "claudegate/proxy/mock_claude.hpp"
 
-#include "claudegate/json.hpp"
+#include "claudegate/base/json.hpp"
 #include "claudegate/proxy/message_request.hpp"
 #include "claudegate/proxy/sse_usage.hpp"
 

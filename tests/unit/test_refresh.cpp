@@ -2,13 +2,15 @@
 // refresh::start_family and refresh::rotate against a real SQLite store in a
 // scratch folder, on pinned times (no sleeps): single use, reuse revokes the
 // family, expiry, subject cut-offs, and a failed signing leaves the token unused.
-#include "claudegate/refresh.hpp"
+#include "claudegate/store/refresh.hpp"
 
-#include "claudegate/keyset.hpp"
-#include "claudegate/revocation.hpp"
+#include "claudegate/jose/keyset.hpp"
+#include "claudegate/store/revocation.hpp"
 
 #include "jose_support.hpp"
 #include "scratch_dir.hpp"
+
+#include "claudegate/store/sqlite.hpp"
 
 #include <doctest/doctest.h>
 
@@ -16,6 +18,8 @@
 #include <string>
 
 using namespace claudegate;
+using namespace claudegate::keys;
+using namespace claudegate::keyset;
 using namespace claudegate::test;
 
 namespace {

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "claudegate/report.hpp"
+#include "claudegate/store/report.hpp"
 
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>

@@ -2,10 +2,12 @@
 // revocation::identity_of, check and verify_unrevoked against a real SQLite
 // store in a scratch folder, on pinned times: jti deny-list, subject cut-off,
 // revoked family, IdP namespaces, and a store that cannot answer.
-#include "claudegate/revocation.hpp"
+#include "claudegate/store/revocation.hpp"
 
 #include "jose_support.hpp"
 #include "scratch_dir.hpp"
+
+#include "claudegate/store/sqlite.hpp"
 
 #include <doctest/doctest.h>
 #include <sqlite3.h>
@@ -14,6 +16,8 @@
 #include <string>
 
 using namespace claudegate;
+using namespace claudegate::keys;
+using namespace claudegate::keyset;
 using namespace claudegate::test;
 
 namespace {

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // Known-answer vectors from RFC 7515 App. A, RFC 7520 (JOSE cookbook), RFC 8037
 // and RFC 7797, read in place from the shared vectors folder.
-#include "claudegate/claims.hpp"
-#include "claudegate/jws.hpp"
-#include "claudegate/token.hpp"
+#include "claudegate/jose/claims.hpp"
+#include "claudegate/jose/jws.hpp"
+#include "claudegate/jose/token.hpp"
 
 #include "jose_support.hpp"
 #include "vectors.hpp"
@@ -36,8 +36,8 @@ std::optional<json::Json> rfc7515_vector(const std::string& section) {
   return std::nullopt;
 }
 
-Key key_from(const json::Json& jwk) {
-  auto key = Key::from_jwk(jwk);
+keys::Key key_from(const json::Json& jwk) {
+  auto key = keys::Key::from_jwk(jwk);
   REQUIRE_MESSAGE(key, message_of(key));
   return std::move(*key);
 }
@@ -50,8 +50,8 @@ claims::VerifyPolicy rfc7515_policy(std::vector<std::string> typs) {
 }
 
 // Decode, check the signature with `key`, then the claims: token::verify without the kid step.
-Result<void> verify_with(const std::string& compact_token, const Key& key, const claims::VerifyPolicy& policy,
-                         UnixSeconds now) {
+Result<void> verify_with(const std::string& compact_token, const keys::Key& key,
+                         const claims::VerifyPolicy& policy, UnixSeconds now) {
   auto decoded = jws::decode(compact_token);
   if (!decoded) {
     return std::unexpected(decoded.error());
@@ -73,7 +73,7 @@ std::string signature_of(const std::string& compact_token) {
 }
 
 // A deterministic algorithm re-signs the exact signing input to the same token, byte for byte.
-void check_resigns_exactly(const std::string& compact_token, const Key& key) {
+void check_resigns_exactly(const std::string& compact_token, const keys::Key& key) {
   const auto input = signing_input_of(compact_token);
   const auto sig = signature::sign(key.alg(), key, input);
   REQUIRE_MESSAGE(sig, message_of(sig));
@@ -81,7 +81,7 @@ void check_resigns_exactly(const std::string& compact_token, const Key& key) {
 }
 
 // A DecodedToken for a JWS whose payload is not JSON (the cookbook's prose payloads).
-jws::DecodedToken detached_view(const std::string& compact_token, Alg alg) {
+jws::DecodedToken detached_view(const std::string& compact_token, keys::Alg alg) {
   jws::DecodedToken decoded;
   decoded.alg = alg;
   decoded.signing_input = signing_input_of(compact_token);
@@ -101,7 +101,7 @@ TEST_CASE("rfc7515: A.1 HS256 verifies at the pinned clock and re-signs byte for
     return;
   }
   const auto key = key_from((*vector)["jwk"]);
-  CHECK(key.alg() == Alg::HS256);
+  CHECK(key.alg() == keys::Alg::HS256);
   const std::string token = (*vector)["compact"];
   CHECK(code_of(verify_with(token, key, rfc7515_policy({}), k_rfc7515_now)) == "ok");
   CHECK(code_of(verify_with(token, key, rfc7515_policy({"JWT"}), k_rfc7515_now)) == "ok");
@@ -120,7 +120,7 @@ TEST_CASE("rfc7515: A.1 has no kid, so token::verify refuses to pick a key") {
   if (!vector) {
     return;
   }
-  KeySet keys;
+  keyset::KeySet keys;
   keys.add(key_from((*vector)["jwk"]));
   const auto r =
       token::verify((*vector)["compact"].get<std::string>(), keys, rfc7515_policy({"JWT"}), k_rfc7515_now);
@@ -133,7 +133,7 @@ TEST_CASE("rfc7515: A.2 RS256 verifies and re-signs byte for byte") {
     return;
   }
   const auto key = key_from((*vector)["jwk"]);
-  CHECK(key.alg() == Alg::RS256);
+  CHECK(key.alg() == keys::Alg::RS256);
   const std::string token = (*vector)["compact"];
   CHECK(code_of(verify_with(token, key, rfc7515_policy({}), k_rfc7515_now)) == "ok");
   CHECK(code_of(verify_with(token, *key.public_only(), rfc7515_policy({}), k_rfc7515_now)) == "ok");
@@ -146,11 +146,11 @@ TEST_CASE("rfc7515: A.3 ES256 verifies; a fresh signature over the same input ve
     return;
   }
   const auto key = key_from((*vector)["jwk"]);
-  CHECK(key.alg() == Alg::ES256);
+  CHECK(key.alg() == keys::Alg::ES256);
   const std::string token = (*vector)["compact"];
   CHECK(code_of(verify_with(token, key, rfc7515_policy({}), k_rfc7515_now)) == "ok");
   const auto input = signing_input_of(token);
-  const auto sig = signature::sign(Alg::ES256, key, input);
+  const auto sig = signature::sign(keys::Alg::ES256, key, input);
   REQUIRE(sig);
   CHECK(sig->size() == 64);
   CHECK(code_of(verify_with(input + "." + b64(*sig), key, rfc7515_policy({}), k_rfc7515_now)) == "ok");
@@ -164,7 +164,7 @@ TEST_CASE("rfc7515: A.4 ES512 is refused as unsupported") {
   const auto decoded = jws::decode((*vector)["compact"].get<std::string>());
   CHECK(code_of(decoded) == "unsupported");
   CHECK(contains(message_of(decoded), "ES512"));
-  CHECK(code_of(Key::from_jwk((*vector)["jwk"])) == "unsupported"); // P-521 keys are refused as well
+  CHECK(code_of(keys::Key::from_jwk((*vector)["jwk"])) == "unsupported"); // P-521 keys are refused as well
 }
 
 TEST_CASE("rfc7515: A.5 alg none is refused") {
@@ -185,7 +185,7 @@ TEST_CASE("rfc7520: 4.1 RS256 verifies and re-signs byte for byte") {
   const auto key = key_from((*vector)["input"]["key"]);
   const std::string token = (*vector)["output"]["compact"];
   CHECK(signing_input_of(token) == (*vector)["signing"]["sig-input"]);
-  CHECK(code_of(jws::verify_signature(detached_view(token, Alg::RS256), key)) == "ok");
+  CHECK(code_of(jws::verify_signature(detached_view(token, keys::Alg::RS256), key)) == "ok");
   check_resigns_exactly(token, key);
   const auto header = base64url::decode((*vector)["signing"]["protected_b64u"].get<std::string>());
   REQUIRE(header);
@@ -224,11 +224,11 @@ TEST_CASE("rfc7520: 4.4 HS256 verifies and re-signs byte for byte") {
     return;
   }
   const auto key = key_from((*vector)["input"]["key"]);
-  CHECK(key.alg() == Alg::HS256);
+  CHECK(key.alg() == keys::Alg::HS256);
   const std::string token = (*vector)["output"]["compact"];
-  CHECK(code_of(jws::verify_signature(detached_view(token, Alg::HS256), key)) == "ok");
+  CHECK(code_of(jws::verify_signature(detached_view(token, keys::Alg::HS256), key)) == "ok");
   check_resigns_exactly(token, key);
-  auto tampered = detached_view(token, Alg::HS256);
+  auto tampered = detached_view(token, keys::Alg::HS256);
   tampered.signature.back() = static_cast<char>(tampered.signature.back() ^ 1);
   CHECK(code_of(jws::verify_signature(tampered, key)) == "bad_signature");
 }
@@ -239,11 +239,11 @@ TEST_CASE("rfc8037: Ed25519 verifies and re-signs byte for byte") {
     return;
   }
   const auto key = key_from((*vector)["input"]["key"]);
-  CHECK(key.alg() == Alg::EdDSA);
+  CHECK(key.alg() == keys::Alg::EdDSA);
   const std::string token = (*vector)["output"]["compact"];
   CHECK(signature_of(token).size() == 64);
-  CHECK(code_of(jws::verify_signature(detached_view(token, Alg::EdDSA), key)) == "ok");
-  CHECK(code_of(jws::verify_signature(detached_view(token, Alg::EdDSA), *key.public_only())) == "ok");
+  CHECK(code_of(jws::verify_signature(detached_view(token, keys::Alg::EdDSA), key)) == "ok");
+  CHECK(code_of(jws::verify_signature(detached_view(token, keys::Alg::EdDSA), *key.public_only())) == "ok");
   check_resigns_exactly(token, key);
   const auto resigned =
       jws::sign_serialized(R"({"alg":"EdDSA"})", (*vector)["input"]["payload"].get<std::string>(), key);
@@ -264,11 +264,11 @@ TEST_CASE("rfc7797: the b64=false token is refused, the control token verifies w
   // Even with a valid HMAC over its signing input, the header is what refuses it.
   const auto key = key_from((*vector)["key"]);
   const auto input = b64_false["signing_input"].get<std::string>();
-  CHECK(code_of(signature::verify(Alg::HS256, key, input,
+  CHECK(code_of(signature::verify(keys::Alg::HS256, key, input,
                                   *base64url::decode(b64_false["signature"].get<std::string>())))
         == "ok");
   const std::string control = (*vector)["control_4_1"]["compact"];
-  CHECK(code_of(jws::verify_signature(detached_view(control, Alg::HS256), key)) == "ok");
+  CHECK(code_of(jws::verify_signature(detached_view(control, keys::Alg::HS256), key)) == "ok");
   check_resigns_exactly(control, key);
 }
 

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "claudegate/store.hpp"
+#include "claudegate/store/sqlite.hpp"
+#include "claudegate/store/store.hpp"
 
 #include "scratch_dir.hpp"
 #include "store_support.hpp"

@@ -2,7 +2,8 @@
 // Quota reserve and settle from many threads at once (serve-local's request
 // threads): batched into shared transactions, yet every reservation is
 // checked against what the ones before it reserved, and nothing is lost.
-#include "claudegate/store.hpp"
+#include "claudegate/store/sqlite.hpp"
+#include "claudegate/store/store.hpp"
 
 #include "scratch_dir.hpp"
 #include "store_support.hpp"

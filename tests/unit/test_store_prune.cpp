@@ -2,7 +2,8 @@
 // Store::prune over deny-lists large enough to take each of its two paths
 // (survivors copied aside and the table cleared whole, or rows deleted in
 // place), and find_revocation's precedence when several revocations apply.
-#include "claudegate/store.hpp"
+#include "claudegate/store/sqlite.hpp"
+#include "claudegate/store/store.hpp"
 
 #include "scratch_dir.hpp"
 

@@ -2,7 +2,8 @@
 // Store::usage (whole days from the rollup, partial edge days from the
 // ledger, summed in C++) against a plain SELECT … GROUP BY … ORDER BY over
 // the raw ledger, for unaligned ranges across day edges and every grouping.
-#include "claudegate/store.hpp"
+#include "claudegate/store/sqlite.hpp"
+#include "claudegate/store/store.hpp"
 
 #include "scratch_dir.hpp"
 

@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "claudegate/verified_cache.hpp"
+#include "claudegate/store/verified_cache.hpp"
+
+#include "claudegate/store/sqlite.hpp"
 
 #include "jose_support.hpp"
 #include "scratch_dir.hpp"
@@ -26,7 +28,7 @@ claims::VerifyPolicy cache_policy() {
   return policy;
 }
 
-token::IssuedAccessToken issue_token(Alg alg, const std::string& subject = "alice") {
+token::IssuedAccessToken issue_token(keys::Alg alg, const std::string& subject = "alice") {
   token::AccessTokenRequest request;
   request.subject = subject;
   request.ttl = k_ttl;
@@ -36,8 +38,8 @@ token::IssuedAccessToken issue_token(Alg alg, const std::string& subject = "alic
   return *issued;
 }
 
-KeySet public_keys(Alg alg) {
-  KeySet keys;
+keyset::KeySet public_keys(keys::Alg alg) {
+  keyset::KeySet keys;
   auto public_key = cached_key(alg).public_only();
   REQUIRE(public_key);
   keys.add(std::move(*public_key));
@@ -73,28 +75,29 @@ Errc error_of(const Result<token::VerifiedToken>& result) {
 
 // One token of `alg` with its verifier keys, a scratch store and a cache of 16.
 struct CacheCase {
-  explicit CacheCase(Alg alg) : issued(issue_token(alg)), keys(public_keys(alg)) {}
+  explicit CacheCase(keys::Alg alg) : issued(issue_token(alg)), keys(public_keys(alg)) {}
 
   // The cache's verdict on the token at `now` under `policy`.
   Result<token::VerifiedToken> verify(UnixSeconds now, const claims::VerifyPolicy& policy = cache_policy()) {
     return verify_with(issued.token, keys, now, policy);
   }
   // The cache's verdict on `token` with `with` at `now` under `policy`.
-  Result<token::VerifiedToken> verify_with(std::string_view token, const KeySet& with, UnixSeconds now,
+  Result<token::VerifiedToken> verify_with(std::string_view token, const keyset::KeySet& with,
+                                           UnixSeconds now,
                                            const claims::VerifyPolicy& policy = cache_policy()) {
     return cache.verify(token, with, policy, now, s.store.get());
   }
 
   ScratchStore s;
-  revocation::VerifiedCache cache{16};
+  verified_cache::VerifiedCache cache{16};
   token::IssuedAccessToken issued;
-  KeySet keys;
+  keyset::KeySet keys;
 };
 
 } // namespace
 
 TEST_CASE("verified cache: the same token again is a hit with the same claims") {
-  CacheCase c(Alg::ES256);
+  CacheCase c(keys::Alg::ES256);
   auto first = c.verify(k_issued + 1);
   REQUIRE(first);
   auto second = c.verify(k_issued + 2);
@@ -106,7 +109,7 @@ TEST_CASE("verified cache: the same token again is a hit with the same claims") 
 }
 
 TEST_CASE("verified cache: a revocation written after the first check is seen at once") {
-  CacheCase c(Alg::EdDSA);
+  CacheCase c(keys::Alg::EdDSA);
   REQUIRE(c.verify(k_issued + 1));
 
   SUBCASE("by jti, from another connection") {
@@ -125,7 +128,7 @@ TEST_CASE("verified cache: a revocation written after the first check is seen at
 }
 
 TEST_CASE("verified cache: an unrelated revocation costs one full check, then hits again") {
-  CacheCase c(Alg::ES256);
+  CacheCase c(keys::Alg::ES256);
   REQUIRE(c.verify(k_issued));
   REQUIRE(c.s.store->revoke_subject("bob", k_issued, "left", k_issued));
   REQUIRE(c.verify(k_issued));
@@ -135,7 +138,7 @@ TEST_CASE("verified cache: an unrelated revocation costs one full check, then hi
 }
 
 TEST_CASE("verified cache: claims are checked again on every hit") {
-  CacheCase c(Alg::ES256);
+  CacheCase c(keys::Alg::ES256);
   const auto policy = cache_policy();
   REQUIRE(c.verify(k_issued, policy));
 
@@ -151,15 +154,15 @@ TEST_CASE("verified cache: claims are checked again on every hit") {
 }
 
 TEST_CASE("verified cache: a retired key or different key material is never trusted from the cache") {
-  CacheCase c(Alg::ES256);
+  CacheCase c(keys::Alg::ES256);
   REQUIRE(c.verify(k_issued));
 
   SUBCASE("the kid is gone") {
-    CHECK(error_of(c.verify_with(c.issued.token, KeySet{}, k_issued)) == Errc::unknown_key);
+    CHECK(error_of(c.verify_with(c.issued.token, keyset::KeySet{}, k_issued)) == Errc::unknown_key);
   }
   SUBCASE("the kid now names other material") {
-    KeySet swapped;
-    auto other = cached_key(Alg::ES384).public_only();
+    keyset::KeySet swapped;
+    auto other = cached_key(keys::Alg::ES384).public_only();
     REQUIRE(other);
     swapped.add(c.issued.kid, std::move(*other));
     CHECK_FALSE(c.verify_with(c.issued.token, swapped, k_issued));
@@ -168,7 +171,7 @@ TEST_CASE("verified cache: a retired key or different key material is never trus
 }
 
 TEST_CASE("verified cache: a changed byte is a different token and fails in full") {
-  CacheCase c(Alg::RS256);
+  CacheCase c(keys::Alg::RS256);
   REQUIRE(c.verify(k_issued));
   auto tampered = c.issued.token;
   tampered[tampered.size() - 2] = tampered[tampered.size() - 2] == 'A' ? 'B' : 'A';
@@ -177,11 +180,11 @@ TEST_CASE("verified cache: a changed byte is a different token and fails in full
 
 TEST_CASE("verified cache: a full cache makes room and keeps verifying correctly") {
   ScratchStore s;
-  revocation::VerifiedCache cache(2);
-  const auto keys = public_keys(Alg::EdDSA);
+  verified_cache::VerifiedCache cache(2);
+  const auto keys = public_keys(keys::Alg::EdDSA);
   std::vector<token::IssuedAccessToken> tokens;
   for (const char* subject : {"a", "b", "c", "d"}) {
-    tokens.push_back(issue_token(Alg::EdDSA, subject));
+    tokens.push_back(issue_token(keys::Alg::EdDSA, subject));
   }
   for (int round = 0; round < 2; ++round) {
     for (const auto& issued : tokens) {
@@ -194,9 +197,9 @@ TEST_CASE("verified cache: a full cache makes room and keeps verifying correctly
 }
 
 TEST_CASE("verified cache: without a store, only signature and claims are cached") {
-  revocation::VerifiedCache cache(4);
-  const auto issued = issue_token(Alg::ES256);
-  const auto keys = public_keys(Alg::ES256);
+  verified_cache::VerifiedCache cache(4);
+  const auto issued = issue_token(keys::Alg::ES256);
+  const auto keys = public_keys(keys::Alg::ES256);
   REQUIRE(cache.verify(issued.token, keys, cache_policy(), k_issued, nullptr));
   REQUIRE(cache.verify(issued.token, keys, cache_policy(), k_issued, nullptr));
   CHECK(cache.hits() == 1);

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Wycheproof verify vectors driven through signature::verify, read in place
 // from the shared vectors folder (never copied into the repository).
-#include "claudegate/signature.hpp"
+#include "claudegate/jose/signature.hpp"
 
 #include "vectors.hpp"
 
@@ -37,7 +37,7 @@ struct Tally {
 
 // Verifies one Wycheproof case: valid must pass, invalid and acceptable must
 // fail with bad_signature (we take the strict reading of "acceptable").
-void run_case(const nlohmann::json& test, Alg alg, const Key& key, Tally& tally) {
+void run_case(const nlohmann::json& test, keys::Alg alg, const keys::Key& key, Tally& tally) {
   CAPTURE(test["tcId"].get<int>());
   CAPTURE(test["comment"].get<std::string>());
   const auto result = test["result"].get<std::string>();
@@ -56,10 +56,10 @@ void run_case(const nlohmann::json& test, Alg alg, const Key& key, Tally& tally)
 }
 
 // Runs every group of `file` with its public key loaded by `load_key`.
-template <typename LoadKey> Tally run_file(const nlohmann::json& file, Alg alg, LoadKey load_key) {
+template <typename LoadKey> Tally run_file(const nlohmann::json& file, keys::Alg alg, LoadKey load_key) {
   Tally tally;
   for (const auto& group : file["testGroups"]) {
-    const Result<Key> key = load_key(group);
+    const Result<keys::Key> key = load_key(group);
     if (!key) {
       FAIL("key did not load: " << key.error().message);
     }
@@ -73,8 +73,8 @@ template <typename LoadKey> Tally run_file(const nlohmann::json& file, Alg alg, 
   return tally;
 }
 
-Result<Key> key_from_pem(const nlohmann::json& group, Alg alg) {
-  return Key::from_pem(group["publicKeyPem"].get<std::string>(), alg);
+Result<keys::Key> key_from_pem(const nlohmann::json& group, keys::Alg alg) {
+  return keys::Key::from_pem(group["publicKeyPem"].get<std::string>(), alg);
 }
 
 } // namespace
@@ -85,12 +85,12 @@ TEST_CASE("wycheproof: ECDSA P-256 SHA-256 in P1363 (ES256) form") {
     return;
   }
   int jwk_groups = 0;
-  const Tally tally = run_file(*file, Alg::ES256, [&jwk_groups](const nlohmann::json& group) {
-    auto key = key_from_pem(group, Alg::ES256);
+  const Tally tally = run_file(*file, keys::Alg::ES256, [&jwk_groups](const nlohmann::json& group) {
+    auto key = key_from_pem(group, keys::Alg::ES256);
     // Most groups also carry the key as a JWK: both forms must give the same key.
     if (group.contains("publicKeyJwk")) {
       ++jwk_groups;
-      const auto from_jwk = Key::from_jwk(group["publicKeyJwk"], Alg::ES256);
+      const auto from_jwk = keys::Key::from_jwk(group["publicKeyJwk"], keys::Alg::ES256);
       CHECK((key && from_jwk && key->kid() == from_jwk->kid()));
     }
     return key;
@@ -108,11 +108,11 @@ TEST_CASE("wycheproof: RSASSA-PKCS1-v1_5 2048 SHA-256 (RS256)") {
     return;
   }
   int e3_groups = 0;
-  const Tally tally = run_file(*file, Alg::RS256, [&e3_groups](const nlohmann::json& group) {
+  const Tally tally = run_file(*file, keys::Alg::RS256, [&e3_groups](const nlohmann::json& group) {
     // Two groups use e=3 keys: the primitive must still verify them correctly.
     e3_groups += group["publicKey"]["publicExponent"] == "03" ? 1 : 0;
-    auto key = key_from_pem(group, Alg::RS256);
-    const auto from_jwk = Key::from_jwk(group["keyJwk"], Alg::RS256);
+    auto key = key_from_pem(group, keys::Alg::RS256);
+    const auto from_jwk = keys::Key::from_jwk(group["keyJwk"], keys::Alg::RS256);
     CHECK((key && from_jwk && key->kid() == from_jwk->kid()));
     return key;
   });
@@ -129,12 +129,12 @@ TEST_CASE("wycheproof: RSA tcId 8 (missing NULL) is rejected") {
     return;
   }
   const auto& group = (*file)["testGroups"][0];
-  const auto key = key_from_pem(group, Alg::RS256);
+  const auto key = key_from_pem(group, keys::Alg::RS256);
   REQUIRE(key);
   for (const auto& test : group["tests"]) {
     if (test["tcId"] == 8) {
       CHECK(test["result"] == "acceptable");
-      const auto verdict = signature::verify(Alg::RS256, *key, from_hex(test["msg"].get<std::string>()),
+      const auto verdict = signature::verify(keys::Alg::RS256, *key, from_hex(test["msg"].get<std::string>()),
                                              from_hex(test["sig"].get<std::string>()));
       REQUIRE_FALSE(verdict);
       CHECK(verdict.error().code == Errc::bad_signature);
@@ -149,9 +149,9 @@ TEST_CASE("wycheproof: Ed25519 (EdDSA)") {
   if (!file) {
     return;
   }
-  const Tally tally = run_file(*file, Alg::EdDSA, [](const nlohmann::json& group) {
-    auto key = Key::from_jwk(group["publicKeyJwk"], Alg::EdDSA);
-    const auto from_pem = key_from_pem(group, Alg::EdDSA);
+  const Tally tally = run_file(*file, keys::Alg::EdDSA, [](const nlohmann::json& group) {
+    auto key = keys::Key::from_jwk(group["publicKeyJwk"], keys::Alg::EdDSA);
+    const auto from_pem = key_from_pem(group, keys::Alg::EdDSA);
     CHECK((key && from_pem && key->kid() == from_pem->kid()));
     return key;
   });
@@ -177,7 +177,7 @@ void run_mac_case(const nlohmann::json& group, const nlohmann::json& test, MacTa
   CAPTURE(test["comment"].get<std::string>());
   ++tally.total;
   const bool valid = test["result"] == "valid";
-  const auto key = Key::from_secret(from_hex(test["key"].get<std::string>()));
+  const auto key = keys::Key::from_secret(from_hex(test["key"].get<std::string>()));
   if (group["keySize"].get<int>() < 256) {
     REQUIRE_FALSE(key);
     CHECK(key.error().code == Errc::unsupported);
@@ -186,7 +186,7 @@ void run_mac_case(const nlohmann::json& group, const nlohmann::json& test, MacTa
     return;
   }
   REQUIRE(key);
-  const auto verdict = signature::verify(Alg::HS256, *key, from_hex(test["msg"].get<std::string>()),
+  const auto verdict = signature::verify(keys::Alg::HS256, *key, from_hex(test["msg"].get<std::string>()),
                                          from_hex(test["tag"].get<std::string>()));
   const bool full_tag = group["tagSize"].get<int>() == 256;
   if (valid && full_tag) {

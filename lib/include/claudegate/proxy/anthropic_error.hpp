@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 
-#include "claudegate/clock.hpp"
+#include "claudegate/base/clock.hpp"
 
 #include <string>
 #include <string_view>

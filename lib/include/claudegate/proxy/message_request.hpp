@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 
-#include "claudegate/errors.hpp"
-#include "claudegate/json.hpp"
+#include "claudegate/base/errors.hpp"
+#include "claudegate/base/json.hpp"
 
 #include <cstdint>
 #include <optional>

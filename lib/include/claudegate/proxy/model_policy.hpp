@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 
-#include "claudegate/config.hpp"
-#include "claudegate/errors.hpp"
-#include "claudegate/json.hpp"
+#include "claudegate/base/config.hpp"
+#include "claudegate/base/errors.hpp"
+#include "claudegate/base/json.hpp"
 
 #include <cstdint>
 #include <optional>

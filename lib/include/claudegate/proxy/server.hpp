@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 
-#include "claudegate/clock.hpp"
-#include "claudegate/config.hpp"
-#include "claudegate/errors.hpp"
-#include "claudegate/store.hpp"
+#include "claudegate/base/clock.hpp"
+#include "claudegate/base/config.hpp"
+#include "claudegate/base/errors.hpp"
+#include "claudegate/store/store.hpp"
 
 #include <cstdint>
 #include <filesystem>
@@ -48,9 +48,6 @@ struct ServeResources {
 // Split "HOST:PORT" (or "[v6]:PORT") into `options.host`/`options.port`.
 // Fails with config naming the expected form.
 Result<void> parse_listen(std::string_view listen, ServeOptions& options);
-
-// True for 127.0.0.0/8, ::1 and "localhost".
-bool is_loopback(std::string_view host);
 
 // Serve `options` over `resources` until SIGINT or SIGTERM; then stop
 // accepting, drain in-flight requests (cancelling streams still running

@@ -1,0 +1,75 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include "claudegate/base/errors.hpp"
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace claudegate::config {
+
+// What a request whose max_tokens is above the plan's cap, or above what is
+// left of today's quota, gets: the forwarded max_tokens lowered, or a refusal.
+enum class OverCap { clamp, reject };
+
+struct Plan {
+  std::string name;
+  std::optional<std::int64_t> daily_token_limit; // nullopt = unlimited
+  std::vector<std::string> models;               // glob patterns
+  std::optional<std::int64_t> max_tokens;
+  std::optional<std::int64_t> rpm;
+  std::optional<std::int64_t> max_concurrent;
+  OverCap over_cap = OverCap::clamp;
+  // Reserved for a request whose input the body cannot bound (a document by
+  // URL, web_fetch, …); nullopt = all that is left of today's quota.
+  std::optional<std::int64_t> unbounded_input_reserve;
+};
+
+struct ServeConfig {
+  std::string listen = "127.0.0.1:8787";
+  std::string upstream = "https://api.anthropic.com";
+  std::int64_t body_limit = 32 * 1024 * 1024;
+  std::int64_t read_timeout = 30;           // seconds, client side
+  std::int64_t upstream_timeout = 600;      // seconds
+  std::int64_t threads = 0;                 // 0 = automatic
+  std::int64_t max_output_tokens = 128'000; // the largest max_tokens any model accepts
+  std::string jwks;                         // external IdP's JWKS URL (serve-local --jwks); empty = none
+  std::string jwks_issuer;                  // its tokens' iss (--jwks-iss)
+  std::string jwks_plan = "free";           // plan of its tokens without a "plan" claim (--jwks-plan)
+};
+
+struct Config {
+  std::string issuer = "claudegate";
+  std::string audience = "claude-proxy";
+  std::int64_t access_ttl = 15 * 60;
+  std::int64_t refresh_ttl = 7 * 86400;
+  std::int64_t family_ttl = 30 * 86400;
+  std::int64_t leeway = 60;
+  std::int64_t max_access_ttl = 24 * 3600;
+  ServeConfig serve;
+  std::map<std::string, Plan> plans; // built-ins: free, pro, admin
+
+  // The plan named `name`; fails with config listing the known plans.
+  Result<const Plan*> plan(const std::string& name) const;
+};
+
+// The built-in configuration (DESIGN.md §7) used when no file exists.
+Config defaults();
+
+enum class Required { yes, no };
+
+// The defaults overlaid with TOML file `path` (durations as "15m" strings
+// or integer seconds; [plans.NAME] tables add or replace plans). A missing
+// file gives the defaults when `required` is no. Fails with config naming
+// the file, line and key, or when the file is owned by another user or
+// writable by group/others (fs::check_private).
+Result<Config> load(const std::filesystem::path& path, Required required);
+
+// Parse TOML `text` (named `source` in messages) over the defaults.
+Result<Config> parse(std::string_view text, std::string_view source);
+
+} // namespace claudegate::config

@@ -1,0 +1,66 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include "claudegate/base/errors.hpp"
+#include "claudegate/jose/keyset.hpp"
+#include "claudegate/jose/token.hpp"
+#include "claudegate/store/revocation.hpp"
+#include "claudegate/store/store.hpp"
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+// Tokens that already passed revocation::verify_unrevoked, kept so a client
+// presenting the same token again skips the signature and the revocation
+// lookups (serve-local sees one token on every request of a session).
+namespace claudegate::verified_cache {
+
+class VerifiedCache {
+public:
+  // At most `capacity` tokens (> 0) are held at once.
+  explicit VerifiedCache(std::size_t capacity);
+
+  // As revocation::verify_unrevoked(`token`, `keys`, `policy`, `now`, `store`), with the
+  // same verdicts. A hit needs the exact token bytes verified before by the
+  // same key material (kid and thumbprint still in `keys`), the store's
+  // revocation epoch unchanged since its check, and claims::check to pass
+  // again at `now` (so exp, nbf, iat, issuer and audience hold every time).
+  // Anything else takes the full path; only successes are kept. Thread-safe.
+  Result<token::VerifiedToken> verify(std::string_view token, const keyset::KeySet& keys,
+                                      const claims::VerifyPolicy& policy, UnixSeconds now,
+                                      store::Store* store);
+
+  // Hits, and verifications that took the full path, so far.
+  std::uint64_t hits() const;
+  std::uint64_t misses() const;
+
+private:
+  struct Entry {
+    token::VerifiedToken verified;
+    std::string thumbprint;
+    std::int64_t epoch = 0;
+    UnixSeconds expires_at = 0;
+  };
+  struct Hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+  };
+
+  std::shared_ptr<const Entry> find(std::string_view token) const;
+  bool still_valid(const Entry& entry, const keyset::KeySet& keys, const claims::VerifyPolicy& policy,
+                   UnixSeconds now) const;
+  void remember(std::string_view token, Entry entry, UnixSeconds now);
+
+  std::size_t m_capacity;
+  mutable std::mutex m_mutex;
+  std::unordered_map<std::string, std::shared_ptr<const Entry>, Hash, std::equal_to<>> m_entries;
+  std::atomic<std::uint64_t> m_hits = 0;
+  std::atomic<std::uint64_t> m_misses = 0;
+};
+
+} // namespace claudegate::verified_cache

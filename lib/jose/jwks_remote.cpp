@@ -1,0 +1,366 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "claudegate/jose/jwks_remote.hpp"
+
+#include "openssl_util.hpp"
+
+#include "claudegate/base/fs.hpp"
+#include "claudegate/base/json.hpp"
+#include "claudegate/base/net.hpp"
+#include "claudegate/jose/base64url.hpp"
+#include "claudegate/jose/jwks.hpp"
+
+#include <fmt/core.h>
+#include <httplib.h>
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <chrono>
+
+namespace claudegate::jwks_remote {
+
+namespace {
+
+constexpr std::string_view k_fix_url = "check --jwks (e.g. https://TENANT/.well-known/jwks.json)";
+
+struct UrlParts {
+  std::string scheme; // "http" or "https"
+  std::string origin; // scheme://authority
+  std::string host;   // without brackets or port
+  std::string target; // path and query, "/" at least
+};
+
+std::string host_of(std::string_view authority) {
+  if (authority.starts_with('[')) {
+    const auto close = authority.find(']');
+    return std::string(authority.substr(1, close == std::string_view::npos ? close : close - 1));
+  }
+  return std::string(authority.substr(0, authority.rfind(':')));
+}
+
+Result<UrlParts> split_url(std::string_view url) {
+  const auto scheme_end = url.find("://");
+  const std::string_view scheme = url.substr(0, scheme_end == std::string_view::npos ? 0 : scheme_end);
+  if (scheme != "https" && scheme != "http") {
+    return fail(Errc::config, fmt::format("--jwks {}: not an https:// URL; {}", url, k_fix_url));
+  }
+  const std::size_t start = scheme_end + 3;
+  const std::size_t end = std::min(url.find('/', start), url.find('?', start));
+  const std::string_view authority = url.substr(start, end == std::string_view::npos ? end : end - start);
+  if (authority.find('@') != std::string_view::npos) {
+    return fail(Errc::config,
+                fmt::format("--jwks {}: user info in the URL is not supported; {}", url, k_fix_url));
+  }
+  UrlParts parts{std::string(scheme), std::string(url.substr(0, start + authority.size())),
+                 host_of(authority), end == std::string_view::npos ? "/" : std::string(url.substr(end))};
+  if (parts.host.empty()) {
+    return fail(Errc::config, fmt::format("--jwks {}: the URL has no host; {}", url, k_fix_url));
+  }
+  if (parts.target.starts_with('?')) {
+    parts.target.insert(0, "/");
+  }
+  return parts;
+}
+
+// Why an exchange failed, in words an operator can act on.
+std::string transport_reason(httplib::Error error, std::int64_t timeout) {
+  switch (error) {
+  case httplib::Error::Connection:
+    return "connection refused or host unreachable";
+  case httplib::Error::ConnectionTimeout:
+    return fmt::format("no connection within {}s (timed out)", timeout);
+  case httplib::Error::Read:
+    return fmt::format("no complete answer within {}s (timed out) or the connection was cut", timeout);
+  case httplib::Error::SSLConnection:
+    return "TLS handshake failed";
+  case httplib::Error::SSLServerVerification:
+    return "the server's TLS certificate did not verify against the system CA bundle";
+  case httplib::Error::SSLLoadingCerts:
+    return "the system CA bundle could not be loaded";
+  default:
+    return httplib::to_string(error);
+  }
+}
+
+// Collects a response body within a size cap and an overall deadline.
+struct BodySink {
+  BodySink(std::size_t max, std::int64_t seconds)
+      : max_bytes(max), deadline(std::chrono::steady_clock::now() + std::chrono::seconds(seconds)) {}
+
+  std::size_t max_bytes;
+  std::chrono::steady_clock::time_point deadline;
+  std::string text;
+  bool too_big = false;
+  bool too_slow = false;
+
+  bool append(const char* data, std::size_t size) {
+    too_big = text.size() + size > max_bytes;
+    too_slow = std::chrono::steady_clock::now() > deadline;
+    if (too_big || too_slow) {
+      return false;
+    }
+    text.append(data, size);
+    return true;
+  }
+};
+
+// What the response head said, kept by the response handler.
+struct Head {
+  int status = 0;
+  std::string cache_control;
+  std::string location;
+};
+
+Error status_error(const std::string& url, const Head& head) {
+  if (head.status >= 300 && head.status < 400 && !head.location.empty()) {
+    return {Errc::io, fmt::format("JWKS URL {} redirects (HTTP {}) to {}; pass the final URL to --jwks", url,
+                                  head.status, head.location)};
+  }
+  return {Errc::io,
+          fmt::format("JWKS URL {} answered HTTP {} (expected 200); {}", url, head.status, k_fix_url)};
+}
+
+Error exchange_error(const std::string& url, httplib::Error error, const Head& head, const BodySink& body,
+                     const Limits& limits) {
+  if (head.status != 0 && head.status != 200) {
+    return status_error(url, head);
+  }
+  if (body.too_big) {
+    return {Errc::io,
+            fmt::format("JWKS from {} is larger than {} bytes; {}", url, limits.max_bytes, k_fix_url)};
+  }
+  const std::string reason = body.too_slow
+                                 ? fmt::format("the body took over {}s (timed out)", 2 * limits.timeout)
+                                 : transport_reason(error, limits.timeout);
+  return {Errc::io, fmt::format("cannot fetch JWKS from {} ({}); check the URL and that the IdP is reachable "
+                                "from this machine",
+                                url, reason)};
+}
+
+void configure(httplib::Client& client, const Limits& limits) {
+  const auto seconds = static_cast<time_t>(limits.timeout);
+  client.set_connection_timeout(seconds, 0);
+  client.set_read_timeout(seconds, 0);
+  client.set_write_timeout(seconds, 0);
+  client.set_follow_location(false); // a redirect could lead to plain http elsewhere
+  client.enable_server_certificate_verification(true);
+}
+
+std::string lower(std::string_view text) {
+  std::string out(text);
+  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
+  return out;
+}
+
+std::string_view trim(std::string_view text) {
+  const auto first = text.find_first_not_of(" \t");
+  const auto last = text.find_last_not_of(" \t");
+  return first == std::string_view::npos ? std::string_view{} : text.substr(first, last - first + 1);
+}
+
+// The max-age of one Cache-Control directive, min for no-cache/no-store, nullopt otherwise.
+std::optional<std::int64_t> directive_age(std::string_view directive, const Limits& limits) {
+  const std::string name = lower(trim(directive));
+  if (name == "no-cache" || name == "no-store") {
+    return limits.min_max_age;
+  }
+  if (!name.starts_with("max-age=")) {
+    return std::nullopt;
+  }
+  std::int64_t seconds = 0;
+  const std::string_view digits = std::string_view(name).substr(8);
+  const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), seconds);
+  if (ec == std::errc::result_out_of_range) {
+    return limits.max_max_age;
+  }
+  return ec == std::errc{} && end == digits.data() + digits.size() ? std::optional(seconds) : std::nullopt;
+}
+
+Result<keyset::KeySet> parse_keys(const std::string& url, std::string_view text) {
+  auto keys = jwks::parse(text, jwks::AllowSymmetric::no);
+  if (!keys) {
+    return fail(Errc::io,
+                fmt::format("JWKS from {} is not a usable key set ({}); check that the URL serves the "
+                            "IdP's JWKS document",
+                            url, keys.error().message));
+  }
+  return keys;
+}
+
+Result<std::string> file_name(const std::string& url) {
+  auto digest = ossl::sha256(url);
+  if (!digest) {
+    return std::unexpected(digest.error());
+  }
+  return base64url::encode(*digest) + ".json";
+}
+
+// An on-disk entry: the document of exactly `url`, with sane numbers.
+std::optional<CachedDocument> cached_from(const json::Json& entry, const std::string& url) {
+  const auto field = [&](const char* name) { return entry.find(name); };
+  const auto stored_url = field("url");
+  const auto fetched_at = field("fetched_at");
+  const auto max_age = field("max_age");
+  const auto text = field("jwks");
+  if (stored_url == entry.end() || *stored_url != url || fetched_at == entry.end()
+      || !fetched_at->is_number_integer() || max_age == entry.end() || !max_age->is_number_integer()
+      || text == entry.end() || !text->is_string()) {
+    return std::nullopt;
+  }
+  return CachedDocument{{text->get<std::string>(), max_age->get<std::int64_t>()},
+                        fetched_at->get<UnixSeconds>()};
+}
+
+} // namespace
+
+Result<void> check_url(std::string_view url) {
+  auto parts = split_url(url);
+  if (!parts) {
+    return std::unexpected(parts.error());
+  }
+  if (parts->scheme == "http" && !net::is_loopback(parts->host)) {
+    return fail(Errc::config, fmt::format("--jwks {}: plain http:// is only allowed to a loopback host (keys "
+                                          "fetched in the clear can be swapped); use https://",
+                                          url));
+  }
+  return {};
+}
+
+std::int64_t max_age_of(std::string_view cache_control, const Limits& limits) {
+  std::optional<std::int64_t> age;
+  for (std::size_t start = 0; start <= cache_control.size();) {
+    const auto comma = std::min(cache_control.find(',', start), cache_control.size());
+    if (auto found = directive_age(cache_control.substr(start, comma - start), limits)) {
+      age = age ? std::min(*age, *found) : *found;
+    }
+    start = comma + 1;
+  }
+  return std::clamp(age.value_or(limits.default_max_age), limits.min_max_age, limits.max_max_age);
+}
+
+Result<Document> fetch(const std::string& url, const Limits& limits) {
+  auto allowed = check_url(url);
+  auto parts = allowed ? split_url(url) : std::unexpected(allowed.error());
+  if (!parts) {
+    return std::unexpected(parts.error());
+  }
+  httplib::Client client(parts->origin);
+  configure(client, limits);
+  Head head;
+  BodySink body(limits.max_bytes, 2 * limits.timeout);
+  const auto result = client.Get(
+      parts->target, httplib::Headers{{"Accept", "application/json"}},
+      [&head](const httplib::Response& response) {
+        head = {response.status, response.get_header_value("Cache-Control"),
+                response.get_header_value("Location")};
+        return response.status == 200;
+      },
+      [&body](const char* data, std::size_t size) { return body.append(data, size); });
+  if (!result || head.status != 200) {
+    return std::unexpected(exchange_error(url, result.error(), head, body, limits));
+  }
+  return Document{std::move(body.text), max_age_of(head.cache_control, limits)};
+}
+
+std::filesystem::path DiskCache::path_for(const std::string& url) const {
+  auto name = file_name(url);
+  return m_dir / name.value_or("unhashable.json");
+}
+
+std::optional<CachedDocument> DiskCache::load(const std::string& url) const {
+  auto text = fs::read(path_for(url), 4 * 1024 * 1024);
+  auto entry = text ? json::parse_object(*text, {4 * 1024 * 1024, 4}) : std::unexpected(text.error());
+  return entry ? cached_from(*entry, url) : std::nullopt;
+}
+
+Result<void> DiskCache::save(const std::string& url, const CachedDocument& cached) const {
+  if (auto dir = fs::create_private_dir(m_dir); !dir) {
+    return dir;
+  }
+  const json::Json entry{{"url", url},
+                         {"fetched_at", cached.fetched_at},
+                         {"max_age", cached.document.max_age},
+                         {"jwks", cached.document.text}};
+  return fs::write_atomic(path_for(url), entry.dump(),
+                          std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+}
+
+RemoteKeySet::RemoteKeySet(std::string url, const Clock& clock, const Limits& limits, Fetcher fetcher,
+                           const DiskCache* disk)
+    : m_url(std::move(url)), m_clock(clock), m_limits(limits), m_fetcher(std::move(fetcher)), m_disk(disk) {
+}
+
+Result<std::unique_ptr<RemoteKeySet>> RemoteKeySet::open(std::string url, const Clock& clock,
+                                                         const Limits& limits, Fetcher fetcher,
+                                                         const DiskCache* disk) {
+  if (auto allowed = check_url(url); !allowed) {
+    return std::unexpected(allowed.error());
+  }
+  if (!fetcher) {
+    fetcher = [limits](const std::string& target) { return fetch(target, limits); };
+  }
+  return std::unique_ptr<RemoteKeySet>(
+      new RemoteKeySet(std::move(url), clock, limits, std::move(fetcher), disk));
+}
+
+Result<std::shared_ptr<const keyset::KeySet>> RemoteKeySet::keys_for(std::string_view kid) {
+  const std::lock_guard lock(m_mutex);
+  const UnixSeconds now = m_clock.now();
+  load_disk();
+  const bool unknown_kid = m_keys && !kid.empty() && m_keys->find(kid) == nullptr;
+  if ((!m_keys || stale(now) || unknown_kid) && may_refetch(now)) {
+    refetch(now);
+  }
+  if (m_keys && now - m_cached.fetched_at < m_limits.max_stale) {
+    return m_keys;
+  }
+  return std::unexpected(m_last_error.value_or(
+      Error{Errc::io, fmt::format("no keys from JWKS URL {} yet; {}", m_url, k_fix_url)}));
+}
+
+// Once per process: a document another run fetched saves a request.
+void RemoteKeySet::load_disk() {
+  if (m_disk == nullptr || m_disk_loaded) {
+    return;
+  }
+  m_disk_loaded = true;
+  const auto cached = m_disk->load(m_url);
+  if (cached && adopt(*cached)) {
+    m_last_attempt = cached->fetched_at;
+  }
+}
+
+bool RemoteKeySet::stale(UnixSeconds now) const {
+  return now >= m_cached.fetched_at + m_cached.document.max_age;
+}
+
+bool RemoteKeySet::may_refetch(UnixSeconds now) const {
+  return !m_last_attempt || now - *m_last_attempt >= m_limits.refetch_interval || now < *m_last_attempt;
+}
+
+void RemoteKeySet::refetch(UnixSeconds now) {
+  m_last_attempt = now;
+  auto document = m_fetcher(m_url);
+  auto adopted = document ? adopt({std::move(*document), now}) : std::unexpected(document.error());
+  if (!adopted) {
+    m_last_error = adopted.error();
+    return;
+  }
+  m_last_error.reset();
+  if (m_disk != nullptr) {
+    (void)m_disk->save(m_url, m_cached); // an unwritable cache only costs a fetch next run
+  }
+}
+
+Result<void> RemoteKeySet::adopt(const CachedDocument& cached) {
+  auto keys = parse_keys(m_url, cached.document.text);
+  if (!keys) {
+    return std::unexpected(keys.error());
+  }
+  m_keys = std::make_shared<const keyset::KeySet>(std::move(*keys));
+  m_cached = cached;
+  m_cached.document.max_age = std::clamp(cached.document.max_age, m_limits.min_max_age, m_limits.max_max_age);
+  return {};
+}
+
+} // namespace claudegate::jwks_remote

@@ -1,0 +1,521 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "gateway.hpp"
+
+#include "stream_relay.hpp"
+
+#include "claudegate/base/duration.hpp"
+#include "claudegate/jose/jws.hpp"
+#include "claudegate/proxy/anthropic_error.hpp"
+#include "claudegate/store/revocation.hpp"
+
+#include <fmt/core.h>
+
+#include <algorithm>
+#include <limits>
+
+namespace claudegate::proxy {
+
+namespace {
+
+constexpr std::string_view k_messages_scope = "claude:messages";
+
+std::int64_t elapsed_ms(std::chrono::steady_clock::time_point since) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - since)
+      .count();
+}
+
+std::int64_t unix_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string string_claim(const json::Json& claims, const char* name) {
+  const auto it = claims.find(name);
+  return it != claims.end() && it->is_string() ? it->get<std::string>() : std::string{};
+}
+
+Rejection auth_rejection(const Error& error) {
+  // io: the IdP's keys could not be fetched (--jwks), not the caller's fault.
+  if (error.code == Errc::storage || error.code == Errc::internal || error.code == Errc::io) {
+    Rejection failed{500, "api_error", "the gateway could not check the token; try again"};
+    failed.cause = error.message;
+    return failed;
+  }
+  return {401, "authentication_error", error.message};
+}
+
+// The least output a clamped request is worth sending with.
+constexpr std::int64_t k_min_clamped_output = 256;
+
+std::int64_t saturating_add(std::int64_t a, std::int64_t b) {
+  std::int64_t sum = 0;
+  return __builtin_add_overflow(a, b, &sum) ? std::numeric_limits<std::int64_t>::max() : sum;
+}
+
+// The max_tokens the request may have under its plan's cap: the client's,
+// lowered to the cap (over_cap = "reject" refused it before this).
+std::int64_t capped_output(const Grant& grant, const MessageRequest& message) {
+  const std::int64_t asked = message.max_tokens.value_or(0);
+  return grant.max_tokens ? std::min(asked, *grant.max_tokens) : asked;
+}
+
+// What to ask the store to hold for `message` under `grant`: input estimate
+// + max_tokens, at least the input + 256 output tokens when clamping, and
+// all that is left today when the input cannot be bounded from the body.
+store::ReservationRequest reservation_request(const Grant& grant, const MessageRequest& message,
+                                              UnixSeconds now, const std::string& owner) {
+  const std::int64_t output = capped_output(grant, message);
+  store::ReservationRequest request;
+  request.subject = grant.subject;
+  request.now = now;
+  request.wanted = saturating_add(message.input_estimate, output);
+  request.minimum = grant.over_cap == config::OverCap::clamp
+                        ? saturating_add(message.input_estimate, std::min(output, k_min_clamped_output))
+                        : request.wanted;
+  request.take_remaining = !message.unbounded_input.empty();
+  request.ceiling = grant.unbounded_input_reserve;
+  request.limit = grant.daily_token_limit;
+  request.owner = owner;
+  return request;
+}
+
+// The 429 for a refused reservation: exhausted, or simply bigger than what is left.
+Rejection quota_rejection(const store::QuotaStatus& status, const store::ReservationRequest& request,
+                          const MessageRequest& message, UnixSeconds now) {
+  Rejection out{429, "rate_limit_error", "", std::max<std::int64_t>(1, status.resets_at - now), false};
+  const std::int64_t limit = status.limit.value_or(0);
+  const std::int64_t left = std::max<std::int64_t>(0, limit - status.used - status.reserved);
+  const std::string resets = duration::format_time(status.resets_at);
+  const std::string unbounded =
+      message.unbounded_input.empty()
+          ? std::string{}
+          : fmt::format("; its input cannot be bounded ({}), so it needs what is left",
+                        message.unbounded_input);
+  if (left == 0) {
+    out.message =
+        fmt::format("daily token quota of {} exhausted (used {}, reserved by requests in flight {}){}; "
+                    "it resets at {}",
+                    limit, status.used, status.reserved, unbounded, resets);
+    return out;
+  }
+  const std::string least = request.minimum < request.wanted
+                                ? fmt::format(" (at least {} with max_tokens lowered)", request.minimum)
+                                : std::string{};
+  out.message =
+      fmt::format("this request needs up to {} tokens{}, {} left today of the daily quota of {} "
+                  "(used {}, reserved by requests in flight {}){}; lower max_tokens or wait until {}",
+                  request.wanted, least, left, limit, status.used, status.reserved, unbounded, resets);
+  return out;
+}
+
+} // namespace
+
+Gateway::Gateway(GatewayParts parts) : m_parts(parts) {
+}
+
+claims::VerifyPolicy Gateway::policy() const {
+  claims::VerifyPolicy policy;
+  policy.issuer = m_parts.config.issuer;
+  policy.audiences = {m_parts.config.audience};
+  policy.leeway = m_parts.config.leeway;
+  policy.max_lifetime = m_parts.config.max_access_ttl;
+  return policy;
+}
+
+CallRecord Gateway::begin(const httplib::Request& req) const {
+  CallRecord call;
+  call.request_id = new_request_id(m_parts.random);
+  call.route = req.method + " " + req.path;
+  return call;
+}
+
+Checked<Caller> Gateway::authenticate(const httplib::Request& req) {
+  const auto presented = presented_token(req);
+  if (!presented) {
+    m_parts.metrics.count_auth_failure(presented.error().reason);
+    return std::unexpected(Rejection{401, "authentication_error", presented.error().message});
+  }
+  auto verified = verify_presented(*presented);
+  if (!verified) {
+    m_parts.metrics.count_auth_failure(errc_code(verified.error().code));
+    return std::unexpected(auth_rejection(verified.error()));
+  }
+  const auto* idp = verified->idp;
+  const auto& claims = verified->token.claims;
+  auto grant = idp == nullptr ? grant_for(claims, m_parts.config)
+                              : external_grant_for(claims, m_parts.config, idp->default_plan, idp->issuer);
+  if (!grant) {
+    m_parts.metrics.count_auth_failure("no_plan");
+    return std::unexpected(Rejection{403, "permission_error", grant.error().message});
+  }
+  std::string jti = string_claim(claims, "jti");
+  if (idp != nullptr && !jti.empty()) {
+    jti = idp->issuer + "|" + jti; // as the revocation check names it
+  }
+  return Caller{std::move(verified->token), std::move(*grant), std::move(jti), idp};
+}
+
+// The local keyring first; a kid it does not know may be the external IdP's.
+Result<PresentedToken> Gateway::verify_presented(std::string_view presented) {
+  const auto ring = m_parts.keys.current();
+  const UnixSeconds now = m_parts.clock.now();
+  auto verified = m_verified.verify(presented, ring->verification_keys(), policy(), now, &m_parts.store);
+  if (verified) {
+    return PresentedToken{std::move(*verified)};
+  }
+  if (verified.error().code != Errc::unknown_key || m_parts.idp == nullptr) {
+    return std::unexpected(verified.error());
+  }
+  return verify_external(presented, now);
+}
+
+// An IdP token: its key set (refetched for a new kid, rate-limited), the
+// IdP's issuer, and revocations in the IdP's namespace.
+Result<PresentedToken> Gateway::verify_external(std::string_view presented, UnixSeconds now) {
+  const auto decoded = jws::decode(presented);
+  auto keys = m_parts.idp->keys.keys_for(decoded ? decoded->kid : std::string{});
+  if (!keys) {
+    return std::unexpected(keys.error());
+  }
+  auto external = policy();
+  external.issuer = m_parts.idp->issuer;
+  external.revocation_namespace = m_parts.idp->issuer;
+  auto verified = m_verified.verify(presented, **keys, external, now, &m_parts.store);
+  if (!verified) {
+    return std::unexpected(verified.error());
+  }
+  return PresentedToken{std::move(*verified), m_parts.idp};
+}
+
+Checked<MessageRequest> Gateway::check_message(const httplib::Request& req, const Caller& caller) const {
+  if (!has_scope(caller.grant, k_messages_scope)) {
+    return std::unexpected(
+        Rejection{403, "permission_error", fmt::format("the token lacks the scope {}", k_messages_scope)});
+  }
+  auto message = inspect_message_request(req.body);
+  if (!message) {
+    return std::unexpected(Rejection{400, "invalid_request_error", message.error().message});
+  }
+  if (!message->max_tokens && req.path == "/v1/messages") { // unbounded output could not be reserved
+    return std::unexpected(Rejection{400, "invalid_request_error", "max_tokens: Field required"});
+  }
+  const std::int64_t ceiling = m_parts.config.serve.max_output_tokens;
+  if (message->max_tokens && *message->max_tokens > ceiling) {
+    return std::unexpected(
+        Rejection{400, "invalid_request_error",
+                  fmt::format("max_tokens: {} is above the most any model can produce ({}, "
+                              "serve.max_output_tokens); lower it",
+                              *message->max_tokens, ceiling)});
+  }
+  if (!model_allowed(caller.grant, message->model)) {
+    return std::unexpected(
+        Rejection{403, "permission_error",
+                  fmt::format("model {} is not allowed on plan {}; it allows {}", json::quote(message->model),
+                              caller.grant.plan, allowed_models_text(caller.grant))});
+  }
+  const auto cap = caller.grant.max_tokens;
+  if (message->max_tokens && cap && *message->max_tokens > *cap
+      && caller.grant.over_cap == config::OverCap::reject) {
+    return std::unexpected(Rejection{400, "invalid_request_error",
+                                     fmt::format("max_tokens: {} is above the limit of plan {} ({})",
+                                                 *message->max_tokens, caller.grant.plan, *cap)});
+  }
+  return std::move(*message);
+}
+
+// A concurrency slot and a request of the minute for `grant`'s subject;
+// every authenticated route takes one (released with release()).
+Checked<void> Gateway::take_slot(const Grant& grant) {
+  const Admission admission = m_limiter.admit(grant.subject, grant.rpm, grant.max_concurrent, unix_ms());
+  if (admission.admitted) {
+    return {};
+  }
+  m_parts.metrics.count_quota_rejection(admission.reason);
+  return std::unexpected(Rejection{429, "rate_limit_error",
+                                   fmt::format("{} limit of plan {} reached", admission.reason, grant.plan),
+                                   static_cast<std::int64_t>(admission.retry_after), true});
+}
+
+Checked<Ticket> Gateway::admit(const Caller& caller, const MessageRequest& message) {
+  const auto& grant = caller.grant;
+  if (auto slot = take_slot(grant); !slot) {
+    return std::unexpected(slot.error());
+  }
+  const auto request = reservation_request(grant, message, m_parts.clock.now(), m_owner);
+  auto reservation = reserve(request);
+  auto ticket = reservation ? ticket_for(grant, message, request, *reservation) : std::unexpected([&] {
+    Rejection failed{500, "api_error", "the gateway could not reserve quota; try again"};
+    failed.cause = reservation.error().message;
+    return failed;
+  }());
+  if (!ticket) {
+    m_limiter.release(grant.subject);
+  }
+  return ticket;
+}
+
+// Reserve for `request`; a refusal while reservations are outstanding first
+// releases those of processes known dead (a gateway that crashed mid-request).
+Result<store::Reservation> Gateway::reserve(const store::ReservationRequest& request) {
+  auto reservation = m_parts.store.reserve(request);
+  if (!reservation || reservation->granted() || reservation->status.reserved == 0) {
+    return reservation;
+  }
+  auto released = m_parts.store.release_orphaned(store::owner_may_be_alive);
+  return released && *released > 0 ? m_parts.store.reserve(request) : reservation;
+}
+
+// The ticket of a granted reservation, with the max_tokens it leaves room
+// for; the 429 of a refused one.
+Checked<Ticket> Gateway::ticket_for(const Grant& grant, const MessageRequest& message,
+                                    const store::ReservationRequest& request,
+                                    const store::Reservation& reservation) {
+  if (!reservation.granted()) {
+    m_parts.metrics.count_quota_rejection("daily_tokens");
+    return std::unexpected(quota_rejection(reservation.status, request, message, m_parts.clock.now()));
+  }
+  Ticket ticket{grant.subject, reservation.id, grant.daily_token_limit, reservation.status, {}, {}};
+  const std::int64_t output =
+      std::min(capped_output(grant, message), reservation.amount - message.input_estimate);
+  ticket.reserved = ReservedTokens{reservation.amount - output, output};
+  if (message.max_tokens && output != *message.max_tokens) {
+    ticket.clamped_max_tokens = output;
+  }
+  return ticket;
+}
+
+void Gateway::release(const Ticket& ticket) {
+  m_limiter.release(ticket.subject);
+}
+
+Outbound Gateway::outbound_for(const httplib::Request& req, bool stream, const Ticket* ticket) const {
+  Outbound out{req.method, req.target, forward_headers(req.headers), req.body, stream, nullptr};
+  if (ticket != nullptr && ticket->clamped_max_tokens) {
+    // The body was accepted with exactly one top-level max_tokens, so this cannot miss.
+    out.body = with_max_tokens(req.body, *ticket->clamped_max_tokens).value_or(req.body);
+  }
+  return out;
+}
+
+// Authenticate, then check the body; `call` learns who and which model as far as known.
+Checked<AuthorizedMessage> Gateway::authorize_message(const httplib::Request& req, CallRecord& call) {
+  auto caller = authenticate(req);
+  if (!caller) {
+    return std::unexpected(caller.error());
+  }
+  call.subject = caller->grant.subject;
+  call.jti = caller->jti;
+  auto message = check_message(req, *caller);
+  if (!message) {
+    return std::unexpected(message.error());
+  }
+  call.model = message->model;
+  return AuthorizedMessage{std::move(*caller), std::move(*message)};
+}
+
+void Gateway::messages(const httplib::Request& req, httplib::Response& res) {
+  CallRecord call = begin(req);
+  auto authorized = authorize_message(req, call);
+  if (authorized) {
+    call.stream = authorized->message.stream;
+  }
+  auto ticket =
+      authorized ? admit(authorized->caller, authorized->message) : std::unexpected(authorized.error());
+  if (!ticket) {
+    reject(res, call, ticket.error());
+    finish(call);
+    return;
+  }
+  const bool stream = authorized->message.stream;
+  Outbound out = outbound_for(req, stream, &*ticket);
+  if (stream) {
+    relay_stream(res, std::move(call), std::move(out), std::move(*ticket));
+    return;
+  }
+  forward_plain(res, call, out, &*ticket);
+  release(*ticket);
+  finish(call);
+}
+
+Exchange Gateway::fetch(const Outbound& out, UpstreamHead& head, std::string& body) {
+  return m_parts.upstream.exchange(
+      out,
+      [&head](const UpstreamHead& h) {
+        head = h;
+        return true;
+      },
+      [&body](std::string_view chunk) {
+        body.append(chunk);
+        return true;
+      });
+}
+
+// The upstream's status, request-id and relayable headers, onto the reply and the record.
+void Gateway::relay_head(httplib::Response& res, CallRecord& call, const UpstreamHead& head) {
+  call.status = head.status;
+  if (const auto it = head.headers.find("request-id"); it != head.headers.end()) {
+    call.request_id = it->second;
+  }
+  res.status = head.status;
+  for (const auto& [name, value] : relay_headers(head.headers)) {
+    res.headers.emplace(name, value);
+  }
+}
+
+void Gateway::respond(httplib::Response& res, CallRecord& call, const UpstreamHead& head,
+                      const std::string& body) {
+  relay_head(res, call, head);
+  const auto type = head.headers.find("Content-Type");
+  res.set_content(body, type != head.headers.end() ? type->second : "application/json");
+}
+
+void Gateway::forward_plain(httplib::Response& res, CallRecord& call, const Outbound& out, Ticket* ticket) {
+  UpstreamHead head;
+  std::string body;
+  const auto started = std::chrono::steady_clock::now();
+  const Exchange exchange = fetch(out, head, body);
+  m_parts.metrics.observe_upstream(elapsed_ms(started));
+  if (exchange.failure != UpstreamFailure::none) {
+    upstream_failed(res, call, exchange);
+  } else {
+    respond(res, call, head, body);
+    if (head.status == 200 && ticket != nullptr) {
+      charge(call, charge_message(body, ticket->reserved));
+    }
+  }
+  if (ticket != nullptr) {
+    settle(*ticket, call);
+    refresh_status(*ticket);
+    quota_headers(res, *ticket);
+  }
+}
+
+void Gateway::relay_stream(httplib::Response& res, CallRecord call, Outbound out, Ticket ticket) {
+  auto relay = StreamRelay::start(m_parts.upstream, std::move(out), m_parts.aborting);
+  UpstreamHead head;
+  if (!relay->wait_head(head)) {
+    complete_stream(*relay, res, call, ticket);
+    return;
+  }
+  relay_head(res, call, head);
+  quota_headers(res, ticket);
+  const auto type = head.headers.find("Content-Type");
+  res.set_chunked_content_provider(
+      type != head.headers.end() ? type->second : "text/event-stream",
+      [relay](std::size_t, httplib::DataSink& sink) { return relay->provide(sink); },
+      [this, relay, call, ticket](bool delivered) mutable {
+        const auto outcome = relay->finish(delivered);
+        charge(call,
+               call.status == 200 ? charge_stream(outcome.meter, ticket.reserved) : Charge{outcome.usage});
+        close_stream(call, ticket, outcome.client_gone);
+      });
+}
+
+// The upstream failed before sending a head: answer with the envelope now.
+void Gateway::complete_stream(StreamRelay& relay, httplib::Response& res, CallRecord& call, Ticket& ticket) {
+  const StreamOutcome outcome = relay.finish(true);
+  upstream_failed(res, call, outcome.exchange);
+  close_stream(call, ticket, false);
+}
+
+void Gateway::close_stream(CallRecord& call, Ticket& ticket, bool client_gone) {
+  m_parts.metrics.observe_upstream(elapsed_ms(call.started));
+  call.client_gone = client_gone;
+  settle(ticket, call);
+  release(ticket);
+  finish(call);
+}
+
+void Gateway::settle(const Ticket& ticket, const CallRecord& call) {
+  store::UsageRecord record;
+  record.at = m_parts.clock.now();
+  record.subject = call.subject;
+  record.jti = call.jti;
+  record.model = call.model;
+  record.status = call.status;
+  record.input_tokens = call.usage.input_tokens;
+  record.output_tokens = call.usage.output_tokens;
+  record.cache_read_tokens = call.usage.cache_read_tokens;
+  record.cache_write_tokens = call.usage.cache_write_tokens;
+  record.latency_ms = elapsed_ms(call.started);
+  record.request_id = call.request_id;
+  record.stream = call.stream;
+  record.quota_limit = ticket.limit;
+  record.estimated = call.estimated;
+  if (auto settled = m_parts.store.settle(ticket.reservation_id, record); !settled) {
+    m_parts.log.write({{"time", duration::format_time(record.at)},
+                       {"level", "error"},
+                       {"request_id", call.request_id},
+                       {"error", fmt::format("could not record usage: {}", settled.error().message)}});
+  }
+}
+
+void Gateway::charge(CallRecord& call, const Charge& charge) {
+  call.usage = charge.usage;
+  call.estimated = charge.estimated;
+}
+
+void Gateway::refresh_status(Ticket& ticket) {
+  auto status = m_parts.store.quota_status(ticket.subject, m_parts.clock.now(), ticket.limit);
+  if (status) {
+    ticket.status = *status;
+  }
+}
+
+void Gateway::quota_headers(httplib::Response& res, const Ticket& ticket) {
+  if (ticket.clamped_max_tokens) {
+    res.set_header("claudegate-max-tokens-clamped", std::to_string(*ticket.clamped_max_tokens));
+  }
+  if (!ticket.limit) {
+    return;
+  }
+  const auto& status = ticket.status;
+  const std::int64_t remaining = std::max<std::int64_t>(0, *ticket.limit - status.used - status.reserved);
+  res.set_header("x-claudegate-quota-limit", std::to_string(*ticket.limit));
+  res.set_header("x-claudegate-quota-remaining", std::to_string(remaining));
+  res.set_header("x-claudegate-quota-reset", duration::format_time(status.resets_at));
+}
+
+void Gateway::upstream_failed(httplib::Response& res, CallRecord& call, const Exchange& exchange) {
+  const bool timeout = exchange.failure == UpstreamFailure::timeout;
+  reject(res, call,
+         Rejection{timeout ? 504 : 502, timeout ? "timeout_error" : "api_error", exchange.message});
+}
+
+void Gateway::reject(httplib::Response& res, CallRecord& call, const Rejection& rejection) {
+  call.status = rejection.status;
+  call.error = rejection.cause;
+  write_rejection(res, rejection, call.request_id);
+}
+
+void Gateway::finish(const CallRecord& call) {
+  const auto& u = call.usage;
+  m_parts.metrics.count_request(call.status);
+  m_parts.metrics.count_tokens(u.input_tokens, u.output_tokens, u.cache_read_tokens, u.cache_write_tokens);
+  json::Json line = {{"time", duration::format_time(m_parts.clock.now())},
+                     {"request_id", call.request_id},
+                     {"route", call.route},
+                     {"sub", call.subject},
+                     {"jti", call.jti},
+                     {"model", call.model},
+                     {"status", call.status},
+                     {"input_tokens", u.input_tokens},
+                     {"output_tokens", u.output_tokens},
+                     {"cache_read_tokens", u.cache_read_tokens},
+                     {"cache_write_tokens", u.cache_write_tokens},
+                     {"latency_ms", elapsed_ms(call.started)},
+                     {"stream", call.stream}};
+  if (call.client_gone) {
+    line["client_gone"] = true;
+  }
+  if (call.estimated) {
+    line["estimated"] = true;
+  }
+  if (!call.error.empty()) {
+    line["error"] = call.error;
+  }
+  m_parts.log.write(line);
+}
+
+} // namespace claudegate::proxy

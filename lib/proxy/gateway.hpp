@@ -1,0 +1,172 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include "keyring_watch.hpp"
+#include "metrics.hpp"
+#include "request_log.hpp"
+#include "upstream.hpp"
+#include "wire.hpp"
+
+#include "claudegate/base/config.hpp"
+#include "claudegate/jose/claims.hpp"
+#include "claudegate/jose/jwks_remote.hpp"
+#include "claudegate/jose/token.hpp"
+#include "claudegate/proxy/message_request.hpp"
+#include "claudegate/proxy/model_policy.hpp"
+#include "claudegate/proxy/rate_limiter.hpp"
+#include "claudegate/proxy/sse_usage.hpp"
+#include "claudegate/store/store.hpp"
+#include "claudegate/store/verified_cache.hpp"
+
+#include <httplib.h>
+
+#include <atomic>
+#include <chrono>
+#include <expected>
+#include <memory>
+#include <optional>
+#include <string>
+
+// The gateway's request handlers (DESIGN.md §2): authenticate, authorize,
+// reserve quota, forward or mock, meter, log.
+namespace claudegate::proxy {
+
+class StreamRelay;
+
+// Distinct tokens the gateway keeps verified at once (a few MiB at most).
+constexpr std::size_t k_verified_cache_capacity = 10'000;
+
+// An external IdP whose tokens are accepted besides the local keyring's
+// (--jwks URL): same policy except the issuer, which must be `issuer`.
+struct ExternalIssuer {
+  jwks_remote::RemoteKeySet& keys;
+  std::string issuer;
+  std::string default_plan; // for a token without a "plan" claim
+};
+
+struct GatewayParts {
+  const config::Config& config;
+  store::Store& store;
+  const Clock& clock;
+  RandomSource& random;
+  KeyringWatch& keys;
+  Upstream& upstream;
+  Metrics& metrics;
+  RequestLog& log;
+  const std::atomic<bool>& aborting;   // drain timed out: cancel running streams
+  std::int64_t body_limit = 0;         // for the 413 message
+  const ExternalIssuer* idp = nullptr; // --jwks; null when not configured
+};
+
+// An authenticated caller: the verified token and what it grants.
+struct Caller {
+  token::VerifiedToken token;
+  Grant grant;
+  std::string jti;
+  const ExternalIssuer* idp = nullptr; // the IdP that issued the token; null for local tokens
+};
+
+// A token that verified, and the IdP that issued it (null: the local keyring).
+struct PresentedToken {
+  token::VerifiedToken token;
+  const ExternalIssuer* idp = nullptr;
+};
+
+// A caller whose Messages request passed scope, model and max_tokens checks.
+struct AuthorizedMessage {
+  Caller caller;
+  MessageRequest message;
+};
+
+// What one request's log line and ledger row say.
+struct CallRecord {
+  std::string request_id;
+  std::string route;
+  std::string subject;
+  std::string jti;
+  std::string model;
+  int status = 0;
+  Usage usage;
+  bool stream = false;
+  bool client_gone = false;
+  bool estimated = false; // usage is the gateway's estimate (see charge_stream)
+  std::string error;      // why the gateway itself failed (store, IdP), for the request log
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+};
+
+// A request's hold on the subject's limits: a concurrency slot and a quota reservation.
+struct Ticket {
+  std::string subject;
+  std::int64_t reservation_id = 0;
+  std::optional<std::int64_t> limit;
+  store::QuotaStatus status;
+  ReservedTokens reserved;                        // charged in full when usage is unknown
+  std::optional<std::int64_t> clamped_max_tokens; // forwarded instead of the client's max_tokens
+};
+
+template <typename T> using Checked = std::expected<T, Rejection>;
+
+class Gateway {
+public:
+  explicit Gateway(GatewayParts parts);
+
+  void messages(const httplib::Request& req, httplib::Response& res);
+  void count_tokens(const httplib::Request& req, httplib::Response& res);
+  void list_models(const httplib::Request& req, httplib::Response& res);
+  void get_model(const httplib::Request& req, httplib::Response& res);
+  void refresh(const httplib::Request& req, httplib::Response& res);
+  void revoke(const httplib::Request& req, httplib::Response& res);
+  void jwks(const httplib::Request& req, httplib::Response& res);
+  void healthz(const httplib::Request& req, httplib::Response& res);
+  void metrics(const httplib::Request& req, httplib::Response& res);
+
+  // Give an empty error response (404 route, 413 body limit, …) the
+  // envelope; false when `res` already has a body.
+  bool fill_error(const httplib::Request& req, httplib::Response& res);
+  // Answer an Expect: 100-continue head before its body: 100, or the 413/401/403 status put in `res`.
+  int expect_continue(const httplib::Request& req, httplib::Response& res);
+
+private:
+  CallRecord begin(const httplib::Request& req) const;
+  Checked<Caller> authenticate(const httplib::Request& req);
+  Result<PresentedToken> verify_presented(std::string_view presented);
+  Result<PresentedToken> verify_external(std::string_view presented, UnixSeconds now);
+  Checked<MessageRequest> check_message(const httplib::Request& req, const Caller& caller) const;
+  Checked<AuthorizedMessage> authorize_message(const httplib::Request& req, CallRecord& call);
+  Checked<void> take_slot(const Grant& grant);
+  Checked<Ticket> admit(const Caller& caller, const MessageRequest& message);
+  Result<store::Reservation> reserve(const store::ReservationRequest& request);
+  Checked<Ticket> ticket_for(const Grant& grant, const MessageRequest& message,
+                             const store::ReservationRequest& request, const store::Reservation& reservation);
+  void release(const Ticket& ticket);
+  Outbound outbound_for(const httplib::Request& req, bool stream, const Ticket* ticket = nullptr) const;
+
+  Exchange fetch(const Outbound& out, UpstreamHead& head, std::string& body);
+  void relay_head(httplib::Response& res, CallRecord& call, const UpstreamHead& head);
+  void respond(httplib::Response& res, CallRecord& call, const UpstreamHead& head, const std::string& body);
+  void forward_plain(httplib::Response& res, CallRecord& call, const Outbound& out, Ticket* ticket);
+  void relay_stream(httplib::Response& res, CallRecord call, Outbound out, Ticket ticket);
+  void complete_stream(StreamRelay& relay, httplib::Response& res, CallRecord& call, Ticket& ticket);
+  void close_stream(CallRecord& call, Ticket& ticket, bool client_gone);
+  void settle(const Ticket& ticket, const CallRecord& call);
+  void charge(CallRecord& call, const Charge& charge);
+  void refresh_status(Ticket& ticket);
+  void quota_headers(httplib::Response& res, const Ticket& ticket);
+  void upstream_failed(httplib::Response& res, CallRecord& call, const Exchange& exchange);
+  Checked<void> revoke_presented(const std::string& presented, CallRecord& call);
+  void models_reply(const httplib::Request& req, httplib::Response& res, CallRecord& call,
+                    const Caller& caller);
+
+  void reject(httplib::Response& res, CallRecord& call, const Rejection& rejection);
+  void finish(const CallRecord& call);
+  claims::VerifyPolicy policy() const;
+
+  GatewayParts m_parts;
+  SubjectLimiter m_limiter;
+  // A session's requests carry one token: verified once, then until its exp
+  // or the next revocation (by the store's revocation epoch).
+  verified_cache::VerifiedCache m_verified{k_verified_cache_capacity};
+  std::string m_owner = store::reservation_owner(); // this process, on every reservation it makes
+};
+
+} // namespace claudegate::proxy

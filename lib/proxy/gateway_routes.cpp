@@ -1,0 +1,255 @@
+// SPDX-License-Identifier: Apache-2.0
+// The gateway's routes besides POST /v1/messages: count_tokens, models,
+// refresh/revoke, JWKS, health, metrics and the envelope for httplib's own errors.
+#include "gateway.hpp"
+
+#include "claudegate/base/duration.hpp"
+#include "claudegate/jose/jwks.hpp"
+#include "claudegate/proxy/anthropic_error.hpp"
+#include "claudegate/store/refresh.hpp"
+
+#include <fmt/core.h>
+
+namespace claudegate::proxy {
+
+namespace {
+
+// `body` with the models `grant` may not use taken out of its "data" list.
+std::string filter_models(const std::string& body, const Grant& grant) {
+  json::Json doc = json::Json::parse(body, nullptr, false);
+  if (doc.is_discarded() || !doc.is_object() || !doc.contains("data") || !doc["data"].is_array()) {
+    return body;
+  }
+  json::Json kept = json::Json::array();
+  for (const auto& model : doc["data"]) {
+    if (model.is_object() && model.contains("id") && model["id"].is_string()
+        && model_allowed(grant, model["id"].get<std::string>())) {
+      kept.push_back(model);
+    }
+  }
+  doc["first_id"] = kept.empty() ? json::Json(nullptr) : kept.front()["id"];
+  doc["last_id"] = kept.empty() ? json::Json(nullptr) : kept.back()["id"];
+  doc["data"] = std::move(kept);
+  return doc.dump();
+}
+
+// The members `issue --json` prints for a rotated pair.
+json::Json pair_json(const refresh::TokenPair& pair, UnixSeconds now) {
+  const auto& access = pair.access;
+  return {{"access_token", access.token},
+          {"token_type", "Bearer"},
+          {"expires_in", access.expires_at - access.issued_at},
+          {"jti", access.jti},
+          {"kid", access.kid},
+          {"refresh_token", pair.refresh_token},
+          {"refresh_expires_in", pair.refresh_expires_at - now},
+          {"family_id", pair.family_id}};
+}
+
+// A string member `name` of JSON object `body`, or the form parameter `name`.
+std::string body_field(const httplib::Request& req, const char* name) {
+  if (req.has_param(name)) {
+    return req.get_param_value(name);
+  }
+  json::Json doc = json::Json::parse(req.body, nullptr, false);
+  if (doc.is_object() && doc.contains(name) && doc[name].is_string()) {
+    return doc[name].get<std::string>();
+  }
+  return {};
+}
+
+Rejection refresh_rejection(const Error& error) {
+  if (error.code == Errc::storage || error.code == Errc::internal || error.code == Errc::config) {
+    return {500, "api_error", "the gateway could not rotate the refresh token; try again"};
+  }
+  return {401, "authentication_error", error.message};
+}
+
+} // namespace
+
+// Free of token quota, not of rate limits: it takes a slot like every authenticated route.
+void Gateway::count_tokens(const httplib::Request& req, httplib::Response& res) {
+  CallRecord call = begin(req);
+  auto authorized = authorize_message(req, call);
+  auto slot = authorized ? take_slot(authorized->caller.grant) : std::unexpected(authorized.error());
+  if (!slot) {
+    reject(res, call, slot.error());
+  } else {
+    forward_plain(res, call, outbound_for(req, false), nullptr);
+    m_limiter.release(authorized->caller.grant.subject);
+  }
+  finish(call);
+}
+
+void Gateway::models_reply(const httplib::Request& req, httplib::Response& res, CallRecord& call,
+                           const Caller& caller) {
+  UpstreamHead head;
+  std::string body;
+  const Exchange exchange = fetch(outbound_for(req, false), head, body);
+  if (exchange.failure != UpstreamFailure::none) {
+    upstream_failed(res, call, exchange);
+    return;
+  }
+  respond(res, call, head, head.status == 200 ? filter_models(body, caller.grant) : body);
+}
+
+void Gateway::list_models(const httplib::Request& req, httplib::Response& res) {
+  CallRecord call = begin(req);
+  auto caller = authenticate(req);
+  auto slot = caller ? take_slot(caller->grant) : std::unexpected(caller.error());
+  if (!slot) {
+    reject(res, call, slot.error());
+  } else {
+    call.subject = caller->grant.subject;
+    models_reply(req, res, call, *caller);
+    m_limiter.release(caller->grant.subject);
+  }
+  finish(call);
+}
+
+void Gateway::get_model(const httplib::Request& req, httplib::Response& res) {
+  CallRecord call = begin(req);
+  auto caller = authenticate(req);
+  auto slot = caller ? take_slot(caller->grant) : std::unexpected(caller.error());
+  const std::string id = req.matches.size() > 1 ? req.matches[1].str() : std::string{};
+  // The slot is held only while the upstream is asked; a refused model needs none.
+  const auto release_slot = [&] {
+    if (slot) {
+      m_limiter.release(caller->grant.subject);
+    }
+  };
+  if (!slot) {
+    reject(res, call, slot.error());
+  } else if (call.subject = caller->grant.subject; !model_allowed(caller->grant, id)) {
+    reject(res, call, Rejection{404, "not_found_error", fmt::format("model: {}", id)});
+  } else {
+    call.model = id;
+    UpstreamHead head;
+    std::string body;
+    const Exchange exchange = fetch(outbound_for(req, false), head, body);
+    exchange.failure == UpstreamFailure::none ? respond(res, call, head, body)
+                                              : upstream_failed(res, call, exchange);
+  }
+  release_slot();
+  finish(call);
+}
+
+void Gateway::refresh(const httplib::Request& req, httplib::Response& res) {
+  CallRecord call = begin(req);
+  const std::string presented = body_field(req, "refresh_token");
+  const auto ring = m_parts.keys.current();
+  auto signer = ring->signer();
+  const UnixSeconds now = m_parts.clock.now();
+  if (presented.empty()) {
+    reject(res, call, Rejection{400, "invalid_request_error", "refresh_token: Field required"});
+  } else if (!signer) {
+    reject(res, call, Rejection{500, "api_error", "the gateway has no signing key; run: claudegate keygen"});
+  } else if (auto pair = refresh::rotate(m_parts.store, presented, **signer,
+                                         {m_parts.config.refresh_ttl, m_parts.config.family_ttl}, now,
+                                         m_parts.random);
+             !pair) {
+    m_parts.metrics.count_auth_failure(errc_code(pair.error().code));
+    reject(res, call, refresh_rejection(pair.error()));
+  } else {
+    call.status = 200;
+    call.subject = pair->access.claims.value("sub", "");
+    call.jti = pair->access.jti;
+    res.set_header("Cache-Control", "no-store");
+    res.set_content(pair_json(*pair, now).dump(), "application/json");
+  }
+  finish(call);
+}
+
+// Revoke a token its holder presents: a refresh token's family, or an
+// access token's jti (an IdP token's in the IdP's namespace). An invalid or
+// expired token needs no revoking (RFC 7009 §2.2); an IdP token without a
+// jti cannot be revoked alone (a 400 that says so).
+Checked<void> Gateway::revoke_presented(const std::string& presented, CallRecord& call) {
+  const UnixSeconds now = m_parts.clock.now();
+  const std::string reason = "revoked by its holder (POST /auth/revoke)";
+  const auto stored = [](Result<void> done) -> Checked<void> {
+    if (done) {
+      return {};
+    }
+    Rejection failed{500, "api_error", "the gateway could not record the revocation; try again"};
+    failed.cause = done.error().message;
+    return std::unexpected(failed);
+  };
+  if (presented.starts_with(refresh::k_prefix)) {
+    auto hash = refresh::check_format(presented) ? refresh::hash(presented) : std::unexpected(Error{});
+    auto family = hash ? m_parts.store.family_of(*hash) : Result<std::optional<std::string>>(std::nullopt);
+    if (!family || !*family) {
+      return stored(family ? Result<void>{} : std::unexpected(family.error()));
+    }
+    return stored(m_parts.store.revoke_family(**family, reason, now));
+  }
+  auto verified = verify_presented(presented);
+  if (!verified) {
+    return {};
+  }
+  const auto& claims = verified->token.claims;
+  const auto* idp = verified->idp;
+  const std::string space = idp != nullptr ? idp->issuer + "|" : std::string{};
+  call.subject = space + claims.value("sub", "");
+  const std::string jti = claims.value("jti", "");
+  if (jti.empty()) {
+    return std::unexpected(
+        Rejection{400, "invalid_request_error",
+                  fmt::format("this token carries no jti, so it cannot be revoked alone; "
+                              "the operator can revoke its subject: claudegate revoke --sub '{}'",
+                              call.subject)});
+  }
+  call.jti = space + jti;
+  const auto exp = static_cast<UnixSeconds>(claims.value("exp", 0.0));
+  return stored(m_parts.store.revoke_jti(call.jti, exp, call.subject, reason, now));
+}
+
+void Gateway::revoke(const httplib::Request& req, httplib::Response& res) {
+  CallRecord call = begin(req);
+  const std::string presented = body_field(req, "token");
+  if (presented.empty()) {
+    reject(res, call, Rejection{400, "invalid_request_error", "token: Field required"});
+  } else if (auto done = revoke_presented(presented, call); !done) {
+    reject(res, call, done.error());
+  } else {
+    call.status = 200;
+    res.set_content("{}", "application/json");
+  }
+  finish(call);
+}
+
+void Gateway::jwks(const httplib::Request&, httplib::Response& res) {
+  const auto ring = m_parts.keys.current();
+  res.set_header("Cache-Control", "public, max-age=300");
+  res.set_content(jwks::to_document(ring->public_keys()).dump(), "application/json");
+}
+
+void Gateway::healthz(const httplib::Request&, httplib::Response& res) {
+  res.set_content(R"({"status":"ok"})", "application/json");
+}
+
+void Gateway::metrics(const httplib::Request&, httplib::Response& res) {
+  res.set_content(m_parts.metrics.render(), "text/plain; version=0.0.4");
+}
+
+bool Gateway::fill_error(const httplib::Request& req, httplib::Response& res) {
+  if (!res.body.empty() || res.content_provider_) {
+    return false;
+  }
+  CallRecord call = begin(req);
+  std::string message = fmt::format("{} {}: HTTP {}", req.method, req.path, res.status);
+  if (res.status == 404) {
+    message = fmt::format("Not found: {} {}", req.method, req.path);
+  } else if (res.status == 400) {
+    message = fmt::format("{} {}: the request body did not arrive in full (Content-Length or chunked framing "
+                          "not met in time)",
+                          req.method, req.path);
+  } else if (res.status == 413) {
+    message = fmt::format("request body is larger than the limit of {} bytes", m_parts.body_limit);
+  }
+  reject(res, call, Rejection{res.status, std::string(error_type_for(res.status)), message});
+  finish(call);
+  return true;
+}
+
+} // namespace claudegate::proxy

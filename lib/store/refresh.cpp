@@ -1,0 +1,134 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "claudegate/store/refresh.hpp"
+
+#include "claudegate/jose/base64url.hpp"
+#include "claudegate/jose/digest.hpp"
+
+#include <fmt/core.h>
+
+#include <algorithm>
+#include <optional>
+
+namespace claudegate::refresh {
+
+namespace {
+
+constexpr std::size_t k_token_bytes = 32;  // 256 random bits
+constexpr std::size_t k_family_bytes = 16; // 128 random bits
+constexpr std::size_t k_encoded_length = 43;
+
+std::string new_token(RandomSource& rng) {
+  return std::string(k_prefix) + base64url::encode(rng.bytes(k_token_bytes));
+}
+
+// What a family re-issues on each rotation: the original request, minus the family id.
+json::Json grant_of(const token::AccessTokenRequest& request) {
+  json::Json grant = {{"sub", request.subject}, {"plan", request.plan},          {"scope", request.scope},
+                      {"roles", request.roles}, {"extra", request.extra_claims}, {"ttl", request.ttl},
+                      {"iss", request.issuer},  {"aud", request.audience}};
+  if (request.daily_token_limit) {
+    grant["daily_token_limit"] = *request.daily_token_limit;
+  }
+  return grant;
+}
+
+Result<token::AccessTokenRequest> request_of(const json::Json& grant, const std::string& family_id) {
+  try {
+    token::AccessTokenRequest request;
+    request.subject = grant.at("sub").get<std::string>();
+    request.plan = grant.at("plan").get<std::string>();
+    request.scope = grant.at("scope").get<std::string>();
+    request.roles = grant.at("roles").get<std::vector<std::string>>();
+    request.extra_claims = grant.at("extra");
+    request.ttl = grant.at("ttl").get<std::int64_t>();
+    request.issuer = grant.at("iss").get<std::string>();
+    request.audience = grant.at("aud").get<std::string>();
+    if (grant.contains("daily_token_limit")) {
+      request.daily_token_limit = grant.at("daily_token_limit").get<std::int64_t>();
+    }
+    request.family_id = family_id;
+    return request;
+  } catch (const json::Json::exception& e) {
+    return fail(Errc::storage,
+                fmt::format("refresh family {} has an unreadable grant ({})", family_id, e.what()));
+  }
+}
+
+} // namespace
+
+Result<std::string> hash(std::string_view token) {
+  auto hashed = digest::sha256(token);
+  if (!hashed) {
+    return hashed;
+  }
+  return base64url::encode(*hashed);
+}
+
+Result<void> check_format(std::string_view token) {
+  const bool shaped = token.starts_with(k_prefix) && token.size() == k_prefix.size() + k_encoded_length;
+  if (!shaped || !base64url::decode(token.substr(k_prefix.size()))) {
+    return fail(Errc::malformed, fmt::format("not a claudegate refresh token (expected {} followed by {} "
+                                             "base64url characters)",
+                                             k_prefix, k_encoded_length));
+  }
+  return {};
+}
+
+Result<TokenPair> start_family(store::Store& store, const token::AccessTokenRequest& request,
+                               const keys::Key& signer, const Lifetimes& lifetimes, UnixSeconds now,
+                               RandomSource& rng) {
+  token::AccessTokenRequest with_family = request;
+  with_family.family_id = base64url::encode(rng.bytes(k_family_bytes));
+  // Sign first: nothing is stored for a request that cannot be minted.
+  auto access = token::issue(with_family, signer, now, rng);
+  if (!access) {
+    return std::unexpected(access.error());
+  }
+  TokenPair pair{*access, new_token(rng), now + std::min(lifetimes.refresh_ttl, lifetimes.family_ttl),
+                 *with_family.family_id};
+  auto token_hash = hash(pair.refresh_token);
+  if (!token_hash) {
+    return std::unexpected(token_hash.error());
+  }
+  const store::NewFamily family{
+      pair.family_id, request.subject,        grant_of(request), now, now + lifetimes.family_ttl,
+      *token_hash,    pair.refresh_expires_at};
+  if (auto created = store.create_family(family); !created) {
+    return std::unexpected(created.error());
+  }
+  return pair;
+}
+
+Result<TokenPair> rotate(store::Store& store, std::string_view presented, const keys::Key& signer,
+                         const Lifetimes& lifetimes, UnixSeconds now, RandomSource& rng) {
+  if (auto shaped = check_format(presented); !shaped) {
+    return std::unexpected(shaped.error());
+  }
+  TokenPair pair;
+  pair.refresh_token = new_token(rng);
+  auto presented_hash = hash(presented);
+  auto new_hash = hash(pair.refresh_token);
+  if (!presented_hash || !new_hash) {
+    return std::unexpected(!presented_hash ? presented_hash.error() : new_hash.error());
+  }
+  // The access token is signed inside the rotation transaction: if signing
+  // fails, the presented token stays unused.
+  const auto mint = [&](const store::RotatedFamily& rotated) -> Result<void> {
+    auto request = request_of(rotated.grant, rotated.family_id);
+    auto access = request ? token::issue(*request, signer, now, rng) : std::unexpected(request.error());
+    if (!access) {
+      return std::unexpected(access.error());
+    }
+    pair.access = std::move(*access);
+    return {};
+  };
+  auto rotated = store.rotate({*presented_hash, *new_hash, now, lifetimes.refresh_ttl}, mint);
+  if (!rotated) {
+    return std::unexpected(rotated.error());
+  }
+  pair.family_id = rotated->family_id;
+  pair.refresh_expires_at = rotated->token_expires_at;
+  return pair;
+}
+
+} // namespace claudegate::refresh
