@@ -52,7 +52,10 @@ start_server() {
   disown "$SERVER_PID"
   PIDS+=("$SERVER_PID")
   BASE=$(serve_local_url "$SERVER_LOG" "$SERVER_PID") || fail "see above"
-  curl -sf --max-time 5 "$BASE/healthz" >/dev/null || fail "no /healthz at $BASE"
+  # Retried: on a loaded machine (CI runs tests two at a time) the first
+  # answer of a just-started server can take longer than one try allows.
+  curl -sf --max-time 5 --retry 3 --retry-connrefused --retry-delay 1 "$BASE/healthz" >/dev/null \
+    || fail "no /healthz at $BASE: $(tail -5 "$SERVER_LOG")"
 }
 
 # Stop serve-local with SIGTERM and wait (bounded) for it to exit.
