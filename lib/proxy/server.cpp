@@ -17,22 +17,12 @@
 #include <httplib.h>
 
 #include <algorithm>
-#include <arpa/inet.h>
-#include <array>
 #include <atomic>
-#include <cctype>
-#include <cerrno>
 #include <charconv>
-#include <chrono>
 #include <csignal>
-#include <cstring>
-#include <limits>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <poll.h>
-#include <pthread.h>
 #include <sys/socket.h>
-#include <sys/uio.h>
 #include <thread>
 #include <unistd.h>
 
