@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "claudegate/proxy/server.hpp"
 
-#include "chunked_body.hpp"
+#include "client_stream.hpp"
 #include "gateway.hpp"
 #include "keyring_watch.hpp"
 #include "metrics.hpp"
 #include "request_log.hpp"
+#include "signal_watch.hpp"
 #include "upstream.hpp"
 
 #include "claudegate/base/duration.hpp"
@@ -16,426 +17,18 @@
 #include <httplib.h>
 
 #include <algorithm>
-#include <arpa/inet.h>
-#include <array>
 #include <atomic>
-#include <cctype>
-#include <cerrno>
 #include <charconv>
-#include <chrono>
 #include <csignal>
-#include <cstring>
-#include <limits>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <poll.h>
-#include <pthread.h>
 #include <sys/socket.h>
-#include <sys/uio.h>
 #include <thread>
 #include <unistd.h>
 
 namespace claudegate::proxy {
 
 namespace {
-
-using SteadyClock = std::chrono::steady_clock;
-
-int millis_until(SteadyClock::time_point deadline) {
-  const auto left =
-      std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now()).count();
-  return static_cast<int>(std::clamp<std::int64_t>(left, 0, std::numeric_limits<int>::max()));
-}
-
-// Wait up to `timeout_ms` for `events` on `sock`.
-bool poll_socket(socket_t sock, short events, int timeout_ms) {
-  pollfd fd{sock, events, 0};
-  const auto deadline = SteadyClock::now() + std::chrono::milliseconds(timeout_ms);
-  for (;;) {
-    const int ready = ::poll(&fd, 1, millis_until(deadline));
-    if (ready >= 0 || errno != EINTR) {
-      return ready > 0;
-    }
-  }
-}
-
-void address_of(const sockaddr_storage& addr, std::string& ip, int& port) {
-  std::array<char, INET6_ADDRSTRLEN> text{};
-  const void* raw = nullptr;
-  if (addr.ss_family == AF_INET) {
-    const auto& v4 = reinterpret_cast<const sockaddr_in&>(addr);
-    raw = &v4.sin_addr;
-    port = ntohs(v4.sin_port);
-  } else {
-    const auto& v6 = reinterpret_cast<const sockaddr_in6&>(addr);
-    raw = &v6.sin6_addr;
-    port = ntohs(v6.sin6_port);
-  }
-  ip = inet_ntop(addr.ss_family, raw, text.data(), text.size()) != nullptr ? text.data() : "";
-}
-
-// "HTTP/1.1 1xx": an interim head (100 Continue) that must leave at once.
-bool is_interim_head(std::string_view data) {
-  return data.starts_with("HTTP/1.1 1") || data.starts_with("HTTP/1.0 1");
-}
-
-// A response head announcing a chunked body: its chunks (stream events)
-// come later, so the head must not wait for them.
-bool is_chunked_head(std::string_view data) {
-  const std::string_view head = data.substr(0, data.find("\r\n\r\n"));
-  std::string lower(head);
-  std::ranges::transform(lower, lower.begin(),
-                         [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return lower.find("transfer-encoding: chunked") != std::string::npos;
-}
-
-// `head` (a response head) saying Connection: close instead of Keep-Alive.
-std::string closing_head(std::string_view head) {
-  std::string out(head);
-  const auto keep = out.find("\r\nKeep-Alive: ");
-  if (keep != std::string::npos) {
-    const auto end = out.find("\r\n", keep + 2);
-    out.replace(keep + 2, end - keep - 2, "Connection: close");
-  }
-  return out;
-}
-
-// A client connection with one read buffer for all its requests: httplib
-// 0.11.4 makes a new stream per request and so drops pipelined requests.
-// The next request's head is read here first, within a deadline and a size
-// cap (httplib's own timeout is per read, so a client trickling a byte at a
-// time would hold a worker forever), and checked before httplib parses it.
-// A chunked body is decoded strictly as httplib reads it (its own parser
-// takes bare LFs and chunk data without CRLF) and handed on re-encoded.
-class ClientStream final : public httplib::Stream {
-public:
-  struct Limits {
-    int read_ms = 30'000;  // per read, as httplib's read timeout
-    int write_ms = 30'000; // per write
-    int head_ms = 30'000;  // the whole request head
-    HeadLimits head;
-    std::uint64_t body = 32 * 1024 * 1024; // a chunked body's limit (httplib bounds Content-Length only)
-  };
-
-  ClientStream(socket_t sock, const Limits& limits) : m_sock(sock), m_limits(limits) {}
-
-  bool is_readable() const override {
-    return m_offset < m_buffer.size() || poll_socket(m_sock, POLLIN, m_limits.read_ms);
-  }
-  // As httplib's own stream: writable and the client has not hung up (the
-  // stream relay relies on this to notice a client gone mid-stream).
-  bool is_writable() const override { return poll_socket(m_sock, POLLOUT, m_limits.write_ms) && peer_open(); }
-
-  // The request's head, then its body: as sent, or re-encoded when chunked.
-  ssize_t read(char* ptr, std::size_t size) override {
-    if (m_head_left == 0 && m_chunked) {
-      return read_chunked(ptr, size);
-    }
-    const ssize_t n = read_raw(ptr, m_head_left > 0 ? std::min(size, m_head_left) : size);
-    if (n > 0) {
-      const auto got = static_cast<std::size_t>(n);
-      const std::size_t from_head = std::min(got, m_head_left);
-      m_head_left -= from_head;
-      m_body_left -= std::min<std::uint64_t>(got - from_head, m_body_left);
-    }
-    return n;
-  }
-
-  // A response head is held back until its body is written (or the
-  // request is done, see begin_response/flush), so a plain response leaves
-  // in one send; interim 1xx heads and chunked (streaming) heads go at once.
-  ssize_t write(const char* ptr, std::size_t size) override {
-    const std::string_view data(ptr, size);
-    if (m_peer_closed) { // as httplib: a client that half-closed has hung up
-      return -1;
-    }
-    std::string closing;
-    if (m_hold_head && !is_interim_head(data)) {
-      m_hold_head = false;
-      if (lost_track()) { // the connection ends after this response: say so
-        closing = closing_head(data);
-      }
-      if (!is_chunked_head(data)) {
-        m_held.assign(closing.empty() ? data : closing);
-        return static_cast<ssize_t>(size);
-      }
-    }
-    const bool sent = send_parts(m_held, closing.empty() ? data : closing);
-    m_held.clear();
-    return sent ? static_cast<ssize_t>(size) : -1;
-  }
-
-  // The next write that is not an interim 1xx head is a response head to hold.
-  void begin_response() { m_hold_head = true; }
-
-  // Send a held response head (a response without a body); false when the client is gone.
-  bool flush() {
-    m_hold_head = false;
-    const bool sent = m_held.empty() || (!m_peer_closed && send_parts(m_held, {}));
-    m_held.clear();
-    return sent;
-  }
-
-  void get_remote_ip_and_port(std::string& ip, int& port) const override {
-    sockaddr_storage addr{};
-    socklen_t len = sizeof(addr);
-    if (::getpeername(m_sock, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-      address_of(addr, ip, port);
-    }
-  }
-  void get_local_ip_and_port(std::string& ip, int& port) const override {
-    sockaddr_storage addr{};
-    socklen_t len = sizeof(addr);
-    if (::getsockname(m_sock, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-      address_of(addr, ip, port);
-    }
-  }
-  socket_t socket() const override { return m_sock; }
-
-  // Wait up to `timeout_ms` for the next request (a buffered one counts).
-  bool wait_request(int timeout_ms) const {
-    return m_offset < m_buffer.size() || poll_socket(m_sock, POLLIN, timeout_ms);
-  }
-
-  // Buffer and check the next request head: nothing when it is ready for
-  // httplib, else the rejection to send (none when the client just left).
-  std::optional<std::optional<Rejection>> next_head() {
-    auto head_size = read_head();
-    if (!head_size) {
-      return head_size.error();
-    }
-    auto checked = check_request_head(pending().substr(0, *head_size), m_limits.head);
-    if (!checked) {
-      return std::optional<Rejection>(checked.error());
-    }
-    m_buffer.replace(m_offset, *head_size, *checked);
-    const BodyFraming framing = body_framing(*checked);
-    m_head_left = checked->size();
-    m_body_left = framing.chunked ? 0 : framing.length;
-    m_chunked.reset();
-    if (framing.chunked) {
-      m_chunked.emplace(m_limits.body, m_limits.head.max_line);
-    }
-    m_decoded.clear();
-    m_decoded_offset = 0;
-    m_refusal.reset();
-    return std::nullopt;
-  }
-
-  // True when httplib gave up on a request (a read failed or timed out, or
-  // it answered without reading the whole head or body, as for a refused
-  // Expect: 100-continue): whatever follows on this connection is no
-  // request, so it must end.
-  bool lost_track() const {
-    const bool body_unread =
-        m_body_left > 0 || (m_chunked && (!m_chunked->done() || m_decoded_offset < m_decoded.size()));
-    return m_broken || m_head_left > 0 || body_unread;
-  }
-
-  // Why the chunked body of the current request was refused, if it was.
-  const std::optional<Rejection>& body_refusal() const { return m_refusal; }
-
-private:
-  // False once the client closed its end: readable, yet nothing to peek.
-  bool peer_open() const {
-    if (!poll_socket(m_sock, POLLIN, 0)) {
-      return true;
-    }
-    char byte = 0;
-    return ::recv(m_sock, &byte, 1, MSG_PEEK) > 0;
-  }
-
-  std::string_view pending() const { return std::string_view(m_buffer).substr(m_offset); }
-
-  // Up to `size` buffered bytes, receiving more (within the read timeout) when none are.
-  ssize_t read_raw(char* ptr, std::size_t size) {
-    if (m_offset == m_buffer.size()) {
-      const ssize_t got = fill(SteadyClock::now() + std::chrono::milliseconds(m_limits.read_ms));
-      if (got <= 0) {
-        m_broken = true;
-        return got;
-      }
-    }
-    const std::size_t n = std::min(size, m_buffer.size() - m_offset);
-    std::memcpy(ptr, m_buffer.data() + m_offset, n);
-    m_offset += n;
-    return static_cast<ssize_t>(n);
-  }
-
-  // Decode the chunked body as far as needed to hand httplib `size` bytes
-  // of it re-encoded; -1 (and the refusal kept) when it breaks the rules.
-  ssize_t read_chunked(char* ptr, std::size_t size) {
-    while (m_decoded_offset == m_decoded.size()) {
-      if (m_chunked->done()) {
-        return 0;
-      }
-      m_decoded.clear();
-      m_decoded_offset = 0;
-      if (m_offset == m_buffer.size()
-          && fill(SteadyClock::now() + std::chrono::milliseconds(m_limits.read_ms)) <= 0) {
-        m_broken = true;
-        return -1;
-      }
-      auto used = m_chunked->feed(pending(), m_decoded);
-      if (!used) {
-        m_refusal = used.error();
-        m_broken = true;
-        return -1;
-      }
-      m_offset += *used;
-    }
-    const std::size_t n = std::min(size, m_decoded.size() - m_decoded_offset);
-    std::memcpy(ptr, m_decoded.data() + m_decoded_offset, n);
-    m_decoded_offset += n;
-    return static_cast<ssize_t>(n);
-  }
-
-  // Receive what is there (waiting until `deadline`) onto the buffer: the
-  // byte count, 0 when the client closed, -1 on timeout or error.
-  ssize_t fill(SteadyClock::time_point deadline) {
-    if (m_offset == m_buffer.size()) {
-      m_buffer.clear();
-      m_offset = 0;
-    }
-    std::array<char, 16 * 1024> chunk{};
-    // Try first and wait only when nothing is there: most reads follow a poll
-    // that already saw data.
-    ssize_t n = receive_now(chunk.data(), chunk.size());
-    if (n < 0 && errno == EAGAIN) {
-      if (!poll_socket(m_sock, POLLIN, millis_until(deadline))) {
-        return -1;
-      }
-      n = receive_now(chunk.data(), chunk.size());
-    }
-    if (n > 0) {
-      m_buffer.append(chunk.data(), static_cast<std::size_t>(n));
-    }
-    m_peer_closed = m_peer_closed || n == 0;
-    return n;
-  }
-
-  ssize_t receive_now(char* data, std::size_t size) const {
-    ssize_t n = -1;
-    do {
-      n = ::recv(m_sock, data, size, MSG_DONTWAIT);
-    } while (n < 0 && errno == EINTR);
-    return n;
-  }
-
-  // Send `first` then `second` in as few sends as the socket takes, waiting
-  // up to the write timeout whenever it is full; false on error.
-  bool send_parts(std::string_view first, std::string_view second) const {
-    std::array<iovec, 2> parts{iovec{const_cast<char*>(first.data()), first.size()},
-                               iovec{const_cast<char*>(second.data()), second.size()}};
-    std::size_t index = first.empty() ? 1 : 0;
-    while (index < parts.size() && parts[index].iov_len > 0) {
-      msghdr message{};
-      message.msg_iov = &parts[index];
-      message.msg_iovlen = parts.size() - index;
-      const ssize_t n = ::sendmsg(m_sock, &message, MSG_NOSIGNAL | MSG_DONTWAIT);
-      if (n < 0) {
-        if (errno == EINTR || (errno == EAGAIN && poll_socket(m_sock, POLLOUT, m_limits.write_ms))) {
-          continue;
-        }
-        return false;
-      }
-      index = advance(parts, index, static_cast<std::size_t>(n));
-    }
-    return true;
-  }
-
-  // Consume `sent` bytes from parts[index…]: the index of the first part with bytes left.
-  static std::size_t advance(std::array<iovec, 2>& parts, std::size_t index, std::size_t sent) {
-    while (index < parts.size() && sent >= parts[index].iov_len) {
-      sent -= parts[index].iov_len;
-      parts[index].iov_len = 0;
-      ++index;
-    }
-    if (index < parts.size()) {
-      parts[index].iov_base = static_cast<char*>(parts[index].iov_base) + sent;
-      parts[index].iov_len -= sent;
-    }
-    return index;
-  }
-
-  // The size of the buffered head once its blank line is in (a bare-LF one
-  // too, for check_request_head to refuse), or why it never will be.
-  std::expected<std::size_t, std::optional<Rejection>> read_head() {
-    const auto deadline = SteadyClock::now() + std::chrono::milliseconds(m_limits.head_ms);
-    for (;;) {
-      const std::string_view head = pending();
-      if (const auto end = head.find("\r\n\r\n"); end != std::string_view::npos) {
-        return end + 4;
-      }
-      if (const auto end = head.find("\n\n"); end != std::string_view::npos) {
-        return end + 2;
-      }
-      if (auto too_big = oversized(head)) {
-        return std::unexpected(too_big);
-      }
-      if (const ssize_t got = fill(deadline); got <= 0) {
-        return std::unexpected(got < 0 ? timed_out() : std::nullopt);
-      }
-    }
-  }
-
-  std::optional<Rejection> oversized(std::string_view head) const {
-    const auto& limits = m_limits.head;
-    if (head.find('\n') == std::string_view::npos && head.size() > limits.max_line) {
-      return Rejection{414, "request_too_large",
-                       fmt::format("the request line is longer than {} bytes", limits.max_line), std::nullopt,
-                       false};
-    }
-    if (head.size() > limits.max_bytes) {
-      return Rejection{431, "request_too_large",
-                       fmt::format("request headers are larger than {} bytes", limits.max_bytes),
-                       std::nullopt, false};
-    }
-    return std::nullopt;
-  }
-
-  // A 408 when the head deadline passed with part of a head in; nothing
-  // when the client sent nothing.
-  std::optional<Rejection> timed_out() const {
-    if (pending().empty()) {
-      return std::nullopt;
-    }
-    return Rejection{408, "timeout_error",
-                     fmt::format("the request headers did not arrive within {} s", m_limits.head_ms / 1000),
-                     std::nullopt, false};
-  }
-
-  socket_t m_sock;
-  Limits m_limits;
-  std::string m_buffer;
-  std::size_t m_offset = 0;
-  std::size_t m_head_left = 0;   // bytes of the current head httplib has not read
-  std::uint64_t m_body_left = 0; // bytes of its Content-Length body not read
-  std::optional<ChunkedBody> m_chunked;
-  std::string m_decoded; // the chunked body re-encoded, for httplib to read
-  std::size_t m_decoded_offset = 0;
-  std::optional<Rejection> m_refusal;
-  bool m_broken = false;
-  bool m_hold_head = false;
-  bool m_peer_closed = false; // a read saw the client's end of stream
-  std::string m_held;         // a response head waiting for its body
-};
-
-// The connection the calling worker thread is serving, for the error
-// handler to learn why its body was refused (httplib only knows "400").
-thread_local const ClientStream* t_client = nullptr;
-
-class ServingClient {
-public:
-  explicit ServingClient(const ClientStream& stream) { t_client = &stream; }
-  ~ServingClient() { t_client = nullptr; }
-  ServingClient(const ServingClient&) = delete;
-  ServingClient& operator=(const ServingClient&) = delete;
-};
-
-std::optional<Rejection> body_refusal_here() {
-  return t_client != nullptr ? t_client->body_refusal() : std::nullopt;
-}
 
 std::string_view reason_phrase(int status) {
   switch (status) {
@@ -463,24 +56,6 @@ std::string raw_response(const Rejection& rejection, const std::string& request_
     out += fmt::format("{}: {}\r\n", name, value);
   }
   return out + fmt::format("Content-Length: {}\r\nConnection: close\r\n\r\n{}", res.body.size(), res.body);
-}
-
-// Close after a rejection: stop sending, then read what the client still
-// sends for a moment, so closing with unread bytes does not reset the
-// connection before the client has read the answer.
-void linger_close(socket_t sock) {
-  ::shutdown(sock, SHUT_WR);
-  std::array<char, 16 * 1024> sink{};
-  const auto deadline = SteadyClock::now() + std::chrono::seconds(2);
-  std::size_t drained = 0;
-  while (drained < 4 * 1024 * 1024 && poll_socket(sock, POLLIN, millis_until(deadline))) {
-    const ssize_t n = ::recv(sock, sink.data(), sink.size(), 0);
-    if (n <= 0) {
-      break;
-    }
-    drained += static_cast<std::size_t>(n);
-  }
-  ::close(sock);
 }
 
 // httplib's stop() also ends every chunked response in flight (0.11.4 checks
@@ -554,77 +129,6 @@ private:
 
   ClientStream::Limits m_limits;
   std::function<std::string(const Rejection&)> m_on_refused;
-};
-
-// SIGINT/SIGTERM are blocked in every thread (set before any is started)
-// and taken by one watcher: the first stops the server, a second one or the
-// end of the drain period cancels the streams still running.
-class SignalWatch {
-public:
-  SignalWatch() {
-    sigemptyset(&m_set);
-    sigaddset(&m_set, SIGINT);
-    sigaddset(&m_set, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &m_set, &m_old);
-  }
-  SignalWatch(const SignalWatch&) = delete;
-  SignalWatch& operator=(const SignalWatch&) = delete;
-  ~SignalWatch() {
-    finish();
-    // A signal that came after the watcher stopped asks to stop a server that
-    // has already stopped: consume it, or unblocking it would kill the
-    // process before it reports its clean exit (seen under load in t_sigterm).
-    const timespec now{0, 0};
-    while (sigtimedwait(&m_set, nullptr, &now) > 0) {
-    }
-    pthread_sigmask(SIG_SETMASK, &m_old, nullptr);
-  }
-
-  // Stop watching and wait for the watcher thread.
-  void finish() {
-    m_quit = true;
-    if (m_thread.joinable()) {
-      m_thread.join();
-    }
-  }
-
-  void start(GatewayServer& server, std::atomic<bool>& aborting, std::int64_t drain_timeout) {
-    m_thread = std::thread([this, &server, &aborting, drain_timeout] {
-      if (!wait_signal(-1)) {
-        return;
-      }
-      m_received = true;
-      while (!server.is_running() && !m_quit) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-      }
-      server.stop_accepting();
-      wait_signal(drain_timeout * 1000);
-      if (!m_quit) {
-        aborting = true;
-        server.cut_streams();
-      }
-    });
-  }
-
-  bool received() const { return m_received; }
-
-private:
-  // Wait for a signal (true), up to `limit_ms` (negative: no limit) or until quit (false).
-  bool wait_signal(std::int64_t limit_ms) {
-    const timespec tick{0, 200 * 1000 * 1000};
-    for (std::int64_t waited = 0; !m_quit && (limit_ms < 0 || waited < limit_ms); waited += 200) {
-      if (sigtimedwait(&m_set, nullptr, &tick) > 0) {
-        return true;
-      }
-    }
-    return false;
-  }
-
-  sigset_t m_set{};
-  sigset_t m_old{};
-  std::atomic<bool> m_quit{false};
-  std::atomic<bool> m_received{false};
-  std::thread m_thread;
 };
 
 Result<void> check_options(const ServeOptions& options) {
@@ -894,7 +398,9 @@ Result<void> run_server(const ServeOptions& options, const ServeResources& resou
     return std::unexpected(port.error());
   }
   on_listening(*port);
-  signals.start(server, services.aborting, options.drain_timeout);
+  signals.start({[&server] { return server.is_running(); }, [&server] { server.stop_accepting(); },
+                 [&server] { server.cut_streams(); }},
+                services.aborting, options.drain_timeout);
   const bool served = server.listen_after_bind(); // returns once stopped and every worker is done
   signals.finish();
   if (!served && !signals.received()) {
