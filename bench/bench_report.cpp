@@ -12,6 +12,7 @@
 //
 // Rows are deterministic for a given ROWS and UTC day: 200 subjects, 4 models,
 // spread over the 30 days ending now.
+#include <claudegate/base/duration.hpp>
 #include <claudegate/store/report.hpp>
 #include <claudegate/store/sqlite.hpp>
 #include <claudegate/store/store.hpp>
@@ -210,7 +211,7 @@ void insert_ledger(sqlite3* db, sqlite3_stmt* l, const store::UsageRecord& r) {
 class Rollups {
 public:
   void add(const store::UsageRecord& r) {
-    auto& sums = m_daily[{store::utc_day_start(r.at), r.subject, r.model}];
+    auto& sums = m_daily[{duration::utc_day_start(r.at), r.subject, r.model}];
     const std::array<std::int64_t, 5> counts = {1, r.input_tokens, r.output_tokens, r.cache_read_tokens,
                                                 r.cache_write_tokens};
     for (std::size_t i = 0; i < counts.size(); ++i) {
@@ -343,7 +344,7 @@ struct Range {
 };
 
 std::vector<Range> ranges(UnixSeconds now) {
-  const UnixSeconds today = store::utc_day_start(now);
+  const UnixSeconds today = duration::utc_day_start(now);
   return {
       {"today (day-aligned)", today, today + k_day},
       {"31 days (day-aligned)", today - k_days * k_day, today + k_day},

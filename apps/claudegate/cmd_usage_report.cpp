@@ -64,7 +64,7 @@ int output_width() {
 // The ledger query of the options at `now`: the range defaults to today (UTC),
 // --until is exclusive. The validators have already accepted the texts.
 Result<store::UsageQuery> make_query(const UsageReportOptions& opt, UnixSeconds now) {
-  const UnixSeconds today = store::utc_day_start(now);
+  const UnixSeconds today = duration::utc_day_start(now);
   store::UsageQuery query;
   query.since = opt.since ? duration::parse_time(*opt.since).value_or(today) : today;
   query.until = opt.until ? duration::parse_time(*opt.until).value_or(today) : today + k_day_seconds;

@@ -231,6 +231,14 @@ Result<UnixSeconds> parse_rfc3339(std::string_view text) {
   return *days * 86400 + *clock - *offset;
 }
 
+constexpr std::int64_t k_day_seconds = 86'400;
+
+// `a / b` rounded toward negative infinity (days before 1970 included).
+std::int64_t floor_div(std::int64_t a, std::int64_t b) {
+  const std::int64_t q = a / b;
+  return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+}
+
 } // namespace
 
 Result<std::int64_t> parse(std::string_view text) {
@@ -326,6 +334,17 @@ std::string format_time(UnixSeconds t) {
   return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", static_cast<int>(ymd.year()),
                      static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
                      clock.hours().count(), clock.minutes().count(), clock.seconds().count());
+}
+
+std::string utc_day(UnixSeconds t) {
+  const std::chrono::sys_days day(std::chrono::days(floor_div(t, k_day_seconds)));
+  const std::chrono::year_month_day date{day};
+  return fmt::format("{:04}-{:02}-{:02}", static_cast<int>(date.year()), static_cast<unsigned>(date.month()),
+                     static_cast<unsigned>(date.day()));
+}
+
+UnixSeconds utc_day_start(UnixSeconds t) {
+  return floor_div(t, k_day_seconds) * k_day_seconds;
 }
 
 } // namespace claudegate::duration

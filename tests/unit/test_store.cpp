@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+#include "claudegate/base/duration.hpp"
 #include "claudegate/store/sqlite.hpp"
 #include "claudegate/store/store.hpp"
 
@@ -35,7 +36,7 @@ namespace {
 
 constexpr UnixSeconds k_now = 1'750'000'000; // 2025-06-15T15:06:40Z
 constexpr UnixSeconds k_day = 86'400;
-const UnixSeconds k_today = store::utc_day_start(k_now);
+const UnixSeconds k_today = duration::utc_day_start(k_now);
 
 std::unique_ptr<store::Store> open_store(const stdfs::path& path) {
   auto opened = store::open_sqlite(path);
@@ -584,8 +585,8 @@ TEST_CASE("store: usage groups by sub, day and model with filters") {
   const auto by_sub_day = s->usage({{}, {}, {}, {}, {store::GroupBy::sub, store::GroupBy::day}}).value();
   REQUIRE(by_sub_day.size() == 3);
   CHECK(by_sub_day[0].subject == "alice");
-  CHECK(by_sub_day[0].day == store::utc_day(k_today - k_day));
-  CHECK(by_sub_day[1].day == store::utc_day(k_today));
+  CHECK(by_sub_day[0].day == duration::utc_day(k_today - k_day));
+  CHECK(by_sub_day[1].day == duration::utc_day(k_today));
   CHECK(by_sub_day[1].input_tokens == 500);
   CHECK(by_sub_day[2].subject == "bob");
 
@@ -621,7 +622,7 @@ ExpectedRows expected_rows(const std::vector<store::UsageRecord>& records, UnixS
     store::UsageRow row;
     for (const auto by : grouping) {
       const std::string value = by == store::GroupBy::sub   ? r.subject
-                                : by == store::GroupBy::day ? store::utc_day(r.at)
+                                : by == store::GroupBy::day ? duration::utc_day(r.at)
                                                             : r.model;
       key.push_back(value);
       (by == store::GroupBy::sub ? row.subject : by == store::GroupBy::day ? row.day : row.model) = value;
@@ -752,11 +753,11 @@ TEST_CASE("store: audit events are appended") {
 }
 
 TEST_CASE("store: utc_day and utc_day_start") {
-  CHECK(store::utc_day(0) == "1970-01-01");
-  CHECK(store::utc_day(k_now) == "2025-06-15");
-  CHECK(store::utc_day(-1) == "1969-12-31");
-  CHECK(store::utc_day_start(k_now) == 1'749'945'600);
-  CHECK(store::utc_day_start(-1) == -k_day);
+  CHECK(duration::utc_day(0) == "1970-01-01");
+  CHECK(duration::utc_day(k_now) == "2025-06-15");
+  CHECK(duration::utc_day(-1) == "1969-12-31");
+  CHECK(duration::utc_day_start(k_now) == 1'749'945'600);
+  CHECK(duration::utc_day_start(-1) == -k_day);
 }
 
 // ---- processes ---------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 // Quota reserve and settle from many threads at once (serve-local's request
 // threads): batched into shared transactions, yet every reservation is
 // checked against what the ones before it reserved, and nothing is lost.
+#include "claudegate/base/duration.hpp"
 #include "claudegate/store/sqlite.hpp"
 #include "claudegate/store/store.hpp"
 
@@ -95,7 +96,7 @@ TEST_CASE("concurrent settles all reach the ledger and the day's total") {
   CHECK(status.reserved == 0);
   store::UsageQuery query;
   query.subject = "bob";
-  query.since = store::utc_day_start(k_metering_now);
+  query.since = duration::utc_day_start(k_metering_now);
   query.until = query.since.value() + 86'400;
   const auto rows = store->usage(query).value();
   REQUIRE(rows.size() == 1);

@@ -2,6 +2,7 @@
 // Store::usage (whole days from the rollup, partial edge days from the
 // ledger, summed in C++) against a plain SELECT … GROUP BY … ORDER BY over
 // the raw ledger, for unaligned ranges across day edges and every grouping.
+#include "claudegate/base/duration.hpp"
 #include "claudegate/store/sqlite.hpp"
 #include "claudegate/store/store.hpp"
 
@@ -22,7 +23,7 @@ namespace {
 
 constexpr UnixSeconds k_usage_now = 1'750'000'000;
 constexpr UnixSeconds k_usage_day = 86'400;
-const UnixSeconds k_usage_first_day = store::utc_day_start(k_usage_now) - 4 * k_usage_day;
+const UnixSeconds k_usage_first_day = duration::utc_day_start(k_usage_now) - 4 * k_usage_day;
 
 std::string key_sql(store::GroupBy key) {
   switch (key) {

@@ -23,4 +23,8 @@ std::string format(std::int64_t seconds);
 // RFC 3339 UTC form of `t`: "2026-11-23T10:00:00Z".
 std::string format_time(UnixSeconds t);
 
+// The UTC day "YYYY-MM-DD" of `t`, and the Unix time of its start.
+std::string utc_day(UnixSeconds t);
+UnixSeconds utc_day_start(UnixSeconds t);
+
 } // namespace claudegate::duration

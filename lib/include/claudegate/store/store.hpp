@@ -257,8 +257,4 @@ public:
   virtual Result<void> audit(const AuditEvent& event) = 0;
 };
 
-// The UTC day "YYYY-MM-DD" of `t`, and the Unix time of its start.
-std::string utc_day(UnixSeconds t);
-UnixSeconds utc_day_start(UnixSeconds t);
-
 } // namespace claudegate::store
