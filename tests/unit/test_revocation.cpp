@@ -6,6 +6,7 @@
 
 #include "jose_support.hpp"
 #include "scratch_dir.hpp"
+#include "store_support.hpp"
 
 #include "claudegate/store/sqlite.hpp"
 
@@ -55,26 +56,6 @@ token::VerifiedToken verified(const token::IssuedAccessToken& issued) {
   REQUIRE_MESSAGE(token, (token ? "" : token.error().message));
   return *token;
 }
-
-struct ScratchStore {
-  ScratchDir dir;
-  std::filesystem::path path = dir.path() / "claudegate.db";
-  std::unique_ptr<store::Store> store = open();
-
-  std::unique_ptr<store::Store> open() const {
-    auto opened = store::open_sqlite(path);
-    REQUIRE_MESSAGE(opened, (opened ? "" : opened.error().message));
-    return std::move(*opened);
-  }
-
-  void raw(const std::string& sql) const {
-    sqlite3* db = nullptr;
-    REQUIRE(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr) == SQLITE_OK);
-    const int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr);
-    sqlite3_close(db);
-    REQUIRE(rc == SQLITE_OK);
-  }
-};
 
 std::string revoked_message(const Result<void>& result) {
   REQUIRE_FALSE(result);

@@ -5,6 +5,7 @@
 
 #include "jose_support.hpp"
 #include "scratch_dir.hpp"
+#include "store_support.hpp"
 
 #include <doctest/doctest.h>
 #include <sqlite3.h>
@@ -45,28 +46,6 @@ keyset::KeySet public_keys(keys::Alg alg) {
   keys.add(std::move(*public_key));
   return keys;
 }
-
-// A store in a scratch folder, with its path for a second, raw connection.
-struct ScratchStore {
-  ScratchDir dir;
-  std::filesystem::path path = dir.path() / "claudegate.db";
-  std::unique_ptr<store::Store> store = open();
-
-  std::unique_ptr<store::Store> open() const {
-    auto opened = store::open_sqlite(path);
-    REQUIRE_MESSAGE(opened, (opened ? "" : opened.error().message));
-    return std::move(*opened);
-  }
-
-  // Run `sql` through the sqlite3 library directly, as an operator's shell would.
-  void raw(const std::string& sql) const {
-    sqlite3* db = nullptr;
-    REQUIRE(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr) == SQLITE_OK);
-    const int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr);
-    sqlite3_close(db);
-    REQUIRE(rc == SQLITE_OK);
-  }
-};
 
 Errc error_of(const Result<token::VerifiedToken>& result) {
   REQUIRE_FALSE(result.has_value());
