@@ -112,6 +112,11 @@ claims::VerifyPolicy make_policy(const VerifyOptions& opt, const config::Config&
   policy.max_lifetime = cfg.max_access_ttl;
   policy.required_claims = opt.required_claims;
   policy.required_scopes = opt.scopes;
+  // An external IdP's tokens (--jwks URL, another issuer) have their
+  // revocations under "ISS|…", as serve-local keeps them apart from local subjects.
+  if (is_url(opt.jwks) && policy.issuer != cfg.issuer) {
+    policy.revocation_namespace = *policy.issuer;
+  }
   return policy;
 }
 

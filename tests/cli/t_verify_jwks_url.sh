@@ -37,6 +37,14 @@ expect_exit 0 "$CG" verify --jwks "$URL" --iss "$ISS" "$T1"
 expect_exit 0 "$CG" verify --jwks "$URL" --iss "$ISS" --json "$T1"
 [ "$(json_get "$OUT" 'd["valid"]')" = True ] || fail "json: $OUT"
 [ "$(fetches)" = 1 ] || fail "expected 1 fetch, saw $(fetches)"
+# Revocations of IdP subjects live under "ISS|sub", as serve-local keeps them:
+# revoking the local alice leaves the IdP's alice valid, revoking ISS|alice does not.
+expect_exit 0 "$CG" revoke --sub alice
+expect_exit 0 "$CG" verify --jwks "$URL" --iss "$ISS" "$T1"
+expect_exit 0 "$CG" revoke --sub "${ISS}|alice"
+expect_exit 5 "$CG" verify --jwks "$URL" --iss "$ISS" "$T1"
+expect_contains "$ERR" "${ISS}|alice"
+expect_exit 0 "$CG" verify --jwks "$URL" --iss "$ISS" --no-revocation "$T1"
 cache=$(ls "$CLAUDEGATE_HOME"/cache/jwks/*.json)
 [ "$(mode_of "$cache")" = 600 ] || fail "cache file mode $(mode_of "$cache")"
 [ "$(mode_of "$CLAUDEGATE_HOME/cache/jwks")" = 700 ] || fail "cache folder mode"
