@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "gateway.hpp"
 
+#include "quota_policy.hpp"
 #include "stream_relay.hpp"
 
 #include "claudegate/base/duration.hpp"
@@ -43,70 +44,6 @@ Rejection auth_rejection(const Error& error) {
     return failed;
   }
   return {401, "authentication_error", error.message};
-}
-
-// The least output a clamped request is worth sending with.
-constexpr std::int64_t k_min_clamped_output = 256;
-
-std::int64_t saturating_add(std::int64_t a, std::int64_t b) {
-  std::int64_t sum = 0;
-  return __builtin_add_overflow(a, b, &sum) ? std::numeric_limits<std::int64_t>::max() : sum;
-}
-
-// The max_tokens the request may have under its plan's cap: the client's,
-// lowered to the cap (over_cap = "reject" refused it before this).
-std::int64_t capped_output(const Grant& grant, const MessageRequest& message) {
-  const std::int64_t asked = message.max_tokens.value_or(0);
-  return grant.max_tokens ? std::min(asked, *grant.max_tokens) : asked;
-}
-
-// What to ask the store to hold for `message` under `grant`: input estimate
-// + max_tokens, at least the input + 256 output tokens when clamping, and
-// all that is left today when the input cannot be bounded from the body.
-store::ReservationRequest reservation_request(const Grant& grant, const MessageRequest& message,
-                                              UnixSeconds now, const std::string& owner) {
-  const std::int64_t output = capped_output(grant, message);
-  store::ReservationRequest request;
-  request.subject = grant.subject;
-  request.now = now;
-  request.wanted = saturating_add(message.input_estimate, output);
-  request.minimum = grant.over_cap == config::OverCap::clamp
-                        ? saturating_add(message.input_estimate, std::min(output, k_min_clamped_output))
-                        : request.wanted;
-  request.take_remaining = !message.unbounded_input.empty();
-  request.ceiling = grant.unbounded_input_reserve;
-  request.limit = grant.daily_token_limit;
-  request.owner = owner;
-  return request;
-}
-
-// The 429 for a refused reservation: exhausted, or simply bigger than what is left.
-Rejection quota_rejection(const store::QuotaStatus& status, const store::ReservationRequest& request,
-                          const MessageRequest& message, UnixSeconds now) {
-  Rejection out{429, "rate_limit_error", "", std::max<std::int64_t>(1, status.resets_at - now), false};
-  const std::int64_t limit = status.limit.value_or(0);
-  const std::int64_t left = std::max<std::int64_t>(0, limit - status.used - status.reserved);
-  const std::string resets = duration::format_time(status.resets_at);
-  const std::string unbounded =
-      message.unbounded_input.empty()
-          ? std::string{}
-          : fmt::format("; its input cannot be bounded ({}), so it needs what is left",
-                        message.unbounded_input);
-  if (left == 0) {
-    out.message =
-        fmt::format("daily token quota of {} exhausted (used {}, reserved by requests in flight {}){}; "
-                    "it resets at {}",
-                    limit, status.used, status.reserved, unbounded, resets);
-    return out;
-  }
-  const std::string least = request.minimum < request.wanted
-                                ? fmt::format(" (at least {} with max_tokens lowered)", request.minimum)
-                                : std::string{};
-  out.message =
-      fmt::format("this request needs up to {} tokens{}, {} left today of the daily quota of {} "
-                  "(used {}, reserved by requests in flight {}){}; lower max_tokens or wait until {}",
-                  request.wanted, least, left, limit, status.used, status.reserved, unbounded, resets);
-  return out;
 }
 
 } // namespace
@@ -276,8 +213,7 @@ Checked<Ticket> Gateway::ticket_for(const Grant& grant, const MessageRequest& me
     return std::unexpected(quota_rejection(reservation.status, request, message, m_parts.clock.now()));
   }
   Ticket ticket{grant.subject, reservation.id, grant.daily_token_limit, reservation.status, {}, {}};
-  const std::int64_t output =
-      std::min(capped_output(grant, message), reservation.amount - message.input_estimate);
+  const std::int64_t output = forwarded_max_tokens(grant, message, reservation.amount);
   ticket.reserved = ReservedTokens{reservation.amount - output, output};
   if (message.max_tokens && output != *message.max_tokens) {
     ticket.clamped_max_tokens = output;
