@@ -48,6 +48,7 @@ mint_token() {
 start_serve_local() {
   local upstream=$1 err=$scratch/serve-local.err
   shift
+  : >"$err" # before the server starts: the redirection below runs in the background job
   ANTHROPIC_API_KEY=$API_KEY "$CG" serve-local --listen 127.0.0.1:0 --upstream "$upstream" \
     --log "$scratch/serve-local.log" "$@" 2>"$err" &
   SERVE_PID=$!

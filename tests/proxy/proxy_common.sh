@@ -47,6 +47,9 @@ start_metering_upstream() { start_upstream metering_upstream.py; }
 # Start serve-local on a free port with extra args "$@"; sets BASE, SERVER_PID, SERVER_LOG.
 start_server() {
   SERVER_LOG=$SCRATCH/server.log
+  # Emptied here, not by the redirection below: that one runs in the
+  # background job, maybe after serve_local_url has read the last server's line.
+  : >"$SERVER_LOG"
   "$CG" serve-local --listen 127.0.0.1:0 "$@" 2>"$SERVER_LOG" &
   SERVER_PID=$!
   disown "$SERVER_PID"
