@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // The claudegate binary as a whole process, next to a reference measured in
-// the same run (issue #7 targets 2, 6 and 7):
+// the same run:
 //
 //   bench_cli batch CLAUDEGATE HOME N ROUNDS
 //       mints up to 20 000 distinct tokens with HOME's active key through the

@@ -3,7 +3,7 @@
 // the same key and signing input, measured interleaved in the same run; then
 // RS256 verify with revocation on, uncached and through VerifiedCache. Besides
 // the tables it prints one "RESULT <id> <figure> <unit> <measured> <reference>"
-// line per issue #7 target (bench/summarize.py collects them).
+// line per performance target (bench/summarize.py collects them).
 #include <claudegate/jose/jws.hpp>
 #include <claudegate/jose/token.hpp>
 #include <claudegate/store/revocation.hpp>
@@ -289,7 +289,7 @@ void bench_revocation(int revoked, int rounds, double seconds) {
   print_result("verify.cached", rc, oc, "VerifiedCache::verify", "raw EVP_DigestVerify");
 }
 
-// RESULT lines: verify for the algorithms issue #7 sets a goal for, issue for all.
+// RESULT lines: verify for the algorithms with a performance goal, issue for all.
 void print_alg_results(const std::vector<std::pair<keys::Alg, AlgRates>>& rates) {
   for (const auto& [alg, r] : rates) {
     const std::string name(alg_name(alg));

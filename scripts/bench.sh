@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# The one entry point for issue #7's benchmarks: builds in release mode, runs
+# The one entry point for the performance benchmarks: builds in release mode, runs
 # every target's benchmark (each measures its reference in the same run), tees
 # everything to a log and writes docs/PERFORMANCE.md: the machine, the command,
 # the date, one table with a row per target (bench/summarize.py, from the

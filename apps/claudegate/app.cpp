@@ -18,14 +18,8 @@ namespace claudegate::app {
 
 const std::vector<Command>& commands() {
   static const std::vector<Command> k_commands = {
-      {"keygen", setup_keygen},
-      {"issue", setup_issue},
-      {"verify", setup_verify},
-      {"revoke", setup_revoke},
-      {"jwks", setup_jwks},
-      {"serve-local", setup_serve_local},
-      {"usage-report", setup_usage_report},
-      {"inspect", setup_inspect},
+      {setup_keygen}, {setup_issue},       {setup_verify},       {setup_revoke},
+      {setup_jwks},   {setup_serve_local}, {setup_usage_report}, {setup_inspect},
   };
   return k_commands;
 }

@@ -3,6 +3,8 @@
 
 #include "context.hpp"
 
+#include <claudegate/base/text.hpp>
+
 #include <fmt/core.h>
 
 #include <algorithm>
@@ -140,14 +142,9 @@ CommandLine locate(const CLI::App& root, const std::vector<std::string>& words) 
   return line;
 }
 
-std::vector<std::string> split(std::string_view text, char separator) {
-  std::vector<std::string> parts;
-  for (std::size_t start = 0; start <= text.size();) {
-    const auto end = std::min(text.find(separator, start), text.size());
-    parts.emplace_back(text.substr(start, end - start));
-    start = end + 1;
-  }
-  return parts;
+std::vector<std::string> split(std::string_view list, char separator) {
+  const auto items = text::split(list, separator);
+  return {items.begin(), items.end()};
 }
 
 // A validator's description as a list of values: "{a,b}" (CLI::IsMember) or "a|b[,…]".

@@ -2,6 +2,7 @@
 #include "cmd_serve_local.hpp"
 
 #include <claudegate/base/fs.hpp>
+#include <claudegate/base/text.hpp>
 #include <claudegate/proxy/server.hpp>
 #include <claudegate/store/store.hpp>
 
@@ -28,13 +29,6 @@ struct ServeLocalOptions {
   std::optional<std::string> jwks_plan;
 };
 
-std::string trimmed(std::string text) {
-  const auto last = text.find_last_not_of(" \t\r\n");
-  text.erase(last == std::string::npos ? 0 : last + 1);
-  const auto first = text.find_first_not_of(" \t\r\n");
-  return first == std::string::npos ? std::string{} : text.substr(first);
-}
-
 // The Anthropic key: --api-key-file (private, like an ssh key) beats ANTHROPIC_API_KEY.
 Result<std::string> api_key(const ServeLocalOptions& opt) {
   if (!opt.api_key_file.empty()) {
@@ -42,7 +36,7 @@ Result<std::string> api_key(const ServeLocalOptions& opt) {
     if (!text) {
       return std::unexpected(text.error());
     }
-    auto key = trimmed(std::move(*text));
+    auto key = std::string(text::trim(*text, " \t\r\n"));
     if (key.empty()) {
       return fail(Errc::config, fmt::format("--api-key-file {} is empty", opt.api_key_file));
     }

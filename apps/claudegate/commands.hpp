@@ -5,14 +5,12 @@
 
 #include <CLI/CLI.hpp>
 
-#include <string_view>
 #include <vector>
 
 namespace claudegate::app {
 
-// A subcommand: its name and the function that declares it on the app.
+// A subcommand: the function that declares it (name, options) on the app.
 struct Command {
-  std::string_view name;
   void (*setup)(CLI::App& app, Context& ctx);
 };
 

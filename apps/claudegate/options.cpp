@@ -4,6 +4,7 @@
 #include "context.hpp"
 
 #include <claudegate/base/duration.hpp>
+#include <claudegate/base/text.hpp>
 #include <claudegate/jose/keys.hpp>
 
 #include <unistd.h>
@@ -13,12 +14,7 @@ namespace claudegate::app {
 namespace {
 
 std::string trimmed(std::string_view text) {
-  const auto first = text.find_first_not_of(" \t\r\n");
-  if (first == std::string_view::npos) {
-    return {};
-  }
-  const auto last = text.find_last_not_of(" \t\r\n");
-  return std::string(text.substr(first, last - first + 1));
+  return std::string(text::trim(text, " \t\r\n"));
 }
 
 } // namespace

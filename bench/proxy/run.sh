@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# serve-local under load (issue #7 target 4): the same wrk load, in one run,
+# serve-local under load: the same wrk load, in one run,
 # sent straight to a trivial nginx upstream answering a canned Messages JSON,
 # through a plain nginx reverse proxy (proxy_pass, upstream keep-alive) and
 # through serve-local with token verification, quota reserve/settle and usage
@@ -158,7 +158,7 @@ result_lines() {
     }'
 }
 
-# Share of serve-local's CPU time spent in SQLite (issue #7 target 6): perf
+# Share of serve-local's CPU time spent in SQLite: perf
 # samples serve-local's CPU time (cpu-clock, frame-pointer call graphs) during
 # one more wrk line of PROFILE_SECONDS at $1 connections, not among the
 # measured lines. "Self" is time in libsqlite3's own code; "with callees" adds

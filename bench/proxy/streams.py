@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Streaming load for serve-local (issue #7 target 5), driven by streams.sh.
+"""Streaming load for serve-local, driven by streams.sh.
 
   streams.py upstream PORT_FILE EVENTS INTERVAL
       A Messages upstream on a free loopback port (written to PORT_FILE).

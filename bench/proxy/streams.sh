@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# serve-local with many long streams (issue #7 target 5): STREAMS concurrent
+# serve-local with many long streams: STREAMS concurrent
 # streaming requests through serve-local to an upstream (streams.py) that
 # trickles EVENTS text deltas INTERVAL seconds apart. Reports whether every
 # stream completed, how long each stream's first event (and every event) took

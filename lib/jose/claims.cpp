@@ -2,6 +2,7 @@
 #include "claudegate/jose/claims.hpp"
 
 #include "claudegate/base/duration.hpp"
+#include "claudegate/base/text.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -302,16 +303,8 @@ const std::vector<std::string>& registered_names() {
 }
 
 std::vector<std::string> split_scope(std::string_view scope) {
-  std::vector<std::string> out;
-  std::size_t pos = 0;
-  while (pos < scope.size()) {
-    const auto end = std::min(scope.find(' ', pos), scope.size());
-    if (end > pos) {
-      out.emplace_back(scope.substr(pos, end - pos));
-    }
-    pos = end + 1;
-  }
-  return out;
+  const auto items = text::words(scope);
+  return {items.begin(), items.end()};
 }
 
 } // namespace claudegate::claims

@@ -6,6 +6,7 @@
 #include "claudegate/base/fs.hpp"
 #include "claudegate/base/json.hpp"
 #include "claudegate/base/net.hpp"
+#include "claudegate/base/text.hpp"
 #include "claudegate/jose/base64url.hpp"
 #include "claudegate/jose/jwks.hpp"
 
@@ -13,7 +14,6 @@
 #include <httplib.h>
 
 #include <algorithm>
-#include <cctype>
 #include <charconv>
 #include <chrono>
 
@@ -146,21 +146,9 @@ void configure(httplib::Client& client, const Limits& limits) {
   client.enable_server_certificate_verification(true);
 }
 
-std::string lower(std::string_view text) {
-  std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
-  return out;
-}
-
-std::string_view trim(std::string_view text) {
-  const auto first = text.find_first_not_of(" \t");
-  const auto last = text.find_last_not_of(" \t");
-  return first == std::string_view::npos ? std::string_view{} : text.substr(first, last - first + 1);
-}
-
 // The max-age of one Cache-Control directive, min for no-cache/no-store, nullopt otherwise.
 std::optional<std::int64_t> directive_age(std::string_view directive, const Limits& limits) {
-  const std::string name = lower(trim(directive));
+  const std::string name = text::lower(text::trim(directive));
   if (name == "no-cache" || name == "no-store") {
     return limits.min_max_age;
   }

@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "client_stream.hpp"
+#include "claudegate/base/text.hpp"
 
 #include <fmt/core.h>
 
 #include <algorithm>
 #include <arpa/inet.h>
-#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <limits>
@@ -62,10 +62,7 @@ bool is_interim_head(std::string_view data) {
 // come later, so the head must not wait for them.
 bool is_chunked_head(std::string_view data) {
   const std::string_view head = data.substr(0, data.find("\r\n\r\n"));
-  std::string lower(head);
-  std::ranges::transform(lower, lower.begin(),
-                         [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return lower.find("transfer-encoding: chunked") != std::string::npos;
+  return text::lower(head).find("transfer-encoding: chunked") != std::string::npos;
 }
 
 // `head` (a response head) saying Connection: close instead of Keep-Alive.

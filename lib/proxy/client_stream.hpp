@@ -21,7 +21,7 @@
 namespace claudegate::proxy {
 
 // A client connection with one read buffer for all its requests: httplib
-// 0.11.4 makes a new stream per request and so drops pipelined requests.
+// makes a new stream per request and so drops pipelined requests.
 // The next request's head is read here first, within a deadline and a size
 // cap (httplib's own timeout is per read, so a client trickling a byte at a
 // time would hold a worker forever), and checked before httplib parses it.

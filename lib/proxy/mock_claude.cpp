@@ -2,6 +2,7 @@
 #include "claudegate/proxy/mock_claude.hpp"
 
 #include "claudegate/base/json.hpp"
+#include "claudegate/base/text.hpp"
 #include "claudegate/proxy/anthropic_error.hpp"
 #include "claudegate/proxy/message_request.hpp"
 
@@ -135,17 +136,9 @@ Result<MockRequest> read_request(std::string_view body, bool needs_max_tokens) {
                      last_user_text(*messages), fnv1a(body)};
 }
 
-std::vector<std::string> split_words(std::string_view text) {
-  std::vector<std::string> words;
-  std::size_t start = 0;
-  while (start < text.size()) {
-    const std::size_t end = std::min(text.find(' ', start), text.size());
-    if (end > start) {
-      words.emplace_back(text.substr(start, end - start));
-    }
-    start = end + 1;
-  }
-  return words;
+std::vector<std::string> split_words(std::string_view line) {
+  const auto items = text::words(line);
+  return {items.begin(), items.end()};
 }
 
 // "Mock reply to: <snippet>." and filler words, 24 to 40 words by the body

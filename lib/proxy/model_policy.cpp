@@ -192,11 +192,4 @@ std::string allowed_models_text(const Grant& grant) {
   return text;
 }
 
-std::vector<std::string> allowed_models(const Grant& grant, const std::vector<std::string>& catalogue) {
-  std::vector<std::string> allowed;
-  std::copy_if(catalogue.begin(), catalogue.end(), std::back_inserter(allowed),
-               [&grant](const std::string& model) { return model_allowed(grant, model); });
-  return allowed;
-}
-
 } // namespace claudegate::proxy

@@ -58,7 +58,7 @@ std::string raw_response(const Rejection& rejection, const std::string& request_
   return out + fmt::format("Content-Length: {}\r\nConnection: close\r\n\r\n{}", res.body.size(), res.body);
 }
 
-// httplib's stop() also ends every chunked response in flight (0.11.4 checks
+// httplib's stop() also ends every chunked response in flight (it checks
 // the listening socket between chunks), which would cut streams short; this
 // server can instead stop accepting and let requests in flight finish.
 class GatewayServer final : public httplib::Server {
@@ -92,8 +92,8 @@ public:
   }
 
 private:
-  // httplib's own per-connection loop (a private virtual in 0.11.4, its only
-  // hook there), with one ClientStream for the whole connection.
+  // httplib's own per-connection loop (a private virtual, its only hook
+  // there), with one ClientStream for the whole connection.
   bool process_and_close_socket(socket_t sock) override {
     const int yes = 1;
     setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof(yes));

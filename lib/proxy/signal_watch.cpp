@@ -19,7 +19,7 @@ SignalWatch::~SignalWatch() {
   finish();
   // A signal that came after the watcher stopped asks to stop a server that
   // has already stopped: consume it, or unblocking it would kill the
-  // process before it reports its clean exit (seen under load in t_sigterm).
+  // process before it reports its clean exit.
   const timespec now{0, 0};
   while (sigtimedwait(&m_set, nullptr, &now) > 0) {
   }

@@ -148,7 +148,7 @@ Exchange classify(httplib::Error error, std::chrono::steady_clock::duration elap
     return k_canceled;
   }
   const auto waited = std::chrono::duration_cast<std::chrono::seconds>(elapsed).count();
-  // 0.11.4 reports a read timeout as a plain Read error: tell them apart by the time waited.
+  // httplib reports a read timeout as a plain Read error: tell them apart by the time waited.
   if (error == Error::ConnectionTimeout || (error == Error::Read && waited + 1 >= read_timeout)) {
     return {UpstreamFailure::timeout, fmt::format("upstream did not answer in time ({})", what)};
   }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "wire.hpp"
 
+#include "claudegate/base/text.hpp"
 #include "claudegate/proxy/anthropic_error.hpp"
 
 #include <fmt/core.h>
@@ -17,13 +18,6 @@ namespace claudegate::proxy {
 
 namespace {
 
-std::string lower(std::string_view text) {
-  std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
-
 bool is_hop_by_hop(const std::string& name) {
   static const std::set<std::string> k_hop = {
       "connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
@@ -39,14 +33,7 @@ std::set<std::string> connection_named(const httplib::Headers& headers) {
     std::string_view rest = it->second;
     while (!rest.empty()) {
       const auto comma = rest.find(',');
-      std::string_view item = rest.substr(0, comma);
-      while (!item.empty() && item.front() == ' ') {
-        item.remove_prefix(1);
-      }
-      while (!item.empty() && item.back() == ' ') {
-        item.remove_suffix(1);
-      }
-      named.insert(lower(item));
+      named.insert(text::lower(text::trim(rest.substr(0, comma), " ")));
       rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
     }
   }
@@ -66,16 +53,6 @@ bool never_relayed(const std::string& name) {
   return k_dropped.contains(name) || name.starts_with("anthropic-ratelimit-");
 }
 
-std::string_view trim_blanks(std::string_view text) {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) {
-    text.remove_prefix(1);
-  }
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) {
-    text.remove_suffix(1);
-  }
-  return text;
-}
-
 CredentialProblem ambiguous(const std::string& what) {
   return {"ambiguous", what + "; send one credential: Authorization: Bearer <token> or x-api-key"};
 }
@@ -84,15 +61,15 @@ CredentialProblem ambiguous(const std::string& what) {
 // nothing when the value is empty or "Bearer" alone (a client whose token
 // helper failed sends that).
 std::expected<std::optional<std::string>, CredentialProblem> bearer_token(std::string_view value) {
-  value = trim_blanks(value);
-  if (value.empty() || lower(value) == "bearer") {
+  value = text::trim(value);
+  if (value.empty() || text::lower(value) == "bearer") {
     return std::nullopt;
   }
   const auto space = value.find(' ');
-  if (space == std::string_view::npos || lower(value.substr(0, space)) != "bearer") {
+  if (space == std::string_view::npos || text::lower(value.substr(0, space)) != "bearer") {
     return std::unexpected(CredentialProblem{"malformed", "Authorization must be \"Bearer <token>\""});
   }
-  return std::string(trim_blanks(value.substr(space)));
+  return std::string(text::trim(value.substr(space)));
 }
 
 // What a request head says about its body's framing.
@@ -131,8 +108,8 @@ void note_framing(const std::string& name, std::string_view value, Framing& fram
         && std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; });
   } else if (name == "transfer-encoding") {
     ++framing.encodings;
-    framing.encoding = lower(value);
-  } else if (name == "content-encoding" && lower(value) != "identity") {
+    framing.encoding = text::lower(value);
+  } else if (name == "content-encoding" && text::lower(value) != "identity") {
     framing.content_coding = value;
   }
 }
@@ -150,7 +127,7 @@ std::optional<Rejection> check_field(std::string_view line, Framing& framing) {
   if (!all_of(value, is_field_byte)) {
     return bad_head(fmt::format("header {} contains a control character (CR, LF or NUL)", name));
   }
-  note_framing(lower(name), trim_blanks(value), framing);
+  note_framing(text::lower(name), text::trim(value), framing);
   return std::nullopt;
 }
 
@@ -281,7 +258,7 @@ std::vector<std::string_view> head_lines(std::string_view head) {
 }
 
 bool is_range_field(std::string_view line) {
-  return line.size() > 6 && line[5] == ':' && lower(line.substr(0, 5)) == "range";
+  return line.size() > 6 && line[5] == ':' && text::lower(line.substr(0, 5)) == "range";
 }
 
 // `head` without its Range fields: the gateway serves whole bodies (RFC 9110
@@ -323,7 +300,7 @@ httplib::Headers forward_headers(const httplib::Headers& client) {
   const auto named = connection_named(client);
   httplib::Headers out;
   for (const auto& [name, value] : client) {
-    const std::string key = lower(name);
+    const std::string key = text::lower(name);
     if (forwarded(key) && !named.contains(key)) {
       out.emplace(name, value);
     }
@@ -335,7 +312,7 @@ httplib::Headers relay_headers(const httplib::Headers& upstream) {
   const auto named = connection_named(upstream);
   httplib::Headers out;
   for (const auto& [name, value] : upstream) {
-    const std::string key = lower(name);
+    const std::string key = text::lower(name);
     if (!is_hop_by_hop(key) && !never_relayed(key) && !named.contains(key)) {
       out.emplace(name, value);
     }
@@ -470,12 +447,12 @@ BodyFraming body_framing(std::string_view checked_head) {
     if (colon == std::string_view::npos) {
       continue;
     }
-    const std::string name = lower(line.substr(0, colon));
-    const std::string_view value = trim_blanks(line.substr(colon + 1));
+    const std::string name = text::lower(line.substr(0, colon));
+    const std::string_view value = text::trim(line.substr(colon + 1));
     if (name == "content-length") {
       std::from_chars(value.data(), value.data() + value.size(), framing.length);
     } else if (name == "transfer-encoding") {
-      framing.chunked = lower(value) == "chunked";
+      framing.chunked = text::lower(value) == "chunked";
     }
   }
   return framing;

@@ -72,7 +72,7 @@ struct HeadLimits {
 };
 
 // Check a complete request `head` (request line to blank line) before httplib
-// parses it, for what httplib 0.11.4 would accept but RFC 9112 says to refuse:
+// parses it, for what httplib would accept but RFC 9112 says to refuse:
 // bare CR or LF, control bytes, obs-fold, malformed field names, more than
 // `limits` allow, ambiguous framing (Content-Length repeated or not a
 // number, Content-Length with Transfer-Encoding, a coding other than chunked),

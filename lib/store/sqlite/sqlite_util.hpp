@@ -248,9 +248,6 @@ public:
   const std::string& path() const { return m_path; }
   sqlite3* get() const { return m_db.get(); }
 
-  // Drop cached statements (before a schema change in this connection).
-  void forget_statements() { m_cache.clear(); }
-
 private:
   Connection(ConnectionHandle db, std::string path) : m_db(std::move(db)), m_path(std::move(path)) {}
 

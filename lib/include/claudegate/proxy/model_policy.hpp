@@ -56,7 +56,4 @@ bool has_scope(const Grant& grant, std::string_view scope);
 // True when some model glob of `grant` matches `model`.
 bool model_allowed(const Grant& grant, std::string_view model);
 
-// The ids in `catalogue` that `grant` may use, in catalogue order (for /v1/models).
-std::vector<std::string> allowed_models(const Grant& grant, const std::vector<std::string>& catalogue);
-
 } // namespace claudegate::proxy
