@@ -1,19 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "report_format.hpp"
 
+#include "claudegate/base/text.hpp"
+
 namespace claudegate::report {
 
 namespace {
 
 using namespace detail;
-
-std::string trimmed(std::string_view text) {
-  const auto first = text.find_first_not_of(' ');
-  if (first == std::string_view::npos) {
-    return {};
-  }
-  return std::string(text.substr(first, text.find_last_not_of(' ') - first + 1));
-}
 
 // User input echoed in a message, escaped.
 std::string echoed(std::string_view text) {
@@ -36,10 +30,8 @@ std::string render_shown(const std::vector<UsageRow>& rows, const Options& optio
 
 Result<std::vector<store::GroupBy>> parse_group_by(std::string_view text) {
   std::vector<GroupBy> keys;
-  std::size_t start = 0;
-  while (start <= text.size()) {
-    const std::size_t comma = std::min(text.find(',', start), text.size());
-    const std::string name = trimmed(text.substr(start, comma - start));
+  for (const std::string_view item : text::split(text, ',')) {
+    const std::string name(text::trim(item, " "));
     const auto* entry =
         std::find_if(k_keys.begin(), k_keys.end(), [&](const KeyName& k) { return k.name == name; });
     if (entry == k_keys.end()) {
@@ -52,7 +44,6 @@ Result<std::vector<store::GroupBy>> parse_group_by(std::string_view text) {
                   fmt::format("{} appears twice in {}; name each key once", echoed(name), echoed(text)));
     }
     keys.push_back(entry->key);
-    start = comma + 1;
   }
   return keys;
 }
