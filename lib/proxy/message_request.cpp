@@ -26,6 +26,13 @@ constexpr std::uint64_t k_bytes_per_token = 3;
 struct Estimate {
   std::uint64_t bytes = 0;
   std::int64_t tokens = 0;
+  std::string unbounded; // the first input met that the body cannot bound
+
+  void unbounded_by(std::string why) {
+    if (unbounded.empty()) {
+      unbounded = std::move(why);
+    }
+  }
 };
 
 std::string type_of(const Json& block) {
@@ -50,6 +57,9 @@ void add_document(Estimate& estimate, const Json& block) {
   if (kind == "text" || kind == "content") {
     add_content(estimate, source.value(kind == "text" ? "data" : "content", Json()));
   } else {
+    if (kind == "url" || kind == "file") { // fetched by the API: no size to see here
+      estimate.unbounded_by(fmt::format("a document with source type \"{}\"", kind));
+    }
     const auto data = source.find("data");
     const std::uint64_t size =
         data != source.end() && data->is_string() ? data->get_ref<const std::string&>().size() : 0;
@@ -72,6 +82,9 @@ void add_object(Estimate& estimate, const Json& object) {
   if (type == "document") {
     add_document(estimate, object);
     return;
+  }
+  if (type == "container_upload") {
+    estimate.unbounded_by("a container_upload block");
   }
   for (const auto& [key, value] : object.items()) {
     if (!skipped_member(key)) {
@@ -103,38 +116,6 @@ bool is_server_tool(const Json& tool) {
   const std::string type = type_of(tool);
   return std::any_of(std::begin(k_prefixes), std::end(k_prefixes),
                      [&type](std::string_view prefix) { return type.starts_with(prefix); });
-}
-
-// A content block (at any depth) whose content the API fetches itself.
-std::string unbounded_block(const Json& value) {
-  if (value.is_array()) {
-    for (const auto& item : value) {
-      if (auto why = unbounded_block(item); !why.empty()) {
-        return why;
-      }
-    }
-    return {};
-  }
-  if (!value.is_object()) {
-    return {};
-  }
-  const std::string type = type_of(value);
-  if (type == "container_upload") {
-    return "a container_upload block";
-  }
-  if (type == "document") {
-    const auto source = value.find("source");
-    const std::string kind = source != value.end() && source->is_object() ? type_of(*source) : std::string{};
-    if (kind == "url" || kind == "file") {
-      return fmt::format("a document with source type \"{}\"", kind);
-    }
-  }
-  for (const auto& [key, member] : value.items()) {
-    if (auto why = unbounded_block(member); !why.empty()) {
-      return why;
-    }
-  }
-  return {};
 }
 
 // Walks the top-level members of a JSON object text that is already known
@@ -234,6 +215,41 @@ private:
   std::size_t m_pos = 0;
 };
 
+// One walk over what the model reads: system, messages (8 tokens each plus
+// their content) and tools (dumped whole, schema keys count); also notes
+// server tools and MCP servers, whose input the body cannot bound.
+Estimate walk_input(const Json& body) {
+  Estimate estimate;
+  if (const auto system = body.find("system"); system != body.end()) {
+    add_content(estimate, *system);
+  }
+  if (const auto messages = body.find("messages"); messages != body.end() && messages->is_array()) {
+    for (const auto& message : *messages) {
+      estimate.tokens += k_tokens_per_message;
+      if (message.is_object() && message.contains("content")) {
+        add_content(estimate, message["content"]);
+      }
+    }
+  }
+  if (const auto tools = body.find("tools"); tools != body.end()) {
+    estimate.bytes += tools->dump().size();
+    if (const auto server = std::find_if(tools->begin(), tools->end(), is_server_tool);
+        server != tools->end()) {
+      estimate.unbounded_by(fmt::format("the server tool {}", type_of(*server)));
+    }
+  }
+  if (const auto servers = body.find("mcp_servers"); servers != body.end() && !servers->empty()) {
+    estimate.unbounded_by("MCP servers (mcp_servers)");
+  }
+  return estimate;
+}
+
+std::int64_t tokens_of(const Estimate& estimate) {
+  const auto from_bytes =
+      static_cast<std::int64_t>((estimate.bytes + k_bytes_per_token - 1) / k_bytes_per_token);
+  return std::max<std::int64_t>(1, from_bytes + estimate.tokens);
+}
+
 std::unexpected<Error> invalid(std::string message) {
   return fail(Errc::malformed, std::move(message));
 }
@@ -305,24 +321,7 @@ Result<json::Json> parse_request_body(std::string_view body) {
 }
 
 std::int64_t estimate_input_tokens(const json::Json& body) {
-  Estimate estimate;
-  if (const auto system = body.find("system"); system != body.end()) {
-    add_content(estimate, *system);
-  }
-  if (const auto messages = body.find("messages"); messages != body.end() && messages->is_array()) {
-    for (const auto& message : *messages) {
-      estimate.tokens += k_tokens_per_message;
-      if (message.is_object() && message.contains("content")) {
-        add_content(estimate, message["content"]);
-      }
-    }
-  }
-  if (const auto tools = body.find("tools"); tools != body.end()) {
-    estimate.bytes += tools->dump().size(); // schemas' keys count here, so dump it whole
-  }
-  const auto from_bytes =
-      static_cast<std::int64_t>((estimate.bytes + k_bytes_per_token - 1) / k_bytes_per_token);
-  return std::max<std::int64_t>(1, from_bytes + estimate.tokens);
+  return tokens_of(walk_input(body));
 }
 
 Result<MessageRequest> inspect_message_request(std::string_view body) {
@@ -336,30 +335,14 @@ Result<MessageRequest> inspect_message_request(std::string_view body) {
       return std::unexpected(ok.error());
     }
   }
-  request.input_estimate = estimate_input_tokens(*parsed);
-  request.unbounded_input = unbounded_input(*parsed);
+  Estimate estimate = walk_input(*parsed);
+  request.input_estimate = tokens_of(estimate);
+  request.unbounded_input = std::move(estimate.unbounded);
   return request;
 }
 
 std::string unbounded_input(const json::Json& body) {
-  if (const auto tools = body.find("tools"); tools != body.end() && tools->is_array()) {
-    for (const auto& tool : *tools) {
-      if (is_server_tool(tool)) {
-        return fmt::format("the server tool {}", type_of(tool));
-      }
-    }
-  }
-  if (const auto servers = body.find("mcp_servers"); servers != body.end() && !servers->empty()) {
-    return "MCP servers (mcp_servers)";
-  }
-  for (const char* member : {"system", "messages"}) {
-    if (const auto found = body.find(member); found != body.end()) {
-      if (auto why = unbounded_block(*found); !why.empty()) {
-        return why;
-      }
-    }
-  }
-  return {};
+  return walk_input(body).unbounded;
 }
 
 Result<std::string> with_max_tokens(std::string_view body, std::int64_t max_tokens) {
