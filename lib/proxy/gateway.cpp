@@ -48,7 +48,8 @@ Rejection auth_rejection(const Error& error) {
 
 } // namespace
 
-Gateway::Gateway(GatewayParts parts) : m_parts(parts) {
+Gateway::Gateway(GatewayParts parts)
+    : m_parts(parts), m_guard(LockoutPolicy{}, parts.clock, parts.metrics, parts.log) {
 }
 
 claims::VerifyPolicy Gateway::policy() const {
@@ -68,6 +69,9 @@ CallRecord Gateway::begin(const httplib::Request& req) const {
 }
 
 Checked<Caller> Gateway::authenticate(const httplib::Request& req) {
+  if (auto locked = m_guard.check(req)) {
+    return std::unexpected(std::move(*locked));
+  }
   const auto presented = presented_token(req);
   if (!presented) {
     m_parts.metrics.count_auth_failure(presented.error().reason);
@@ -75,8 +79,9 @@ Checked<Caller> Gateway::authenticate(const httplib::Request& req) {
   }
   auto verified = verify_presented(*presented);
   if (!verified) {
-    m_parts.metrics.count_auth_failure(errc_code(verified.error().code));
-    return std::unexpected(auth_rejection(verified.error()));
+    auto rejection = auth_rejection(verified.error());
+    auth_failed(req, *presented, errc_code(verified.error().code), rejection);
+    return std::unexpected(std::move(rejection));
   }
   const auto* idp = verified->idp;
   const auto& claims = verified->token.claims;
@@ -91,6 +96,15 @@ Checked<Caller> Gateway::authenticate(const httplib::Request& req) {
     jti = idp->issuer + "|" + jti; // as the revocation check names it
   }
   return Caller{std::move(verified->token), std::move(*grant), std::move(jti), idp};
+}
+
+void Gateway::auth_failed(const httplib::Request& req, std::string_view presented, std::string_view reason,
+                          const Rejection& rejection) {
+  if (rejection.status == 401) {
+    m_guard.record_failure(req, presented, reason);
+  } else {
+    m_parts.metrics.count_auth_failure(reason); // the gateway's own failure, not a guess
+  }
 }
 
 // The local keyring first; a kid it does not know may be the external IdP's.

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 
+#include "auth_guard.hpp"
 #include "keyring_watch.hpp"
 #include "metrics.hpp"
 #include "request_log.hpp"
@@ -129,6 +130,10 @@ public:
 private:
   CallRecord begin(const httplib::Request& req) const;
   Checked<Caller> authenticate(const httplib::Request& req);
+  // Report a refused credential: a 401 to the lockout guard (counted, logged,
+  // maybe locking the IP), any other refusal to /metrics only.
+  void auth_failed(const httplib::Request& req, std::string_view presented, std::string_view reason,
+                   const Rejection& rejection);
   Result<PresentedToken> verify_presented(std::string_view presented);
   Result<PresentedToken> verify_external(std::string_view presented, UnixSeconds now);
   Checked<MessageRequest> check_message(const httplib::Request& req, const Caller& caller) const;
@@ -162,6 +167,7 @@ private:
   claims::VerifyPolicy policy() const;
 
   GatewayParts m_parts;
+  AuthGuard m_guard; // brute-force lockout of client IPs on the authentication routes
   SubjectLimiter m_limiter;
   // A session's requests carry one token: verified once, then until its exp
   // or the next revocation (by the store's revocation epoch).

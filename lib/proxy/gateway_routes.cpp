@@ -140,7 +140,9 @@ void Gateway::refresh(const httplib::Request& req, httplib::Response& res) {
   const auto ring = m_parts.keys.current();
   auto signer = ring->signer();
   const UnixSeconds now = m_parts.clock.now();
-  if (presented.empty()) {
+  if (auto locked = m_guard.check(req)) {
+    reject(res, call, *locked);
+  } else if (presented.empty()) {
     reject(res, call, Rejection{400, "invalid_request_error", "refresh_token: Field required"});
   } else if (!signer) {
     reject(res, call, Rejection{500, "api_error", "the gateway has no signing key; run: claudegate keygen"});
@@ -148,8 +150,9 @@ void Gateway::refresh(const httplib::Request& req, httplib::Response& res) {
                                          {m_parts.config.refresh_ttl, m_parts.config.family_ttl}, now,
                                          m_parts.random);
              !pair) {
-    m_parts.metrics.count_auth_failure(errc_code(pair.error().code));
-    reject(res, call, refresh_rejection(pair.error()));
+    const auto rejection = refresh_rejection(pair.error());
+    auth_failed(req, {}, errc_code(pair.error().code), rejection);
+    reject(res, call, rejection);
   } else {
     call.status = 200;
     call.subject = pair->access.claims.value("sub", "");
@@ -229,7 +232,7 @@ void Gateway::healthz(const httplib::Request&, httplib::Response& res) {
 }
 
 void Gateway::metrics(const httplib::Request&, httplib::Response& res) {
-  res.set_content(m_parts.metrics.render(), "text/plain; version=0.0.4");
+  res.set_content(m_parts.metrics.render() + m_guard.render_metrics(), "text/plain; version=0.0.4");
 }
 
 bool Gateway::fill_error(const httplib::Request& req, httplib::Response& res) {
