@@ -44,6 +44,8 @@ call "$BASE/v1/models" -H "x-api-key: $TOKEN"
 expect_status 429
 call "$BASE/auth/refresh" -d '{"refresh_token":"cgr_whatever"}'
 expect_status 429
+call "$BASE/v1/messages" -H "Expect: 100-continue" -H "x-api-key: $TOKEN" -d "$MSG"
+expect_status 429
 [ "$(wc -l <"$RECORD")" = 0 ] || fail "a locked-out request reached upstream: $(cat "$RECORD")"
 
 # Another IP: its good token works, its bad one is a plain 401.

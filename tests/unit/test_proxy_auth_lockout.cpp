@@ -35,6 +35,15 @@ LockoutEvent fail(AuthLockout& lockout, const std::string& ip, int n, const std:
 
 } // namespace
 
+TEST_CASE("the default policy: 10 a minute per IP and per key id, 15 min, then 1 h within a day") {
+  const LockoutPolicy policy;
+  CHECK(policy.ip_failures == 10);
+  CHECK(policy.key_failures == 10);
+  CHECK(policy.first == 15 * 60);
+  CHECK(policy.repeat == 60 * 60);
+  CHECK(policy.memory == 24 * 60 * 60);
+}
+
 TEST_CASE("an IP is locked when its failures of the minute reach the threshold, not before") {
   FixedClock clock(k_start);
   AuthLockout lockout(small_policy(), clock);
