@@ -32,11 +32,11 @@ struct LockoutPolicy {
 
 // What one recorded failure changed.
 struct LockoutEvent {
-  bool ip_locked = false;     // the IP is locked from now on
-  bool repeat = false;        // ... for the repeat duration
-  std::int64_t duration = 0;  // seconds of that lockout
-  bool key_attacked = false;  // the key id just went above its threshold
-  bool by_key = false;        // the IP was locked for failing on a key id under attack
+  bool ip_locked = false;    // the IP is locked from now on
+  bool repeat = false;       // ... for the repeat duration
+  std::int64_t duration = 0; // seconds of that lockout
+  bool key_attacked = false; // the key id just went above its threshold
+  bool by_key = false;       // the IP was locked for failing on a key id under attack
 };
 
 // Lockouts begun since start and those in force now (for /metrics).
