@@ -27,7 +27,7 @@ AuthGuard::AuthGuard(LockoutPolicy policy, const Clock& clock, Metrics& metrics,
 }
 
 std::optional<Rejection> AuthGuard::check(const httplib::Request& req) const {
-  const auto retry_after = m_lockout.check(req.remote_addr);
+  const auto retry_after = m_lockout.check(lockout_subject(req.remote_addr));
   if (!retry_after) {
     return std::nullopt;
   }
@@ -59,13 +59,14 @@ void AuthGuard::record_failure(std::string_view ip, std::string_view key_id, std
   if (!is_guess(reason)) {
     return;
   }
-  const LockoutEvent event = m_lockout.record_failure(ip, key_id);
+  const std::string subject = lockout_subject(ip);
+  const LockoutEvent event = m_lockout.record_failure(subject, key_id);
   if (event.ip_locked || event.key_attacked) {
-    log_lockout(ip, key_id, event);
+    log_lockout(subject, key_id, event);
   }
 }
 
-void AuthGuard::log_lockout(std::string_view ip, std::string_view key_id, const LockoutEvent& event) {
+void AuthGuard::log_lockout(std::string_view subject, std::string_view key_id, const LockoutEvent& event) {
   const UnixSeconds now = m_clock.now();
   if (event.key_attacked) {
     m_log.write({{"time", duration::format_time(now)},
@@ -80,7 +81,7 @@ void AuthGuard::log_lockout(std::string_view ip, std::string_view key_id, const 
   m_log.write({{"time", duration::format_time(now)},
                {"level", "warning"},
                {"event", "lockout"},
-               {"ip", ip},
+               {"ip", subject},
                {"duration", duration::format(event.duration)},
                {"until", duration::format_time(now + event.duration)},
                {"repeat", event.repeat},

@@ -41,7 +41,8 @@ public:
   std::string render_metrics() const;
 
 private:
-  void log_lockout(std::string_view ip, std::string_view key_id, const LockoutEvent& event);
+  // The lockout of `subject` (an IP, or an IPv6 /64) or the key id `key_id` under attack.
+  void log_lockout(std::string_view subject, std::string_view key_id, const LockoutEvent& event);
 
   AuthLockout m_lockout;
   const Clock& m_clock;

@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "auth_lockout.hpp"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
+#include <array>
 
 namespace claudegate::proxy {
 
@@ -28,6 +31,23 @@ std::string key_id_of(std::string_view presented) {
   }
   const std::string_view id = rest.substr(0, end);
   return std::ranges::all_of(id, id_char) ? std::string(id) : std::string{};
+}
+
+std::string lockout_subject(std::string_view ip) {
+  const std::string text(ip);
+  std::array<unsigned char, 16> bytes{};
+  if (text.find(':') == std::string::npos || ::inet_pton(AF_INET6, text.c_str(), bytes.data()) != 1) {
+    return text;
+  }
+  constexpr std::array<unsigned char, 12> k_v4_mapped{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  std::array<char, INET6_ADDRSTRLEN> out{};
+  if (std::equal(k_v4_mapped.begin(), k_v4_mapped.end(), bytes.begin())) {
+    ::inet_ntop(AF_INET, bytes.data() + 12, out.data(), out.size());
+    return out.data();
+  }
+  std::fill(bytes.begin() + 8, bytes.end(), 0);
+  ::inet_ntop(AF_INET6, bytes.data(), out.data(), out.size());
+  return std::string(out.data()) + "/64";
 }
 
 AuthLockout::Record& AuthLockout::Table::touch(std::string_view name) {

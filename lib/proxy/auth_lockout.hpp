@@ -50,6 +50,11 @@ struct LockoutCounts {
 // empty for anything else, so a mistyped secret is never taken for an id.
 std::string key_id_of(std::string_view presented);
 
+// What a client address is counted and locked as: an IPv4 address itself
+// (an IPv4-mapped IPv6 one as IPv4), an IPv6 address by its /64, since one
+// host commonly holds a whole /64; anything unparsable as given.
+std::string lockout_subject(std::string_view ip);
+
 class AuthLockout {
 public:
   AuthLockout(LockoutPolicy policy, const Clock& clock);

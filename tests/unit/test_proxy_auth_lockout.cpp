@@ -157,6 +157,16 @@ TEST_CASE("key_id_of takes the id of a cgk_ key and nothing else") {
   CHECK(key_id_of("cgk_" + std::string(65, 'a') + "_s").empty());
 }
 
+TEST_CASE("lockout_subject: IPv4 as is, IPv4-mapped as IPv4, IPv6 by its /64") {
+  CHECK(lockout_subject("127.0.0.1") == "127.0.0.1");
+  CHECK(lockout_subject("::ffff:10.1.2.3") == "10.1.2.3");
+  CHECK(lockout_subject("2001:db8:1:2:aaaa:bbbb:cccc:dddd") == "2001:db8:1:2::/64");
+  CHECK(lockout_subject("2001:db8:1:2::9") == lockout_subject("2001:db8:1:2:ffff::1"));
+  CHECK(lockout_subject("2001:db8:1:3::9") != lockout_subject("2001:db8:1:2::9"));
+  CHECK(lockout_subject("::1") == "::/64");
+  CHECK(lockout_subject("not:an:ip") == "not:an:ip");
+}
+
 TEST_CASE("concurrent failures from many threads are all counted") {
   FixedClock clock(k_start);
   LockoutPolicy policy = small_policy();
