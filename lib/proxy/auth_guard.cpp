@@ -22,6 +22,16 @@ bool is_guess(std::string_view reason) {
 
 } // namespace
 
+LockoutPolicy lockout_policy(const config::LockoutConfig& config) {
+  LockoutPolicy policy;
+  policy.ip_failures = config.failures_per_minute;
+  policy.key_failures = config.key_failures_per_minute;
+  policy.first = config.first;
+  policy.repeat = config.repeat;
+  policy.memory = config.memory;
+  return policy;
+}
+
 AuthGuard::AuthGuard(LockoutPolicy policy, const Clock& clock, Metrics& metrics, RequestLog& log)
     : m_lockout(policy, clock), m_clock(clock), m_metrics(metrics), m_log(log) {
 }

@@ -6,6 +6,8 @@
 #include "request_log.hpp"
 #include "wire.hpp"
 
+#include "claudegate/base/config.hpp"
+
 #include <httplib.h>
 
 #include <optional>
@@ -17,6 +19,9 @@
 // record_failure(), which counts it in /metrics, logs it (never the
 // credential) and locks the client IP out when AuthLockout says so.
 namespace claudegate::proxy {
+
+// The policy `config` ([serve.lockout]) sets.
+LockoutPolicy lockout_policy(const config::LockoutConfig& config);
 
 class AuthGuard {
 public:

@@ -49,7 +49,8 @@ Rejection auth_rejection(const Error& error) {
 } // namespace
 
 Gateway::Gateway(GatewayParts parts)
-    : m_parts(parts), m_guard(LockoutPolicy{}, parts.clock, parts.metrics, parts.log) {
+    : m_parts(parts),
+      m_guard(lockout_policy(parts.config.serve.lockout), parts.clock, parts.metrics, parts.log) {
 }
 
 claims::VerifyPolicy Gateway::policy() const {

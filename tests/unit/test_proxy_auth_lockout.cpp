@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+#include "proxy/auth_guard.hpp"
 #include "proxy/auth_lockout.hpp"
 
 #include <doctest/doctest.h>
@@ -36,7 +37,7 @@ LockoutEvent fail(AuthLockout& lockout, const std::string& ip, int n, const std:
 } // namespace
 
 TEST_CASE("the default policy: 10 a minute per IP and per key id, 15 min, then 1 h within a day") {
-  const LockoutPolicy policy;
+  const LockoutPolicy policy = lockout_policy(config::defaults().serve.lockout);
   CHECK(policy.ip_failures == 10);
   CHECK(policy.key_failures == 10);
   CHECK(policy.first == 15 * 60);

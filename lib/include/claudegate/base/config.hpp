@@ -29,6 +29,17 @@ struct Plan {
   std::optional<std::int64_t> unbounded_input_reserve;
 };
 
+// serve-local's brute-force protection ([serve.lockout]): the failures in a
+// sliding minute that lock an IP out, or put an API key id under attack, and
+// the lockouts' durations in seconds.
+struct LockoutConfig {
+  std::int64_t failures_per_minute = 10;
+  std::int64_t key_failures_per_minute = 10;
+  std::int64_t first = 15 * 60;
+  std::int64_t repeat = 60 * 60;
+  std::int64_t memory = 24 * 60 * 60; // how long after a lockout ends its IP stays a repeat offender
+};
+
 struct ServeConfig {
   std::string listen = "127.0.0.1:8787";
   std::string upstream = "https://api.anthropic.com";
@@ -40,6 +51,7 @@ struct ServeConfig {
   std::string jwks;                         // external IdP's JWKS URL (serve-local --jwks); empty = none
   std::string jwks_issuer;                  // its tokens' iss (--jwks-iss)
   std::string jwks_plan = "free";           // plan of its tokens without a "plan" claim (--jwks-plan)
+  LockoutConfig lockout;
 };
 
 struct Config {
