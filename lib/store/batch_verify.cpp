@@ -126,7 +126,7 @@ Result<std::unique_ptr<store::Store>> open_existing_sqlite(const std::filesystem
   return store::open_sqlite(db);
 }
 
-Result<store::Store*> LazyStore::get() {
+Result<store::RevocationStore*> LazyStore::get() {
   if (m_store) {
     return m_store.get();
   }

@@ -57,7 +57,7 @@ public:
 
   // The store, or null when there is none (asked again next time); fails as
   // the opener does.
-  Result<store::Store*> get();
+  Result<store::RevocationStore*> get();
 
 private:
   StoreOpener m_open;
