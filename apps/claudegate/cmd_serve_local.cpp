@@ -115,8 +115,9 @@ void setup_serve_local(CLI::App& app, Context& ctx) {
   auto opt = std::make_shared<ServeLocalOptions>();
   auto* cmd = app.add_subcommand("serve-local", "Run the gateway: check tokens, enforce quotas, forward to "
                                                 "Claude with the server-side key, meter usage");
-  cmd->add_option("--listen", opt->listen,
-                  fmt::format("HOST:PORT to listen on (default from config: {})", config::ServeConfig{}.listen));
+  cmd->add_option(
+      "--listen", opt->listen,
+      fmt::format("HOST:PORT to listen on (default from config: {})", config::ServeConfig{}.listen));
   cmd->add_flag("--allow-remote", opt->allow_remote, "allow a non-loopback --listen address");
   cmd->add_option("--upstream", opt->upstream,
                   fmt::format("Claude API base URL (default {})", config::serve_defaults::upstream));

@@ -100,8 +100,8 @@ Result<Plan> plan_table(const Context& ctx, const toml::key& key, const toml::no
                        fmt::format("plan name \"{}\" may only use letters, digits, '_' and '-'", name));
   }
   const auto table = table_of(ctx, Field{"plans." + name, node});
-  auto applied =
-      table ? apply_table(ctx, **table, "plans." + name, plan_entries(), std::move(plan)) : std::unexpected(table.error());
+  auto applied = table ? apply_table(ctx, **table, "plans." + name, plan_entries(), std::move(plan))
+                       : std::unexpected(table.error());
   if (applied && applied->models.empty()) {
     return ctx.fail_at(
         key.source(),
@@ -122,7 +122,8 @@ struct PlanTables {
     auto plans = builtin_plans();
     for (auto&& [key, node] : **table) {
       const auto existing = plans.find(std::string(key.str()));
-      auto plan = plan_table(ctx, key, node, existing != plans.end() ? existing->second : new_plan(key.str()));
+      auto plan =
+          plan_table(ctx, key, node, existing != plans.end() ? existing->second : new_plan(key.str()));
       if (!plan) {
         return std::unexpected(plan.error());
       }
@@ -130,7 +131,9 @@ struct PlanTables {
     }
     return plans;
   }
-  std::string show(const std::map<std::string, Plan>& /*plans*/) const { return {}; } // keys document themselves
+  std::string show(const std::map<std::string, Plan>& /*plans*/) const {
+    return {};
+  } // keys document themselves
 };
 
 // [serve]: its keys over serve-local's defaults.
@@ -139,7 +142,8 @@ struct ServeTable {
 
   Result<ServeConfig> read(const Context& ctx, const Field& field) const {
     const auto table = table_of(ctx, field);
-    return table ? apply_table(ctx, **table, "serve", serve_entries(), ServeConfig{}) : std::unexpected(table.error());
+    return table ? apply_table(ctx, **table, "serve", serve_entries(), ServeConfig{})
+                 : std::unexpected(table.error());
   }
   std::string show(const ServeConfig& /*serve*/) const { return {}; } // keys document themselves
 };

@@ -132,7 +132,8 @@ Result<const toml::table*> table_of(const Context& ctx, const Field& field);
 // "serve.listen" for key "listen" of table "serve"; "issuer" at the top level ("").
 std::string dotted(std::string_view table, std::string_view key);
 
-template <typename Target> std::vector<std::string_view> known_keys(const std::vector<Entry<Target>>& entries) {
+template <typename Target>
+std::vector<std::string_view> known_keys(const std::vector<Entry<Target>>& entries) {
   std::vector<std::string_view> keys;
   for (const auto& e : entries) {
     keys.push_back(e.key);
@@ -161,8 +162,8 @@ Result<Target> apply_table(const Context& ctx, const toml::table& table, std::st
 // The documentation of `entries` for key_docs(), names prefixed by `prefix`
 // ("serve.", "plans.NAME."), defaults shown from `defaults`.
 template <typename Target>
-void append_docs(std::vector<KeyDoc>& docs, std::string_view prefix, const std::vector<Entry<Target>>& entries,
-                 const Target& defaults) {
+void append_docs(std::vector<KeyDoc>& docs, std::string_view prefix,
+                 const std::vector<Entry<Target>>& entries, const Target& defaults) {
   for (const auto& e : entries) {
     docs.push_back({fmt::format("{}{}", prefix, e.key), e.type, e.show(defaults), e.doc});
   }

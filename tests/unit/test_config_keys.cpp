@@ -33,8 +33,9 @@ const config::KeyDoc* find_doc(const std::vector<config::KeyDoc>& docs, const st
 TEST_CASE("config keys: key_docs lists every key of every table, each documented") {
   const auto docs = config::key_docs();
   CHECK(docs.size() == 9 + 10 + 7); // top level (with serve, plans), [serve], [plans.NAME]
-  for (const char* name : {"issuer", "max_access_ttl", "serve", "plans", "serve.listen",
-                           "serve.max_output_tokens", "plans.NAME.models", "plans.NAME.unbounded_input_reserve"}) {
+  for (const char* name :
+       {"issuer", "max_access_ttl", "serve", "plans", "serve.listen", "serve.max_output_tokens",
+        "plans.NAME.models", "plans.NAME.unbounded_input_reserve"}) {
     CAPTURE(name);
     const auto* doc = find_doc(docs, name);
     REQUIRE(doc != nullptr);
@@ -66,9 +67,10 @@ TEST_CASE("config keys: every documented key parses when set to its documented d
 }
 
 TEST_CASE("config keys: a typo is matched against its own table's keys") {
-  for (const auto& [text, suggestion] : {std::pair{"[serve]\nupstream_timout = 5\n", "did you mean \"upstream_timeout\"?"},
-                                         std::pair{"[plans.x]\nmax_concurent = 1\n", "did you mean \"max_concurrent\"?"},
-                                         std::pair{"audiance = \"a\"\n", "did you mean \"audience\"?"}}) {
+  for (const auto& [text, suggestion] :
+       {std::pair{"[serve]\nupstream_timout = 5\n", "did you mean \"upstream_timeout\"?"},
+        std::pair{"[plans.x]\nmax_concurent = 1\n", "did you mean \"max_concurrent\"?"},
+        std::pair{"audiance = \"a\"\n", "did you mean \"audience\"?"}}) {
     CAPTURE(text);
     const auto parsed = config::parse(text, "keys.toml");
     REQUIRE_FALSE(parsed);

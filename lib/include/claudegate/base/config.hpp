@@ -37,9 +37,9 @@ inline constexpr std::string_view host = "127.0.0.1";
 inline constexpr int port = 8787;
 inline constexpr std::string_view upstream = "https://api.anthropic.com";
 inline constexpr std::int64_t body_limit = 32 * 1024 * 1024;
-inline constexpr std::int64_t read_timeout = 30;      // seconds, client side
-inline constexpr std::int64_t upstream_timeout = 600; // seconds between upstream bytes
-inline constexpr std::int64_t threads = 0;            // 0 = automatic
+inline constexpr std::int64_t read_timeout = 30;           // seconds, client side
+inline constexpr std::int64_t upstream_timeout = 600;      // seconds between upstream bytes
+inline constexpr std::int64_t threads = 0;                 // 0 = automatic
 inline constexpr std::int64_t max_output_tokens = 128'000; // the largest max_tokens any model accepts
 inline constexpr std::string_view jwks_plan = "free";
 } // namespace serve_defaults
@@ -52,8 +52,8 @@ struct ServeConfig {
   std::int64_t upstream_timeout = serve_defaults::upstream_timeout;
   std::int64_t threads = serve_defaults::threads;
   std::int64_t max_output_tokens = serve_defaults::max_output_tokens;
-  std::string jwks;                               // external IdP's JWKS URL (serve-local --jwks); empty = none
-  std::string jwks_issuer;                        // its tokens' iss (--jwks-iss)
+  std::string jwks;        // external IdP's JWKS URL (serve-local --jwks); empty = none
+  std::string jwks_issuer; // its tokens' iss (--jwks-iss)
   std::string jwks_plan{serve_defaults::jwks_plan}; // plan of its tokens without a "plan" claim (--jwks-plan)
 };
 

@@ -30,10 +30,10 @@ struct ServeOptions {
   std::int64_t upstream_timeout = config::serve_defaults::upstream_timeout; // seconds between upstream bytes
   std::int64_t connect_timeout = 10;                                        // seconds
   std::int64_t threads = config::serve_defaults::threads;                   // 0 = automatic
-  std::int64_t drain_timeout = 30;     // seconds in-flight requests get after SIGINT/SIGTERM
-  std::filesystem::path log_file;      // empty = stderr
-  std::string jwks_url;                // an external IdP's JWKS (https, or http to loopback); empty = none
-  std::string jwks_issuer;             // the exact iss of that IdP's tokens (required with jwks_url)
+  std::int64_t drain_timeout = 30; // seconds in-flight requests get after SIGINT/SIGTERM
+  std::filesystem::path log_file;  // empty = stderr
+  std::string jwks_url;            // an external IdP's JWKS (https, or http to loopback); empty = none
+  std::string jwks_issuer;         // the exact iss of that IdP's tokens (required with jwks_url)
   std::string jwks_plan{config::serve_defaults::jwks_plan}; // plan of an IdP token without a "plan" claim
 };
 
