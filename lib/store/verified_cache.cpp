@@ -46,16 +46,17 @@ Result<token::VerifiedToken> VerifiedCache::verify(std::string_view token, const
   // token whose signature and claims passed: a revocation committed after
   // this read moves the epoch on, so the next hit checks again.
   std::int64_t epoch = 0;
-  auto verified = revocation::verify_unrevoked(token, keys, policy, now, [&]() -> Result<store::RevocationStore*> {
-    if (store != nullptr) {
-      auto read = store->revocation_epoch();
-      if (!read) {
-        return std::unexpected(read.error());
-      }
-      epoch = *read;
-    }
-    return store;
-  });
+  auto verified =
+      revocation::verify_unrevoked(token, keys, policy, now, [&]() -> Result<store::RevocationStore*> {
+        if (store != nullptr) {
+          auto read = store->revocation_epoch();
+          if (!read) {
+            return std::unexpected(read.error());
+          }
+          epoch = *read;
+        }
+        return store;
+      });
   if (verified) {
     const keys::Key* key = keys.find(verified->kid);
     remember(token,

@@ -183,3 +183,21 @@ TEST_CASE("concurrent failures from many threads are all counted") {
   CHECK(lockout.check("10.0.0.1"));
   CHECK(lockout.counts().total == 1);
 }
+
+TEST_CASE("[serve.lockout] sets the policy; a misspelt key is refused with the right one") {
+  auto parsed = config::parse("[serve.lockout]\nfailures_per_minute = 3\nkey_failures_per_minute = 7\n"
+                              "first = \"2s\"\nrepeat = \"1h\"\nmemory = \"2d\"\n",
+                              "claudegate.toml");
+  REQUIRE_MESSAGE(parsed, (parsed ? "" : parsed.error().message));
+  const LockoutPolicy policy = lockout_policy(parsed->serve.lockout);
+  CHECK(policy.ip_failures == 3);
+  CHECK(policy.key_failures == 7);
+  CHECK(policy.first == 2);
+  CHECK(policy.repeat == 3600);
+  CHECK(policy.memory == 2 * 86'400);
+  const auto misspelt = config::parse("[serve.lockout]\nfailure_per_minute = 3\n", "claudegate.toml");
+  REQUIRE_FALSE(misspelt);
+  CHECK(misspelt.error().message.find("failures_per_minute") != std::string::npos);
+  CHECK_FALSE(config::parse("[serve.lockout]\nfailures_per_minute = 0\n", "claudegate.toml"));
+  CHECK_FALSE(config::parse("[serve.lockout]\nfirst = \"0s\"\n", "claudegate.toml"));
+}
