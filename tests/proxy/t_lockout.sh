@@ -20,7 +20,8 @@ BAD="${TOKEN%.*}.$flip${sig:1}"
 KEY_SECRET=S3CRETs3cretS3CRETs3cret
 BAD_KEY="cgk_k7x_$KEY_SECRET"
 start_fake_upstream
-ANTHROPIC_API_KEY=sk-ant-server-key start_server --upstream "$UPSTREAM_URL"
+export ANTHROPIC_API_KEY=sk-ant-server-key
+start_server --upstream "$UPSTREAM_URL"
 
 metric() { curl -s --max-time 5 "$BASE/metrics" | grep -E "^$1 " | awk '{print $2}'; }
 
@@ -88,10 +89,26 @@ repeat = "1h"
 TOML
 export CLAUDEGATE_CONFIG=$SCRATCH/claudegate.toml
 start_server --upstream "$UPSTREAM_URL"
-for i in 1 2 3; do
-  call "$BASE/auth/refresh" -d '{"refresh_token":"cgr_unknownunknownunknownunknownunknownunk"}'
-  expect_status 401
+# The three failures: refresh-token reuse, the family it revoked, an unknown token.
+PAIR=$("$CG" issue --sub hank --plan free --refresh --json)
+RT0=$(json_get "$PAIR" 'd["refresh_token"]')
+refresh() { call "$BASE/auth/refresh" -H "content-type: application/json" -d "{\"refresh_token\":\"$1\"}"; }
+refresh "$RT0"
+expect_status 200
+RT1=$(json_get "$BODY" 'd["refresh_token"]')
+refresh "$RT0"
+expect_status 401
+refresh "$RT1"
+expect_status 401
+body=${RT0#cgr_}
+[ "${body:0:1}" = A ] && first=B || first=A
+refresh "cgr_$first${body:1}"
+expect_status 401
+for reason in refresh_reuse revoked; do
+  expect_contains "$(cat "$SERVER_LOG")" "\"reason\":\"$reason\",\"route\":\"POST /auth/refresh\""
 done
+[ "$(grep -c '"event":"auth_failure".*"route":"POST /auth/refresh"' "$SERVER_LOG")" = 3 ] \
+  || fail "three refresh failures logged: $(cat "$SERVER_LOG")"
 call "$BASE/v1/messages" -H "x-api-key: $TOKEN" -d "$MSG"
 expect_status 429
 after=$(header retry-after)
@@ -112,5 +129,5 @@ after=$(header retry-after)
 [ "$after" -gt 3590 ] || fail "retry-after of a repeat lockout: $HEADERS"
 expect_contains "$(grep '"event":"lockout"' "$SERVER_LOG" | tail -1)" '"repeat":true'
 [ "$(metric claudegate_lockouts_total)" = 2 ] || fail "lockouts_total: $(curl -s "$BASE/metrics")"
-expect_contains "$(cat "$SERVER_LOG")" '"route":"POST /auth/refresh"'
+expect_not_contains "$(cat "$SERVER_LOG")" "${RT0#cgr_}"
 pass
