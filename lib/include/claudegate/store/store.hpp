@@ -4,6 +4,7 @@
 #include "claudegate/base/clock.hpp"
 #include "claudegate/base/errors.hpp"
 #include "claudegate/base/json.hpp"
+#include "claudegate/store/api_keys.hpp"
 
 #include <cstdint>
 #include <filesystem>
@@ -181,9 +182,9 @@ struct AuditEvent {
 
 // ---- the interface ----------------------------------------------------------
 
-class Store {
+class Store : public ApiKeyStore {
 public:
-  virtual ~Store() = default;
+  ~Store() override = default;
 
   // Create a family with its first refresh token. Fails with storage.
   virtual Result<void> create_family(const NewFamily& family) = 0;
