@@ -53,8 +53,9 @@ Result<store::ApiKeyRecord> rotatable(store::Store& store, const std::string& id
                 fmt::format("unknown API key {}; `claudegate revoke --list` shows the keys", id));
   }
   if (auto usable = api_key::check_usable(**found, now); !usable) {
-    return std::unexpected(Error{usable.error().code, usable.error().message + "; it cannot be rotated, "
-                                                                                 "issue a new key instead"});
+    return std::unexpected(Error{usable.error().code, usable.error().message
+                                                          + "; it cannot be rotated, "
+                                                            "issue a new key instead"});
   }
   return std::move(**found);
 }
@@ -85,8 +86,8 @@ ExitCode rotate_api_key(const ApiKeyOptions& opt, std::optional<std::int64_t> tt
   // The new key first: should retiring the old one fail, both still work.
   auto made = store_new_key(**store, *request, opt.name.value_or(old->name),
                             ttl.value_or(old->expires_at - old->created_at), old->id, ctx);
-  auto retired = made ? (*store)->retire_api_key(old->id, now + seconds_of(opt.overlap))
-                      : std::unexpected(made.error());
+  auto retired =
+      made ? (*store)->retire_api_key(old->id, now + seconds_of(opt.overlap)) : std::unexpected(made.error());
   if (!retired) {
     return ctx.report(retired.error(), format);
   }
@@ -99,8 +100,9 @@ void setup_api_key_options(CLI::App& cmd, ApiKeyOptions& opt) {
                                "mint a long-lived API key (cgk_…) for the grant instead of an access token, "
                                "shown once; --ttl is its lifetime (default 90d)");
   auto* name = cmd.add_option("--name", opt.name, "API key: a label that revoke --list shows");
-  auto* rotate = cmd.add_option("--rotate", opt.rotate,
-                                "API key: mint a new key with the grant of key ID; ID keeps working for --overlap");
+  auto* rotate =
+      cmd.add_option("--rotate", opt.rotate,
+                     "API key: mint a new key with the grant of key ID; ID keeps working for --overlap");
   auto* overlap = cmd.add_option("--overlap", opt.overlap, "API key: how long a rotated key keeps working")
                       ->check(duration_validator())
                       ->capture_default_str();
@@ -111,8 +113,8 @@ void setup_api_key_options(CLI::App& cmd, ApiKeyOptions& opt) {
     api_key->excludes(cmd.get_option(token_only));
   }
   // A rotation re-issues the old key's grant; it takes no new one.
-  for (const char* grant : {"--sub", "--plan", "--scope", "--role", "--daily-token-limit", "--claim", "--aud",
-                            "--iss"}) {
+  for (const char* grant :
+       {"--sub", "--plan", "--scope", "--role", "--daily-token-limit", "--claim", "--aud", "--iss"}) {
     rotate->excludes(cmd.get_option(grant));
   }
 }

@@ -212,8 +212,8 @@ ExitCode run_revoke(const RevokeOptions& opt, Context& ctx) {
 
 void setup_revoke(CLI::App& app, Context& ctx) {
   auto opt = std::make_shared<RevokeOptions>();
-  auto* cmd =
-      app.add_subcommand("revoke", "Revoke tokens by jti, token, subject or refresh family, or API keys; list or prune");
+  auto* cmd = app.add_subcommand(
+      "revoke", "Revoke tokens by jti, token, subject or refresh family, or API keys; list or prune");
   cmd->add_option("--jti", opt->jti, "revoke the access token with this jti");
   cmd->add_option("--token", opt->token, "revoke this access token's jti (or - for stdin), even if expired");
   cmd->add_option("--sub", opt->subject,

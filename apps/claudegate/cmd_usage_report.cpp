@@ -88,7 +88,7 @@ bool grouped_by_sub(const store::UsageQuery& query) {
 
 // Today's quota of each subject, needed only when the report is by subject.
 Result<std::map<std::string, store::SubjectQuota>>
-quotas_for(store::Store& store, const store::UsageQuery& query, UnixSeconds now) {
+quotas_for(store::UsageStore& store, const store::UsageQuery& query, UnixSeconds now) {
   std::map<std::string, store::SubjectQuota> quotas;
   if (!grouped_by_sub(query)) {
     return quotas;

@@ -31,8 +31,9 @@ std::string hex(std::string_view bytes) {
 }
 
 bool is_id(std::string_view text) {
-  return text.size() == k_id_length
-         && std::all_of(text.begin(), text.end(), [](char c) { return k_hex_digits.find(c) != std::string_view::npos; });
+  return text.size() == k_id_length && std::all_of(text.begin(), text.end(), [](char c) {
+           return k_hex_digits.find(c) != std::string_view::npos;
+         });
 }
 
 Error malformed() {
@@ -122,7 +123,9 @@ json::Json summary_json(const store::ApiKeyRecord& key, UnixSeconds now) {
   const auto time = [](std::optional<UnixSeconds> t) {
     return t ? json::Json(duration::format_time(*t)) : json::Json(nullptr);
   };
-  const auto member = [&](const char* name) { return key.grant.is_object() ? key.grant.value(name, json::Json()) : json::Json(); };
+  const auto member = [&](const char* name) {
+    return key.grant.is_object() ? key.grant.value(name, json::Json()) : json::Json();
+  };
   return {{"id", key.id},
           {"name", key.name},
           {"sub", key.subject},

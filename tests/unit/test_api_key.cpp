@@ -210,7 +210,8 @@ TEST_CASE("api key cache: a warm key is served without reading the key again, un
   REQUIRE(cache.authenticate(*c.s.store, c.minted.key, k_now + 2));
   CHECK(cache.hits() == 1);
   // A wrong secret for a warm id is never a hit.
-  CHECK(error_of(cache.authenticate(*c.s.store, with_other_secret(c.minted), k_now + 3)) == Errc::unknown_key);
+  CHECK(error_of(cache.authenticate(*c.s.store, with_other_secret(c.minted), k_now + 3))
+        == Errc::unknown_key);
 }
 
 TEST_CASE("api key cache: a revocation is seen on the next request") {

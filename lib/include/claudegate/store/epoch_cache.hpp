@@ -3,7 +3,7 @@
 
 #include "claudegate/base/clock.hpp"
 #include "claudegate/base/errors.hpp"
-#include "claudegate/store/store.hpp"
+#include "claudegate/store/revocations.hpp"
 
 #include <atomic>
 #include <cstdint>
@@ -22,7 +22,7 @@ namespace claudegate::epoch_cache {
 
 // The revocation epoch of `store`; 0 for no store (nothing is ever
 // revoked). Fails with storage.
-inline Result<std::int64_t> current_epoch(store::Store* store) {
+inline Result<std::int64_t> current_epoch(store::RevocationStore* store) {
   return store == nullptr ? Result<std::int64_t>{0} : store->revocation_epoch();
 }
 
@@ -35,7 +35,8 @@ public:
   // is the one it was remembered with (a hit); null otherwise (a miss).
   // Fails with storage. Thread-safe.
   template <typename Usable>
-  Result<std::shared_ptr<const Value>> find(std::string_view key, store::Store* store, Usable&& usable) {
+  Result<std::shared_ptr<const Value>> find(std::string_view key, store::RevocationStore* store,
+                                            Usable&& usable) {
     if (auto entry = lookup(key); entry && usable(entry->value)) {
       auto epoch = current_epoch(store);
       if (!epoch) {
