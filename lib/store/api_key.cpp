@@ -6,6 +6,7 @@
 #include "claudegate/jose/digest.hpp"
 #include "claudegate/store/grant.hpp"
 #include "claudegate/store/refresh.hpp"
+#include "claudegate/store/revocation.hpp"
 
 #include <fmt/core.h>
 
@@ -185,6 +186,20 @@ Result<store::ApiKeyRecord> authenticate(store::ApiKeyStore& keys, std::string_v
     return std::unexpected(usable.error());
   }
   return std::move(**found);
+}
+
+Result<store::ApiKeyRecord> authenticate(store::Store& store, std::string_view presented, UnixSeconds now) {
+  auto key = authenticate(static_cast<store::ApiKeyStore&>(store), presented, now);
+  if (!key) {
+    return key;
+  }
+  token::VerifiedToken as_token;
+  as_token.claims = {{"jti", key->id}, {"sub", key->subject}, {"iat", key->created_at}};
+  if (auto unrevoked = revocation::check(store, as_token); !unrevoked) {
+    const auto& error = unrevoked.error();
+    return std::unexpected(Error{error.code, fmt::format("API key {}: {}", key->id, error.message)});
+  }
+  return key;
 }
 
 } // namespace claudegate::api_key

@@ -2,10 +2,11 @@
 # SPDX-License-Identifier: Apache-2.0
 # API keys at serve-local: a key works in x-api-key and as a Bearer, gets its
 # plan's models and daily quota and is metered under its subject (jti = key
-# id); a revoked key is refused on the very next request (the warm cache
-# follows the revocation epoch); a rotated key works during its overlap and
-# is refused after it while its successor works; a wrong secret is 401; no
-# secret ever reaches the request log, /metrics or an error message.
+# id); a revoked key, or one whose subject was revoked (revoke --sub), is
+# refused on the very next request (the warm cache follows the revocation
+# epoch); a rotated key works during its overlap and is refused after it
+# while its successor works; a wrong secret is 401; no secret ever reaches
+# the request log, /metrics or an error message.
 source "$(dirname "$0")/proxy_common.sh"
 
 cat >"$SCRATCH/claudegate.toml" <<'TOML'
@@ -61,6 +62,12 @@ expect_status 401
 call "$BASE/v1/messages" -H "x-api-key: $KEY" -d "$MSG"
 expect_status 401
 expect_contains "$BODY" "revoked"
+
+# revoke --sub stops the subject's keys like its tokens.
+"$CG" revoke --sub tiny-svc --reason offboarded >/dev/null
+call "$BASE/v1/models" -H "x-api-key: $TINY"
+expect_status 401
+expect_contains "$BODY" "tiny-svc"
 
 # Rotated with a 2 s overlap: both work, then only the new one.
 NEW=$("$CG" issue --api-key --rotate "$(id_of "$OLD")" --overlap 2s)
