@@ -35,12 +35,8 @@ public:
   // is the one it was remembered with (a hit); null otherwise (a miss).
   // Fails with storage. Thread-safe.
   template <typename Usable>
-<<<<<<< HEAD
-  Result<std::shared_ptr<const Value>> find(std::string_view key, store::RevocationStore* store, Usable&& usable) {
-=======
   Result<std::shared_ptr<const Value>> find(std::string_view key, store::RevocationStore* store,
                                             Usable&& usable) {
->>>>>>> h-apikeys
     if (auto entry = lookup(key); entry && usable(entry->value)) {
       auto epoch = current_epoch(store);
       if (!epoch) {

@@ -7,15 +7,6 @@
 #include "claudegate/store/revocations.hpp"
 #include "claudegate/store/usage.hpp"
 
-<<<<<<< HEAD
-// The persistent state of a gateway, as the roles a backend implements:
-// refresh-token families (families.hpp), revocations (revocations.hpp), the
-// usage ledger with quota reservations (usage.hpp) and the audit log
-// (audit.hpp) and API keys (api_keys.hpp). Code that needs one role takes that role, so a backend
-// (SQLite here, PostgreSQL for replicas) can be built and tested a role at
-// a time. SQLite is the embedded implementation (open_sqlite,
-// claudegate/store/sqlite.hpp).
-=======
 // The persistent state of a gateway, as five roles a backend implements:
 // refresh-token families (families.hpp), revocations (revocations.hpp), the
 // usage ledger with quota reservations (usage.hpp), the audit log
@@ -23,7 +14,6 @@
 // that role, so a backend (SQLite here, PostgreSQL for replicas) can be
 // built and tested a role at a time. SQLite is the embedded implementation
 // (open_sqlite, claudegate/store/sqlite.hpp).
->>>>>>> h-apikeys
 namespace claudegate::store {
 
 // Every role at once: what a backend provides and serve-local holds.
