@@ -18,7 +18,8 @@ start_gateway
 step "a token cache in a few lines of shell: renew when less than 60 s are left"
 CACHE=$CLAUDEGATE_HOME/token.json
 FETCHES=0
-access_token() {
+# Sets ACCESS_TOKEN: the cached one, or a new one when less than 60 s are left.
+fresh_token() {
   local now expires
   now=$(date +%s)
   expires=$( [ -s "$CACHE" ] && json_get "$(cat "$CACHE")" 'd["expires_at"]' || echo 0)
@@ -28,12 +29,13 @@ access_token() {
     expect_status 200
     json_get "$BODY" "json.dumps({'token': d['access_token'], 'expires_at': $now + d['expires_in']})" >"$CACHE"
     FETCHES=$((FETCHES + 1))
-    echo "fetched a new access token (expires_in $(json_get "$BODY" 'd["expires_in"]')s)" >&2
+    echo "fetched a new access token (expires_in $(json_get "$BODY" 'd["expires_in"]')s)"
   fi
-  json_get "$(cat "$CACHE")" 'd["token"]'
+  ACCESS_TOKEN=$(json_get "$(cat "$CACHE")" 'd["token"]')
 }
 for call in 1 2; do
-  http "$GATEWAY/v1/messages" -H "authorization: Bearer $(access_token)" -d "$(message_body)"
+  fresh_token
+  http "$GATEWAY/v1/messages" -H "authorization: Bearer $ACCESS_TOKEN" -d "$(message_body)"
   expect_status 200
   echo "call $call: HTTP $STATUS, $(json_get "$BODY" 'd["usage"]["output_tokens"]') output tokens"
 done
@@ -42,7 +44,8 @@ done
 step "near expiry the cache renews (we move the cached expiry 30 s ahead of now)"
 json_get "$(cat "$CACHE")" "json.dumps({'token': d['token'], 'expires_at': $(date +%s) + 30})" >"$CACHE.new"
 mv "$CACHE.new" "$CACHE"
-http "$GATEWAY/v1/messages" -H "authorization: Bearer $(access_token)" -d "$(message_body)"
+fresh_token
+http "$GATEWAY/v1/messages" -H "authorization: Bearer $ACCESS_TOKEN" -d "$(message_body)"
 expect_status 200
 [ "$FETCHES" = 2 ] || fail "expected the cache to renew the token, fetches: $FETCHES"
 
