@@ -64,7 +64,8 @@ oauth::Checked<std::string> Gateway::client_token(const httplib::Request& req, C
                        : std::unexpected(signer.error());
   if (!access) {
     call.error = access.error().message;
-    return std::unexpected(oauth::OAuthError{500, "server_error", "the gateway could not sign the access token"});
+    return std::unexpected(
+        oauth::OAuthError{500, "server_error", "the gateway could not sign the access token"});
   }
   call.jti = access->jti;
   return oauth::token_body(access->token, access->expires_at - access->issued_at, grant->scope);

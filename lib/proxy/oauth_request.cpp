@@ -77,8 +77,8 @@ Checked<ClientCredentials> basic_credentials(std::string_view authorization) {
   const auto decoded = base64_decode(text::trim(value.substr(space + 1)));
   const auto colon = decoded ? decoded->find(':') : std::string::npos;
   if (colon == std::string::npos) {
-    return std::unexpected(invalid_client(
-        "the Basic credentials are not base64 of \"client_id:client_secret\""));
+    return std::unexpected(
+        invalid_client("the Basic credentials are not base64 of \"client_id:client_secret\""));
   }
   auto id = form_decode(std::string_view(*decoded).substr(0, colon));
   auto secret = form_decode(std::string_view(*decoded).substr(colon + 1));
@@ -132,13 +132,13 @@ Checked<Form> parse_form(std::string_view body) {
     auto name = form_decode(pair.substr(0, equals));
     auto value = equals == std::string_view::npos ? std::nullopt : form_decode(pair.substr(equals + 1));
     if (!name || !value) {
-      return std::unexpected(invalid_request(
-          fmt::format("the form parameter \"{}\" is malformed (name=value, %-escapes as %XX)",
-                      pair.substr(0, std::min<std::size_t>(equals, 40)))));
+      return std::unexpected(
+          invalid_request(fmt::format("the form parameter \"{}\" is malformed (name=value, %-escapes as %XX)",
+                                      pair.substr(0, std::min<std::size_t>(equals, 40)))));
     }
     if (!form.emplace(std::move(*name), std::move(*value)).second) {
-      return std::unexpected(invalid_request(
-          fmt::format("the parameter {} is given more than once", pair.substr(0, equals))));
+      return std::unexpected(
+          invalid_request(fmt::format("the parameter {} is given more than once", pair.substr(0, equals))));
     }
   }
   return form;
@@ -148,8 +148,8 @@ Checked<TokenRequest> parse_token_request(std::string_view content_type, std::st
                                           std::string_view authorization) {
   const auto media = text::lower(text::trim(text::split(content_type, ';').front()));
   if (media != "application/x-www-form-urlencoded") {
-    return std::unexpected(invalid_request(
-        "the token request must be application/x-www-form-urlencoded (RFC 6749 §4.4.2)"));
+    return std::unexpected(
+        invalid_request("the token request must be application/x-www-form-urlencoded (RFC 6749 §4.4.2)"));
   }
   auto form = parse_form(body);
   if (!form) {
@@ -183,14 +183,15 @@ Checked<std::string> narrow_scope(std::string_view granted, const std::optional<
   const auto held = text::words(granted);
   const auto asked = text::words(*requested);
   if (asked.empty()) {
-    return std::unexpected(OAuthError{400, "invalid_scope", "scope is empty; omit it to get the key's scopes"});
+    return std::unexpected(
+        OAuthError{400, "invalid_scope", "scope is empty; omit it to get the key's scopes"});
   }
   std::vector<std::string_view> kept;
   for (const std::string_view scope : asked) {
     if (std::ranges::find(held, scope) == held.end()) {
-      return std::unexpected(OAuthError{
-          400, "invalid_scope",
-          fmt::format("scope {} is not granted to this client (it holds: {})", scope, granted)});
+      return std::unexpected(
+          OAuthError{400, "invalid_scope",
+                     fmt::format("scope {} is not granted to this client (it holds: {})", scope, granted)});
     }
     if (std::ranges::find(kept, scope) == kept.end()) {
       kept.push_back(scope);
@@ -205,10 +206,8 @@ std::string error_body(const OAuthError& error) {
 }
 
 std::string token_body(std::string_view access_token, std::int64_t expires_in, std::string_view scope) {
-  return json::Json{{"access_token", access_token},
-                    {"token_type", "Bearer"},
-                    {"expires_in", expires_in},
-                    {"scope", scope}}
+  return json::Json{
+      {"access_token", access_token}, {"token_type", "Bearer"}, {"expires_in", expires_in}, {"scope", scope}}
       .dump();
 }
 

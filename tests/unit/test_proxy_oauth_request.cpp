@@ -15,7 +15,9 @@ namespace {
 constexpr std::string_view k_form = "application/x-www-form-urlencoded";
 
 // "Basic " + base64("id:secret") as a client would send it.
-std::string basic(std::string_view base64) { return "Basic " + std::string(base64); }
+std::string basic(std::string_view base64) {
+  return "Basic " + std::string(base64);
+}
 
 } // namespace
 
@@ -39,9 +41,9 @@ TEST_CASE("parse_form decodes + and %XX and refuses repeats and bad escapes") {
 }
 
 TEST_CASE("parse_token_request reads form credentials, grant type and scope") {
-  auto request = parse_token_request("application/x-www-form-urlencoded; charset=utf-8",
-                                     "grant_type=client_credentials&client_id=k1&client_secret=cgk_k1_s&scope=a",
-                                     "");
+  auto request =
+      parse_token_request("application/x-www-form-urlencoded; charset=utf-8",
+                          "grant_type=client_credentials&client_id=k1&client_secret=cgk_k1_s&scope=a", "");
   REQUIRE(request);
   CHECK(request->client.client_id == "k1");
   CHECK(request->client.client_secret == "cgk_k1_s");
@@ -98,6 +100,9 @@ TEST_CASE("error and token bodies") {
   CHECK(error["error"] == "invalid_client");
   CHECK(error["error_description"].get<std::string>().starts_with("bad "));
   const auto token = json::Json::parse(token_body("eyJ", 900, "claude:messages"));
-  CHECK(token == json::Json{{"access_token", "eyJ"}, {"token_type", "Bearer"}, {"expires_in", 900},
-                            {"scope", "claude:messages"}});
+  CHECK(token
+        == json::Json{{"access_token", "eyJ"},
+                      {"token_type", "Bearer"},
+                      {"expires_in", 900},
+                      {"scope", "claude:messages"}});
 }
