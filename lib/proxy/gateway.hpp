@@ -4,6 +4,7 @@
 #include "auth_guard.hpp"
 #include "keyring_watch.hpp"
 #include "metrics.hpp"
+#include "oauth_request.hpp"
 #include "request_log.hpp"
 #include "upstream.hpp"
 #include "wire.hpp"
@@ -16,6 +17,8 @@
 #include "claudegate/proxy/model_policy.hpp"
 #include "claudegate/proxy/rate_limiter.hpp"
 #include "claudegate/proxy/sse_usage.hpp"
+#include "claudegate/store/api_key_cache.hpp"
+#include "claudegate/store/api_keys.hpp"
 #include "claudegate/store/store.hpp"
 #include "claudegate/store/verified_cache.hpp"
 
@@ -117,6 +120,7 @@ public:
   void get_model(const httplib::Request& req, httplib::Response& res);
   void refresh(const httplib::Request& req, httplib::Response& res);
   void revoke(const httplib::Request& req, httplib::Response& res);
+  void oauth_token(const httplib::Request& req, httplib::Response& res);
   void jwks(const httplib::Request& req, httplib::Response& res);
   void healthz(const httplib::Request& req, httplib::Response& res);
   void metrics(const httplib::Request& req, httplib::Response& res);
@@ -159,6 +163,8 @@ private:
   void quota_headers(httplib::Response& res, const Ticket& ticket);
   void upstream_failed(httplib::Response& res, CallRecord& call, const Exchange& exchange);
   Checked<void> revoke_presented(const std::string& presented, CallRecord& call);
+  oauth::Checked<store::ApiKeyRecord> authenticate_client(const oauth::ClientCredentials& client);
+  oauth::Checked<std::string> client_token(const httplib::Request& req, CallRecord& call);
   void models_reply(const httplib::Request& req, httplib::Response& res, CallRecord& call,
                     const Caller& caller);
 
@@ -172,6 +178,8 @@ private:
   // A session's requests carry one token: verified once, then until its exp
   // or the next revocation (by the store's revocation epoch).
   verified_cache::VerifiedCache m_verified{k_verified_cache_capacity};
+  // API keys likewise: read from the store once, until the next revocation.
+  api_key::KeyCache m_api_keys{k_verified_cache_capacity};
   std::string m_owner = store::reservation_owner(); // this process, on every reservation it makes
 };
 
