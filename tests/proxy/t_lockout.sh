@@ -130,4 +130,29 @@ after=$(header retry-after)
 expect_contains "$(grep '"event":"lockout"' "$SERVER_LOG" | tail -1)" '"repeat":true'
 [ "$(metric claudegate_lockouts_total)" = 2 ] || fail "lockouts_total: $(curl -s "$BASE/metrics")"
 expect_not_contains "$(cat "$SERVER_LOG")" "${RT0#cgr_}"
+
+# POST /oauth/token: wrong client secrets for a real key count (its id is
+# logged, never a secret); the locked IP is refused there, another IP is not.
+MINTED=$("$CG" issue --api-key --sub svc --plan free --json)
+KEY=$(json_get "$MINTED" 'd["api_key"]')
+ID=$(json_get "$MINTED" 'd["id"]')
+WRONG="cgk_${ID}_$(printf 'A%.0s' $(seq 43))"
+token_from() {
+  call --interface "$1" "$BASE/oauth/token" -H 'content-type: application/x-www-form-urlencoded' \
+    --data-urlencode grant_type=client_credentials --data-urlencode "client_id=$ID" \
+    --data-urlencode "client_secret=$2"
+}
+for i in 1 2 3; do
+  token_from 127.0.0.3 "$WRONG"
+  expect_status 401
+done
+token_from 127.0.0.3 "$KEY"
+expect_status 429
+expect_envelope rate_limit_error
+token_from 127.0.0.4 "$KEY"
+expect_status 200
+log=$(cat "$SERVER_LOG")
+expect_contains "$log" '"ip":"127.0.0.3","key_id":"'"$ID"'","level":"warning","reason":"invalid_client","route":"POST /oauth/token"'
+expect_not_contains "$log" "${KEY#cgk_"$ID"_}"
+expect_not_contains "$log" "${WRONG#cgk_"$ID"_}"
 pass
