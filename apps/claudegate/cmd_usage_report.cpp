@@ -5,6 +5,7 @@
 
 #include <claudegate/base/duration.hpp>
 #include <claudegate/store/report.hpp>
+#include <claudegate/store/report_query.hpp>
 
 #include <fmt/core.h>
 
@@ -20,7 +21,6 @@ namespace claudegate::app {
 
 namespace {
 
-constexpr std::int64_t k_day_seconds = 86'400;
 constexpr int k_default_width = 80;
 
 struct UsageReportOptions {
@@ -61,47 +61,9 @@ int output_width() {
   return k_default_width;
 }
 
-// The ledger query of the options at `now`: the range defaults to today (UTC),
-// --until is exclusive. The validators have already accepted the texts.
+// The ledger query of the options at `now` (the validators have already accepted the texts).
 Result<store::UsageQuery> make_query(const UsageReportOptions& opt, UnixSeconds now) {
-  const UnixSeconds today = duration::utc_day_start(now);
-  store::UsageQuery query;
-  query.since = opt.since ? duration::parse_time(*opt.since).value_or(today) : today;
-  query.until = opt.until ? duration::parse_time(*opt.until).value_or(today) : today + k_day_seconds;
-  if (*query.since >= *query.until) {
-    return fail(Errc::config,
-                fmt::format("--since {} is not before --until {}, so the range is empty (without them, "
-                            "both mean today, UTC); give both or a later --until",
-                            duration::format_time(*query.since), duration::format_time(*query.until)));
-  }
-  query.subject = opt.subject;
-  query.model = opt.model;
-  if (!opt.by.empty()) {
-    query.group_by = report::parse_group_by(opt.by).value_or(std::vector<store::GroupBy>{});
-  }
-  return query;
-}
-
-bool grouped_by_sub(const store::UsageQuery& query) {
-  return std::find(query.group_by.begin(), query.group_by.end(), store::GroupBy::sub) != query.group_by.end();
-}
-
-// Today's quota of each subject, needed only when the report is by subject.
-Result<std::map<std::string, store::SubjectQuota>>
-quotas_for(store::Store& store, const store::UsageQuery& query, UnixSeconds now) {
-  std::map<std::string, store::SubjectQuota> quotas;
-  if (!grouped_by_sub(query)) {
-    return quotas;
-  }
-  auto listed = store.subject_quotas(now);
-  if (!listed) {
-    return std::unexpected(listed.error());
-  }
-  for (auto& quota : *listed) {
-    auto subject = quota.subject;
-    quotas.emplace(std::move(subject), std::move(quota));
-  }
-  return quotas;
+  return report::make_query({opt.since, opt.until, opt.subject, opt.model, opt.by}, now, "--");
 }
 
 report::Options render_options(const UsageReportOptions& opt, const store::UsageQuery& query) {
@@ -131,7 +93,7 @@ ExitCode run_usage_report(const UsageReportOptions& opt, Context& ctx) {
   if (!rows) {
     return ctx.report(rows.error(), errors);
   }
-  auto quotas = quotas_for(**store, *query, now);
+  auto quotas = report::quotas_for(**store, *query, now);
   if (!quotas) {
     return ctx.report(quotas.error(), errors);
   }

@@ -249,6 +249,8 @@ void add_routes(httplib::Server& server, Gateway& gateway) {
   server.Post("/auth/revoke", bind_route<&Gateway::revoke>(gateway));
   server.Get("/healthz", bind_route<&Gateway::healthz>(gateway));
   server.Get("/metrics", bind_route<&Gateway::metrics>(gateway));
+  server.Get("/admin/usage", bind_route<&Gateway::admin_usage>(gateway));
+  server.Post("/admin/revoke", bind_route<&Gateway::admin_revoke>(gateway));
   server.set_error_handler(error_route(gateway));
   // Before 100 Continue: a body above the limit or a request without a valid credential is refused unsent.
   server.set_expect_100_continue_handler([&gateway](const httplib::Request& req, httplib::Response& res) {
@@ -388,7 +390,8 @@ Result<void> run_server(const ServeOptions& options, const ServeResources& resou
   SignalWatch signals;           // before any thread starts, so they all inherit the mask
   Gateway gateway({resources.config, resources.store, resources.clock, resources.random, *services.keys,
                    *services.upstream, services.metrics, services.log, services.aborting, options.body_limit,
-                   services.idp ? &*services.idp : nullptr});
+                   services.idp ? &*services.idp : nullptr},
+                  access::AccessPolicy({}, options.allow_remote ? access::Reach::remote : access::Reach::loopback));
   GatewayServer server;
   configure(server, options);
   server.guard_heads(stream_limits(options), refusal_log(services, resources));
