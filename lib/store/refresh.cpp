@@ -74,7 +74,7 @@ Result<void> check_format(std::string_view token) {
   return {};
 }
 
-Result<TokenPair> start_family(store::Store& store, const token::AccessTokenRequest& request,
+Result<TokenPair> start_family(store::FamilyStore& store, const token::AccessTokenRequest& request,
                                const keys::Key& signer, const Lifetimes& lifetimes, UnixSeconds now,
                                RandomSource& rng) {
   token::AccessTokenRequest with_family = request;
@@ -99,7 +99,7 @@ Result<TokenPair> start_family(store::Store& store, const token::AccessTokenRequ
   return pair;
 }
 
-Result<TokenPair> rotate(store::Store& store, std::string_view presented, const keys::Key& signer,
+Result<TokenPair> rotate(store::FamilyStore& store, std::string_view presented, const keys::Key& signer,
                          const Lifetimes& lifetimes, UnixSeconds now, RandomSource& rng) {
   if (auto shaped = check_format(presented); !shaped) {
     return std::unexpected(shaped.error());

@@ -60,7 +60,7 @@ Result<store::UsageQuery> make_query(const Filters& filters, UnixSeconds now, st
   return query;
 }
 
-Result<std::map<std::string, store::SubjectQuota>> quotas_for(store::Store& store, const store::UsageQuery& query,
+Result<std::map<std::string, store::SubjectQuota>> quotas_for(store::UsageStore& store, const store::UsageQuery& query,
                                                               UnixSeconds now) {
   std::map<std::string, store::SubjectQuota> quotas;
   if (!grouped_by_sub(query)) {

@@ -47,7 +47,7 @@ store::TokenIdentity identity_of(const token::VerifiedToken& token, std::string_
   return identity;
 }
 
-Result<void> check(store::Store& store, const token::VerifiedToken& token, std::string_view space) {
+Result<void> check(store::RevocationStore& store, const token::VerifiedToken& token, std::string_view space) {
   auto found = store.find_revocation(identity_of(token, space));
   if (!found) {
     return std::unexpected(found.error());
@@ -80,8 +80,8 @@ Result<token::VerifiedToken> verify_unrevoked(std::string_view token, const keys
 
 Result<token::VerifiedToken> verify_unrevoked(std::string_view token, const keyset::KeySet& keys,
                                               const claims::VerifyPolicy& policy, UnixSeconds now,
-                                              store::Store* store) {
-  return verify_unrevoked(token, keys, policy, now, [store]() -> Result<store::Store*> { return store; });
+                                              store::RevocationStore* store) {
+  return verify_unrevoked(token, keys, policy, now, [store]() -> Result<store::RevocationStore*> { return store; });
 }
 
 } // namespace claudegate::revocation

@@ -30,7 +30,7 @@ VerifiedCache::VerifiedCache(std::size_t capacity) : m_capacity(capacity == 0 ? 
 
 Result<token::VerifiedToken> VerifiedCache::verify(std::string_view token, const keyset::KeySet& keys,
                                                    const claims::VerifyPolicy& policy, UnixSeconds now,
-                                                   store::Store* store) {
+                                                   store::RevocationStore* store) {
   if (auto entry = find(token); entry && still_valid(*entry, keys, policy, now)) {
     auto epoch = store == nullptr ? Result<std::int64_t>{0} : store->revocation_epoch();
     if (!epoch) {
@@ -46,7 +46,7 @@ Result<token::VerifiedToken> VerifiedCache::verify(std::string_view token, const
   // token whose signature and claims passed: a revocation committed after
   // this read moves the epoch on, so the next hit checks again.
   std::int64_t epoch = 0;
-  auto verified = revocation::verify_unrevoked(token, keys, policy, now, [&]() -> Result<store::Store*> {
+  auto verified = revocation::verify_unrevoked(token, keys, policy, now, [&]() -> Result<store::RevocationStore*> {
     if (store != nullptr) {
       auto read = store->revocation_epoch();
       if (!read) {

@@ -5,7 +5,7 @@
 #include "claudegate/base/errors.hpp"
 #include "claudegate/jose/keys.hpp"
 #include "claudegate/jose/token.hpp"
-#include "claudegate/store/store.hpp"
+#include "claudegate/store/families.hpp"
 
 #include <cstdint>
 #include <string>
@@ -39,7 +39,7 @@ Result<void> check_format(std::string_view token);
 
 // Start a new family for `request` at `now`: an access token (with fid) and
 // the family's first refresh token. Fails with config, internal or storage.
-Result<TokenPair> start_family(store::Store& store, const token::AccessTokenRequest& request,
+Result<TokenPair> start_family(store::FamilyStore& store, const token::AccessTokenRequest& request,
                                const keys::Key& signer, const Lifetimes& lifetimes, UnixSeconds now,
                                RandomSource& rng);
 
@@ -48,7 +48,7 @@ Result<TokenPair> start_family(store::Store& store, const token::AccessTokenRequ
 // (unknown token), expired, revoked (the family, or its subject by a
 // cut-off at or after the family began), refresh_reuse (family now
 // revoked), internal or storage.
-Result<TokenPair> rotate(store::Store& store, std::string_view presented, const keys::Key& signer,
+Result<TokenPair> rotate(store::FamilyStore& store, std::string_view presented, const keys::Key& signer,
                          const Lifetimes& lifetimes, UnixSeconds now, RandomSource& rng);
 
 } // namespace claudegate::refresh

@@ -3,7 +3,7 @@
 
 #include "claudegate/base/errors.hpp"
 #include "claudegate/jose/token.hpp"
-#include "claudegate/store/store.hpp"
+#include "claudegate/store/revocations.hpp"
 
 #include <functional>
 
@@ -19,7 +19,7 @@ store::TokenIdentity identity_of(const token::VerifiedToken& token, std::string_
 // reason) when `store` holds a revocation for `token` (its identity in
 // namespace `space`); storage when the store cannot answer — never treated
 // as "not revoked".
-Result<void> check(store::Store& store, const token::VerifiedToken& token, std::string_view space = {});
+Result<void> check(store::RevocationStore& store, const token::VerifiedToken& token, std::string_view space = {});
 
 // The one token check of `verify` and serve-local: token::verify of `token`
 // with `keys` under `policy` at `now`, then — only when signature and claims
@@ -28,10 +28,10 @@ Result<void> check(store::Store& store, const token::VerifiedToken& token, std::
 // token::verify does, or with revoked or storage.
 Result<token::VerifiedToken> verify_unrevoked(std::string_view token, const keyset::KeySet& keys,
                                               const claims::VerifyPolicy& policy, UnixSeconds now,
-                                              store::Store* store);
+                                              store::RevocationStore* store);
 
 // The store, opened only when needed (a null store keeps no revocations).
-using StoreSource = std::function<Result<store::Store*>()>;
+using StoreSource = std::function<Result<store::RevocationStore*>()>;
 
 // As above, but `store` is called only once signature and claims passed, so
 // a bad token never opens the store. Fails also with the store's error.

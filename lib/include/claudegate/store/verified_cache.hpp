@@ -5,7 +5,7 @@
 #include "claudegate/jose/keyset.hpp"
 #include "claudegate/jose/token.hpp"
 #include "claudegate/store/revocation.hpp"
-#include "claudegate/store/store.hpp"
+#include "claudegate/store/revocations.hpp"
 
 #include <atomic>
 #include <cstdint>
@@ -33,7 +33,7 @@ public:
   // Anything else takes the full path; only successes are kept. Thread-safe.
   Result<token::VerifiedToken> verify(std::string_view token, const keyset::KeySet& keys,
                                       const claims::VerifyPolicy& policy, UnixSeconds now,
-                                      store::Store* store);
+                                      store::RevocationStore* store);
 
   // Hits, and verifications that took the full path, so far.
   std::uint64_t hits() const;
