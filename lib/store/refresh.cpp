@@ -3,6 +3,7 @@
 
 #include "claudegate/jose/base64url.hpp"
 #include "claudegate/jose/digest.hpp"
+#include "claudegate/store/grant.hpp"
 
 #include <fmt/core.h>
 
@@ -19,39 +20,6 @@ constexpr std::size_t k_encoded_length = 43;
 
 std::string new_token(RandomSource& rng) {
   return std::string(k_prefix) + base64url::encode(rng.bytes(k_token_bytes));
-}
-
-// What a family re-issues on each rotation: the original request, minus the family id.
-json::Json grant_of(const token::AccessTokenRequest& request) {
-  json::Json grant = {{"sub", request.subject}, {"plan", request.plan},          {"scope", request.scope},
-                      {"roles", request.roles}, {"extra", request.extra_claims}, {"ttl", request.ttl},
-                      {"iss", request.issuer},  {"aud", request.audience}};
-  if (request.daily_token_limit) {
-    grant["daily_token_limit"] = *request.daily_token_limit;
-  }
-  return grant;
-}
-
-Result<token::AccessTokenRequest> request_of(const json::Json& grant, const std::string& family_id) {
-  try {
-    token::AccessTokenRequest request;
-    request.subject = grant.at("sub").get<std::string>();
-    request.plan = grant.at("plan").get<std::string>();
-    request.scope = grant.at("scope").get<std::string>();
-    request.roles = grant.at("roles").get<std::vector<std::string>>();
-    request.extra_claims = grant.at("extra");
-    request.ttl = grant.at("ttl").get<std::int64_t>();
-    request.issuer = grant.at("iss").get<std::string>();
-    request.audience = grant.at("aud").get<std::string>();
-    if (grant.contains("daily_token_limit")) {
-      request.daily_token_limit = grant.at("daily_token_limit").get<std::int64_t>();
-    }
-    request.family_id = family_id;
-    return request;
-  } catch (const json::Json::exception& e) {
-    return fail(Errc::storage,
-                fmt::format("refresh family {} has an unreadable grant ({})", family_id, e.what()));
-  }
 }
 
 } // namespace
@@ -91,7 +59,7 @@ Result<TokenPair> start_family(store::FamilyStore& store, const token::AccessTok
     return std::unexpected(token_hash.error());
   }
   const store::NewFamily family{
-      pair.family_id, request.subject,        grant_of(request), now, now + lifetimes.family_ttl,
+      pair.family_id, request.subject,        grant::to_json(request), now, now + lifetimes.family_ttl,
       *token_hash,    pair.refresh_expires_at};
   if (auto created = store.create_family(family); !created) {
     return std::unexpected(created.error());
@@ -114,7 +82,10 @@ Result<TokenPair> rotate(store::FamilyStore& store, std::string_view presented, 
   // The access token is signed inside the rotation transaction: if signing
   // fails, the presented token stays unused.
   const auto mint = [&](const store::RotatedFamily& rotated) -> Result<void> {
-    auto request = request_of(rotated.grant, rotated.family_id);
+    auto request = grant::from_json(rotated.grant, "refresh family " + rotated.family_id);
+    if (request) {
+      request->family_id = rotated.family_id;
+    }
     auto access = request ? token::issue(*request, signer, now, rng) : std::unexpected(request.error());
     if (!access) {
       return std::unexpected(access.error());

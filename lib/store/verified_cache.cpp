@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "claudegate/store/verified_cache.hpp"
 
-#include <utility>
 
 namespace claudegate::verified_cache {
 
@@ -25,51 +24,38 @@ UnixSeconds expiry_of(const json::Json& claims, const claims::VerifyPolicy& poli
 
 } // namespace
 
-VerifiedCache::VerifiedCache(std::size_t capacity) : m_capacity(capacity == 0 ? 1 : capacity) {
+VerifiedCache::VerifiedCache(std::size_t capacity) : m_entries(capacity) {
 }
 
 Result<token::VerifiedToken> VerifiedCache::verify(std::string_view token, const keyset::KeySet& keys,
                                                    const claims::VerifyPolicy& policy, UnixSeconds now,
                                                    store::RevocationStore* store) {
-  if (auto entry = find(token); entry && still_valid(*entry, keys, policy, now)) {
-    auto epoch = store == nullptr ? Result<std::int64_t>{0} : store->revocation_epoch();
-    if (!epoch) {
-      return std::unexpected(epoch.error());
-    }
-    if (*epoch == entry->epoch) {
-      ++m_hits;
-      return entry->verified;
-    }
+  auto hit = m_entries.find(token, store,
+                            [&](const Entry& entry) { return still_valid(entry, keys, policy, now); });
+  if (!hit) {
+    return std::unexpected(hit.error());
   }
-  ++m_misses;
+  if (*hit) {
+    return (*hit)->verified;
+  }
   // The epoch is read just before the revocation lookups, and only for a
   // token whose signature and claims passed: a revocation committed after
   // this read moves the epoch on, so the next hit checks again.
   std::int64_t epoch = 0;
   auto verified = revocation::verify_unrevoked(token, keys, policy, now, [&]() -> Result<store::RevocationStore*> {
-    if (store != nullptr) {
-      auto read = store->revocation_epoch();
-      if (!read) {
-        return std::unexpected(read.error());
-      }
-      epoch = *read;
+    auto read = epoch_cache::current_epoch(store);
+    if (!read) {
+      return std::unexpected(read.error());
     }
+    epoch = *read;
     return store;
   });
   if (verified) {
     const keys::Key* key = keys.find(verified->kid);
-    remember(token,
-             Entry{*verified, key != nullptr ? key->kid() : std::string{}, epoch,
-                   expiry_of(verified->claims, policy, now)},
-             now);
+    m_entries.remember(token, Entry{*verified, key != nullptr ? key->kid() : std::string{}}, epoch,
+                       expiry_of(verified->claims, policy, now), now);
   }
   return verified;
-}
-
-std::shared_ptr<const VerifiedCache::Entry> VerifiedCache::find(std::string_view token) const {
-  const std::lock_guard lock(m_mutex);
-  const auto it = m_entries.find(token);
-  return it == m_entries.end() ? nullptr : it->second;
 }
 
 // The same key material still verifies the token's kid, and the claims
@@ -83,26 +69,12 @@ bool VerifiedCache::still_valid(const Entry& entry, const keyset::KeySet& keys,
   return claims::check(typ_of(entry.verified.header), entry.verified.claims, policy, now).has_value();
 }
 
-// Keep `entry` for `token`; when full, drop the expired entries first and,
-// if none expired, everything (a rare burst of distinct tokens).
-void VerifiedCache::remember(std::string_view token, Entry entry, UnixSeconds now) {
-  auto shared = std::make_shared<const Entry>(std::move(entry));
-  const std::lock_guard lock(m_mutex);
-  if (m_entries.size() >= m_capacity) {
-    std::erase_if(m_entries, [now](const auto& item) { return item.second->expires_at <= now; });
-    if (m_entries.size() >= m_capacity) {
-      m_entries.clear();
-    }
-  }
-  m_entries.insert_or_assign(std::string(token), std::move(shared));
-}
-
 std::uint64_t VerifiedCache::hits() const {
-  return m_hits.load();
+  return m_entries.hits();
 }
 
 std::uint64_t VerifiedCache::misses() const {
-  return m_misses.load();
+  return m_entries.misses();
 }
 
 } // namespace claudegate::verified_cache

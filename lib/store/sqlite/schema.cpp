@@ -20,7 +20,7 @@ namespace claudegate::store::sqlite_backend {
 
 namespace {
 
-constexpr int k_schema_version = 3;
+constexpr int k_schema_version = 4;
 constexpr int k_busy_timeout_ms = 30'000;
 constexpr auto k_wal_retry_pause = std::chrono::milliseconds(10);
 
@@ -153,6 +153,31 @@ ALTER TABLE quota_reservations ADD COLUMN owner TEXT NOT NULL DEFAULT '';
 -- Requests charged the gateway's estimate, not the API's reported usage.
 ALTER TABLE usage_ledger ADD COLUMN estimated INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE usage_daily ADD COLUMN estimated_requests INTEGER NOT NULL DEFAULT 0;
+)sql",
+                                                                         R"sql(
+-- API keys: the SHA-256 of the secret only, never the key.
+CREATE TABLE api_keys (
+  id             TEXT PRIMARY KEY,
+  name           TEXT NOT NULL,
+  subject        TEXT NOT NULL,
+  grant_json     TEXT NOT NULL,
+  secret_hash    TEXT NOT NULL,
+  created_at     INTEGER NOT NULL,
+  expires_at     INTEGER NOT NULL,
+  last_used_at   INTEGER,
+  revoked_at     INTEGER,
+  revoked_reason TEXT,
+  retires_at     INTEGER,
+  rotated_from   TEXT
+);
+CREATE INDEX api_keys_by_subject ON api_keys (subject);
+-- Every change but last use moves the revocation epoch on, so a gateway
+-- caching keys rechecks them (a revocation, a rotation, an edit in the shell).
+CREATE TRIGGER api_keys_update_epoch AFTER UPDATE OF name, subject, grant_json, secret_hash, created_at,
+  expires_at, revoked_at, revoked_reason, retires_at, rotated_from ON api_keys
+  BEGIN UPDATE revocation_epoch SET epoch = epoch + 1; END;
+CREATE TRIGGER api_keys_delete_epoch AFTER DELETE ON api_keys
+  BEGIN UPDATE revocation_epoch SET epoch = epoch + 1; END;
 )sql"};
 
 Result<void> refuse_newer(const Connection& db, std::int64_t version) {

@@ -113,6 +113,12 @@ public:
   Result<std::vector<UsageRow>> usage(const UsageQuery& query) override;
   Result<std::vector<SubjectQuota>> subject_quotas(UnixSeconds now) override;
   Result<void> audit(const AuditEvent& event) override;
+  Result<void> create_api_key(const ApiKeyRecord& key) override;
+  Result<std::optional<ApiKeyRecord>> find_api_key(const std::string& id) override;
+  Result<std::vector<ApiKeyRecord>> list_api_keys() override;
+  Result<void> revoke_api_key(const std::string& id, const std::string& reason, UnixSeconds now) override;
+  Result<void> retire_api_key(const std::string& id, UnixSeconds at) override;
+  Result<void> touch_api_key(const std::string& id, UnixSeconds now) override;
 
 private:
   Result<RotatedFamily> punish_reuse(Transaction& tx, const PresentedToken& token, UnixSeconds now,

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // The SQLite store's front: opening, transactions and their durability,
 // group commit of metering writes, the audit log. The rows of each concept
-// live beside it: schema.cpp, families.cpp, revocations.cpp, usage.cpp.
+// live beside it: schema.cpp, families.cpp, revocations.cpp, usage.cpp,
+// api_keys.cpp.
 #include "claudegate/store/sqlite.hpp"
 
 #include "sqlite_store.hpp"

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 
+#include "claudegate/store/api_keys.hpp"
 #include "claudegate/store/audit.hpp"
 #include "claudegate/store/families.hpp"
 #include "claudegate/store/revocations.hpp"
@@ -16,7 +17,7 @@
 namespace claudegate::store {
 
 // Every role at once: what a backend provides and serve-local holds.
-class Store : public FamilyStore, public RevocationStore, public UsageStore, public AuditLog {
+class Store : public FamilyStore, public RevocationStore, public UsageStore, public AuditLog, public ApiKeyStore {
 public:
   ~Store() override = default;
 };

@@ -4,16 +4,13 @@
 #include "claudegate/base/errors.hpp"
 #include "claudegate/jose/keyset.hpp"
 #include "claudegate/jose/token.hpp"
+#include "claudegate/store/epoch_cache.hpp"
 #include "claudegate/store/revocation.hpp"
 #include "claudegate/store/revocations.hpp"
 
-#include <atomic>
 #include <cstdint>
-#include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 
 // Tokens that already passed revocation::verify_unrevoked, kept so a client
 // presenting the same token again skips the signature and the revocation
@@ -43,24 +40,12 @@ private:
   struct Entry {
     token::VerifiedToken verified;
     std::string thumbprint;
-    std::int64_t epoch = 0;
-    UnixSeconds expires_at = 0;
-  };
-  struct Hash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
   };
 
-  std::shared_ptr<const Entry> find(std::string_view token) const;
   bool still_valid(const Entry& entry, const keyset::KeySet& keys, const claims::VerifyPolicy& policy,
                    UnixSeconds now) const;
-  void remember(std::string_view token, Entry entry, UnixSeconds now);
 
-  std::size_t m_capacity;
-  mutable std::mutex m_mutex;
-  std::unordered_map<std::string, std::shared_ptr<const Entry>, Hash, std::equal_to<>> m_entries;
-  std::atomic<std::uint64_t> m_hits = 0;
-  std::atomic<std::uint64_t> m_misses = 0;
+  epoch_cache::EpochCache<Entry> m_entries;
 };
 
 } // namespace claudegate::verified_cache

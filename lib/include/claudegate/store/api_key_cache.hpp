@@ -1,0 +1,53 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include "claudegate/base/clock.hpp"
+#include "claudegate/base/errors.hpp"
+#include "claudegate/store/api_keys.hpp"
+#include "claudegate/store/epoch_cache.hpp"
+#include "claudegate/store/store.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+// API keys that already authenticated, kept so serve-local reads the store
+// once per key, not once per request.
+namespace claudegate::api_key {
+
+// How often, at most, a key's last use is written to the store.
+inline constexpr UnixSeconds k_touch_interval = 60;
+
+class KeyCache {
+public:
+  // At most `capacity` keys (> 0) are held at once.
+  explicit KeyCache(std::size_t capacity);
+
+  // As api_key::authenticate(`store`, `presented`, `now`), with the same
+  // verdicts. A hit needs the key's id looked up before, the store's
+  // revocation epoch unchanged since (revoking or rotating a key moves it
+  // on), the presented secret to match the stored hash and the key to be
+  // usable at `now` (expiry, end of a rotation overlap); anything else takes
+  // the full path, and only successes are kept. Records the key's last use
+  // (store::ApiKeyStore::touch_api_key) at most every k_touch_interval
+  // seconds. Thread-safe.
+  Result<store::ApiKeyRecord> authenticate(store::Store& store, std::string_view presented, UnixSeconds now);
+
+  // Hits, and authentications that took the full path, so far.
+  std::uint64_t hits() const { return m_keys.hits(); }
+  std::uint64_t misses() const { return m_keys.misses(); }
+
+private:
+  Result<store::ApiKeyRecord> load(store::Store& store, std::string_view presented, const std::string& id,
+                                   UnixSeconds now);
+  void note_use(store::Store& store, const std::string& id, UnixSeconds now);
+
+  epoch_cache::EpochCache<store::ApiKeyRecord> m_keys;
+  std::mutex m_touch_mutex;
+  std::unordered_map<std::string, UnixSeconds> m_touched; // key id → last use written
+};
+
+} // namespace claudegate::api_key

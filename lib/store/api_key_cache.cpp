@@ -1,0 +1,63 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "claudegate/store/api_key_cache.hpp"
+
+#include "claudegate/store/api_key.hpp"
+
+#include <algorithm>
+
+namespace claudegate::api_key {
+
+KeyCache::KeyCache(std::size_t capacity) : m_keys(capacity) {
+}
+
+Result<store::ApiKeyRecord> KeyCache::authenticate(store::Store& store, std::string_view presented,
+                                                   UnixSeconds now) {
+  auto parts = parse(presented);
+  if (!parts) {
+    return std::unexpected(parts.error());
+  }
+  auto hit = m_keys.find(parts->id, &store, [&](const store::ApiKeyRecord& key) {
+    return secret_matches(key, parts->secret) && check_usable(key, now).has_value();
+  });
+  if (!hit) {
+    return std::unexpected(hit.error());
+  }
+  auto key = *hit ? Result<store::ApiKeyRecord>(**hit) : load(store, presented, parts->id, now);
+  if (key) {
+    note_use(store, key->id, now);
+  }
+  return key;
+}
+
+// The full path. The epoch is read before the key: a revocation committed
+// after this read moves the epoch on, so the next hit reads the key again.
+Result<store::ApiKeyRecord> KeyCache::load(store::Store& store, std::string_view presented,
+                                           const std::string& id, UnixSeconds now) {
+  auto epoch = epoch_cache::current_epoch(&store);
+  if (!epoch) {
+    return std::unexpected(epoch.error());
+  }
+  auto key = api_key::authenticate(store, presented, now);
+  if (key) {
+    const UnixSeconds until = std::min(key->expires_at, key->retires_at.value_or(key->expires_at));
+    m_keys.remember(id, *key, *epoch, until, now);
+  }
+  return key;
+}
+
+// Last use is a hint for `revoke --list`: written at most once a
+// k_touch_interval per key and process, and a failed write is not the
+// request's failure.
+void KeyCache::note_use(store::Store& store, const std::string& id, UnixSeconds now) {
+  {
+    const std::lock_guard lock(m_touch_mutex);
+    auto [it, fresh] = m_touched.try_emplace(id, now);
+    if (!fresh && now - it->second < k_touch_interval) {
+      return;
+    }
+    it->second = now;
+  }
+  (void)store.touch_api_key(id, now);
+}
+
+} // namespace claudegate::api_key
