@@ -126,6 +126,7 @@ public:
   void metrics(const httplib::Request& req, httplib::Response& res);
   void admin_usage(const httplib::Request& req, httplib::Response& res);
   void admin_revoke(const httplib::Request& req, httplib::Response& res);
+  void admin_keys(const httplib::Request& req, httplib::Response& res);
 
   // Give an empty error response (404 route, 413 body limit, …) the
   // envelope; false when `res` already has a body.
@@ -168,6 +169,7 @@ private:
       std::function<void(const httplib::Request&, httplib::Response&, CallRecord&, const Caller&)>;
   void serve_guarded(const httplib::Request& req, httplib::Response& res, const GuardedReply& reply);
   void usage_reply(const httplib::Request& req, httplib::Response& res, CallRecord& call);
+  void keys_reply(httplib::Response& res, CallRecord& call);
   void revoke_reply(const httplib::Request& req, httplib::Response& res, CallRecord& call, const Caller& caller);
   Checked<json::Json> record_revocation(const AdminRevocation& request, const Caller& caller);
 

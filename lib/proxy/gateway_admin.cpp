@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
-// The admin side of the gateway: GET /admin/usage, POST /admin/revoke and
-// /metrics when guarded. A route reached by the roles the access policy
+// The admin side of the gateway: GET /admin/usage, POST /admin/revoke,
+// GET /admin/keys and /metrics when guarded. A route reached by the roles the access policy
 // names; never metered as model usage, never forwarded, counted in rpm.
 #include "gateway.hpp"
 
+#include "claudegate/store/api_key.hpp"
 #include "claudegate/store/report.hpp"
 #include "claudegate/store/report_query.hpp"
 
@@ -153,6 +154,26 @@ void Gateway::admin_revoke(const httplib::Request& req, httplib::Response& res) 
   });
 }
 
+void Gateway::admin_keys(const httplib::Request& req, httplib::Response& res) {
+  serve_guarded(req, res, [this](const auto&, auto& s, auto& call, const Caller&) { keys_reply(s, call); });
+}
+
+// Every API key as `revoke --list` shows it, never a secret or its hash.
+void Gateway::keys_reply(httplib::Response& res, CallRecord& call) {
+  auto keys = m_parts.store.list_api_keys();
+  if (!keys) {
+    reject(res, call, admin_store_failed(keys.error(), "list the API keys"));
+    return;
+  }
+  const UnixSeconds now = m_parts.clock.now();
+  json::Json listed = json::Json::array();
+  for (const auto& key : *keys) {
+    listed.push_back(api_key::summary_json(key, now));
+  }
+  res.set_header("Cache-Control", "no-store");
+  res.set_content(json::Json{{"api_keys", std::move(listed)}}.dump(), "application/json");
+}
+
 void Gateway::usage_reply(const httplib::Request& req, httplib::Response& res, CallRecord& call) {
   const UnixSeconds now = m_parts.clock.now();
   auto filters = usage_filters(req);
@@ -192,7 +213,10 @@ Checked<json::Json> Gateway::record_revocation(const AdminRevocation& request, c
     done = families ? Result<void>{} : std::unexpected(families.error());
     detail["families"] = families.value_or(0);
   } else {
-    return std::unexpected(Rejection{501, "api_error", "revoking API keys is not available in this build"});
+    done = m_parts.store.revoke_api_key(request.key, request.reason, now);
+  }
+  if (!done && done.error().code == Errc::claim_mismatch) { // no such family or key
+    return std::unexpected(Rejection{404, "not_found_error", done.error().message});
   }
   auto audited = done ? m_parts.store.audit({now, "revoke", request.kind == "sub" ? request.key : "",
                                              json::Json{{"by", caller.grant.subject}, {"revoked", detail}}.dump()})

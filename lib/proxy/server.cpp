@@ -251,6 +251,7 @@ void add_routes(httplib::Server& server, Gateway& gateway) {
   server.Get("/metrics", bind_route<&Gateway::metrics>(gateway));
   server.Get("/admin/usage", bind_route<&Gateway::admin_usage>(gateway));
   server.Post("/admin/revoke", bind_route<&Gateway::admin_revoke>(gateway));
+  server.Get("/admin/keys", bind_route<&Gateway::admin_keys>(gateway));
   server.set_error_handler(error_route(gateway));
   // Before 100 Continue: a body above the limit or a request without a valid credential is refused unsent.
   server.set_expect_100_continue_handler([&gateway](const httplib::Request& req, httplib::Response& res) {

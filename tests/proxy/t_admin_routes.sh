@@ -52,7 +52,7 @@ for query in "since=yesterday:since" "by=colour:by" "bogus=1:bogus" "since=2026-
 done
 
 # Without the role: 403 naming admin; without a token: 401.
-for route in "GET /admin/usage" "POST /admin/revoke"; do
+for route in "GET /admin/usage" "POST /admin/revoke" "GET /admin/keys"; do
   call -X "${route% *}" "$BASE${route#* }" -H "x-api-key: $USER" -d '{"sub":"alice"}'
   expect_status 403
   expect_envelope permission_error
@@ -88,6 +88,27 @@ for body in '{}' '{"jti":"a","sub":"b"}' '{"jti":""}' '{"colour":"red"}' 'not js
   expect_status 400
   expect_envelope invalid_request_error
 done
+
+# API keys: listed without their secret's hash; revoked by id.
+ledger "INSERT INTO api_keys (id, name, subject, grant_json, secret_hash, created_at, expires_at)
+  VALUES ('0123456789abcdef', 'billing', 'billing-svc', '{\"plan\":\"pro\",\"roles\":[]}',
+          'SECRETHASHVALUE', strftime('%s','now'), strftime('%s','now') + 86400)"
+call "$BASE/admin/keys" -H "x-api-key: $ADMIN"
+expect_status 200
+expect_not_contains "$BODY" SECRETHASHVALUE
+[ "$(json_get "$BODY" '[(k["id"], k["sub"], k["name"], k["state"]) for k in d["api_keys"]]')" \
+  = "[('0123456789abcdef', 'billing-svc', 'billing', 'active')]" ] || fail "GET /admin/keys: $BODY"
+call "$BASE/admin/keys" -H "x-api-key: $USER"
+expect_status 403
+expect_contains "$BODY" "needs the role admin"
+call "$BASE/admin/revoke" -H "x-api-key: $ADMIN" -d '{"api_key":"0123456789abcdef","reason":"rotated out"}'
+expect_status 200
+[ "$(json_get "$BODY" 'd["revoked"]["kind"]')" = api_key ] || fail "revoked kind: $BODY"
+call "$BASE/admin/keys" -H "x-api-key: $ADMIN"
+[ "$(json_get "$BODY" 'd["api_keys"][0]["state"]')" = revoked ] || fail "key not revoked: $BODY"
+call "$BASE/admin/revoke" -H "x-api-key: $ADMIN" -d '{"api_key":"ffffffffffffffff"}'
+expect_status 404
+expect_envelope not_found_error
 
 # Admin calls count in rpm (plan ops: 2 a minute).
 call "$BASE/admin/usage" -H "x-api-key: $OPS"
