@@ -3,6 +3,7 @@
 
 #include "context.hpp"
 
+#include <claudegate/base/config.hpp>
 #include <claudegate/base/text.hpp>
 
 #include <fmt/core.h>
@@ -315,6 +316,13 @@ void apply_global_words(Context& ctx, const std::vector<std::string>& words) {
   }
 }
 
+// One line per claudegate.toml key: NAME<TAB>TYPE<TAB>DEFAULT<TAB>DOC.
+void print_config_keys() {
+  for (const auto& key : config::key_docs()) {
+    fmt::print("{}\t{}\t{}\t{}\n", key.name, key.type, key.fallback, key.doc);
+  }
+}
+
 } // namespace
 
 void setup_complete(CLI::App& app) {
@@ -328,6 +336,9 @@ void setup_complete(CLI::App& app) {
     const auto line = locate(app, *words);
     print_completion(complete(line, ctx), line);
   });
+  auto* keys = app.add_subcommand("__config-keys", "print the claudegate.toml keys (for tests/docs)");
+  keys->group("");
+  keys->callback(print_config_keys);
 }
 
 } // namespace claudegate::app

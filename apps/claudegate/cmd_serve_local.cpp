@@ -47,10 +47,13 @@ Result<std::string> api_key(const ServeLocalOptions& opt) {
 }
 
 Result<proxy::ServeOptions> serve_options(const ServeLocalOptions& opt, const config::Config& cfg) {
-  proxy::ServeOptions out;
-  if (auto parsed = proxy::parse_listen(opt.listen.value_or(cfg.serve.listen), out); !parsed) {
-    return std::unexpected(parsed.error());
+  auto listen = proxy::parse_listen(opt.listen.value_or(cfg.serve.listen));
+  if (!listen) {
+    return std::unexpected(listen.error());
   }
+  proxy::ServeOptions out;
+  out.host = std::move(listen->host);
+  out.port = listen->port;
   out.allow_remote = opt.allow_remote;
   out.upstream = opt.upstream.value_or(cfg.serve.upstream);
   out.mode = opt.mock_upstream ? proxy::UpstreamMode::mock : proxy::UpstreamMode::forward;
@@ -112,9 +115,12 @@ void setup_serve_local(CLI::App& app, Context& ctx) {
   auto opt = std::make_shared<ServeLocalOptions>();
   auto* cmd = app.add_subcommand("serve-local", "Run the gateway: check tokens, enforce quotas, forward to "
                                                 "Claude with the server-side key, meter usage");
-  cmd->add_option("--listen", opt->listen, "HOST:PORT to listen on (default from config: 127.0.0.1:8787)");
+  cmd->add_option(
+      "--listen", opt->listen,
+      fmt::format("HOST:PORT to listen on (default from config: {})", config::ServeConfig{}.listen));
   cmd->add_flag("--allow-remote", opt->allow_remote, "allow a non-loopback --listen address");
-  cmd->add_option("--upstream", opt->upstream, "Claude API base URL (default https://api.anthropic.com)");
+  cmd->add_option("--upstream", opt->upstream,
+                  fmt::format("Claude API base URL (default {})", config::serve_defaults::upstream));
   cmd->add_option("--api-key-file", opt->api_key_file,
                   "file holding the Anthropic API key (mode 0600; default: env ANTHROPIC_API_KEY)");
   cmd->add_flag("--mock-upstream", opt->mock_upstream,
@@ -130,7 +136,8 @@ void setup_serve_local(CLI::App& app, Context& ctx) {
   cmd->add_option("--jwks-iss", opt->jwks_issuer,
                   "the exact iss of the --jwks IdP's tokens (required with --jwks)");
   cmd->add_option("--jwks-plan", opt->jwks_plan,
-                  "plan of every --jwks IdP token, whatever plan it claims (default free)");
+                  fmt::format("plan of every --jwks IdP token, whatever plan it claims (default {})",
+                              config::serve_defaults::jwks_plan));
   cmd->callback([opt, &ctx] { ctx.set_exit(run_serve_local(*opt, ctx)); });
 }
 

@@ -11,9 +11,6 @@
 #include <toml++/toml.h>
 
 #include <algorithm>
-#include <array>
-#include <charconv>
-#include <span>
 #include <string_view>
 #include <system_error>
 
@@ -26,15 +23,6 @@ using namespace fields;
 constexpr std::size_t k_max_file_bytes = 1024 * 1024;
 constexpr std::int64_t k_max_threads = 1024;
 
-constexpr std::array<std::string_view, 9> k_root_keys{"issuer",         "audience",   "access_ttl",
-                                                      "refresh_ttl",    "family_ttl", "leeway",
-                                                      "max_access_ttl", "serve",      "plans"};
-constexpr std::array<std::string_view, 10> k_serve_keys{
-    "listen",  "upstream", "body_limit",  "read_timeout", "upstream_timeout",
-    "threads", "jwks",     "jwks_issuer", "jwks_plan",    "max_output_tokens"};
-constexpr std::array<std::string_view, 7> k_plan_keys{
-    "daily_token_limit",      "models", "max_tokens", "rpm", "max_concurrent", "over_cap",
-    "unbounded_input_reserve"};
 constexpr std::int64_t k_max_output_tokens_ceiling = 10'000'000;
 
 const std::vector<std::string> k_haiku_models{"claude-3-5-haiku*", "claude-haiku*", "claude-3-haiku*"};
@@ -54,69 +42,35 @@ Plan admin_plan() {
               std::nullopt, std::nullopt, OverCap::clamp, std::nullopt};
 }
 
-Result<void> apply_serve(const Context& ctx, const Field& field, ServeConfig& serve) {
-  const auto table = table_of(ctx, field);
-  if (!table) {
-    return std::unexpected(table.error());
-  }
-  return each_key(**table, [&](const toml::key& key, const toml::node& node) -> Result<void> {
-    const Field item{"serve." + std::string(key.str()), node};
-    const std::string_view name = key.str();
-    if (name == "listen") {
-      return set_string(ctx, item, serve.listen);
-    }
-    if (name == "upstream") {
-      return set_upstream(ctx, item, serve.upstream);
-    }
-    if (name == "body_limit") {
-      return set_size(ctx, item, serve.body_limit);
-    }
-    if (name == "read_timeout") {
-      return set_duration(ctx, item, 1, serve.read_timeout);
-    }
-    if (name == "upstream_timeout") {
-      return set_duration(ctx, item, 1, serve.upstream_timeout);
-    }
-    if (name == "threads") {
-      return set_integer(ctx, item, 0, k_max_threads, serve.threads);
-    }
-    if (name == "jwks") {
-      return set_upstream(ctx, item, serve.jwks);
-    }
-    if (name == "jwks_issuer" || name == "jwks_plan") {
-      return set_string(ctx, item, name == "jwks_issuer" ? serve.jwks_issuer : serve.jwks_plan);
-    }
-    if (name == "max_output_tokens") {
-      return set_integer(ctx, item, 1, k_max_output_tokens_ceiling, serve.max_output_tokens);
-    }
-    return unknown_key(ctx, key, "serve", k_serve_keys);
-  });
+const std::vector<Entry<ServeConfig>>& serve_entries() {
+  static const std::vector<Entry<ServeConfig>> k_entries{
+      entry("listen", &ServeConfig::listen, Text{}, "HOST:PORT to listen on (--listen)"),
+      entry("upstream", &ServeConfig::upstream, Url{}, "Claude API base URL (--upstream)"),
+      entry("body_limit", &ServeConfig::body_limit, Size{}, "largest request body (--body-limit)"),
+      entry("read_timeout", &ServeConfig::read_timeout, Duration{1}, "client side: each read, a whole head"),
+      entry("upstream_timeout", &ServeConfig::upstream_timeout, Duration{1}, "between upstream bytes"),
+      entry("threads", &ServeConfig::threads, Integer{0, k_max_threads}, "worker threads, 0 = automatic"),
+      entry("jwks", &ServeConfig::jwks, Url{}, "an external IdP's JWKS URL (--jwks)"),
+      entry("jwks_issuer", &ServeConfig::jwks_issuer, Text{}, "the iss of that IdP's tokens (--jwks-iss)"),
+      entry("jwks_plan", &ServeConfig::jwks_plan, Text{}, "plan of that IdP's tokens (--jwks-plan)"),
+      entry("max_output_tokens", &ServeConfig::max_output_tokens, Integer{1, k_max_output_tokens_ceiling},
+            "the largest max_tokens any model produces"),
+  };
+  return k_entries;
 }
 
-Result<void> apply_plan_key(const Context& ctx, const toml::key& key, const Field& item, Plan& plan) {
-  const std::string_view name = key.str();
-  if (name == "daily_token_limit") {
-    return set_limit(ctx, item, 0, plan.daily_token_limit);
-  }
-  if (name == "models") {
-    return set_globs(ctx, item, plan.models);
-  }
-  if (name == "max_tokens") {
-    return set_limit(ctx, item, 1, plan.max_tokens);
-  }
-  if (name == "rpm") {
-    return set_limit(ctx, item, 1, plan.rpm);
-  }
-  if (name == "max_concurrent") {
-    return set_limit(ctx, item, 1, plan.max_concurrent);
-  }
-  if (name == "over_cap") {
-    return set_over_cap(ctx, item, plan.over_cap);
-  }
-  if (name == "unbounded_input_reserve") {
-    return set_limit(ctx, item, 1, plan.unbounded_input_reserve);
-  }
-  return unknown_key(ctx, key, "plans." + plan.name, k_plan_keys);
+const std::vector<Entry<Plan>>& plan_entries() {
+  static const std::vector<Entry<Plan>> k_entries{
+      entry("daily_token_limit", &Plan::daily_token_limit, Limit{0}, "tokens per UTC day"),
+      entry("models", &Plan::models, Globs{}, "model globs the plan allows (required)"),
+      entry("max_tokens", &Plan::max_tokens, Limit{1}, "largest max_tokens a request may ask for"),
+      entry("rpm", &Plan::rpm, Limit{1}, "requests per minute"),
+      entry("max_concurrent", &Plan::max_concurrent, Limit{1}, "requests in flight at once"),
+      entry("over_cap", &Plan::over_cap, CapPolicy{}, "a max_tokens above the cap: lowered or refused"),
+      entry("unbounded_input_reserve", &Plan::unbounded_input_reserve, Limit{1},
+            "tokens reserved for input the body cannot bound"),
+  };
+  return k_entries;
 }
 
 bool valid_plan_name(std::string_view name) {
@@ -125,77 +79,88 @@ bool valid_plan_name(std::string_view name) {
                 == std::string_view::npos;
 }
 
-// One [plans.NAME] table; a built-in plan keeps the keys the table does not set.
-Result<void> apply_plan(const Context& ctx, const toml::key& key, const toml::node& node,
-                        std::map<std::string, Plan>& plans) {
+// What a [plans.NAME] table not naming a built-in plan starts from.
+Plan new_plan(std::string_view name) {
+  return Plan{std::string(name), {}, {}, {}, {}, {}, OverCap::clamp, {}};
+}
+
+std::map<std::string, Plan> builtin_plans() {
+  std::map<std::string, Plan> plans;
+  for (Plan plan : {free_plan(), pro_plan(), admin_plan()}) {
+    plans.emplace(plan.name, plan);
+  }
+  return plans;
+}
+
+// One [plans.NAME] table over `plan` (a built-in one keeps the keys the table does not set).
+Result<Plan> plan_table(const Context& ctx, const toml::key& key, const toml::node& node, Plan plan) {
   const std::string name(key.str());
   if (!valid_plan_name(name)) {
     return ctx.fail_at(key.source(),
                        fmt::format("plan name \"{}\" may only use letters, digits, '_' and '-'", name));
   }
   const auto table = table_of(ctx, Field{"plans." + name, node});
-  if (!table) {
-    return std::unexpected(table.error());
-  }
-  const auto existing = plans.find(name);
-  Plan plan = existing != plans.end() ? existing->second : Plan{name, {}, {}, {}, {}, {}, OverCap::clamp, {}};
-  auto applied = each_key(**table, [&](const toml::key& item_key, const toml::node& item_node) {
-    return apply_plan_key(ctx, item_key, Field{fmt::format("plans.{}.{}", name, item_key.str()), item_node},
-                          plan);
-  });
-  if (!applied) {
-    return applied;
-  }
-  if (plan.models.empty()) {
+  auto applied = table ? apply_table(ctx, **table, "plans." + name, plan_entries(), std::move(plan))
+                       : std::unexpected(table.error());
+  if (applied && applied->models.empty()) {
     return ctx.fail_at(
         key.source(),
         fmt::format("plan \"{}\" allows no models; add models = [\"claude-*haiku*\"] (globs)", name));
   }
-  plans[name] = std::move(plan);
-  return {};
+  return applied;
 }
 
-Result<void> apply_plans(const Context& ctx, const Field& field, std::map<std::string, Plan>& plans) {
-  const auto table = table_of(ctx, field);
-  if (!table) {
-    return std::unexpected(table.error());
-  }
-  return each_key(**table, [&](const toml::key& key, const toml::node& node) {
-    return apply_plan(ctx, key, node, plans);
-  });
-}
+// [plans]: its [plans.NAME] tables over the built-in plans.
+struct PlanTables {
+  static constexpr std::string_view type = "table";
 
-Result<void> apply_root_key(const Context& ctx, const toml::key& key, const toml::node& node, Config& cfg) {
-  const std::string_view name = key.str();
-  const Field field{std::string(name), node};
-  if (name == "issuer") {
-    return set_string(ctx, field, cfg.issuer);
+  Result<std::map<std::string, Plan>> read(const Context& ctx, const Field& field) const {
+    const auto table = table_of(ctx, field);
+    if (!table) {
+      return std::unexpected(table.error());
+    }
+    auto plans = builtin_plans();
+    for (auto&& [key, node] : **table) {
+      const auto existing = plans.find(std::string(key.str()));
+      auto plan =
+          plan_table(ctx, key, node, existing != plans.end() ? existing->second : new_plan(key.str()));
+      if (!plan) {
+        return std::unexpected(plan.error());
+      }
+      plans[plan->name] = std::move(*plan);
+    }
+    return plans;
   }
-  if (name == "audience") {
-    return set_string(ctx, field, cfg.audience);
+  std::string show(const std::map<std::string, Plan>& /*plans*/) const {
+    return {};
+  } // keys document themselves
+};
+
+// [serve]: its keys over serve-local's defaults.
+struct ServeTable {
+  static constexpr std::string_view type = "table";
+
+  Result<ServeConfig> read(const Context& ctx, const Field& field) const {
+    const auto table = table_of(ctx, field);
+    return table ? apply_table(ctx, **table, "serve", serve_entries(), ServeConfig{})
+                 : std::unexpected(table.error());
   }
-  if (name == "access_ttl") {
-    return set_duration(ctx, field, 1, cfg.access_ttl);
-  }
-  if (name == "refresh_ttl") {
-    return set_duration(ctx, field, 1, cfg.refresh_ttl);
-  }
-  if (name == "family_ttl") {
-    return set_duration(ctx, field, 1, cfg.family_ttl);
-  }
-  if (name == "leeway") {
-    return set_duration(ctx, field, 0, cfg.leeway);
-  }
-  if (name == "max_access_ttl") {
-    return set_duration(ctx, field, 1, cfg.max_access_ttl);
-  }
-  if (name == "serve") {
-    return apply_serve(ctx, field, cfg.serve);
-  }
-  if (name == "plans") {
-    return apply_plans(ctx, field, cfg.plans);
-  }
-  return unknown_key(ctx, key, "", k_root_keys);
+  std::string show(const ServeConfig& /*serve*/) const { return {}; } // keys document themselves
+};
+
+const std::vector<Entry<Config>>& root_entries() {
+  static const std::vector<Entry<Config>> k_entries{
+      entry("issuer", &Config::issuer, Text{}, "the iss of issued tokens"),
+      entry("audience", &Config::audience, Text{}, "the aud of issued tokens, required by verify"),
+      entry("access_ttl", &Config::access_ttl, Duration{1}, "access token lifetime"),
+      entry("refresh_ttl", &Config::refresh_ttl, Duration{1}, "refresh token lifetime"),
+      entry("family_ttl", &Config::family_ttl, Duration{1}, "absolute lifetime of a refresh family"),
+      entry("leeway", &Config::leeway, Duration{0}, "clock skew allowed"),
+      entry("max_access_ttl", &Config::max_access_ttl, Duration{1}, "longest access token lifetime"),
+      entry("serve", &Config::serve, ServeTable{}, "serve-local's settings"),
+      entry("plans", &Config::plans, PlanTables{}, "[plans.NAME] tables add plans or change built-in ones"),
+  };
+  return k_entries;
 }
 
 // Settings that are each fine but together would make every plain `issue` fail.
@@ -249,9 +214,7 @@ Result<const Plan*> Config::plan(const std::string& name) const {
 
 Config defaults() {
   Config cfg;
-  for (Plan plan : {free_plan(), pro_plan(), admin_plan()}) {
-    cfg.plans.emplace(plan.name, plan);
-  }
+  cfg.plans = builtin_plans();
   return cfg;
 }
 
@@ -260,18 +223,23 @@ Result<Config> parse(std::string_view text, std::string_view source) {
   if (!root) {
     return std::unexpected(root.error());
   }
-  Config cfg = defaults();
-  const Context ctx{source};
-  auto applied = each_key(*root, [&](const toml::key& key, const toml::node& node) {
-    return apply_root_key(ctx, key, node, cfg);
-  });
-  if (!applied) {
-    return std::unexpected(applied.error());
+  auto cfg = apply_table(Context{source}, *root, "", root_entries(), defaults());
+  if (!cfg) {
+    return cfg;
   }
-  if (auto consistent = check_consistency(source, cfg); !consistent) {
+  if (auto consistent = check_consistency(source, *cfg); !consistent) {
     return std::unexpected(consistent.error());
   }
   return cfg;
+}
+
+std::vector<KeyDoc> key_docs() {
+  const Config cfg = defaults();
+  std::vector<KeyDoc> docs;
+  append_docs(docs, "", root_entries(), cfg);
+  append_docs(docs, "serve.", serve_entries(), cfg.serve);
+  append_docs(docs, "plans.NAME.", plan_entries(), new_plan("NAME"));
+  return docs;
 }
 
 Result<Config> load(const std::filesystem::path& path, Required required) {

@@ -80,17 +80,44 @@ std::unexpected<Error> unknown_key(const Context& ctx, const toml::key& key, std
                                                where, fmt::join(known, ", ")));
 }
 
-Result<void> set_string(const Context& ctx, const Field& field, std::string& out) {
+std::string dotted(std::string_view table, std::string_view key) {
+  return table.empty() ? std::string(key) : fmt::format("{}.{}", table, key);
+}
+
+Result<const toml::table*> table_of(const Context& ctx, const Field& field) {
+  const auto* table = field.node.as_table();
+  if (table == nullptr) {
+    return ctx.fail_at(field.node.source(), fmt::format("{} must be a table ([{}])", field.name, field.name));
+  }
+  return table;
+}
+
+Result<std::string> Text::read(const Context& ctx, const Field& field) const {
   const auto* value = field.node.as_string();
   if (value == nullptr || value->get().empty()) {
     return ctx.fail_at(field.node.source(), fmt::format("{} must be a non-empty string", field.name));
   }
-  out = value->get();
-  return {};
+  return value->get();
 }
 
-// A duration as "15m" or whole seconds, at least `min` seconds.
-Result<void> set_duration(const Context& ctx, const Field& field, std::int64_t min, std::int64_t& out) {
+std::string Text::show(const std::string& value) const {
+  return value.empty() ? std::string() : fmt::format("\"{}\"", value);
+}
+
+Result<std::string> Url::read(const Context& ctx, const Field& field) const {
+  auto url = Text{}.read(ctx, field);
+  if (url && !url->starts_with("https://") && !url->starts_with("http://")) {
+    return ctx.fail_at(field.node.source(),
+                       fmt::format("{} must be an http:// or https:// URL, got \"{}\"", field.name, *url));
+  }
+  return url;
+}
+
+std::string Url::show(const std::string& value) const {
+  return Text{}.show(value);
+}
+
+Result<std::int64_t> Duration::read(const Context& ctx, const Field& field) const {
   std::string text;
   if (const auto* seconds = field.node.as_integer()) {
     text = std::to_string(seconds->get());
@@ -108,27 +135,29 @@ Result<void> set_duration(const Context& ctx, const Field& field, std::int64_t m
     return ctx.fail_at(field.node.source(),
                        fmt::format("{} must be at least {}", field.name, duration::format(min)));
   }
-  out = *parsed;
-  return {};
+  return *parsed;
 }
 
-Result<void> set_integer(const Context& ctx, const Field& field, std::int64_t min, std::int64_t max,
-                         std::int64_t& out) {
+std::string Duration::show(std::int64_t seconds) const {
+  return fmt::format("\"{}\"", duration::format(seconds));
+}
+
+Result<std::int64_t> Integer::read(const Context& ctx, const Field& field) const {
   const auto* value = field.node.as_integer();
   if (value == nullptr || value->get() < min || value->get() > max) {
     return ctx.fail_at(field.node.source(),
                        fmt::format("{} must be a whole number from {} to {}", field.name, min, max));
   }
-  out = value->get();
-  return {};
+  return value->get();
 }
 
-// A plan limit: a whole number of at least `min`, or "unlimited".
-Result<void> set_limit(const Context& ctx, const Field& field, std::int64_t min,
-                       std::optional<std::int64_t>& out) {
+std::string Integer::show(std::int64_t value) const {
+  return std::to_string(value);
+}
+
+Result<std::optional<std::int64_t>> Limit::read(const Context& ctx, const Field& field) const {
   if (const auto* str = field.node.as_string(); str != nullptr && str->get() == "unlimited") {
-    out = std::nullopt;
-    return {};
+    return std::nullopt;
   }
   const auto* value = field.node.as_integer();
   if (value == nullptr || value->get() < min) {
@@ -136,11 +165,14 @@ Result<void> set_limit(const Context& ctx, const Field& field, std::int64_t min,
         field.node.source(),
         fmt::format("{} must be a whole number of at least {}, or \"unlimited\"", field.name, min));
   }
-  out = value->get();
-  return {};
+  return value->get();
 }
 
-Result<void> set_size(const Context& ctx, const Field& field, std::int64_t& out) {
+std::string Limit::show(const std::optional<std::int64_t>& value) const {
+  return value ? std::to_string(*value) : std::string("\"unlimited\"");
+}
+
+Result<std::int64_t> Size::read(const Context& ctx, const Field& field) const {
   std::optional<std::int64_t> bytes;
   if (const auto* number = field.node.as_integer()) {
     bytes = number->get();
@@ -152,24 +184,14 @@ Result<void> set_size(const Context& ctx, const Field& field, std::int64_t& out)
         field.node.source(),
         fmt::format("{} must be a positive size in bytes, e.g. 33554432 or \"32MiB\"", field.name));
   }
-  out = *bytes;
-  return {};
+  return *bytes;
 }
 
-Result<void> set_upstream(const Context& ctx, const Field& field, std::string& out) {
-  std::string url;
-  if (auto read = set_string(ctx, field, url); !read) {
-    return read;
-  }
-  if (!url.starts_with("https://") && !url.starts_with("http://")) {
-    return ctx.fail_at(field.node.source(),
-                       fmt::format("{} must be an http:// or https:// URL, got \"{}\"", field.name, url));
-  }
-  out = std::move(url);
-  return {};
+std::string Size::show(std::int64_t bytes) const {
+  return std::to_string(bytes);
 }
 
-Result<void> set_globs(const Context& ctx, const Field& field, std::vector<std::string>& out) {
+Result<std::vector<std::string>> Globs::read(const Context& ctx, const Field& field) const {
   const auto* array = field.node.as_array();
   const auto usage = fmt::format("{} must be a list of model globs, e.g. [\"claude-*haiku*\"]", field.name);
   if (array == nullptr) {
@@ -183,19 +205,14 @@ Result<void> set_globs(const Context& ctx, const Field& field, std::vector<std::
     }
     globs.push_back(glob->get());
   }
-  out = std::move(globs);
-  return {};
+  return globs;
 }
 
-Result<const toml::table*> table_of(const Context& ctx, const Field& field) {
-  const auto* table = field.node.as_table();
-  if (table == nullptr) {
-    return ctx.fail_at(field.node.source(), fmt::format("{} must be a table ([{}])", field.name, field.name));
-  }
-  return table;
+std::string Globs::show(const std::vector<std::string>& globs) const {
+  return fmt::format("{}", globs); // ["claude-haiku*", "claude-*sonnet*"]
 }
 
-Result<void> set_over_cap(const Context& ctx, const Field& field, OverCap& out) {
+Result<OverCap> CapPolicy::read(const Context& ctx, const Field& field) const {
   const auto* str = field.node.as_string();
   if (str == nullptr || (str->get() != "clamp" && str->get() != "reject")) {
     return ctx.fail_at(field.node.source(),
@@ -203,8 +220,11 @@ Result<void> set_over_cap(const Context& ctx, const Field& field, OverCap& out) 
                                    "and today's quota allow) or \"reject\" (answer 400/429)",
                                    field.name));
   }
-  out = str->get() == "clamp" ? OverCap::clamp : OverCap::reject;
-  return {};
+  return str->get() == "clamp" ? OverCap::clamp : OverCap::reject;
+}
+
+std::string CapPolicy::show(OverCap value) const {
+  return value == OverCap::clamp ? "\"clamp\"" : "\"reject\"";
 }
 
 } // namespace claudegate::config::fields

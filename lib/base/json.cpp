@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "claudegate/base/json.hpp"
 
-#include <array>
 #include <string>
 #include <vector>
 
@@ -335,92 +334,7 @@ Result<Json> parse_strict(std::string_view text, const Limits& limits) {
   return root;
 }
 
-// Length of the well-formed UTF-8 sequence (RFC 3629: no overlongs,
-// surrogates or code points past U+10FFFF) that `text` starts with; 0 when
-// there is none. `text` starts with a byte ≥ 0x80.
-std::size_t utf8_sequence_length(std::string_view text) {
-  const auto lead = static_cast<unsigned char>(text[0]);
-  const std::size_t length = lead < 0xc2 ? 0 : lead < 0xe0 ? 2 : lead < 0xf0 ? 3 : lead < 0xf5 ? 4 : 0;
-  if (length == 0 || text.size() < length) {
-    return 0;
-  }
-  // The second byte's range narrows after E0, ED, F0 and F4; the others are 80..BF.
-  const unsigned char low = lead == 0xe0 ? 0xa0 : lead == 0xf0 ? 0x90 : 0x80;
-  const unsigned char high = lead == 0xed ? 0x9f : lead == 0xf4 ? 0x8f : 0xbf;
-  for (std::size_t i = 1; i < length; ++i) {
-    const auto byte = static_cast<unsigned char>(text[i]);
-    if (byte < (i == 1 ? low : 0x80) || byte > (i == 1 ? high : 0xbf)) {
-      return 0;
-    }
-  }
-  return length;
-}
-
-// Printable ASCII other than quote and backslash: copied into a JSON string as is.
-constexpr std::array<bool, 256> k_plain_in_string = [] {
-  std::array<bool, 256> table{};
-  for (std::size_t byte = 0x20; byte < 0x80; ++byte) {
-    table[byte] = byte != '"' && byte != '\\';
-  }
-  return table;
-}();
-
-// The escape for control character or quote/backslash `byte`, as nlohmann's dump writes it.
-void append_escape(std::string& out, unsigned char byte) {
-  constexpr std::string_view k_hex = "0123456789abcdef";
-  switch (byte) {
-  case '"':
-    out += "\\\"";
-    return;
-  case '\\':
-    out += "\\\\";
-    return;
-  case '\b':
-    out += "\\b";
-    return;
-  case '\f':
-    out += "\\f";
-    return;
-  case '\n':
-    out += "\\n";
-    return;
-  case '\r':
-    out += "\\r";
-    return;
-  case '\t':
-    out += "\\t";
-    return;
-  default:
-    out += {'\\', 'u', '0', '0', k_hex[byte >> 4], k_hex[byte & 0xf]};
-  }
-}
-
 } // namespace
-
-bool append_quoted(std::string& out, std::string_view text) {
-  out.push_back('"');
-  std::size_t run = 0; // start of the characters not yet copied
-  std::size_t i = 0;
-  while (i < text.size()) {
-    const auto byte = static_cast<unsigned char>(text[i]);
-    if (k_plain_in_string[byte]) {
-      ++i;
-    } else if (byte >= 0x80) {
-      const std::size_t length = utf8_sequence_length(text.substr(i));
-      if (length == 0) {
-        return false;
-      }
-      i += length;
-    } else {
-      out.append(text.substr(run, i - run));
-      append_escape(out, byte);
-      run = ++i;
-    }
-  }
-  out.append(text.substr(run));
-  out.push_back('"');
-  return true;
-}
 
 Result<Json> parse_object(std::string_view text, const Limits& limits) {
   auto value = parse_strict(text, limits);

@@ -127,14 +127,4 @@ Result<std::string> Key::private_pem() const {
   return ossl::bio_contents(bio.get());
 }
 
-Result<std::string> Key::public_pem() const {
-  if (is_symmetric()) {
-    return fail(Errc::unsupported, "HS256 secrets have no public key");
-  }
-  const ossl::BioPtr bio(BIO_new(BIO_s_mem()));
-  if (!bio || PEM_write_bio_PUBKEY(bio.get(), m_pkey.get()) != 1) {
-    return ossl::fail_openssl("writing public key PEM");
-  }
-  return ossl::bio_contents(bio.get());
-}
 } // namespace claudegate::keys

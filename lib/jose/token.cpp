@@ -6,8 +6,6 @@
 #include "claudegate/jose/signature.hpp"
 
 #include <algorithm>
-#include <array>
-#include <charconv>
 
 namespace claudegate::token {
 
@@ -81,61 +79,31 @@ private:
   json::Json::object_t& m_members = m_document.get_ref<json::Json::object_t&>();
 };
 
-// Writes JSON text member by member; `valid()` turns false on invalid UTF-8 in a string.
+// Writes the claims as JSON text member by member (json::ObjectWriter);
+// `valid()` turns false on invalid UTF-8 in a string.
 class ClaimsWriter {
 public:
-  ClaimsWriter() {
-    constexpr std::size_t k_typical_bytes = 256;
-    m_out.reserve(k_typical_bytes);
-    m_out.push_back('{');
-  }
+  ClaimsWriter() { m_out.reserve(k_typical_bytes); }
 
-  void string(std::string_view name, std::string_view value) {
-    open(name);
-    m_valid = json::append_quoted(m_out, value) && m_valid;
-  }
-
-  void integer(std::string_view name, std::int64_t value) {
-    open(name);
-    std::array<char, 24> digits{}; // 20 digits and a sign at most
-    const auto end = std::to_chars(digits.data(), digits.data() + digits.size(), value).ptr;
-    m_out.append(digits.data(), end);
-  }
-
+  void string(std::string_view name, std::string_view value) { m_object.string(name, value); }
+  void integer(std::string_view name, std::int64_t value) { m_object.integer(name, value); }
   void strings(std::string_view name, const std::vector<std::string>& values) {
-    open(name);
-    m_out.push_back('[');
-    for (std::size_t i = 0; i < values.size(); ++i) {
-      m_out.append(i == 0 ? "" : ",");
-      m_valid = json::append_quoted(m_out, values[i]) && m_valid;
-    }
-    m_out.push_back(']');
+    m_object.strings(name, values);
   }
+  // A custom claim, written as nlohmann's dump() (strict: throws on invalid UTF-8).
+  void any(std::string_view name, const json::Json& value) { m_object.value(name, value); }
 
-  // A custom claim, written by nlohmann (strict: throws on invalid UTF-8).
-  void any(std::string_view name, const json::Json& value) {
-    open(name);
-    m_out.append(value.dump());
-  }
-
-  bool valid() const { return m_valid; }
+  bool valid() const { return m_object.valid(); }
 
   std::string finish() {
-    m_out.push_back('}');
+    m_object.close();
     return std::move(m_out);
   }
 
 private:
-  void open(std::string_view name) {
-    if (m_out.size() > 1) {
-      m_out.push_back(',');
-    }
-    m_valid = json::append_quoted(m_out, name) && m_valid;
-    m_out.push_back(':');
-  }
-
+  static constexpr std::size_t k_typical_bytes = 256;
   std::string m_out;
-  bool m_valid = true;
+  json::ObjectWriter m_object{m_out};
 };
 
 // The registered claims in the order we mint them, then the custom ones,
@@ -191,12 +159,15 @@ Result<std::string> claims_text(const AccessTokenRequest& request, UnixSeconds n
 // meets decode's header rules by construction and is not parsed back as
 // jws::sign_serialized would; signature::sign still checks the alg binding.
 Result<std::string> access_header_text(const keys::Key& signer) {
-  std::string out = "{\"alg\":\"";
-  out.append(alg_name(signer.alg())).append("\",\"typ\":\"at+jwt\",\"kid\":");
-  if (!json::append_quoted(out, signer.kid())) {
+  std::string out;
+  json::ObjectWriter header(out);
+  header.string("alg", alg_name(signer.alg()));
+  header.string("typ", "at+jwt");
+  header.string("kid", signer.kid());
+  header.close();
+  if (!header.valid()) {
     return fail(Errc::config, "the signing key's kid is not valid UTF-8");
   }
-  out.push_back('}');
   return out;
 }
 

@@ -356,7 +356,7 @@ std::function<std::string(const Rejection&)> refusal_log(Services& services,
 
 } // namespace
 
-Result<void> parse_listen(std::string_view listen, ServeOptions& options) {
+Result<Listen> parse_listen(std::string_view listen) {
   const auto colon = listen.rfind(':');
   const auto bad = [&] {
     return fail(Errc::config, fmt::format("--listen '{}' is not HOST:PORT, e.g. 127.0.0.1:8787", listen));
@@ -374,9 +374,7 @@ Result<void> parse_listen(std::string_view listen, ServeOptions& options) {
   if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
     host = host.substr(1, host.size() - 2);
   }
-  options.host = std::string(host);
-  options.port = port;
-  return {};
+  return Listen{std::string(host), port};
 }
 
 Result<void> run_server(const ServeOptions& options, const ServeResources& resources,

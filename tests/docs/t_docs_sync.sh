@@ -110,10 +110,34 @@ for name in $envs; do
   man_section "$MAN" ".SH ENVIRONMENT" | grep -x "\.B $name" >/dev/null || fail "environment variable $name not in ENVIRONMENT"
 done
 
-# Config keys (lib/base/config.cpp's known-key lists) in FILES.
-keys=$(sed -n '/k_\(root\|serve\|plan\)_keys{/,/};/p' "$SRC/lib/base/config.cpp" | grep -oE '"[a-z_]+"' | tr -d '"')
-[ "$(echo "$keys" | wc -l)" -ge 15 ] || fail "could not read the config keys: $keys"
-for key in $keys; do
-  man_section "$MAN" ".SH FILES" | has_word "$key" || fail "config key $key not in FILES"
-done
+# Config keys, from the table that parses them (`claudegate __config-keys`), each
+# in its list in FILES: top-level keys, [serve], [plans.NAME].
+expect_exit 0 "$CG" __config-keys
+KEYS=$OUT
+[ "$(echo "$KEYS" | wc -l)" -ge 20 ] || fail "too few config keys: $KEYS"
+# The FILES lines of page $1 from the one containing $2 to the next .RE.
+key_list() {
+  man_section "$1" ".SH FILES" | awk -v start="$2" 'index($0, start) && !seen { on = seen = 1 } on { print } on && /^\.RE/ { on = 0 }'
+}
+# Prints the keys missing from page $1; fails if any is.
+check_keys() {
+  local page=$1 missing=0 name type list
+  while IFS=$'\t' read -r name type _; do
+    case $name:$type in
+      *:table) list=$(man_section "$page" ".SH FILES" | grep -F "[$name" || true) ;;
+      serve.*) list=$(key_list "$page" ".B [serve]") ;;
+      plans.NAME.*) list=$(key_list "$page" ".BI [plans.") ;;
+      *) list=$(key_list "$page" "Top-level keys") ;;
+    esac
+    has_word "${name##*.}" <<<"$list" || { echo "config key $name missing"; missing=1; }
+  done <<<"$KEYS"
+  return "$missing"
+}
+report=$(check_keys "$MAN") || fail "man page FILES out of sync with the config keys:
+$report"
+sed 's/\\-/-/g' "$MAN" | grep -v '^\.B upstream_timeout$' >"$SCRATCH/nokey.1"
+if report=$(check_keys "$SCRATCH/nokey.1"); then
+  fail "check_keys passed a man page without upstream_timeout"
+fi
+expect_contains "$report" "config key serve.upstream_timeout missing"
 pass

@@ -9,8 +9,11 @@
 #include "claudegate/jose/signature.hpp"
 
 #include <doctest/doctest.h>
+#include <openssl/bio.h>
+#include <openssl/pem.h>
 
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -39,6 +42,21 @@ inline std::string raw_signed(const keys::Key& key, std::string_view header_json
   const auto sig = signature::sign(key.alg(), key, input);
   REQUIRE_MESSAGE(sig.has_value(), (sig ? std::string() : sig.error().message));
   return input + "." + b64(*sig);
+}
+
+// The public half of asymmetric `key` as SPKI PEM ("BEGIN PUBLIC KEY"),
+// as a peer would be handed it; unsupported for an HS256 secret.
+inline Result<std::string> public_pem(const keys::Key& key) {
+  if (key.is_symmetric()) {
+    return fail(Errc::unsupported, "HS256 secrets have no public key");
+  }
+  const std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new(BIO_s_mem()), &BIO_free);
+  if (!bio || PEM_write_bio_PUBKEY(bio.get(), key.evp()) != 1) {
+    return fail(Errc::internal, "writing public key PEM failed");
+  }
+  char* data = nullptr;
+  const long size = BIO_get_mem_data(bio.get(), &data);
+  return std::string(data, static_cast<std::size_t>(size));
 }
 
 // One generated key per algorithm for the whole test run (RSA generation is slow).

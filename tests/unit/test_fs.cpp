@@ -186,7 +186,7 @@ TEST_CASE("fs: create_private_dir fails when a file is in the way") {
   CHECK(made.error().message.find("in the way") != std::string::npos);
 }
 
-// ---- trusted paths: owner, write bits, links (issue 13 item 10) -------------
+// ---- trusted paths: owner, write bits, links ---------------------------------
 
 namespace {
 

@@ -114,7 +114,7 @@ TEST_CASE("home: empty overrides count as not given") {
   CHECK_FALSE(paths->config_explicit);
 }
 
-// ---- who may change the home (issue 13 item 10) ---------------------------
+// ---- who may change the home ----------------------------------------------
 
 namespace {
 

@@ -358,7 +358,7 @@ TEST_CASE("jws: a tampered payload or header fails the signature") {
 TEST_CASE("jws: the header alg must equal the key's alg exactly") {
   // RS256 → HS256 confusion: an HMAC made with the RSA public key's bytes as the secret.
   const auto& rsa = cached_key(keys::Alg::RS256);
-  const auto pem = rsa.public_pem();
+  const auto pem = test::public_pem(rsa);
   REQUIRE(pem);
   const auto secret_key = keys::Key::from_secret(*pem);
   REQUIRE(secret_key);

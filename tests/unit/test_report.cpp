@@ -313,3 +313,30 @@ TEST_CASE("report: chart of an empty range says so") {
   opt.chart = true;
   CHECK(report::render({}, opt, {}) == "no usage in this range\n");
 }
+
+TEST_CASE("report: JSON bytes are pinned: member order, separators, and ledger text escaped or replaced") {
+  const std::string odd_subject = "caf\xc3\xa9 \"q\" \\";
+  const std::string bad_model = "mod\xff\n\x01";
+  const std::vector<UsageRow> rows = {row(odd_subject, "2026-11-23", bad_model, 2, 10, 5),
+                                      row("alice", "2026-11-24", "m", 1, 1, 1, 2, 3)};
+  auto opt = options({GroupBy::sub, GroupBy::model}, report::Format::json);
+  opt.since = 1'795'392'000; // 2026-11-23T00:00:00Z
+  const std::string text = report::render(rows, opt, {});
+  const std::string expected =
+      "{\n  \"since\": \"2026-11-23T00:00:00Z\",\n  \"until\": null,\n  \"group_by\": [\"sub\", \"model\"],\n"
+      "  \"rows\": [\n"
+      "    {\"sub\": \"caf\xc3\xa9 \\\"q\\\" \\\\\", \"model\": \"mod\xef\xbf\xbd\\n\\u0001\", \"requests\": 2, "
+      "\"input_tokens\": 10, \"output_tokens\": 5, \"cache_read_tokens\": 0, \"cache_write_tokens\": 0, "
+      "\"total_tokens\": 15, \"estimated_requests\": 0, \"daily_limit\": null, \"remaining_today\": null},\n"
+      "    {\"sub\": \"alice\", \"model\": \"m\", \"requests\": 1, \"input_tokens\": 1, \"output_tokens\": 1, "
+      "\"cache_read_tokens\": 2, \"cache_write_tokens\": 3, \"total_tokens\": 7, \"estimated_requests\": 0, "
+      "\"daily_limit\": null, \"remaining_today\": null}\n"
+      "  ],\n"
+      "  \"totals\": {\"requests\": 3, \"input_tokens\": 11, \"output_tokens\": 6, \"cache_read_tokens\": 2, "
+      "\"cache_write_tokens\": 3, \"total_tokens\": 22, \"estimated_requests\": 0}\n}\n";
+  CHECK(text == expected);
+  CHECK(report::render({}, options({GroupBy::day}, report::Format::json), {})
+        == "{\n  \"since\": null,\n  \"until\": null,\n  \"group_by\": [\"day\"],\n  \"rows\": [],\n"
+           "  \"totals\": {\"requests\": 0, \"input_tokens\": 0, \"output_tokens\": 0, \"cache_read_tokens\": 0, "
+           "\"cache_write_tokens\": 0, \"total_tokens\": 0, \"estimated_requests\": 0}\n}\n");
+}

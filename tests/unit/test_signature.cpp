@@ -3,6 +3,7 @@
 
 #include "claudegate/jose/base64url.hpp"
 
+#include "jose_support.hpp"
 #include "vectors.hpp"
 
 #include <doctest/doctest.h>
@@ -163,7 +164,7 @@ TEST_CASE("signature: PS256 requires a 32-byte salt") {
 TEST_CASE("signature: an RSA public key is never an HMAC secret") {
   const auto rsa_public = key_for(keys::Alg::RS256).public_only();
   REQUIRE(rsa_public);
-  const auto pem = rsa_public->public_pem();
+  const auto pem = test::public_pem(*rsa_public);
   REQUIRE(pem);
   // The classic confusion attack: HS256 keyed with the published PEM.
   const auto forged_key = keys::Key::from_secret(*pem);

@@ -270,7 +270,7 @@ TEST_CASE("token: RS256 to HS256 confusion with the public key as HMAC secret is
   const auto& rsa = cached_key(keys::Alg::RS256);
   const auto keys = verifier_keys({keys::Alg::RS256});
   const auto header = R"({"alg":"HS256","typ":"at+jwt","kid":")" + rsa.kid() + "\"}";
-  const auto pem = rsa.public_pem();
+  const auto pem = test::public_pem(rsa);
   REQUIRE(pem);
   const auto jwk = rsa.to_jwk(keys::IncludePrivate::no);
   REQUIRE(jwk);

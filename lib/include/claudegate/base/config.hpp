@@ -8,6 +8,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace claudegate::config {
@@ -29,17 +30,31 @@ struct Plan {
   std::optional<std::int64_t> unbounded_input_reserve;
 };
 
+// serve-local's defaults, their one home: ServeConfig below and
+// proxy::ServeOptions both start from them.
+namespace serve_defaults {
+inline constexpr std::string_view host = "127.0.0.1";
+inline constexpr int port = 8787;
+inline constexpr std::string_view upstream = "https://api.anthropic.com";
+inline constexpr std::int64_t body_limit = 32 * 1024 * 1024;
+inline constexpr std::int64_t read_timeout = 30;           // seconds, client side
+inline constexpr std::int64_t upstream_timeout = 600;      // seconds between upstream bytes
+inline constexpr std::int64_t threads = 0;                 // 0 = automatic
+inline constexpr std::int64_t max_output_tokens = 128'000; // the largest max_tokens any model accepts
+inline constexpr std::string_view jwks_plan = "free";
+} // namespace serve_defaults
+
 struct ServeConfig {
-  std::string listen = "127.0.0.1:8787";
-  std::string upstream = "https://api.anthropic.com";
-  std::int64_t body_limit = 32 * 1024 * 1024;
-  std::int64_t read_timeout = 30;           // seconds, client side
-  std::int64_t upstream_timeout = 600;      // seconds
-  std::int64_t threads = 0;                 // 0 = automatic
-  std::int64_t max_output_tokens = 128'000; // the largest max_tokens any model accepts
-  std::string jwks;                         // external IdP's JWKS URL (serve-local --jwks); empty = none
-  std::string jwks_issuer;                  // its tokens' iss (--jwks-iss)
-  std::string jwks_plan = "free";           // plan of its tokens without a "plan" claim (--jwks-plan)
+  std::string listen = std::string(serve_defaults::host) + ":" + std::to_string(serve_defaults::port);
+  std::string upstream{serve_defaults::upstream};
+  std::int64_t body_limit = serve_defaults::body_limit;
+  std::int64_t read_timeout = serve_defaults::read_timeout;
+  std::int64_t upstream_timeout = serve_defaults::upstream_timeout;
+  std::int64_t threads = serve_defaults::threads;
+  std::int64_t max_output_tokens = serve_defaults::max_output_tokens;
+  std::string jwks;        // external IdP's JWKS URL (serve-local --jwks); empty = none
+  std::string jwks_issuer; // its tokens' iss (--jwks-iss)
+  std::string jwks_plan{serve_defaults::jwks_plan}; // plan of its tokens without a "plan" claim (--jwks-plan)
 };
 
 struct Config {
@@ -71,5 +86,20 @@ Result<Config> load(const std::filesystem::path& path, Required required);
 
 // Parse TOML `text` (named `source` in messages) over the defaults.
 Result<Config> parse(std::string_view text, std::string_view source);
+
+// One key the parser accepts, as documented: `name` dotted ("access_ttl",
+// "serve.listen", "plans.NAME.rpm"), its value `type` ("duration", "size",
+// …), its `fallback` as it would be written in the file (the default; for
+// plan keys, what a new plan gets) and a line of `doc`.
+struct KeyDoc {
+  std::string name;
+  std::string_view type;
+  std::string fallback;
+  std::string_view doc;
+};
+
+// Every key of claudegate.toml in the parser's order, read from the same
+// tables that drive parsing and "did you mean".
+std::vector<KeyDoc> key_docs();
 
 } // namespace claudegate::config

@@ -89,9 +89,6 @@ public:
   // for oct keys or public-only keys.
   Result<std::string> private_pem() const;
 
-  // Public key as SPKI PEM (asymmetric only).
-  Result<std::string> public_pem() const;
-
   // The OpenSSL key (asymmetric only; null for oct).
   EVP_PKEY* evp() const { return m_pkey.get(); }
 

@@ -17,23 +17,24 @@ namespace claudegate::proxy {
 
 enum class UpstreamMode { forward, mock };
 
+// Defaults are config::serve_defaults, as for the [serve] table.
 struct ServeOptions {
-  std::string host = "127.0.0.1";
-  int port = 8787; // 0 = any free port (reported through on_listening)
+  std::string host{config::serve_defaults::host};
+  int port = config::serve_defaults::port; // 0 = any free port (reported through on_listening)
   bool allow_remote = false;
-  std::string upstream = "https://api.anthropic.com";
+  std::string upstream{config::serve_defaults::upstream};
   std::string api_key; // never logged
   UpstreamMode mode = UpstreamMode::forward;
-  std::int64_t body_limit = 32 * 1024 * 1024;
-  std::int64_t read_timeout = 30;      // seconds, client side
-  std::int64_t upstream_timeout = 600; // seconds between upstream bytes
-  std::int64_t connect_timeout = 10;   // seconds
-  std::int64_t threads = 0;            // 0 = automatic
-  std::int64_t drain_timeout = 30;     // seconds in-flight requests get after SIGINT/SIGTERM
-  std::filesystem::path log_file;      // empty = stderr
-  std::string jwks_url;                // an external IdP's JWKS (https, or http to loopback); empty = none
-  std::string jwks_issuer;             // the exact iss of that IdP's tokens (required with jwks_url)
-  std::string jwks_plan = "free";      // plan of an IdP token without a "plan" claim
+  std::int64_t body_limit = config::serve_defaults::body_limit;
+  std::int64_t read_timeout = config::serve_defaults::read_timeout;         // seconds, client side
+  std::int64_t upstream_timeout = config::serve_defaults::upstream_timeout; // seconds between upstream bytes
+  std::int64_t connect_timeout = 10;                                        // seconds
+  std::int64_t threads = config::serve_defaults::threads;                   // 0 = automatic
+  std::int64_t drain_timeout = 30; // seconds in-flight requests get after SIGINT/SIGTERM
+  std::filesystem::path log_file;  // empty = stderr
+  std::string jwks_url;            // an external IdP's JWKS (https, or http to loopback); empty = none
+  std::string jwks_issuer;         // the exact iss of that IdP's tokens (required with jwks_url)
+  std::string jwks_plan{config::serve_defaults::jwks_plan}; // plan of an IdP token without a "plan" claim
 };
 
 // What the gateway serves from: the configuration, the home's keys folder and the store.
@@ -45,9 +46,14 @@ struct ServeResources {
   RandomSource& random;
 };
 
-// Split "HOST:PORT" (or "[v6]:PORT") into `options.host`/`options.port`.
-// Fails with config naming the expected form.
-Result<void> parse_listen(std::string_view listen, ServeOptions& options);
+// Where to listen: a host name or address (an IPv6 one without brackets) and a port.
+struct Listen {
+  std::string host;
+  int port = 0;
+};
+
+// Split "HOST:PORT" (or "[v6]:PORT"). Fails with config naming the expected form.
+Result<Listen> parse_listen(std::string_view listen);
 
 // Serve `options` over `resources` until SIGINT or SIGTERM; then stop
 // accepting, drain in-flight requests (cancelling streams still running
