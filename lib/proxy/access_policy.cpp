@@ -35,6 +35,13 @@ std::span<const std::string_view> guarded_routes() {
   return k_guarded_routes;
 }
 
+RouteRoles route_roles(const config::AccessConfig& access) {
+  return {{"/admin/usage", access.admin_usage},
+          {"/admin/revoke", access.admin_revoke},
+          {"/admin/keys", access.admin_keys},
+          {std::string(k_metrics_route), access.metrics}};
+}
+
 AccessPolicy::AccessPolicy(const RouteRoles& configured, Reach reach) : m_reach(reach) {
   for (const std::string_view route : k_guarded_routes) {
     const auto it = configured.find(route);

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 
+#include "claudegate/base/config.hpp"
+
 #include <map>
 #include <optional>
 #include <span>
@@ -21,6 +23,9 @@ std::span<const std::string_view> guarded_routes();
 
 // Route path → the roles that may reach it (one of them is enough).
 using RouteRoles = std::map<std::string, std::vector<std::string>, std::less<>>;
+
+// The routes and roles of the configuration's [access] table.
+RouteRoles route_roles(const config::AccessConfig& access);
 
 // Who serve-local's clients can be: this machine only, or others too
 // (--allow-remote), where /metrics is no longer open.

@@ -390,7 +390,7 @@ Result<void> run_server(const ServeOptions& options, const ServeResources& resou
   Gateway gateway({resources.config, resources.store, resources.clock, resources.random, *services.keys,
                    *services.upstream, services.metrics, services.log, services.aborting, options.body_limit,
                    services.idp ? &*services.idp : nullptr},
-                  access::AccessPolicy({}, options.allow_remote ? access::Reach::remote : access::Reach::loopback));
+                  access::AccessPolicy(access::route_roles(resources.config.access), options.allow_remote ? access::Reach::remote : access::Reach::loopback));
   GatewayServer server;
   configure(server, options);
   server.guard_heads(stream_limits(options), refusal_log(services, resources));

@@ -135,4 +135,25 @@ expect_contains "$BODY" "/metrics needs the role admin"
 call "$BASE/metrics" -H "x-api-key: $ADMIN"
 expect_status 200
 expect_contains "$BODY" claudegate_requests_total
+stop_server
+
+# The [access] table: billing may read usage, and only that.
+cat >>"$CLAUDEGATE_CONFIG" <<'TOML'
+[access]
+"/admin/usage" = ["admin", "billing"]
+TOML
+start_server --mock-upstream
+call "$BASE/admin/usage?by=sub" -H "x-api-key: $USER"
+expect_status 200
+[ "$(json_get "$BODY" 'd["rows"][0]["sub"]')" = alice ] || fail "billing's usage report: $BODY"
+call "$BASE/admin/keys" -H "x-api-key: $USER"
+expect_status 403
+expect_contains "$BODY" "needs the role admin"
+stop_server
+printf '[plans.ops]\nmodels = ["*"]\n[access]\n"/admin/usgae" = ["billing"]\n' >"$CLAUDEGATE_CONFIG"
+expect_exit 2 "$CG" serve-local --mock-upstream --listen 127.0.0.1:0
+expect_contains "$ERR" 'did you mean "/admin/usage"?'
+printf '[access]\n"/admin/usage" = "billing"\n' >"$CLAUDEGATE_CONFIG"
+expect_exit 2 "$CG" serve-local --mock-upstream --listen 127.0.0.1:0
+expect_contains "$ERR" "claudegate.toml:2: access./admin/usage must be a non-empty list of role names"
 pass

@@ -76,3 +76,33 @@ TEST_CASE("access_policy: guarded_routes lists the admin routes and /metrics") {
   CHECK(routes.size() == 4);
   CHECK(std::find(routes.begin(), routes.end(), "/metrics") != routes.end());
 }
+
+TEST_CASE("access_policy: the [access] table of the configuration sets a route's roles") {
+  const auto parsed = claudegate::config::parse("[access]\n\"/admin/usage\" = [\"admin\", \"billing\"]\n"
+                                                "\"/metrics\" = [\"monitoring\"]\n",
+                                                "access.toml");
+  REQUIRE(parsed);
+  const AccessPolicy policy(route_roles(parsed->access), Reach::remote);
+  CHECK_FALSE(policy.refusal("/admin/usage", Roles{"billing"}));
+  CHECK(policy.refusal("/admin/revoke", Roles{"billing"}));
+  CHECK_FALSE(policy.refusal("/admin/revoke", Roles{"admin"}));
+  CHECK_FALSE(policy.refusal("/metrics", Roles{"monitoring"}));
+  CHECK(policy.refusal("/metrics", Roles{"admin"}));
+  CHECK(route_roles(claudegate::config::defaults().access).at("/admin/keys") == Roles{"admin"});
+}
+
+TEST_CASE("access_policy: an unknown route or a bad value in [access] is a config error naming it") {
+  for (const auto& [text, message] :
+       {std::pair{"[access]\n\"/admin/usgae\" = [\"admin\"]\n", "did you mean \"/admin/usage\"?"},
+        std::pair{"[access]\n\"/admin\" = [\"admin\"]\n", "known keys there: /admin/usage, /admin/revoke"},
+        std::pair{"[access]\n\"/admin/usage\" = \"admin\"\n", "access./admin/usage must be a non-empty list"},
+        std::pair{"[access]\n\"/admin/keys\" = []\n", "access./admin/keys must be a non-empty list"},
+        std::pair{"[access]\n\"/admin/keys\" = [\"admin\", 3]\n", "access.toml:2: access./admin/keys"},
+        std::pair{"access = 1\n", "access"}}) {
+    CAPTURE(text);
+    const auto parsed = claudegate::config::parse(text, "access.toml");
+    REQUIRE_FALSE(parsed);
+    CHECK(parsed.error().code == claudegate::Errc::config);
+    CHECK(parsed.error().message.find(message) != std::string::npos);
+  }
+}
