@@ -24,11 +24,7 @@ namespace {
 constexpr int k_default_width = 80;
 
 struct UsageReportOptions {
-  std::optional<std::string> since;
-  std::optional<std::string> until;
-  std::optional<std::string> subject;
-  std::optional<std::string> model;
-  std::string by;
+  report::Filters filters; // --since, --until, --sub, --model, --by
   std::string format = "table";
   bool chart = false;
 };
@@ -61,11 +57,6 @@ int output_width() {
   return k_default_width;
 }
 
-// The ledger query of the options at `now` (the validators have already accepted the texts).
-Result<store::UsageQuery> make_query(const UsageReportOptions& opt, UnixSeconds now) {
-  return report::make_query({opt.since, opt.until, opt.subject, opt.model, opt.by}, now, "--");
-}
-
 report::Options render_options(const UsageReportOptions& opt, const store::UsageQuery& query) {
   report::Options options;
   options.group_by = query.group_by;
@@ -84,7 +75,7 @@ ExitCode run_usage_report(const UsageReportOptions& opt, Context& ctx) {
                       errors);
   }
   const UnixSeconds now = ctx.clock().now();
-  auto query = make_query(opt, now);
+  auto query = report::make_query(opt.filters, now, "--"); // texts already validated
   if (!query) {
     return ctx.report(query.error(), errors);
   }
@@ -107,15 +98,15 @@ void setup_usage_report(CLI::App& app, Context& ctx) {
   auto opt = std::make_shared<UsageReportOptions>();
   auto* cmd =
       app.add_subcommand("usage-report", "Report token usage from the ledger, by subject, day or model");
-  cmd->add_option("--since", opt->since,
+  cmd->add_option("--since", opt->filters.since,
                   "from this time, inclusive (Unix seconds, RFC 3339 or YYYY-MM-DD; "
                   "default: start of today, UTC)")
       ->check(time_validator());
-  cmd->add_option("--until", opt->until, "up to this time, exclusive (default: end of today, UTC)")
+  cmd->add_option("--until", opt->filters.until, "up to this time, exclusive (default: end of today, UTC)")
       ->check(time_validator());
-  cmd->add_option("--sub", opt->subject, "only this subject");
-  cmd->add_option("--model", opt->model, "only this model");
-  cmd->add_option("--by", opt->by, "group by sub, day or model, or several: sub,day")
+  cmd->add_option("--sub", opt->filters.subject, "only this subject");
+  cmd->add_option("--model", opt->filters.model, "only this model");
+  cmd->add_option("--by", opt->filters.by, "group by sub, day or model, or several: sub,day")
       ->check(parsed_by(report::parse_group_by, "sub|day|model[,…]"));
   cmd->add_option("--format", opt->format, "table (default), json or csv")
       ->check(parsed_by(report::parse_format, "table|json|csv"));

@@ -66,7 +66,8 @@ std::optional<std::int64_t> parse_size(std::string_view text) {
 
 // The strings of array `field`; `usage` is the message when it is not an
 // array or an element is not a non-empty string.
-Result<std::vector<std::string>> read_strings(const Context& ctx, const Field& field, const std::string& usage) {
+Result<std::vector<std::string>> read_strings(const Context& ctx, const Field& field,
+                                              const std::string& usage) {
   const auto* array = field.node.as_array();
   if (array == nullptr) {
     return ctx.fail_at(field.node.source(), usage);

@@ -14,7 +14,7 @@ namespace {
 constexpr std::string_view k_metrics_route = "/metrics";
 
 constexpr std::array<std::string_view, 4> k_guarded_routes = {"/admin/usage", "/admin/revoke", "/admin/keys",
-                                                               k_metrics_route};
+                                                              k_metrics_route};
 
 // "the role admin" or "one of the roles admin, billing".
 std::string required_text(const std::vector<std::string>& roles) {
@@ -45,8 +45,9 @@ RouteRoles route_roles(const config::AccessConfig& access) {
 AccessPolicy::AccessPolicy(const RouteRoles& configured, Reach reach) : m_reach(reach) {
   for (const std::string_view route : k_guarded_routes) {
     const auto it = configured.find(route);
-    m_roles.emplace(std::string(route),
-                    it != configured.end() ? it->second : std::vector<std::string>{std::string(k_default_role)});
+    m_roles.emplace(std::string(route), it != configured.end()
+                                            ? it->second
+                                            : std::vector<std::string>{std::string(k_default_role)});
   }
 }
 

@@ -48,7 +48,8 @@ Rejection auth_rejection(const Error& error) {
 
 } // namespace
 
-Gateway::Gateway(GatewayParts parts, access::AccessPolicy access) : m_parts(parts), m_access(std::move(access)) {
+Gateway::Gateway(GatewayParts parts, access::AccessPolicy access)
+    : m_parts(parts), m_access(std::move(access)) {
 }
 
 claims::VerifyPolicy Gateway::policy() const {

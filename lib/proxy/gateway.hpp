@@ -23,8 +23,8 @@
 
 #include <atomic>
 #include <chrono>
-#include <functional>
 #include <expected>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -170,7 +170,8 @@ private:
   void serve_guarded(const httplib::Request& req, httplib::Response& res, const GuardedReply& reply);
   void usage_reply(const httplib::Request& req, httplib::Response& res, CallRecord& call);
   void keys_reply(httplib::Response& res, CallRecord& call);
-  void revoke_reply(const httplib::Request& req, httplib::Response& res, CallRecord& call, const Caller& caller);
+  void revoke_reply(const httplib::Request& req, httplib::Response& res, CallRecord& call,
+                    const Caller& caller);
   Checked<json::Json> record_revocation(const AdminRevocation& request, const Caller& caller);
 
   void reject(httplib::Response& res, CallRecord& call, const Rejection& rejection);

@@ -59,7 +59,8 @@ Checked<std::optional<std::string>> single_parameter(const httplib::Request& req
   const std::string key(name);
   const auto count = req.get_param_value_count(key);
   if (count > 1) {
-    return std::unexpected(admin_bad_request(fmt::format("{}: query parameter given {} times; give it once", name, count)));
+    return std::unexpected(
+        admin_bad_request(fmt::format("{}: query parameter given {} times; give it once", name, count)));
   }
   return count == 1 ? std::optional<std::string>(req.get_param_value(key)) : std::nullopt;
 }
@@ -68,8 +69,9 @@ Checked<std::optional<std::string>> single_parameter(const httplib::Request& req
 Checked<report::Filters> usage_filters(const httplib::Request& req) {
   for (const auto& [name, value] : req.params) {
     if (std::find(k_usage_parameters.begin(), k_usage_parameters.end(), name) == k_usage_parameters.end()) {
-      return std::unexpected(admin_bad_request(fmt::format("{}: unknown query parameter; GET /admin/usage takes {}",
-                                                     json::quote(name), fmt::join(k_usage_parameters, ", "))));
+      return std::unexpected(
+          admin_bad_request(fmt::format("{}: unknown query parameter; GET /admin/usage takes {}",
+                                        json::quote(name), fmt::join(k_usage_parameters, ", "))));
     }
   }
   std::array<std::optional<std::string>, k_usage_parameters.size()> values;
@@ -92,7 +94,8 @@ Checked<std::string> string_member(const json::Json& body, std::string_view name
 }
 
 Checked<AdminRevocation> revoke_request(const std::string& text) {
-  const std::string usage = R"(give a JSON object with one of "jti", "sub", "family" or "api_key", and optionally "reason")";
+  const std::string usage =
+      R"(give a JSON object with one of "jti", "sub", "family" or "api_key", and optionally "reason")";
   auto body = json::parse_object(text);
   if (!body) {
     return std::unexpected(admin_bad_request(fmt::format("{}; {}", body.error().message, usage)));
@@ -101,14 +104,16 @@ Checked<AdminRevocation> revoke_request(const std::string& text) {
   for (const auto& [name, value] : body->items()) {
     const bool kind = std::find(k_revoke_kinds.begin(), k_revoke_kinds.end(), name) != k_revoke_kinds.end();
     if (!kind && name != "reason") {
-      return std::unexpected(admin_bad_request(fmt::format("{}: unknown member; {}", json::quote(name), usage)));
+      return std::unexpected(
+          admin_bad_request(fmt::format("{}: unknown member; {}", json::quote(name), usage)));
     }
     auto member = string_member(*body, name);
     if (!member) {
       return std::unexpected(member.error());
     }
     if (kind && !request.kind.empty()) {
-      return std::unexpected(admin_bad_request(fmt::format("both {} and {} given; {}", request.kind, name, usage)));
+      return std::unexpected(
+          admin_bad_request(fmt::format("both {} and {} given; {}", request.kind, name, usage)));
     }
     (kind ? request.key : request.reason) = std::move(*member);
     request.kind = kind ? name : request.kind;
@@ -145,7 +150,8 @@ void Gateway::serve_guarded(const httplib::Request& req, httplib::Response& res,
 }
 
 void Gateway::admin_usage(const httplib::Request& req, httplib::Response& res) {
-  serve_guarded(req, res, [this](const auto& r, auto& s, auto& call, const Caller&) { usage_reply(r, s, call); });
+  serve_guarded(req, res,
+                [this](const auto& r, auto& s, auto& call, const Caller&) { usage_reply(r, s, call); });
 }
 
 void Gateway::admin_revoke(const httplib::Request& req, httplib::Response& res) {
@@ -177,7 +183,8 @@ void Gateway::keys_reply(httplib::Response& res, CallRecord& call) {
 void Gateway::usage_reply(const httplib::Request& req, httplib::Response& res, CallRecord& call) {
   const UnixSeconds now = m_parts.clock.now();
   auto filters = usage_filters(req);
-  auto query = filters ? report::make_query(*filters, now, "") : Result<store::UsageQuery>(store::UsageQuery{});
+  auto query =
+      filters ? report::make_query(*filters, now, "") : Result<store::UsageQuery>(store::UsageQuery{});
   if (!filters || !query) {
     reject(res, call, filters ? admin_bad_request(query.error().message) : filters.error());
     return;
@@ -218,9 +225,10 @@ Checked<json::Json> Gateway::record_revocation(const AdminRevocation& request, c
   if (!done && done.error().code == Errc::claim_mismatch) { // no such family or key
     return std::unexpected(Rejection{404, "not_found_error", done.error().message});
   }
-  auto audited = done ? m_parts.store.audit({now, "revoke", request.kind == "sub" ? request.key : "",
-                                             json::Json{{"by", caller.grant.subject}, {"revoked", detail}}.dump()})
-                      : done;
+  auto audited =
+      done ? m_parts.store.audit({now, "revoke", request.kind == "sub" ? request.key : "",
+                                  json::Json{{"by", caller.grant.subject}, {"revoked", detail}}.dump()})
+           : done;
   if (!audited) {
     return std::unexpected(admin_store_failed(audited.error(), "record the revocation"));
   }

@@ -387,10 +387,12 @@ Result<void> run_server(const ServeOptions& options, const ServeResources& resou
   }
   std::signal(SIGPIPE, SIG_IGN); // a client that hangs up is a failed write, not a dead process
   SignalWatch signals;           // before any thread starts, so they all inherit the mask
+  const access::AccessPolicy roles(access::route_roles(resources.config.access),
+                                   options.allow_remote ? access::Reach::remote : access::Reach::loopback);
   Gateway gateway({resources.config, resources.store, resources.clock, resources.random, *services.keys,
                    *services.upstream, services.metrics, services.log, services.aborting, options.body_limit,
                    services.idp ? &*services.idp : nullptr},
-                  access::AccessPolicy(access::route_roles(resources.config.access), options.allow_remote ? access::Reach::remote : access::Reach::loopback));
+                  roles);
   GatewayServer server;
   configure(server, options);
   server.guard_heads(stream_limits(options), refusal_log(services, resources));

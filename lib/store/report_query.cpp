@@ -43,11 +43,10 @@ Result<store::UsageQuery> make_query(const Filters& filters, UnixSeconds now, st
     return std::unexpected(until.error());
   }
   if (*since >= *until) {
-    return fail(Errc::config,
-                fmt::format("{} {} is not before {} {}, so the range is empty (without them, "
-                            "both mean today, UTC); give both or a later {}",
-                            since_name, duration::format_time(*since), until_name, duration::format_time(*until),
-                            until_name));
+    return fail(Errc::config, fmt::format("{} {} is not before {} {}, so the range is empty (without them, "
+                                          "both mean today, UTC); give both or a later {}",
+                                          since_name, duration::format_time(*since), until_name,
+                                          duration::format_time(*until), until_name));
   }
   store::UsageQuery query{*since, *until, filters.subject, filters.model, {}};
   if (!filters.by.empty()) {
@@ -60,8 +59,8 @@ Result<store::UsageQuery> make_query(const Filters& filters, UnixSeconds now, st
   return query;
 }
 
-Result<std::map<std::string, store::SubjectQuota>> quotas_for(store::UsageStore& store, const store::UsageQuery& query,
-                                                              UnixSeconds now) {
+Result<std::map<std::string, store::SubjectQuota>>
+quotas_for(store::UsageStore& store, const store::UsageQuery& query, UnixSeconds now) {
   std::map<std::string, store::SubjectQuota> quotas;
   if (!grouped_by_sub(query)) {
     return quotas;

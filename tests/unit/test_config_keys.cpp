@@ -35,7 +35,8 @@ const config::KeyDoc* find_doc(const std::vector<config::KeyDoc>& docs, const st
 
 TEST_CASE("config keys: key_docs lists every key of every table, each documented") {
   const auto docs = config::key_docs();
-  CHECK(docs.size() == 10 + 10 + 7 + 4); // top level (with serve, plans, access), [serve], [plans.NAME], [access]
+  // top level (with serve, plans, access), [serve], [plans.NAME], [access]
+  CHECK(docs.size() == 10 + 10 + 7 + 4);
   for (const char* name :
        {"issuer", "max_access_ttl", "serve", "plans", "serve.listen", "serve.max_output_tokens",
         "plans.NAME.models", "plans.NAME.unbounded_input_reserve"}) {

@@ -32,8 +32,9 @@ TEST_CASE("access_policy: a refusal names the roles required and the roles held"
   const AccessPolicy policy(RouteRoles{{"/admin/usage", {"admin", "billing"}}});
   const auto refused = policy.refusal("/admin/usage", Roles{"ops", "dev"});
   REQUIRE(refused);
-  CHECK(*refused == "/admin/usage needs one of the roles admin, billing (the token's roles: ops, dev); "
-                    "use a token issued with --role admin");
+  CHECK(*refused
+        == "/admin/usage needs one of the roles admin, billing (the token's roles: ops, dev); "
+           "use a token issued with --role admin");
 }
 
 TEST_CASE("access_policy: a configured route's roles replace the default, others keep admin") {

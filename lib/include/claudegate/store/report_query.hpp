@@ -32,7 +32,7 @@ Result<store::UsageQuery> make_query(const Filters& filters, UnixSeconds now, st
 
 // Today's quota of each subject in `store` at `now`, needed only when
 // `query` groups by sub (empty otherwise). Fails with storage.
-Result<std::map<std::string, store::SubjectQuota>> quotas_for(store::UsageStore& store, const store::UsageQuery& query,
-                                                              UnixSeconds now);
+Result<std::map<std::string, store::SubjectQuota>>
+quotas_for(store::UsageStore& store, const store::UsageQuery& query, UnixSeconds now);
 
 } // namespace claudegate::report
