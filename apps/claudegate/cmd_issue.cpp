@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "cmd_issue.hpp"
 
+#include "cmd_issue_api_key.hpp"
 #include "options.hpp"
 
 #include <claudegate/base/duration.hpp>
@@ -27,6 +28,7 @@ struct IssueOptions {
   std::optional<std::string> issuer;
   bool refresh = false;
   std::optional<std::string> refresh_token; // RT, or "-" for stdin
+  ApiKeyOptions api_key;
   OutputFormat format = OutputFormat::text;
 };
 
@@ -159,6 +161,21 @@ ExitCode issue_access_token(const IssueOptions& opt, Context& ctx, const config:
   return ExitCode::success;
 }
 
+// `issue --api-key`: --ttl is the key's lifetime, not the grant's token lifetime.
+ExitCode issue_api_key(const IssueOptions& opt, Context& ctx, const config::Config& cfg) {
+  const auto ttl = opt.ttl ? std::optional<std::int64_t>(seconds_of(*opt.ttl)) : std::nullopt;
+  if (opt.api_key.rotate) {
+    return rotate_api_key(opt.api_key, ttl, opt.format, ctx);
+  }
+  IssueOptions grant = opt;
+  grant.ttl.reset();
+  auto request = make_request(grant, cfg);
+  if (!request) {
+    return ctx.report(request.error(), opt.format);
+  }
+  return mint_api_key(opt.api_key, *request, ttl.value_or(k_api_key_ttl), opt.format, ctx);
+}
+
 ExitCode run_issue(const IssueOptions& opt, Context& ctx) {
   auto cfg = ctx.config();
   if (!cfg) {
@@ -166,6 +183,12 @@ ExitCode run_issue(const IssueOptions& opt, Context& ctx) {
   }
   if (opt.refresh_token) {
     return rotate_refresh_token(opt, ctx, **cfg);
+  }
+  if (opt.api_key.enabled && !opt.api_key.rotate && opt.subject.empty()) {
+    return ctx.report({Errc::config, "--api-key needs --sub (or --rotate ID to rotate a key)"}, opt.format);
+  }
+  if (opt.api_key.enabled) {
+    return issue_api_key(opt, ctx, **cfg);
   }
   if (opt.subject.empty()) {
     return ctx.report({Errc::config, "--sub is required (or --refresh-token RT to rotate a refresh token)"},
@@ -202,6 +225,7 @@ void setup_issue(CLI::App& app, Context& ctx) {
       rotate->excludes(option);
     }
   }
+  setup_api_key_options(*cmd, opt->api_key);
   add_json_flag(*cmd, opt->format);
   cmd->callback([opt, &ctx] { ctx.set_exit(run_issue(*opt, ctx)); });
 }

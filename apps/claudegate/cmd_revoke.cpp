@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "cmd_revoke.hpp"
 
+#include "cmd_revoke_api_key.hpp"
 #include "options.hpp"
 
 #include <claudegate/base/duration.hpp>
 #include <claudegate/jose/jws.hpp>
+#include <claudegate/store/api_key.hpp>
 #include <claudegate/store/refresh.hpp>
 
 #include <fmt/core.h>
@@ -21,6 +23,7 @@ struct RevokeOptions {
   std::optional<std::string> subject;
   std::optional<std::string> family;
   std::optional<std::string> refresh_token; // RT or "-"
+  std::optional<std::string> api_key;       // key id
   std::string reason;
   bool list = false;
   bool prune = false;
@@ -111,15 +114,17 @@ json::Json revocation_json(const store::Revocation& r) {
 
 ExitCode list_revocations(const RevokeOptions& opt, Context& ctx, store::Store& store) {
   auto rows = store.list_revocations();
-  if (!rows) {
-    return ctx.report(rows.error(), opt.format);
+  auto keys = rows ? store.list_api_keys() : std::unexpected(rows.error());
+  if (!keys) {
+    return ctx.report(keys.error(), opt.format);
   }
+  const UnixSeconds now = ctx.clock().now();
   if (opt.format == OutputFormat::json) {
     json::Json out = json::Json::array();
     for (const auto& r : *rows) {
       out.push_back(revocation_json(r));
     }
-    print_json({{"revocations", out}}, opt.format);
+    print_json({{"revocations", out}, {"api_keys", api_keys_json(*keys, now)}}, opt.format);
     return ExitCode::success;
   }
   fmt::print("{:<8} {:<44} {:<21} {:<21} {}\n", "KIND", "KEY", "REVOKED", "EXPIRES", "REASON");
@@ -128,6 +133,7 @@ ExitCode list_revocations(const RevokeOptions& opt, Context& ctx, store::Store& 
                duration::format_time(r.revoked_at), r.expires_at ? duration::format_time(*r.expires_at) : "-",
                r.reason);
   }
+  print_api_keys(*keys, now);
   return ExitCode::success;
 }
 
@@ -179,10 +185,11 @@ ExitCode record_revocation(const RevokeOptions& opt, Context& ctx, store::Store&
 
 ExitCode run_revoke(const RevokeOptions& opt, Context& ctx) {
   const int actions = (opt.jti ? 1 : 0) + (opt.token ? 1 : 0) + (opt.subject ? 1 : 0) + (opt.family ? 1 : 0)
-                      + (opt.refresh_token ? 1 : 0) + (opt.list ? 1 : 0) + (opt.prune ? 1 : 0);
+                      + (opt.refresh_token ? 1 : 0) + (opt.api_key ? 1 : 0) + (opt.list ? 1 : 0)
+                      + (opt.prune ? 1 : 0);
   if (actions != 1) {
     return ctx.report({Errc::config, "give exactly one of --jti, --token, --sub, --family, --refresh-token, "
-                                     "--list or --prune"},
+                                     "--api-key, --list or --prune"},
                       opt.format);
   }
   auto store = ctx.store();
@@ -195,6 +202,9 @@ ExitCode run_revoke(const RevokeOptions& opt, Context& ctx) {
   if (opt.prune) {
     return prune_revocations(opt, ctx, **store);
   }
+  if (opt.api_key) {
+    return revoke_api_key(*opt.api_key, opt.reason, opt.format, ctx, **store);
+  }
   return record_revocation(opt, ctx, **store);
 }
 
@@ -202,8 +212,8 @@ ExitCode run_revoke(const RevokeOptions& opt, Context& ctx) {
 
 void setup_revoke(CLI::App& app, Context& ctx) {
   auto opt = std::make_shared<RevokeOptions>();
-  auto* cmd =
-      app.add_subcommand("revoke", "Revoke tokens by jti, token, subject or refresh family; list or prune");
+  auto* cmd = app.add_subcommand(
+      "revoke", "Revoke tokens by jti, token, subject or refresh family, or API keys; list or prune");
   cmd->add_option("--jti", opt->jti, "revoke the access token with this jti");
   cmd->add_option("--token", opt->token, "revoke this access token's jti (or - for stdin), even if expired");
   cmd->add_option("--sub", opt->subject,
@@ -211,8 +221,9 @@ void setup_revoke(CLI::App& app, Context& ctx) {
   cmd->add_option("--family", opt->family, "revoke this refresh family and the access tokens issued from it");
   cmd->add_option("--refresh-token", opt->refresh_token,
                   "revoke the family of this refresh token (or - for stdin)");
+  cmd->add_option("--api-key", opt->api_key, "revoke the API key with this id (as revoke --list shows it)");
   cmd->add_option("--reason", opt->reason, "why, kept in the store and the audit log");
-  cmd->add_flag("--list", opt->list, "list the revocations");
+  cmd->add_flag("--list", opt->list, "list the revocations and the API keys (never their secrets)");
   cmd->add_flag("--prune", opt->prune, "drop deny-list rows whose tokens have expired past the leeway");
   add_json_flag(*cmd, opt->format);
   cmd->callback([opt, &ctx] { ctx.set_exit(run_revoke(*opt, ctx)); });

@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "gateway.hpp"
 
+#include "api_key_caller.hpp"
 #include "quota_policy.hpp"
 #include "stream_relay.hpp"
 
 #include "claudegate/base/duration.hpp"
 #include "claudegate/jose/jws.hpp"
 #include "claudegate/proxy/anthropic_error.hpp"
+#include "claudegate/store/api_key.hpp"
 #include "claudegate/store/revocation.hpp"
 
 #include <fmt/core.h>
@@ -94,10 +96,15 @@ Checked<Caller> Gateway::authenticate(const httplib::Request& req) {
   return Caller{std::move(verified->token), std::move(*grant), std::move(jti), idp};
 }
 
-// The local keyring first; a kid it does not know may be the external IdP's.
+// An API key (cgk_…) stands for a token of its grant; otherwise the local
+// keyring first, and a kid it does not know may be the external IdP's.
 Result<PresentedToken> Gateway::verify_presented(std::string_view presented) {
-  const auto ring = m_parts.keys.current();
   const UnixSeconds now = m_parts.clock.now();
+  if (api_key::looks_like_key(presented)) {
+    auto key = verify_api_key(m_api_keys, m_parts.store, presented, now);
+    return key ? Result<PresentedToken>(PresentedToken{std::move(*key)}) : std::unexpected(key.error());
+  }
+  const auto ring = m_parts.keys.current();
   auto verified = m_verified.verify(presented, ring->verification_keys(), policy(), now, &m_parts.store);
   if (verified) {
     return PresentedToken{std::move(*verified)};

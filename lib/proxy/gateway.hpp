@@ -16,6 +16,7 @@
 #include "claudegate/proxy/model_policy.hpp"
 #include "claudegate/proxy/rate_limiter.hpp"
 #include "claudegate/proxy/sse_usage.hpp"
+#include "claudegate/store/api_key_cache.hpp"
 #include "claudegate/store/store.hpp"
 #include "claudegate/store/verified_cache.hpp"
 
@@ -184,6 +185,8 @@ private:
   // A session's requests carry one token: verified once, then until its exp
   // or the next revocation (by the store's revocation epoch).
   verified_cache::VerifiedCache m_verified{k_verified_cache_capacity};
+  // API keys likewise: read from the store once, until the next revocation.
+  api_key::KeyCache m_api_keys{k_verified_cache_capacity};
   std::string m_owner = store::reservation_owner(); // this process, on every reservation it makes
 };
 

@@ -6,6 +6,7 @@
 #include "claudegate/jose/digest.hpp"
 #include "claudegate/store/grant.hpp"
 #include "claudegate/store/refresh.hpp"
+#include "claudegate/store/revocation.hpp"
 
 #include <fmt/core.h>
 
@@ -31,8 +32,9 @@ std::string hex(std::string_view bytes) {
 }
 
 bool is_id(std::string_view text) {
-  return text.size() == k_id_length
-         && std::all_of(text.begin(), text.end(), [](char c) { return k_hex_digits.find(c) != std::string_view::npos; });
+  return text.size() == k_id_length && std::all_of(text.begin(), text.end(), [](char c) {
+           return k_hex_digits.find(c) != std::string_view::npos;
+         });
 }
 
 Error malformed() {
@@ -122,7 +124,9 @@ json::Json summary_json(const store::ApiKeyRecord& key, UnixSeconds now) {
   const auto time = [](std::optional<UnixSeconds> t) {
     return t ? json::Json(duration::format_time(*t)) : json::Json(nullptr);
   };
-  const auto member = [&](const char* name) { return key.grant.is_object() ? key.grant.value(name, json::Json()) : json::Json(); };
+  const auto member = [&](const char* name) {
+    return key.grant.is_object() ? key.grant.value(name, json::Json()) : json::Json();
+  };
   return {{"id", key.id},
           {"name", key.name},
           {"sub", key.subject},
@@ -182,6 +186,20 @@ Result<store::ApiKeyRecord> authenticate(store::ApiKeyStore& keys, std::string_v
     return std::unexpected(usable.error());
   }
   return std::move(**found);
+}
+
+Result<store::ApiKeyRecord> authenticate(store::Store& store, std::string_view presented, UnixSeconds now) {
+  auto key = authenticate(static_cast<store::ApiKeyStore&>(store), presented, now);
+  if (!key) {
+    return key;
+  }
+  token::VerifiedToken as_token;
+  as_token.claims = {{"jti", key->id}, {"sub", key->subject}, {"iat", key->created_at}};
+  if (auto unrevoked = revocation::check(store, as_token); !unrevoked) {
+    const auto& error = unrevoked.error();
+    return std::unexpected(Error{error.code, fmt::format("API key {}: {}", key->id, error.message)});
+  }
+  return key;
 }
 
 } // namespace claudegate::api_key

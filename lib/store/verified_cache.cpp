@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "claudegate/store/verified_cache.hpp"
 
-
 namespace claudegate::verified_cache {
 
 namespace {
@@ -30,8 +29,8 @@ VerifiedCache::VerifiedCache(std::size_t capacity) : m_entries(capacity) {
 Result<token::VerifiedToken> VerifiedCache::verify(std::string_view token, const keyset::KeySet& keys,
                                                    const claims::VerifyPolicy& policy, UnixSeconds now,
                                                    store::RevocationStore* store) {
-  auto hit = m_entries.find(token, store,
-                            [&](const Entry& entry) { return still_valid(entry, keys, policy, now); });
+  auto hit =
+      m_entries.find(token, store, [&](const Entry& entry) { return still_valid(entry, keys, policy, now); });
   if (!hit) {
     return std::unexpected(hit.error());
   }
@@ -42,14 +41,15 @@ Result<token::VerifiedToken> VerifiedCache::verify(std::string_view token, const
   // token whose signature and claims passed: a revocation committed after
   // this read moves the epoch on, so the next hit checks again.
   std::int64_t epoch = 0;
-  auto verified = revocation::verify_unrevoked(token, keys, policy, now, [&]() -> Result<store::RevocationStore*> {
-    auto read = epoch_cache::current_epoch(store);
-    if (!read) {
-      return std::unexpected(read.error());
-    }
-    epoch = *read;
-    return store;
-  });
+  auto verified =
+      revocation::verify_unrevoked(token, keys, policy, now, [&]() -> Result<store::RevocationStore*> {
+        auto read = epoch_cache::current_epoch(store);
+        if (!read) {
+          return std::unexpected(read.error());
+        }
+        epoch = *read;
+        return store;
+      });
   if (verified) {
     const keys::Key* key = keys.find(verified->kid);
     m_entries.remember(token, Entry{*verified, key != nullptr ? key->kid() : std::string{}}, epoch,

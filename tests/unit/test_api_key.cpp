@@ -210,7 +210,8 @@ TEST_CASE("api key cache: a warm key is served without reading the key again, un
   REQUIRE(cache.authenticate(*c.s.store, c.minted.key, k_now + 2));
   CHECK(cache.hits() == 1);
   // A wrong secret for a warm id is never a hit.
-  CHECK(error_of(cache.authenticate(*c.s.store, with_other_secret(c.minted), k_now + 3)) == Errc::unknown_key);
+  CHECK(error_of(cache.authenticate(*c.s.store, with_other_secret(c.minted), k_now + 3))
+        == Errc::unknown_key);
 }
 
 TEST_CASE("api key cache: a revocation is seen on the next request") {
@@ -246,4 +247,28 @@ TEST_CASE("api key cache: last use is written at most once a minute") {
   CHECK(last_used() == k_now + 1);
   REQUIRE(cache.authenticate(*c.s.store, c.minted.key, k_now + 61));
   CHECK(last_used() == k_now + 61);
+}
+
+TEST_CASE("api key: revoke --sub stops the subject's keys made until then, not later ones") {
+  KeyCase c;
+  REQUIRE(c.s.store->revoke_subject("billing-svc", k_now, "offboarded", k_now + 1));
+  auto cut = c.authenticate(c.minted.key, k_now + 2);
+  CHECK(error_of(cut) == Errc::revoked);
+  CHECK(cut.error().message.find(c.minted.parts.id) != std::string::npos);
+  CHECK(cut.error().message.find("billing-svc") != std::string::npos);
+  // Through the key store alone (no revocations) the key itself is still fine.
+  CHECK(api_key::authenticate(static_cast<store::ApiKeyStore&>(*c.s.store), c.minted.key, k_now + 2));
+
+  SystemRandom rng;
+  const auto later = api_key::mint(rng);
+  token::AccessTokenRequest request;
+  request.subject = "billing-svc";
+  auto record = api_key::new_record(later, request, "", k_ttl, k_now + 10);
+  REQUIRE(record);
+  REQUIRE(c.s.store->create_api_key(*record));
+  CHECK(c.authenticate(later.key, k_now + 11));
+
+  api_key::KeyCache cache(16);
+  CHECK(error_of(cache.authenticate(*c.s.store, c.minted.key, k_now + 12)) == Errc::revoked);
+  CHECK(cache.authenticate(*c.s.store, later.key, k_now + 12));
 }

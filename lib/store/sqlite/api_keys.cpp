@@ -13,7 +13,8 @@ namespace {
 namespace sql {
 const std::string k_columns = "id, name, subject, grant_json, secret_hash, created_at, expires_at, "
                               "last_used_at, revoked_at, revoked_reason, retires_at, rotated_from";
-const std::string k_insert = "INSERT INTO api_keys (" + k_columns + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+const std::string k_insert =
+    "INSERT INTO api_keys (" + k_columns + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 const std::string k_find = "SELECT " + k_columns + " FROM api_keys WHERE id = ?";
 const std::string k_list = "SELECT " + k_columns + " FROM api_keys ORDER BY created_at DESC, id";
 const std::string k_exists = "SELECT 1 FROM api_keys WHERE id = ?";
@@ -55,7 +56,8 @@ Result<void> readable(const Connection& db, const ApiKeyRecord& key) {
   if (!key.grant.is_discarded()) {
     return {};
   }
-  return fail(Errc::storage, fmt::format("API key {} has an unreadable grant in store {}", key.id, db.path()));
+  return fail(Errc::storage,
+              fmt::format("API key {} has an unreadable grant in store {}", key.id, db.path()));
 }
 
 // Fail with claim_mismatch unless key `id` exists.

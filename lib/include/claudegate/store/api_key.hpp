@@ -6,12 +6,13 @@
 #include "claudegate/base/json.hpp"
 #include "claudegate/jose/token.hpp"
 #include "claudegate/store/api_keys.hpp"
+#include "claudegate/store/store.hpp"
 
 #include <cstdint>
 #include <string>
 #include <string_view>
 
-// API keys (DESIGN.md §3): "cgk_<id>_<secret>", the id 16 lowercase hex
+// API keys: "cgk_<id>_<secret>", the id 16 lowercase hex
 // digits (public, never containing "_"), the secret 256 random bits as 43
 // base64url characters (which may contain "_" and "-": the id ends at the
 // first "_" after the prefix, so parsing is unambiguous). The store keeps
@@ -76,5 +77,11 @@ bool secret_matches(const store::ApiKeyRecord& record, std::string_view secret);
 // overlap), expired, or storage. No message quotes the secret.
 Result<store::ApiKeyRecord> authenticate(store::ApiKeyStore& keys, std::string_view presented,
                                          UnixSeconds now);
+
+// As above, and fails with revoked when a revocation in `store` covers the
+// key as a token of its grant (jti = its id, iat = its creation): its id
+// deny-listed (revoke --jti) or its subject cut off at or after its
+// creation (revoke --sub). What serve-local and every credential exchange use.
+Result<store::ApiKeyRecord> authenticate(store::Store& store, std::string_view presented, UnixSeconds now);
 
 } // namespace claudegate::api_key

@@ -27,7 +27,7 @@ struct ApiKeyRecord {
   std::optional<UnixSeconds> last_used_at; // coarse (touch_api_key)
   std::optional<UnixSeconds> revoked_at;
   std::optional<std::string> revoked_reason;
-  std::optional<UnixSeconds> retires_at; // rotated: valid until then
+  std::optional<UnixSeconds> retires_at;   // rotated: valid until then
   std::optional<std::string> rotated_from; // the key this one replaced
 };
 

@@ -35,7 +35,8 @@ public:
   // is the one it was remembered with (a hit); null otherwise (a miss).
   // Fails with storage. Thread-safe.
   template <typename Usable>
-  Result<std::shared_ptr<const Value>> find(std::string_view key, store::RevocationStore* store, Usable&& usable) {
+  Result<std::shared_ptr<const Value>> find(std::string_view key, store::RevocationStore* store,
+                                            Usable&& usable) {
     if (auto entry = lookup(key); entry && usable(entry->value)) {
       auto epoch = current_epoch(store);
       if (!epoch) {
