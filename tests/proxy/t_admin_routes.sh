@@ -89,23 +89,32 @@ for body in '{}' '{"jti":"a","sub":"b"}' '{"jti":""}' '{"colour":"red"}' 'not js
   expect_envelope invalid_request_error
 done
 
-# API keys: listed without their secret's hash; revoked by id.
-ledger "INSERT INTO api_keys (id, name, subject, grant_json, secret_hash, created_at, expires_at)
-  VALUES ('0123456789abcdef', 'billing', 'billing-svc', '{\"plan\":\"pro\",\"roles\":[]}',
-          'SECRETHASHVALUE', strftime('%s','now'), strftime('%s','now') + 86400)"
-call "$BASE/admin/keys" -H "x-api-key: $ADMIN"
+# API keys: an admin key reaches the admin side as an admin token does;
+# keys are listed without their secret; one revoked by id is refused next.
+ROBOT_JSON=$("$CG" issue --api-key --sub robot --plan admin --role admin --name ops-robot --json)
+ROBOT=$(json_get "$ROBOT_JSON" 'd["api_key"]')
+SVC_JSON=$("$CG" issue --api-key --sub billing-svc --plan free --name billing --json)
+SVC=$(json_get "$SVC_JSON" 'd["api_key"]')
+SVC_ID=$(json_get "$SVC_JSON" 'd["id"]')
+call "$BASE/admin/keys" -H "x-api-key: $ROBOT"
 expect_status 200
-expect_not_contains "$BODY" SECRETHASHVALUE
-[ "$(json_get "$BODY" '[(k["id"], k["sub"], k["name"], k["state"]) for k in d["api_keys"]]')" \
-  = "[('0123456789abcdef', 'billing-svc', 'billing', 'active')]" ] || fail "GET /admin/keys: $BODY"
-call "$BASE/admin/keys" -H "x-api-key: $USER"
+expect_not_contains "$BODY" "${ROBOT#cgk_*_}"
+expect_not_contains "$BODY" "${SVC#cgk_*_}"
+[ "$(json_get "$BODY" 'sorted((k["name"], k["sub"], k["state"]) for k in d["api_keys"])')" \
+  = "[('billing', 'billing-svc', 'active'), ('ops-robot', 'robot', 'active')]" ] || fail "GET /admin/keys: $BODY"
+call "$BASE/admin/keys" -H "x-api-key: $SVC"
 expect_status 403
 expect_contains "$BODY" "needs the role admin"
-call "$BASE/admin/revoke" -H "x-api-key: $ADMIN" -d '{"api_key":"0123456789abcdef","reason":"rotated out"}'
+call "$BASE/v1/messages" -H "x-api-key: $SVC" -d "$MSG"
+expect_status 200
+call "$BASE/admin/revoke" -H "Authorization: Bearer $ROBOT" -d "{\"api_key\":\"$SVC_ID\",\"reason\":\"rotated out\"}"
 expect_status 200
 [ "$(json_get "$BODY" 'd["revoked"]["kind"]')" = api_key ] || fail "revoked kind: $BODY"
+call "$BASE/v1/messages" -H "x-api-key: $SVC" -d "$MSG"
+expect_status 401
 call "$BASE/admin/keys" -H "x-api-key: $ADMIN"
-[ "$(json_get "$BODY" 'd["api_keys"][0]["state"]')" = revoked ] || fail "key not revoked: $BODY"
+[ "$(json_get "$BODY" '[k["state"] for k in d["api_keys"] if k["id"] == "'"$SVC_ID"'"]')" = "['revoked']" ] \
+  || fail "key not revoked: $BODY"
 call "$BASE/admin/revoke" -H "x-api-key: $ADMIN" -d '{"api_key":"ffffffffffffffff"}'
 expect_status 404
 expect_envelope not_found_error
