@@ -105,7 +105,9 @@ ExitCode verify_batch(batch_verify::TokenChecker& checker, Context& ctx) {
   options.threads = std::thread::hardware_concurrency();
   const auto outcome = batch_verify::run(
       checker, batch_verify::fd_reader(STDIN_FILENO),
-      [](std::string_view lines) { return std::fwrite(lines.data(), 1, lines.size(), stdout) == lines.size(); },
+      [](std::string_view lines) {
+        return std::fwrite(lines.data(), 1, lines.size(), stdout) == lines.size();
+      },
       store_opener(ctx), options);
   if (outcome.write_failed) {
     return ExitCode::failure;

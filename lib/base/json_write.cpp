@@ -165,7 +165,8 @@ void append_compact(std::string& out, const Json& value) {
 }
 
 ObjectWriter::ObjectWriter(std::string& out, Style style)
-    : m_out(out), m_comma(style == Style::compact ? "," : ", "), m_colon(style == Style::compact ? ":" : ": ") {
+    : m_out(out), m_comma(style == Style::compact ? "," : ", "),
+      m_colon(style == Style::compact ? ":" : ": ") {
   m_out.push_back('{');
 }
 

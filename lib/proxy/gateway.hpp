@@ -4,6 +4,7 @@
 #include "access_policy.hpp"
 #include "keyring_watch.hpp"
 #include "metrics.hpp"
+#include "oauth_request.hpp"
 #include "request_log.hpp"
 #include "upstream.hpp"
 #include "wire.hpp"
@@ -17,6 +18,7 @@
 #include "claudegate/proxy/rate_limiter.hpp"
 #include "claudegate/proxy/sse_usage.hpp"
 #include "claudegate/store/api_key_cache.hpp"
+#include "claudegate/store/api_keys.hpp"
 #include "claudegate/store/store.hpp"
 #include "claudegate/store/verified_cache.hpp"
 
@@ -122,6 +124,7 @@ public:
   void get_model(const httplib::Request& req, httplib::Response& res);
   void refresh(const httplib::Request& req, httplib::Response& res);
   void revoke(const httplib::Request& req, httplib::Response& res);
+  void oauth_token(const httplib::Request& req, httplib::Response& res);
   void jwks(const httplib::Request& req, httplib::Response& res);
   void healthz(const httplib::Request& req, httplib::Response& res);
   void metrics(const httplib::Request& req, httplib::Response& res);
@@ -163,6 +166,8 @@ private:
   void quota_headers(httplib::Response& res, const Ticket& ticket);
   void upstream_failed(httplib::Response& res, CallRecord& call, const Exchange& exchange);
   Checked<void> revoke_presented(const std::string& presented, CallRecord& call);
+  oauth::Checked<store::ApiKeyRecord> authenticate_client(const oauth::ClientCredentials& client);
+  oauth::Checked<std::string> client_token(const httplib::Request& req, CallRecord& call);
   void models_reply(const httplib::Request& req, httplib::Response& res, CallRecord& call,
                     const Caller& caller);
 

@@ -247,6 +247,7 @@ void add_routes(httplib::Server& server, Gateway& gateway) {
   server.Get("/.well-known/jwks.json", bind_route<&Gateway::jwks>(gateway));
   server.Post("/auth/refresh", bind_route<&Gateway::refresh>(gateway));
   server.Post("/auth/revoke", bind_route<&Gateway::revoke>(gateway));
+  server.Post("/oauth/token", bind_route<&Gateway::oauth_token>(gateway));
   server.Get("/healthz", bind_route<&Gateway::healthz>(gateway));
   server.Get("/metrics", bind_route<&Gateway::metrics>(gateway));
   server.Get("/admin/usage", bind_route<&Gateway::admin_usage>(gateway));

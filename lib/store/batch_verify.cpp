@@ -89,7 +89,8 @@ void verify_share(TokenChecker& checker, std::span<const std::string_view> lines
 
 // Splits `lines` into one contiguous share per worker (fewer for a short
 // chunk), verifies the shares at once, the first on this thread.
-void verify_chunk(TokenChecker& checker, std::span<const std::string_view> lines, std::vector<Worker>& workers) {
+void verify_chunk(TokenChecker& checker, std::span<const std::string_view> lines,
+                  std::vector<Worker>& workers) {
   constexpr std::size_t k_min_share = 64; // a thread is not worth fewer tokens
   const std::size_t count = std::clamp<std::size_t>(lines.size() / k_min_share, 1, workers.size());
   const std::size_t share = (lines.size() + count - 1) / count;
@@ -104,11 +105,13 @@ void verify_chunk(TokenChecker& checker, std::span<const std::string_view> lines
 
 } // namespace
 
-KeySource::KeySource(std::shared_ptr<const keyset::KeySet> fixed) : m_fixed(std::move(fixed)) {}
+KeySource::KeySource(std::shared_ptr<const keyset::KeySet> fixed) : m_fixed(std::move(fixed)) {
+}
 
 KeySource::KeySource(std::unique_ptr<jwks_remote::RemoteKeySet> remote,
                      std::unique_ptr<jwks_remote::DiskCache> disk)
-    : m_disk(std::move(disk)), m_remote(std::move(remote)) {}
+    : m_disk(std::move(disk)), m_remote(std::move(remote)) {
+}
 
 Result<std::shared_ptr<const keyset::KeySet>> KeySource::for_token(std::string_view token) {
   if (!m_remote) {
@@ -191,12 +194,13 @@ Reader fd_reader(int fd) {
     do {
       got = ::read(fd, buffer.data(), buffer.size());
     } while (got < 0 && errno == EINTR);
-    return static_cast<std::size_t>(std::max<ssize_t>(got, 0)); // an error ends the input, as for std::getline
+    return static_cast<std::size_t>(
+        std::max<ssize_t>(got, 0)); // an error ends the input, as for std::getline
   };
 }
 
-BatchOutcome run(TokenChecker& checker, const Reader& input, const Writer& output, const StoreOpener& open_store,
-                 const BatchOptions& options) {
+BatchOutcome run(TokenChecker& checker, const Reader& input, const Writer& output,
+                 const StoreOpener& open_store, const BatchOptions& options) {
   const unsigned threads = checker.parallel_safe() ? std::max(1U, options.threads) : 1U;
   std::vector<Worker> workers;
   workers.reserve(threads);

@@ -81,7 +81,8 @@ Result<token::VerifiedToken> verify_unrevoked(std::string_view token, const keys
 Result<token::VerifiedToken> verify_unrevoked(std::string_view token, const keyset::KeySet& keys,
                                               const claims::VerifyPolicy& policy, UnixSeconds now,
                                               store::RevocationStore* store) {
-  return verify_unrevoked(token, keys, policy, now, [store]() -> Result<store::RevocationStore*> { return store; });
+  return verify_unrevoked(token, keys, policy, now,
+                          [store]() -> Result<store::RevocationStore*> { return store; });
 }
 
 } // namespace claudegate::revocation

@@ -195,13 +195,12 @@ TEST_CASE("batch_verify: a writer that fails stops the batch") {
   bv::KeySource keys(verifier());
   bv::TokenChecker checker(keys, local_policy(), k_now, false);
   int writes = 0;
-  const auto outcome = bv::run(
-      checker, string_reader(issue("alice").token + "\n"),
-      [&writes](std::string_view) {
-        ++writes;
-        return false;
-      },
-      no_store(), {});
+  const auto outcome = bv::run(checker, string_reader(issue("alice").token + "\n"),
+                               [&writes](std::string_view) {
+                                 ++writes;
+                                 return false;
+                               },
+                               no_store(), {});
   CHECK(outcome.write_failed);
   CHECK(writes == 1);
 }
@@ -210,7 +209,8 @@ TEST_CASE("batch_verify: a result line is the result document's dump()") {
   bv::KeySource keys(verifier());
   bv::TokenChecker checker(keys, local_policy(), k_now, false);
   bv::LazyStore store(no_store());
-  const auto extra = json::Json::parse(R"({"team":"caf\u00e9 \"x\"","ratio":0.25,"nested":{"b":[1,-2],"a":null}})");
+  const auto extra =
+      json::Json::parse(R"({"team":"caf\u00e9 \"x\"","ratio":0.25,"nested":{"b":[1,-2],"a":null}})");
   const std::vector<Result<token::VerifiedToken>> verdicts = {
       checker.check(issue("alice", extra).token, store),
       checker.check("a.b.c", store),

@@ -15,8 +15,14 @@ using json::Json;
 
 namespace {
 
-const std::vector<std::string> k_bad_utf8 = {"\xff", "a\xc3", "\xc0\xaf", "\xed\xa0\x80", "x\xf4\x90\x80\x80y",
-                                             "\xe0\x80\xaf", "\xf0\x80\x80\xaf", "ok \x80 then \xe2\x82"};
+const std::vector<std::string> k_bad_utf8 = {"\xff",
+                                             "a\xc3",
+                                             "\xc0\xaf",
+                                             "\xed\xa0\x80",
+                                             "x\xf4\x90\x80\x80y",
+                                             "\xe0\x80\xaf",
+                                             "\xf0\x80\x80\xaf",
+                                             "ok \x80 then \xe2\x82"};
 
 std::string compact(const Json& value) {
   std::string out = "prefix:";
@@ -98,8 +104,10 @@ TEST_CASE("json write: ObjectWriter writes members in call order, compact or spa
   std::string compact_text;
   json::ObjectWriter compact_object(compact_text);
   fill(compact_object);
-  CHECK(compact_text == R"({"s":"v\"1","n":-42,"none":null,"some":7,"t":true,"list":["a","b"],"empty":[],)"
-                        R"("doc":{"x":[null],"y":1.5},"raw":{},"lossy":"bad)" "\xef\xbf\xbd\"}");
+  CHECK(compact_text
+        == R"({"s":"v\"1","n":-42,"none":null,"some":7,"t":true,"list":["a","b"],"empty":[],)"
+           R"("doc":{"x":[null],"y":1.5},"raw":{},"lossy":"bad)"
+           "\xef\xbf\xbd\"}");
 
   std::string spaced_text = "row ";
   json::ObjectWriter spaced(spaced_text, json::ObjectWriter::Style::spaced);

@@ -325,10 +325,12 @@ TEST_CASE("report: JSON bytes are pinned: member order, separators, and ledger t
   const std::string expected =
       "{\n  \"since\": \"2026-11-23T00:00:00Z\",\n  \"until\": null,\n  \"group_by\": [\"sub\", \"model\"],\n"
       "  \"rows\": [\n"
-      "    {\"sub\": \"caf\xc3\xa9 \\\"q\\\" \\\\\", \"model\": \"mod\xef\xbf\xbd\\n\\u0001\", \"requests\": 2, "
+      "    {\"sub\": \"caf\xc3\xa9 \\\"q\\\" \\\\\", \"model\": \"mod\xef\xbf\xbd\\n\\u0001\", \"requests\": "
+      "2, "
       "\"input_tokens\": 10, \"output_tokens\": 5, \"cache_read_tokens\": 0, \"cache_write_tokens\": 0, "
       "\"total_tokens\": 15, \"estimated_requests\": 0, \"daily_limit\": null, \"remaining_today\": null},\n"
-      "    {\"sub\": \"alice\", \"model\": \"m\", \"requests\": 1, \"input_tokens\": 1, \"output_tokens\": 1, "
+      "    {\"sub\": \"alice\", \"model\": \"m\", \"requests\": 1, \"input_tokens\": 1, \"output_tokens\": "
+      "1, "
       "\"cache_read_tokens\": 2, \"cache_write_tokens\": 3, \"total_tokens\": 7, \"estimated_requests\": 0, "
       "\"daily_limit\": null, \"remaining_today\": null}\n"
       "  ],\n"
@@ -337,6 +339,7 @@ TEST_CASE("report: JSON bytes are pinned: member order, separators, and ledger t
   CHECK(text == expected);
   CHECK(report::render({}, options({GroupBy::day}, report::Format::json), {})
         == "{\n  \"since\": null,\n  \"until\": null,\n  \"group_by\": [\"day\"],\n  \"rows\": [],\n"
-           "  \"totals\": {\"requests\": 0, \"input_tokens\": 0, \"output_tokens\": 0, \"cache_read_tokens\": 0, "
+           "  \"totals\": {\"requests\": 0, \"input_tokens\": 0, \"output_tokens\": 0, "
+           "\"cache_read_tokens\": 0, "
            "\"cache_write_tokens\": 0, \"total_tokens\": 0, \"estimated_requests\": 0}\n}\n");
 }

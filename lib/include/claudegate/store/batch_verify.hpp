@@ -105,7 +105,7 @@ Reader fd_reader(int fd);
 using Writer = std::function<bool(std::string_view lines)>;
 
 struct BatchOptions {
-  unsigned threads = 1; // at most; one when the keys are not parallel-safe
+  unsigned threads = 1;                      // at most; one when the keys are not parallel-safe
   std::size_t chunk_bytes = 4 * 1024 * 1024; // input verified per round (memory stays bounded)
 };
 

@@ -19,7 +19,8 @@ store::TokenIdentity identity_of(const token::VerifiedToken& token, std::string_
 // reason) when `store` holds a revocation for `token` (its identity in
 // namespace `space`); storage when the store cannot answer — never treated
 // as "not revoked".
-Result<void> check(store::RevocationStore& store, const token::VerifiedToken& token, std::string_view space = {});
+Result<void> check(store::RevocationStore& store, const token::VerifiedToken& token,
+                   std::string_view space = {});
 
 // The one token check of `verify` and serve-local: token::verify of `token`
 // with `keys` under `policy` at `now`, then — only when signature and claims
