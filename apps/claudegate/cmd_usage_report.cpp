@@ -5,6 +5,7 @@
 
 #include <claudegate/base/duration.hpp>
 #include <claudegate/store/report.hpp>
+#include <claudegate/store/report_query.hpp>
 
 #include <fmt/core.h>
 
@@ -20,15 +21,10 @@ namespace claudegate::app {
 
 namespace {
 
-constexpr std::int64_t k_day_seconds = 86'400;
 constexpr int k_default_width = 80;
 
 struct UsageReportOptions {
-  std::optional<std::string> since;
-  std::optional<std::string> until;
-  std::optional<std::string> subject;
-  std::optional<std::string> model;
-  std::string by;
+  report::Filters filters; // --since, --until, --sub, --model, --by
   std::string format = "table";
   bool chart = false;
 };
@@ -61,49 +57,6 @@ int output_width() {
   return k_default_width;
 }
 
-// The ledger query of the options at `now`: the range defaults to today (UTC),
-// --until is exclusive. The validators have already accepted the texts.
-Result<store::UsageQuery> make_query(const UsageReportOptions& opt, UnixSeconds now) {
-  const UnixSeconds today = duration::utc_day_start(now);
-  store::UsageQuery query;
-  query.since = opt.since ? duration::parse_time(*opt.since).value_or(today) : today;
-  query.until = opt.until ? duration::parse_time(*opt.until).value_or(today) : today + k_day_seconds;
-  if (*query.since >= *query.until) {
-    return fail(Errc::config,
-                fmt::format("--since {} is not before --until {}, so the range is empty (without them, "
-                            "both mean today, UTC); give both or a later --until",
-                            duration::format_time(*query.since), duration::format_time(*query.until)));
-  }
-  query.subject = opt.subject;
-  query.model = opt.model;
-  if (!opt.by.empty()) {
-    query.group_by = report::parse_group_by(opt.by).value_or(std::vector<store::GroupBy>{});
-  }
-  return query;
-}
-
-bool grouped_by_sub(const store::UsageQuery& query) {
-  return std::find(query.group_by.begin(), query.group_by.end(), store::GroupBy::sub) != query.group_by.end();
-}
-
-// Today's quota of each subject, needed only when the report is by subject.
-Result<std::map<std::string, store::SubjectQuota>>
-quotas_for(store::UsageStore& store, const store::UsageQuery& query, UnixSeconds now) {
-  std::map<std::string, store::SubjectQuota> quotas;
-  if (!grouped_by_sub(query)) {
-    return quotas;
-  }
-  auto listed = store.subject_quotas(now);
-  if (!listed) {
-    return std::unexpected(listed.error());
-  }
-  for (auto& quota : *listed) {
-    auto subject = quota.subject;
-    quotas.emplace(std::move(subject), std::move(quota));
-  }
-  return quotas;
-}
-
 report::Options render_options(const UsageReportOptions& opt, const store::UsageQuery& query) {
   report::Options options;
   options.group_by = query.group_by;
@@ -122,7 +75,7 @@ ExitCode run_usage_report(const UsageReportOptions& opt, Context& ctx) {
                       errors);
   }
   const UnixSeconds now = ctx.clock().now();
-  auto query = make_query(opt, now);
+  auto query = report::make_query(opt.filters, now, "--"); // texts already validated
   if (!query) {
     return ctx.report(query.error(), errors);
   }
@@ -131,7 +84,7 @@ ExitCode run_usage_report(const UsageReportOptions& opt, Context& ctx) {
   if (!rows) {
     return ctx.report(rows.error(), errors);
   }
-  auto quotas = quotas_for(**store, *query, now);
+  auto quotas = report::quotas_for(**store, *query, now);
   if (!quotas) {
     return ctx.report(quotas.error(), errors);
   }
@@ -145,15 +98,15 @@ void setup_usage_report(CLI::App& app, Context& ctx) {
   auto opt = std::make_shared<UsageReportOptions>();
   auto* cmd =
       app.add_subcommand("usage-report", "Report token usage from the ledger, by subject, day or model");
-  cmd->add_option("--since", opt->since,
+  cmd->add_option("--since", opt->filters.since,
                   "from this time, inclusive (Unix seconds, RFC 3339 or YYYY-MM-DD; "
                   "default: start of today, UTC)")
       ->check(time_validator());
-  cmd->add_option("--until", opt->until, "up to this time, exclusive (default: end of today, UTC)")
+  cmd->add_option("--until", opt->filters.until, "up to this time, exclusive (default: end of today, UTC)")
       ->check(time_validator());
-  cmd->add_option("--sub", opt->subject, "only this subject");
-  cmd->add_option("--model", opt->model, "only this model");
-  cmd->add_option("--by", opt->by, "group by sub, day or model, or several: sub,day")
+  cmd->add_option("--sub", opt->filters.subject, "only this subject");
+  cmd->add_option("--model", opt->filters.model, "only this model");
+  cmd->add_option("--by", opt->filters.by, "group by sub, day or model, or several: sub,day")
       ->check(parsed_by(report::parse_group_by, "sub|day|model[,…]"));
   cmd->add_option("--format", opt->format, "table (default), json or csv")
       ->check(parsed_by(report::parse_format, "table|json|csv"));

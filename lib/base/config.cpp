@@ -179,6 +179,28 @@ struct ServeTable {
   std::string show(const ServeConfig& /*serve*/) const { return {}; } // keys document themselves
 };
 
+const std::vector<Entry<AccessConfig>>& access_entries() {
+  static const std::vector<Entry<AccessConfig>> k_entries{
+      entry("/admin/usage", &AccessConfig::admin_usage, Roles{}, "roles that may read GET /admin/usage"),
+      entry("/admin/revoke", &AccessConfig::admin_revoke, Roles{}, "roles that may POST /admin/revoke"),
+      entry("/admin/keys", &AccessConfig::admin_keys, Roles{}, "roles that may list GET /admin/keys"),
+      entry("/metrics", &AccessConfig::metrics, Roles{}, "roles that may read /metrics with --allow-remote"),
+  };
+  return k_entries;
+}
+
+// [access]: its routes over the default (role admin for each).
+struct AccessTable {
+  static constexpr std::string_view type = "table";
+
+  Result<AccessConfig> read(const Context& ctx, const Field& field) const {
+    const auto table = table_of(ctx, field);
+    return table ? apply_table(ctx, **table, "access", access_entries(), AccessConfig{})
+                 : std::unexpected(table.error());
+  }
+  std::string show(const AccessConfig& /*access*/) const { return {}; } // keys document themselves
+};
+
 const std::vector<Entry<Config>>& root_entries() {
   static const std::vector<Entry<Config>> k_entries{
       entry("issuer", &Config::issuer, Text{}, "the iss of issued tokens"),
@@ -190,6 +212,7 @@ const std::vector<Entry<Config>>& root_entries() {
       entry("max_access_ttl", &Config::max_access_ttl, Duration{1}, "longest access token lifetime"),
       entry("serve", &Config::serve, ServeTable{}, "serve-local's settings"),
       entry("plans", &Config::plans, PlanTables{}, "[plans.NAME] tables add plans or change built-in ones"),
+      entry("access", &Config::access, AccessTable{}, "the roles serve-local's admin routes need"),
   };
   return k_entries;
 }
@@ -271,6 +294,7 @@ std::vector<KeyDoc> key_docs() {
   append_docs(docs, "serve.", serve_entries(), cfg.serve);
   append_docs(docs, "serve.lockout.", lockout_entries(), cfg.serve.lockout);
   append_docs(docs, "plans.NAME.", plan_entries(), new_plan("NAME"));
+  append_docs(docs, "access.", access_entries(), cfg.access);
   return docs;
 }
 

@@ -64,6 +64,25 @@ std::optional<std::int64_t> parse_size(std::string_view text) {
   return std::nullopt;
 }
 
+// The strings of array `field`; `usage` is the message when it is not an
+// array or an element is not a non-empty string.
+Result<std::vector<std::string>> read_strings(const Context& ctx, const Field& field,
+                                              const std::string& usage) {
+  const auto* array = field.node.as_array();
+  if (array == nullptr) {
+    return ctx.fail_at(field.node.source(), usage);
+  }
+  std::vector<std::string> strings;
+  for (const auto& element : *array) {
+    const auto* text = element.as_string();
+    if (text == nullptr || text->get().empty()) {
+      return ctx.fail_at(element.source(), usage);
+    }
+    strings.push_back(text->get());
+  }
+  return strings;
+}
+
 } // namespace
 
 std::unexpected<Error> unknown_key(const Context& ctx, const toml::key& key, std::string_view table,
@@ -192,24 +211,27 @@ std::string Size::show(std::int64_t bytes) const {
 }
 
 Result<std::vector<std::string>> Globs::read(const Context& ctx, const Field& field) const {
-  const auto* array = field.node.as_array();
-  const auto usage = fmt::format("{} must be a list of model globs, e.g. [\"claude-*haiku*\"]", field.name);
-  if (array == nullptr) {
-    return ctx.fail_at(field.node.source(), usage);
-  }
-  std::vector<std::string> globs;
-  for (const auto& element : *array) {
-    const auto* glob = element.as_string();
-    if (glob == nullptr || glob->get().empty()) {
-      return ctx.fail_at(element.source(), usage);
-    }
-    globs.push_back(glob->get());
-  }
-  return globs;
+  return read_strings(ctx, field,
+                      fmt::format("{} must be a list of model globs, e.g. [\"claude-*haiku*\"]", field.name));
 }
 
 std::string Globs::show(const std::vector<std::string>& globs) const {
   return fmt::format("{}", globs); // ["claude-haiku*", "claude-*sonnet*"]
+}
+
+// An empty list would lock everyone out of the route, surely not what was meant.
+Result<std::vector<std::string>> Roles::read(const Context& ctx, const Field& field) const {
+  const auto usage =
+      fmt::format("{} must be a non-empty list of role names, e.g. [\"admin\", \"billing\"]", field.name);
+  const auto* array = field.node.as_array();
+  if (array != nullptr && array->empty()) {
+    return ctx.fail_at(field.node.source(), usage);
+  }
+  return read_strings(ctx, field, usage);
+}
+
+std::string Roles::show(const std::vector<std::string>& roles) const {
+  return fmt::format("{}", roles); // ["admin", "billing"]
 }
 
 Result<OverCap> CapPolicy::read(const Context& ctx, const Field& field) const {

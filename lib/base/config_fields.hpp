@@ -92,6 +92,13 @@ struct Globs {
   std::string show(const std::vector<std::string>& globs) const;
 };
 
+// A non-empty list of role names.
+struct Roles {
+  static constexpr std::string_view type = "roles";
+  Result<std::vector<std::string>> read(const Context& ctx, const Field& field) const;
+  std::string show(const std::vector<std::string>& roles) const;
+};
+
 // "clamp" or "reject".
 struct CapPolicy {
   static constexpr std::string_view type = "clamp|reject";

@@ -50,8 +50,8 @@ Rejection auth_rejection(const Error& error) {
 
 } // namespace
 
-Gateway::Gateway(GatewayParts parts)
-    : m_parts(parts),
+Gateway::Gateway(GatewayParts parts, access::AccessPolicy access)
+    : m_parts(parts), m_access(std::move(access)),
       m_guard(lockout_policy(parts.config.serve.lockout), parts.clock, parts.metrics, parts.log) {
 }
 

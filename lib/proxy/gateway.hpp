@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 
+#include "access_policy.hpp"
 #include "auth_guard.hpp"
 #include "keyring_watch.hpp"
 #include "metrics.hpp"
@@ -27,6 +28,7 @@
 #include <atomic>
 #include <chrono>
 #include <expected>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -110,9 +112,12 @@ struct Ticket {
 
 template <typename T> using Checked = std::expected<T, Rejection>;
 
+struct AdminRevocation; // what POST /admin/revoke asks (gateway_admin.cpp)
+
 class Gateway {
 public:
-  explicit Gateway(GatewayParts parts);
+  // `access`: the roles the admin routes (and a remote /metrics) need.
+  explicit Gateway(GatewayParts parts, access::AccessPolicy access = access::AccessPolicy());
 
   void messages(const httplib::Request& req, httplib::Response& res);
   void count_tokens(const httplib::Request& req, httplib::Response& res);
@@ -124,6 +129,9 @@ public:
   void jwks(const httplib::Request& req, httplib::Response& res);
   void healthz(const httplib::Request& req, httplib::Response& res);
   void metrics(const httplib::Request& req, httplib::Response& res);
+  void admin_usage(const httplib::Request& req, httplib::Response& res);
+  void admin_revoke(const httplib::Request& req, httplib::Response& res);
+  void admin_keys(const httplib::Request& req, httplib::Response& res);
 
   // Give an empty error response (404 route, 413 body limit, …) the
   // envelope; false when `res` already has a body.
@@ -168,11 +176,21 @@ private:
   void models_reply(const httplib::Request& req, httplib::Response& res, CallRecord& call,
                     const Caller& caller);
 
+  using GuardedReply =
+      std::function<void(const httplib::Request&, httplib::Response&, CallRecord&, const Caller&)>;
+  void serve_guarded(const httplib::Request& req, httplib::Response& res, const GuardedReply& reply);
+  void usage_reply(const httplib::Request& req, httplib::Response& res, CallRecord& call);
+  void keys_reply(httplib::Response& res, CallRecord& call);
+  void revoke_reply(const httplib::Request& req, httplib::Response& res, CallRecord& call,
+                    const Caller& caller);
+  Checked<json::Json> record_revocation(const AdminRevocation& request, const Caller& caller);
+
   void reject(httplib::Response& res, CallRecord& call, const Rejection& rejection);
   void finish(const CallRecord& call);
   claims::VerifyPolicy policy() const;
 
   GatewayParts m_parts;
+  access::AccessPolicy m_access;
   AuthGuard m_guard; // brute-force lockout of client IPs on the authentication routes
   SubjectLimiter m_limiter;
   // A session's requests carry one token: verified once, then until its exp

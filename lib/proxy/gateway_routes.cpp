@@ -231,8 +231,16 @@ void Gateway::healthz(const httplib::Request&, httplib::Response& res) {
   res.set_content(R"({"status":"ok"})", "application/json");
 }
 
-void Gateway::metrics(const httplib::Request&, httplib::Response& res) {
-  res.set_content(m_parts.metrics.render() + m_guard.render_metrics(), "text/plain; version=0.0.4");
+// Open on loopback; with --allow-remote, for the roles the access policy names.
+void Gateway::metrics(const httplib::Request& req, httplib::Response& res) {
+  const auto render = [this](const auto&, httplib::Response& out, auto&...) {
+    out.set_content(m_parts.metrics.render() + m_guard.render_metrics(), "text/plain; version=0.0.4");
+  };
+  if (m_access.guards(req.path)) {
+    serve_guarded(req, res, render);
+  } else {
+    render(req, res);
+  }
 }
 
 bool Gateway::fill_error(const httplib::Request& req, httplib::Response& res) {

@@ -250,6 +250,9 @@ void add_routes(httplib::Server& server, Gateway& gateway) {
   server.Post("/oauth/token", bind_route<&Gateway::oauth_token>(gateway));
   server.Get("/healthz", bind_route<&Gateway::healthz>(gateway));
   server.Get("/metrics", bind_route<&Gateway::metrics>(gateway));
+  server.Get("/admin/usage", bind_route<&Gateway::admin_usage>(gateway));
+  server.Post("/admin/revoke", bind_route<&Gateway::admin_revoke>(gateway));
+  server.Get("/admin/keys", bind_route<&Gateway::admin_keys>(gateway));
   server.set_error_handler(error_route(gateway));
   // Before 100 Continue: a body above the limit or a request without a valid credential is refused unsent.
   server.set_expect_100_continue_handler([&gateway](const httplib::Request& req, httplib::Response& res) {
@@ -385,9 +388,12 @@ Result<void> run_server(const ServeOptions& options, const ServeResources& resou
   }
   std::signal(SIGPIPE, SIG_IGN); // a client that hangs up is a failed write, not a dead process
   SignalWatch signals;           // before any thread starts, so they all inherit the mask
+  const access::AccessPolicy roles(access::route_roles(resources.config.access),
+                                   options.allow_remote ? access::Reach::remote : access::Reach::loopback);
   Gateway gateway({resources.config, resources.store, resources.clock, resources.random, *services.keys,
                    *services.upstream, services.metrics, services.log, services.aborting, options.body_limit,
-                   services.idp ? &*services.idp : nullptr});
+                   services.idp ? &*services.idp : nullptr},
+                  roles);
   GatewayServer server;
   configure(server, options);
   server.guard_heads(stream_limits(options), refusal_log(services, resources));

@@ -128,6 +128,7 @@ check_keys() {
       serve.lockout.*) list=$(key_list "$page" ".B [serve.lockout]") ;;
       serve.*) list=$(key_list "$page" ".B [serve]") ;;
       plans.NAME.*) list=$(key_list "$page" ".BI [plans.") ;;
+      access.*) list=$(key_list "$page" ".B [access]") ;;
       *) list=$(key_list "$page" "Top-level keys") ;;
     esac
     has_word "${name##*.}" <<<"$list" || { echo "config key $name missing"; missing=1; }

@@ -20,6 +20,9 @@ std::string file_setting(const std::string& key, const std::string& value) {
     const std::string models = name == "models" ? "" : "models = [\"claude-*\"]\n";
     return "[plans.team]\n" + models + name + " = " + value + "\n";
   }
+  if (key.starts_with("access.")) {
+    return "[access]\n\"" + key.substr(7) + "\" = " + value + "\n";
+  }
   return key + " = " + value + "\n";
 }
 
@@ -32,7 +35,8 @@ const config::KeyDoc* find_doc(const std::vector<config::KeyDoc>& docs, const st
 
 TEST_CASE("config keys: key_docs lists every key of every table, each documented") {
   const auto docs = config::key_docs();
-  CHECK(docs.size() == 9 + 10 + 7); // top level (with serve, plans), [serve], [plans.NAME]
+  // top level (with serve, plans, access), [serve] (with lockout), [serve.lockout], [plans.NAME], [access]
+  CHECK(docs.size() == 10 + 11 + 5 + 7 + 4);
   for (const char* name :
        {"issuer", "max_access_ttl", "serve", "plans", "serve.listen", "serve.max_output_tokens",
         "plans.NAME.models", "plans.NAME.unbounded_input_reserve"}) {

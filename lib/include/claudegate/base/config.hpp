@@ -69,6 +69,15 @@ struct ServeConfig {
   LockoutConfig lockout;
 };
 
+// [access]: the roles (a token's "roles" claim) that may reach each of
+// serve-local's guarded routes; one of them is enough.
+struct AccessConfig {
+  std::vector<std::string> admin_usage{"admin"};  // GET /admin/usage
+  std::vector<std::string> admin_revoke{"admin"}; // POST /admin/revoke
+  std::vector<std::string> admin_keys{"admin"};   // GET /admin/keys
+  std::vector<std::string> metrics{"admin"};      // GET /metrics, only with --allow-remote
+};
+
 struct Config {
   std::string issuer = "claudegate";
   std::string audience = "claude-proxy";
@@ -79,6 +88,7 @@ struct Config {
   std::int64_t max_access_ttl = 24 * 3600;
   ServeConfig serve;
   std::map<std::string, Plan> plans; // built-ins: free, pro, admin
+  AccessConfig access;
 
   // The plan named `name`; fails with config listing the known plans.
   Result<const Plan*> plan(const std::string& name) const;
