@@ -118,7 +118,8 @@ void setup_serve_local(CLI::App& app, Context& ctx) {
   cmd->add_option(
       "--listen", opt->listen,
       fmt::format("HOST:PORT to listen on (default from config: {})", config::ServeConfig{}.listen));
-  cmd->add_flag("--allow-remote", opt->allow_remote, "allow a non-loopback --listen address");
+  cmd->add_flag("--allow-remote", opt->allow_remote,
+                "allow a non-loopback --listen address (then /metrics needs a role, admin by default)");
   cmd->add_option("--upstream", opt->upstream,
                   fmt::format("Claude API base URL (default {})", config::serve_defaults::upstream));
   cmd->add_option("--api-key-file", opt->api_key_file,

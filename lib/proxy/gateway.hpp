@@ -142,6 +142,7 @@ public:
 private:
   CallRecord begin(const httplib::Request& req) const;
   Checked<Caller> authenticate(const httplib::Request& req);
+  Checked<Caller> authorize_route(const httplib::Request& req, CallRecord& call);
   // Report a refused credential: a 401 to the lockout guard (counted, logged,
   // maybe locking the IP), any other refusal to /metrics only.
   void auth_failed(const httplib::Request& req, std::string_view presented, std::string_view reason,

@@ -128,16 +128,24 @@ Checked<AdminRevocation> revoke_request(const std::string& text) {
 
 // Authenticate, check the caller's roles for the route and take an rpm
 // slot; then `reply` answers, and the slot is given back.
+// The caller of guarded route req.path, named in `call`: authenticated
+// (401) and holding a role the access policy wants for the route (403).
+Checked<Caller> Gateway::authorize_route(const httplib::Request& req, CallRecord& call) {
+  auto caller = authenticate(req);
+  if (!caller) {
+    return caller;
+  }
+  call.subject = caller->grant.subject;
+  call.jti = caller->jti;
+  if (auto refused = m_access.refusal(req.path, caller_roles(*caller)); refused) {
+    return std::unexpected(Rejection{403, "permission_error", std::move(*refused)});
+  }
+  return caller;
+}
+
 void Gateway::serve_guarded(const httplib::Request& req, httplib::Response& res, const GuardedReply& reply) {
   CallRecord call = begin(req);
-  auto caller = authenticate(req);
-  if (caller) {
-    call.subject = caller->grant.subject;
-    call.jti = caller->jti;
-  }
-  if (auto refused = caller ? m_access.refusal(req.path, caller_roles(*caller)) : std::nullopt; refused) {
-    caller = std::unexpected(Rejection{403, "permission_error", std::move(*refused)});
-  }
+  auto caller = authorize_route(req, call);
   auto slot = caller ? take_slot(caller->grant) : std::unexpected(caller.error());
   if (!slot) {
     reject(res, call, slot.error());

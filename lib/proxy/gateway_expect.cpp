@@ -12,7 +12,8 @@ namespace claudegate::proxy {
 
 namespace {
 
-// The routes that take a credential from the head (the /auth routes take theirs from the body).
+// The model routes, which take a credential from the head (the admin routes
+// also need a role; the /auth and /oauth routes take theirs from the body).
 bool needs_credential(const std::string& path) {
   return path == "/v1/messages" || path == "/v1/messages/count_tokens" || path == "/v1/models"
          || path.starts_with("/v1/models/");
@@ -34,6 +35,11 @@ int Gateway::expect_continue(const httplib::Request& req, httplib::Response& res
   if (m_parts.body_limit > 0 && announced_length(req) > limit) {
     refused = Rejection{413, "request_too_large",
                         fmt::format("request body is larger than the limit of {} bytes", limit)};
+  } else if (m_access.guards(req.path)) {
+    CallRecord scratch;
+    if (auto caller = authorize_route(req, scratch); !caller) {
+      refused = caller.error();
+    }
   } else if (needs_credential(req.path)) {
     if (auto caller = authenticate(req); !caller) {
       refused = caller.error();

@@ -110,6 +110,8 @@ LEGIT=$OUT
 MALLORY=$SCRATCH/mallory
 CLAUDEGATE_HOME=$MALLORY "$CG" keygen >/dev/null
 FORGED=$(CLAUDEGATE_HOME=$MALLORY "$CG" issue --sub mallory --plan admin)
+# Fifteen refusals from one IP: above the lockout threshold, which is not what this checks.
+printf '[serve.lockout]\nfailures_per_minute = 1000\n' >>"$H/claudegate.toml"
 start_server --mock-upstream
 call "$BASE/v1/models" -H "x-api-key: $LEGIT"
 expect_status 200

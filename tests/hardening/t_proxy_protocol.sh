@@ -107,6 +107,10 @@ case_reply "Expect without a credential" 401 authentication_error --wait-close \
   "${POST}${EXPECT}Content-Length: {CL}\r\n\r\n"
 expect_replies 1
 expect_closed
+case_reply "Expect on an admin route without its role" 403 permission_error --wait-close \
+  "POST /admin/revoke HTTP/1.1\r\nHost: gw\r\nx-api-key: $TOKEN\r\n${EXPECT}Content-Length: {CL}\r\n\r\n"
+expect_replies 1
+expect_closed
 # The body a client sends anyway is never read as a request of its own.
 case_reply "Expect with a bad token, body sent anyway" 401 authentication_error --wait-close \
   "${POST}x-api-key: not.a.jwt\r\n${EXPECT}Content-Length: {CL}\r\n\r\nGET /healthz HTTP/1.1\r\nHost: gw\r\n\r\n"
