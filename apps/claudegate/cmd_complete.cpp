@@ -199,7 +199,7 @@ std::vector<std::string> ledger_names(Context& ctx, store::GroupBy by) {
   auto store = ctx.store();
   store::UsageQuery query;
   query.group_by = {by};
-  auto rows = store ? (*store)->usage(query) : std::unexpected(store.error());
+  auto rows = store ? (*store)->usage(query) : propagate(store);
   std::vector<std::string> names;
   for (const auto& row : rows ? *rows : std::vector<store::UsageRow>{}) {
     names.push_back(by == store::GroupBy::sub ? row.subject : row.model);

@@ -66,10 +66,10 @@ Result<std::int64_t> checked_ttl(const IssueOptions& opt, const config::Config& 
 
 Result<token::AccessTokenRequest> make_request(const IssueOptions& opt, const config::Config& cfg) {
   auto plan = cfg.plan(opt.plan);
-  auto ttl = plan ? checked_ttl(opt, cfg) : std::unexpected(plan.error());
-  auto extra = ttl ? parse_claims(opt.claims) : std::unexpected(ttl.error());
+  auto ttl = plan ? checked_ttl(opt, cfg) : propagate(plan);
+  auto extra = ttl ? parse_claims(opt.claims) : propagate(ttl);
   if (!extra) {
-    return std::unexpected(extra.error());
+    return propagate(extra);
   }
   token::AccessTokenRequest request;
   request.subject = opt.subject;
@@ -120,9 +120,9 @@ refresh::Lifetimes lifetimes_of(const config::Config& cfg) {
 // Exchange a refresh token (argument or stdin) for a new pair in its family.
 ExitCode rotate_refresh_token(const IssueOptions& opt, Context& ctx, const config::Config& cfg) {
   auto presented = token_argument(*opt.refresh_token);
-  auto ring = presented ? ctx.keyring() : std::unexpected(presented.error());
-  auto signer = ring ? ring->signer() : std::unexpected(ring.error());
-  auto store = signer ? ctx.store() : std::unexpected(signer.error());
+  auto ring = presented ? ctx.keyring() : propagate(presented);
+  auto signer = ring ? ring->signer() : propagate(ring);
+  auto store = signer ? ctx.store() : propagate(signer);
   if (!store) {
     return ctx.report(store.error(), opt.format);
   }
@@ -137,8 +137,8 @@ ExitCode rotate_refresh_token(const IssueOptions& opt, Context& ctx, const confi
 
 ExitCode issue_access_token(const IssueOptions& opt, Context& ctx, const config::Config& cfg) {
   auto request = make_request(opt, cfg);
-  auto ring = request ? ctx.keyring() : std::unexpected(request.error());
-  auto signer = ring ? ring->signer() : std::unexpected(ring.error());
+  auto ring = request ? ctx.keyring() : propagate(request);
+  auto signer = ring ? ring->signer() : propagate(ring);
   if (!signer) {
     return ctx.report(signer.error(), opt.format);
   }
@@ -153,7 +153,7 @@ ExitCode issue_access_token(const IssueOptions& opt, Context& ctx, const config:
   }
   auto store = ctx.store();
   auto pair = store ? refresh::start_family(**store, *request, **signer, lifetimes_of(cfg), now, ctx.random())
-                    : std::unexpected(store.error());
+                    : propagate(store);
   if (!pair) {
     return ctx.report(pair.error(), opt.format);
   }

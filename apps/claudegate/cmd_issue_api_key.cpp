@@ -33,11 +33,11 @@ store_new_key(store::Store& store, const token::AccessTokenRequest& request, std
   auto minted = api_key::mint(ctx.random());
   auto record = api_key::new_record(minted, request, std::move(name), ttl, ctx.clock().now());
   if (!record) {
-    return std::unexpected(record.error());
+    return propagate(record);
   }
   record->rotated_from = std::move(rotated_from);
   if (auto created = store.create_api_key(*record); !created) {
-    return std::unexpected(created.error());
+    return propagate(created);
   }
   return std::pair{std::move(minted), std::move(*record)};
 }
@@ -46,7 +46,7 @@ store_new_key(store::Store& store, const token::AccessTokenRequest& request, std
 Result<store::ApiKeyRecord> rotatable(store::Store& store, const std::string& id, UnixSeconds now) {
   auto found = store.find_api_key(id);
   if (!found) {
-    return std::unexpected(found.error());
+    return propagate(found);
   }
   if (!*found) {
     return fail(Errc::claim_mismatch,
@@ -66,7 +66,7 @@ ExitCode mint_api_key(const ApiKeyOptions& opt, const token::AccessTokenRequest&
                       OutputFormat format, Context& ctx) {
   auto store = ctx.store();
   auto made = store ? store_new_key(**store, request, opt.name.value_or(""), ttl, std::nullopt, ctx)
-                    : std::unexpected(store.error());
+                    : propagate(store);
   if (!made) {
     return ctx.report(made.error(), format);
   }
@@ -78,16 +78,15 @@ ExitCode rotate_api_key(const ApiKeyOptions& opt, std::optional<std::int64_t> tt
                         Context& ctx) {
   const UnixSeconds now = ctx.clock().now();
   auto store = ctx.store();
-  auto old = store ? rotatable(**store, *opt.rotate, now) : std::unexpected(store.error());
-  auto request = old ? grant::from_json(old->grant, "API key " + old->id) : std::unexpected(old.error());
+  auto old = store ? rotatable(**store, *opt.rotate, now) : propagate(store);
+  auto request = old ? grant::from_json(old->grant, "API key " + old->id) : propagate(old);
   if (!request) {
     return ctx.report(request.error(), format);
   }
   // The new key first: should retiring the old one fail, both still work.
   auto made = store_new_key(**store, *request, opt.name.value_or(old->name),
                             ttl.value_or(old->expires_at - old->created_at), old->id, ctx);
-  auto retired =
-      made ? (*store)->retire_api_key(old->id, now + seconds_of(opt.overlap)) : std::unexpected(made.error());
+  auto retired = made ? (*store)->retire_api_key(old->id, now + seconds_of(opt.overlap)) : propagate(made);
   if (!retired) {
     return ctx.report(retired.error(), format);
   }

@@ -69,7 +69,7 @@ Result<keys::Key> parse_key_text(const std::string& text, std::optional<keys::Al
   }
   auto jwk = json::parse_object(text, {.max_bytes = 64 * 1024, .max_depth = 4});
   if (!jwk) {
-    return std::unexpected(jwk.error());
+    return propagate(jwk);
   }
   return keys::Key::from_jwk(*jwk, alg);
 }
@@ -78,7 +78,7 @@ Result<keys::Key> parse_key_text(const std::string& text, std::optional<keys::Al
 Result<keys::Key> import_key(const KeygenOptions& opt) {
   auto text = fs::read(opt.import_file, 1024 * 1024);
   if (!text) {
-    return std::unexpected(text.error());
+    return propagate(text);
   }
   auto key = parse_key_text(*text, opt.alg ? keys::alg_from_name(*opt.alg) : std::nullopt);
   if (key && !key->has_private()) {
@@ -126,7 +126,7 @@ ExitCode run_keygen(const KeygenOptions& opt, Context& ctx) {
     return ctx.report(!paths ? paths.error() : cfg.error(), opt.format);
   }
   auto ring = ctx.keyring();
-  auto key = ring ? new_key(opt) : std::unexpected(ring.error());
+  auto key = ring ? new_key(opt) : propagate(ring);
   if (!key) {
     return ctx.report(key.error(), opt.format);
   }

@@ -41,9 +41,9 @@ Result<Revoked> revoke_token(store::Store& store, const std::string& argument, c
                              UnixSeconds now) {
   auto token = token_argument(argument);
   // Decoded, not verified: revoking works even for expired tokens or retired keys.
-  auto decoded = token ? jws::decode(*token) : std::unexpected(token.error());
+  auto decoded = token ? jws::decode(*token) : propagate(token);
   if (!decoded) {
-    return std::unexpected(decoded.error());
+    return propagate(decoded);
   }
   const auto& claims = decoded->payload;
   if (!claims.contains("jti") || !claims["jti"].is_string() || claims["jti"].get<std::string>().empty()) {
@@ -57,7 +57,7 @@ Result<Revoked> revoke_token(store::Store& store, const std::string& argument, c
       claims.contains("sub") && claims["sub"].is_string() ? claims["sub"].get<std::string>() : "";
   auto done = store.revoke_jti(jti, exp, sub, reason, now);
   if (!done) {
-    return std::unexpected(done.error());
+    return propagate(done);
   }
   return Revoked{store::RevocationKind::jti, jti};
 }
@@ -65,18 +65,18 @@ Result<Revoked> revoke_token(store::Store& store, const std::string& argument, c
 Result<Revoked> revoke_refresh_family(store::Store& store, const std::string& argument,
                                       const std::string& reason, UnixSeconds now) {
   auto presented = token_argument(argument);
-  auto shaped = presented ? refresh::check_format(*presented) : std::unexpected(presented.error());
-  auto token_hash = shaped ? refresh::hash(*presented) : std::unexpected(shaped.error());
-  auto family = token_hash ? store.family_of(*token_hash) : std::unexpected(token_hash.error());
+  auto shaped = presented ? refresh::check_format(*presented) : propagate(presented);
+  auto token_hash = shaped ? refresh::hash(*presented) : propagate(shaped);
+  auto family = token_hash ? store.family_of(*token_hash) : propagate(token_hash);
   if (!family) {
-    return std::unexpected(family.error());
+    return propagate(family);
   }
   if (!*family) {
     return fail(Errc::claim_mismatch, "unknown refresh token: no family in this store holds it");
   }
   auto done = store.revoke_family(**family, reason, now);
   if (!done) {
-    return std::unexpected(done.error());
+    return propagate(done);
   }
   return Revoked{store::RevocationKind::family, **family};
 }
@@ -85,17 +85,16 @@ Result<Revoked> revoke_one(const RevokeOptions& opt, store::Store& store, UnixSe
   using store::RevocationKind;
   if (opt.jti) {
     auto done = store.revoke_jti(*opt.jti, std::nullopt, "", opt.reason, now);
-    return done ? Result<Revoked>(Revoked{RevocationKind::jti, *opt.jti}) : std::unexpected(done.error());
+    return done ? Result<Revoked>(Revoked{RevocationKind::jti, *opt.jti}) : propagate(done);
   }
   if (opt.subject) {
     auto families = store.revoke_subject(*opt.subject, now, opt.reason, now);
     return families ? Result<Revoked>(Revoked{RevocationKind::subject, *opt.subject, *families})
-                    : std::unexpected(families.error());
+                    : propagate(families);
   }
   if (opt.family) {
     auto done = store.revoke_family(*opt.family, opt.reason, now);
-    return done ? Result<Revoked>(Revoked{RevocationKind::family, *opt.family})
-                : std::unexpected(done.error());
+    return done ? Result<Revoked>(Revoked{RevocationKind::family, *opt.family}) : propagate(done);
   }
   if (opt.token) {
     return revoke_token(store, *opt.token, opt.reason, now);
@@ -114,7 +113,7 @@ json::Json revocation_json(const store::Revocation& r) {
 
 ExitCode list_revocations(const RevokeOptions& opt, Context& ctx, store::Store& store) {
   auto rows = store.list_revocations();
-  auto keys = rows ? store.list_api_keys() : std::unexpected(rows.error());
+  auto keys = rows ? store.list_api_keys() : propagate(rows);
   if (!keys) {
     return ctx.report(keys.error(), opt.format);
   }
@@ -139,7 +138,7 @@ ExitCode list_revocations(const RevokeOptions& opt, Context& ctx, store::Store& 
 
 ExitCode prune_revocations(const RevokeOptions& opt, Context& ctx, store::Store& store) {
   auto cfg = ctx.config();
-  auto pruned = cfg ? store.prune(ctx.clock().now(), (*cfg)->leeway) : std::unexpected(cfg.error());
+  auto pruned = cfg ? store.prune(ctx.clock().now(), (*cfg)->leeway) : propagate(cfg);
   if (!pruned) {
     return ctx.report(pruned.error(), opt.format);
   }

@@ -34,7 +34,7 @@ Result<std::string> api_key(const ServeLocalOptions& opt) {
   if (!opt.api_key_file.empty()) {
     auto text = fs::read_private(opt.api_key_file);
     if (!text) {
-      return std::unexpected(text.error());
+      return propagate(text);
     }
     auto key = std::string(text::trim(*text, " \t\r\n"));
     if (key.empty()) {
@@ -49,7 +49,7 @@ Result<std::string> api_key(const ServeLocalOptions& opt) {
 Result<proxy::ServeOptions> serve_options(const ServeLocalOptions& opt, const config::Config& cfg) {
   auto listen = proxy::parse_listen(opt.listen.value_or(cfg.serve.listen));
   if (!listen) {
-    return std::unexpected(listen.error());
+    return propagate(listen);
   }
   proxy::ServeOptions out;
   out.host = std::move(listen->host);
@@ -68,7 +68,7 @@ Result<proxy::ServeOptions> serve_options(const ServeLocalOptions& opt, const co
   if (!opt.mock_upstream) {
     auto key = api_key(opt);
     if (!key) {
-      return std::unexpected(key.error());
+      return propagate(key);
     }
     out.api_key = std::move(*key);
   }
@@ -89,9 +89,9 @@ void announce(const proxy::ServeOptions& options, int port) {
 
 ExitCode run_serve_local(const ServeLocalOptions& opt, Context& ctx) {
   auto cfg = ctx.config();
-  auto options = cfg ? serve_options(opt, **cfg) : std::unexpected(cfg.error());
-  auto paths = options ? ctx.paths_created() : std::unexpected(options.error());
-  auto store = paths ? ctx.store() : std::unexpected(paths.error());
+  auto options = cfg ? serve_options(opt, **cfg) : propagate(cfg);
+  auto paths = options ? ctx.paths_created() : propagate(options);
+  auto store = paths ? ctx.store() : propagate(paths);
   if (!store) {
     return ctx.report(store.error());
   }

@@ -80,7 +80,7 @@ ExitCode run_usage_report(const UsageReportOptions& opt, Context& ctx) {
     return ctx.report(query.error(), errors);
   }
   auto store = ctx.store();
-  auto rows = store ? (*store)->usage(*query) : std::unexpected(store.error());
+  auto rows = store ? (*store)->usage(*query) : propagate(store);
   if (!rows) {
     return ctx.report(rows.error(), errors);
   }

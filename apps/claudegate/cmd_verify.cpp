@@ -34,7 +34,7 @@ struct VerifyOptions {
 Result<keyset::KeySet> keyring_keys(Context& ctx) {
   auto ring = ctx.keyring();
   if (!ring) {
-    return std::unexpected(ring.error());
+    return propagate(ring);
   }
   if (ring->verification_keys().empty()) {
     return fail(Errc::config, "no verification keys in the keyring; run: claudegate keygen "
@@ -58,13 +58,13 @@ Result<batch_verify::KeySource> open_keys(const VerifyOptions& opt, Context& ctx
     }
     auto remote = jwks_remote::RemoteKeySet::open(opt.jwks, ctx.clock(), {}, {}, disk.get());
     if (!remote) {
-      return std::unexpected(remote.error());
+      return propagate(remote);
     }
     return batch_verify::KeySource(std::move(*remote), std::move(disk));
   }
   auto keys = opt.jwks.empty() ? keyring_keys(ctx) : jwks::load_file(opt.jwks);
   if (!keys) {
-    return std::unexpected(keys.error());
+    return propagate(keys);
   }
   return batch_verify::KeySource(std::make_shared<const keyset::KeySet>(std::move(*keys)));
 }
@@ -91,7 +91,7 @@ batch_verify::StoreOpener store_opener(Context& ctx) {
   return [&ctx]() -> Result<std::unique_ptr<store::Store>> {
     auto paths = ctx.paths();
     if (!paths) {
-      return std::unexpected(paths.error());
+      return propagate(paths);
     }
     return batch_verify::open_existing_sqlite(paths->db);
   };
@@ -138,7 +138,7 @@ ExitCode verify_one(const VerifyOptions& opt, Context& ctx, batch_verify::TokenC
 
 ExitCode run_verify(const VerifyOptions& opt, Context& ctx) {
   auto cfg = ctx.config();
-  auto keys = cfg ? open_keys(opt, ctx) : std::unexpected(cfg.error());
+  auto keys = cfg ? open_keys(opt, ctx) : propagate(cfg);
   if (!keys) {
     return ctx.report(keys.error(), opt.format);
   }

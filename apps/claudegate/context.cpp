@@ -27,7 +27,7 @@ Result<home::HomePaths> Context::paths() {
   }
   // Every command that uses the home first refuses one another user could change.
   if (auto safe = home::check(*paths); !safe) {
-    return std::unexpected(safe.error());
+    return propagate(safe);
   }
   return paths;
 }
@@ -38,7 +38,7 @@ Result<home::HomePaths> Context::paths_created() {
     return paths;
   }
   if (auto made = fs::create_private_dir(paths->home); !made) {
-    return std::unexpected(made.error());
+    return propagate(made);
   }
   return paths;
 }
@@ -49,12 +49,12 @@ Result<const config::Config*> Context::config() {
   }
   auto paths = this->paths();
   if (!paths) {
-    return std::unexpected(paths.error());
+    return propagate(paths);
   }
   const auto required = paths->config_explicit ? config::Required::yes : config::Required::no;
   auto loaded = config::load(paths->config, required);
   if (!loaded) {
-    return std::unexpected(loaded.error());
+    return propagate(loaded);
   }
   m_config = std::move(*loaded);
   return &*m_config;
@@ -63,7 +63,7 @@ Result<const config::Config*> Context::config() {
 Result<keyring::Keyring> Context::keyring() {
   auto paths = this->paths();
   if (!paths) {
-    return std::unexpected(paths.error());
+    return propagate(paths);
   }
   return keyring::Keyring::open(paths->keys_dir, m_clock.now());
 }
@@ -74,11 +74,11 @@ Result<store::Store*> Context::store() {
   }
   auto paths = paths_created();
   if (!paths) {
-    return std::unexpected(paths.error());
+    return propagate(paths);
   }
   auto opened = store::open_sqlite(paths->db);
   if (!opened) {
-    return std::unexpected(opened.error());
+    return propagate(opened);
   }
   m_store = std::move(*opened);
   return m_store.get();

@@ -67,7 +67,7 @@ struct LockoutTable {
   Result<LockoutConfig> read(const Context& ctx, const Field& field) const {
     const auto table = table_of(ctx, field);
     return table ? apply_table(ctx, **table, "serve.lockout", lockout_entries(), LockoutConfig{})
-                 : std::unexpected(table.error());
+                 : propagate(table);
   }
   std::string show(const LockoutConfig& /*lockout*/) const { return {}; } // keys document themselves
 };
@@ -131,8 +131,8 @@ Result<Plan> plan_table(const Context& ctx, const toml::key& key, const toml::no
                        fmt::format("plan name \"{}\" may only use letters, digits, '_' and '-'", name));
   }
   const auto table = table_of(ctx, Field{"plans." + name, node});
-  auto applied = table ? apply_table(ctx, **table, "plans." + name, plan_entries(), std::move(plan))
-                       : std::unexpected(table.error());
+  auto applied =
+      table ? apply_table(ctx, **table, "plans." + name, plan_entries(), std::move(plan)) : propagate(table);
   if (applied && applied->models.empty()) {
     return ctx.fail_at(
         key.source(),
@@ -148,7 +148,7 @@ struct PlanTables {
   Result<std::map<std::string, Plan>> read(const Context& ctx, const Field& field) const {
     const auto table = table_of(ctx, field);
     if (!table) {
-      return std::unexpected(table.error());
+      return propagate(table);
     }
     auto plans = builtin_plans();
     for (auto&& [key, node] : **table) {
@@ -156,7 +156,7 @@ struct PlanTables {
       auto plan =
           plan_table(ctx, key, node, existing != plans.end() ? existing->second : new_plan(key.str()));
       if (!plan) {
-        return std::unexpected(plan.error());
+        return propagate(plan);
       }
       plans[plan->name] = std::move(*plan);
     }
@@ -173,8 +173,7 @@ struct ServeTable {
 
   Result<ServeConfig> read(const Context& ctx, const Field& field) const {
     const auto table = table_of(ctx, field);
-    return table ? apply_table(ctx, **table, "serve", serve_entries(), ServeConfig{})
-                 : std::unexpected(table.error());
+    return table ? apply_table(ctx, **table, "serve", serve_entries(), ServeConfig{}) : propagate(table);
   }
   std::string show(const ServeConfig& /*serve*/) const { return {}; } // keys document themselves
 };
@@ -195,8 +194,7 @@ struct AccessTable {
 
   Result<AccessConfig> read(const Context& ctx, const Field& field) const {
     const auto table = table_of(ctx, field);
-    return table ? apply_table(ctx, **table, "access", access_entries(), AccessConfig{})
-                 : std::unexpected(table.error());
+    return table ? apply_table(ctx, **table, "access", access_entries(), AccessConfig{}) : propagate(table);
   }
   std::string show(const AccessConfig& /*access*/) const { return {}; } // keys document themselves
 };
@@ -275,14 +273,14 @@ Config defaults() {
 Result<Config> parse(std::string_view text, std::string_view source) {
   auto root = parse_toml(text, source);
   if (!root) {
-    return std::unexpected(root.error());
+    return propagate(root);
   }
   auto cfg = apply_table(Context{source}, *root, "", root_entries(), defaults());
   if (!cfg) {
     return cfg;
   }
   if (auto consistent = check_consistency(source, *cfg); !consistent) {
-    return std::unexpected(consistent.error());
+    return propagate(consistent);
   }
   return cfg;
 }
@@ -314,7 +312,7 @@ Result<Config> load(const std::filesystem::path& path, Required required) {
   auto text =
       fs::read_trusted(path, {"config file", fs::PathKind::file, fs::Links::follow_own}, k_max_file_bytes);
   if (!text) {
-    return std::unexpected(text.error());
+    return propagate(text);
   }
   return parse(*text, path.string());
 }

@@ -123,7 +123,7 @@ Entry<Target> entry(std::string_view key, Value Target::*member, Kind kind, std:
           [member, kind](const Context& ctx, const Field& field, Target& target) -> Result<void> {
             auto value = kind.read(ctx, field);
             if (!value) {
-              return std::unexpected(value.error());
+              return propagate(value);
             }
             target.*member = std::move(*value);
             return {};
@@ -160,7 +160,7 @@ Result<Target> apply_table(const Context& ctx, const toml::table& table, std::st
       return unknown_key(ctx, key, name, known_keys(entries));
     }
     if (auto applied = found->set(ctx, Field{dotted(name, key.str()), node}, target); !applied) {
-      return std::unexpected(applied.error());
+      return propagate(applied);
     }
   }
   return target;

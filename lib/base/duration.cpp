@@ -251,7 +251,7 @@ Result<std::int64_t> parse(std::string_view text) {
   while (!rest.empty()) {
     auto component = take_component(rest, text);
     if (!component) {
-      return std::unexpected(component.error());
+      return propagate(component);
     }
     // A bare number is whole seconds, but only on its own.
     if (component->unit.empty() && previous_unit == k_units.size() && rest.empty()) {

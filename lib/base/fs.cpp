@@ -320,7 +320,7 @@ Result<std::optional<struct stat>> stat_trusted(const stdfs::path& path, const T
 Result<void> write_atomic(const stdfs::path& path, std::string_view content, stdfs::perms mode) {
   auto temp = create_temp(path, to_mode(mode));
   if (!temp) {
-    return std::unexpected(temp.error());
+    return propagate(temp);
   }
   auto done = fill_and_replace(*temp, path, content, to_mode(mode));
   if (!done) {
@@ -333,7 +333,7 @@ Result<void> write_atomic(const stdfs::path& path, std::string_view content, std
 Result<std::string> read(const stdfs::path& path, std::size_t max_bytes) {
   auto fd = open_for_reading(path);
   if (!fd) {
-    return std::unexpected(fd.error());
+    return propagate(fd);
   }
   return read_fd(fd->get(), path, max_bytes);
 }
@@ -341,11 +341,11 @@ Result<std::string> read(const stdfs::path& path, std::size_t max_bytes) {
 Result<std::string> read_private(const stdfs::path& path) {
   auto fd = open_for_reading(path);
   if (!fd) {
-    return std::unexpected(fd.error());
+    return propagate(fd);
   }
   // Checked on the open descriptor, so a swapped file cannot slip through.
   if (auto mode_ok = check_private_mode(fd->get(), path); !mode_ok) {
-    return std::unexpected(mode_ok.error());
+    return propagate(mode_ok);
   }
   return read_fd(fd->get(), path, k_private_max_bytes);
 }
@@ -353,7 +353,7 @@ Result<std::string> read_private(const stdfs::path& path) {
 Result<void> check_private(const stdfs::path& path, const TrustedPath& trust) {
   auto info = stat_trusted(path, trust);
   if (!info || !*info) {
-    return info ? Result<void>{} : std::unexpected(info.error());
+    return info ? Result<void>{} : propagate(info);
   }
   return check_owner_and_mode(**info, path, trust);
 }
@@ -371,7 +371,7 @@ Result<FileDescriptor> open_private(const stdfs::path& path, const TrustedPath& 
   if (trust.links == Links::follow_own) {
     // Whose link it is can only be seen by name; the target is checked on the descriptor.
     if (auto link_ok = stat_trusted(path, trust); !link_ok) {
-      return std::unexpected(link_ok.error());
+      return propagate(link_ok);
     }
   } else {
     flags |= O_NOFOLLOW;
@@ -386,7 +386,7 @@ Result<FileDescriptor> open_private(const stdfs::path& path, const TrustedPath& 
     return io_fail(fmt::format("open {}", trust.role), path, err);
   }
   if (auto checked = check_private(fd.get(), path, trust); !checked) {
-    return std::unexpected(checked.error());
+    return propagate(checked);
   }
   return fd;
 }
@@ -395,7 +395,7 @@ Result<std::string> read_trusted(const stdfs::path& path, const TrustedPath& tru
   // O_NONBLOCK: a FIFO in the way must not hang the open.
   auto fd = open_private(path, trust, O_RDONLY | O_NONBLOCK);
   if (!fd) {
-    return std::unexpected(fd.error());
+    return propagate(fd);
   }
   return read_fd(fd->get(), path, max_bytes);
 }
@@ -403,10 +403,10 @@ Result<std::string> read_trusted(const stdfs::path& path, const TrustedPath& tru
 Result<std::string> read_private(const stdfs::path& path, const TrustedPath& trust) {
   auto fd = open_private(path, trust, O_RDONLY | O_NONBLOCK);
   if (!fd) {
-    return std::unexpected(fd.error());
+    return propagate(fd);
   }
   if (auto mode_ok = check_private_mode(fd->get(), path); !mode_ok) {
-    return std::unexpected(mode_ok.error());
+    return propagate(mode_ok);
   }
   return read_fd(fd->get(), path, k_private_max_bytes);
 }

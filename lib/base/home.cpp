@@ -48,7 +48,7 @@ Result<HomePaths> resolve(const Overrides& overrides) {
   } else {
     auto fallback = default_home();
     if (!fallback) {
-      return std::unexpected(fallback.error());
+      return propagate(fallback);
     }
     paths.home = std::move(*fallback);
   }

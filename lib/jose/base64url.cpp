@@ -128,7 +128,7 @@ Result<std::string> decode(std::string_view text) {
     o[2] = static_cast<char>(group & 0xff);
   }
   if (auto tail = decode_tail(text.substr(i), o, i); !tail) {
-    return std::unexpected(tail.error());
+    return propagate(tail);
   }
   return out;
 }

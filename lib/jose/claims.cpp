@@ -111,18 +111,18 @@ struct Times {
 Result<Times> read_times(const json::Json& claims) {
   auto exp = time_claim(claims, "exp");
   if (!exp) {
-    return std::unexpected(exp.error());
+    return propagate(exp);
   }
   if (!*exp) {
     return fail(Errc::claim_mismatch, "missing required claim \"exp\": every token must expire");
   }
   auto nbf = time_claim(claims, "nbf");
   if (!nbf) {
-    return std::unexpected(nbf.error());
+    return propagate(nbf);
   }
   auto iat = time_claim(claims, "iat");
   if (!iat) {
-    return std::unexpected(iat.error());
+    return propagate(iat);
   }
   return Times{**exp, *nbf, *iat};
 }
@@ -175,7 +175,7 @@ Result<void> check_lifetime(const Times& times, const VerifyPolicy& policy, Unix
 Result<void> check_times(const json::Json& claims, const VerifyPolicy& policy, UnixSeconds now) {
   const auto times = read_times(claims);
   if (!times) {
-    return std::unexpected(times.error());
+    return propagate(times);
   }
   if (auto r = check_expiry(times->exp, policy.leeway, now); !r) {
     return r;

@@ -43,7 +43,7 @@ Result<std::string> octet_param(EVP_PKEY* pkey, const char* name, std::size_t si
 // Sets JWK member `member` to the base64url of a key parameter, if it could be read.
 Result<void> put(json::Json& jwk, const char* member, Result<std::string> value) {
   if (!value) {
-    return std::unexpected(value.error());
+    return propagate(value);
   }
   jwk[member] = base64url::encode(*value);
   ossl::cleanse(*value);
@@ -156,7 +156,7 @@ Result<std::optional<std::string>> optional_bytes(const json::Json& jwk, const c
 Result<std::string> required_bytes(const json::Json& jwk, const char* name, std::size_t exact_size = 0) {
   auto value = optional_bytes(jwk, name);
   if (!value) {
-    return std::unexpected(value.error());
+    return propagate(value);
   }
   if (!*value) {
     return fail(Errc::malformed, std::string("JWK is missing member \"") + name + "\"");
@@ -186,7 +186,7 @@ Result<void> push_rsa_crt(const json::Json& jwk, ParamBuilder& params) {
   for (const auto& [member, param] : k_rsa_crt_members) {
     auto value = required_bytes(jwk, member);
     if (!value) {
-      return std::unexpected(value.error());
+      return propagate(value);
     }
     params.push_bn(param, *value);
     ossl::cleanse(*value);
@@ -201,9 +201,9 @@ Result<ossl::PkeyPtr> rsa_from_jwk(const json::Json& jwk) {
   ParamBuilder params;
   auto n = required_bytes(jwk, "n");
   auto e = n ? required_bytes(jwk, "e") : n;
-  auto d = e ? optional_bytes(jwk, "d") : std::unexpected(e.error());
+  auto d = e ? optional_bytes(jwk, "d") : propagate(e);
   if (!d) {
-    return std::unexpected(d.error());
+    return propagate(d);
   }
   params.push_bn(OSSL_PKEY_PARAM_RSA_N, *n);
   params.push_bn(OSSL_PKEY_PARAM_RSA_E, *e);
@@ -214,7 +214,7 @@ Result<ossl::PkeyPtr> rsa_from_jwk(const json::Json& jwk) {
     params.push_bn(OSSL_PKEY_PARAM_RSA_D, **d);
     ossl::cleanse(**d);
     if (auto crt = push_rsa_crt(jwk, params); !crt) {
-      return std::unexpected(crt.error());
+      return propagate(crt);
     }
   }
   return params.build("RSA", *d ? EVP_PKEY_KEYPAIR : EVP_PKEY_PUBLIC_KEY);
@@ -246,7 +246,7 @@ Result<ossl::PkeyPtr> checked_public(Result<ossl::PkeyPtr> pkey) {
 Result<const CurveInfo*> jwk_curve(const json::Json& jwk, KeyType type) {
   auto crv = string_member(jwk, "crv");
   if (!crv) {
-    return std::unexpected(crv.error());
+    return propagate(crv);
   }
   if (!*crv) {
     return fail(Errc::malformed, "JWK is missing member \"crv\"");
@@ -263,11 +263,11 @@ Result<const CurveInfo*> jwk_curve(const json::Json& jwk, KeyType type) {
 
 Result<ossl::PkeyPtr> ec_from_jwk(const json::Json& jwk) {
   auto curve = jwk_curve(jwk, KeyType::ec);
-  auto x = curve ? required_bytes(jwk, "x", (*curve)->field_bytes) : std::unexpected(curve.error());
+  auto x = curve ? required_bytes(jwk, "x", (*curve)->field_bytes) : propagate(curve);
   auto y = x ? required_bytes(jwk, "y", (*curve)->field_bytes) : x;
-  auto d = y ? optional_bytes(jwk, "d") : std::unexpected(y.error());
+  auto d = y ? optional_bytes(jwk, "d") : propagate(y);
   if (!d) {
-    return std::unexpected(d.error());
+    return propagate(d);
   }
   ParamBuilder params;
   params.push_utf8(OSSL_PKEY_PARAM_GROUP_NAME, (*curve)->openssl_group);
@@ -286,10 +286,10 @@ Result<ossl::PkeyPtr> ec_from_jwk(const json::Json& jwk) {
 
 Result<ossl::PkeyPtr> okp_from_jwk(const json::Json& jwk) {
   auto curve = jwk_curve(jwk, KeyType::okp);
-  auto x = curve ? required_bytes(jwk, "x", (*curve)->field_bytes) : std::unexpected(curve.error());
-  auto d = x ? optional_bytes(jwk, "d") : std::unexpected(x.error());
+  auto x = curve ? required_bytes(jwk, "x", (*curve)->field_bytes) : propagate(curve);
+  auto d = x ? optional_bytes(jwk, "d") : propagate(x);
   if (!d) {
-    return std::unexpected(d.error());
+    return propagate(d);
   }
   ParamBuilder params;
   params.push_octets(OSSL_PKEY_PARAM_PUB_KEY, std::move(*x));
@@ -321,7 +321,7 @@ Result<ossl::PkeyPtr> pkey_from_jwk(std::string_view kty, const json::Json& jwk)
 Result<std::optional<Alg>> jwk_alg(const json::Json& jwk, std::optional<Alg> requested) {
   auto name = string_member(jwk, "alg");
   if (!name || !*name) {
-    return name ? Result<std::optional<Alg>>(requested) : std::unexpected(name.error());
+    return name ? Result<std::optional<Alg>>(requested) : propagate(name);
   }
   const auto named = alg_from_name(**name);
   if (!named) {
@@ -341,17 +341,17 @@ Result<json::Json> public_members(EVP_PKEY* pkey, const KeyFacts& facts) {
   if (facts.type == KeyType::rsa) {
     auto n = put(jwk, "n", bn_param(pkey, OSSL_PKEY_PARAM_RSA_N));
     auto e = n ? put(jwk, "e", bn_param(pkey, OSSL_PKEY_PARAM_RSA_E)) : n;
-    return e ? Result<json::Json>(std::move(jwk)) : std::unexpected(e.error());
+    return e ? Result<json::Json>(std::move(jwk)) : propagate(e);
   }
   const auto& curve = curve_info(facts.curve);
   jwk["crv"] = curve.jwk_name;
   if (facts.type == KeyType::okp) {
     auto x = put(jwk, "x", octet_param(pkey, OSSL_PKEY_PARAM_PUB_KEY, curve.field_bytes));
-    return x ? Result<json::Json>(std::move(jwk)) : std::unexpected(x.error());
+    return x ? Result<json::Json>(std::move(jwk)) : propagate(x);
   }
   auto x = put(jwk, "x", bn_param(pkey, OSSL_PKEY_PARAM_EC_PUB_X, curve.field_bytes));
   auto y = x ? put(jwk, "y", bn_param(pkey, OSSL_PKEY_PARAM_EC_PUB_Y, curve.field_bytes)) : x;
-  return y ? Result<json::Json>(std::move(jwk)) : std::unexpected(y.error());
+  return y ? Result<json::Json>(std::move(jwk)) : propagate(y);
 }
 
 Result<void> add_private_members(json::Json& jwk, EVP_PKEY* pkey, const KeyFacts& facts) {
@@ -384,9 +384,9 @@ Result<Key> Key::from_jwk(const json::Json& jwk, std::optional<Alg> alg) {
     return fail(Errc::malformed, "JWK must be a JSON object");
   }
   auto kty = string_member(jwk, "kty");
-  auto bound = kty ? jwk_alg(jwk, alg) : std::unexpected(kty.error());
+  auto bound = kty ? jwk_alg(jwk, alg) : propagate(kty);
   if (!bound) {
-    return std::unexpected(bound.error());
+    return propagate(bound);
   }
   if (!*kty) {
     return fail(Errc::malformed, "JWK is missing member \"kty\"");
@@ -394,11 +394,11 @@ Result<Key> Key::from_jwk(const json::Json& jwk, std::optional<Alg> alg) {
   if (**kty == "oct") {
     auto secret = required_bytes(jwk, "k");
     return secret ? KeyAccess::from_secret(std::move(*secret), bound->value_or(Alg::HS256))
-                  : std::unexpected(secret.error());
+                  : propagate(secret);
   }
   auto pkey = pkey_from_jwk(**kty, jwk);
   if (!pkey) {
-    return std::unexpected(pkey.error());
+    return propagate(pkey);
   }
   return KeyAccess::from_pkey(std::move(*pkey), *bound);
 }
@@ -412,14 +412,14 @@ Result<json::Json> Key::to_jwk(IncludePrivate include) const {
     jwk = {{"kty", "oct"}, {"k", base64url::encode(m_secret)}};
   } else {
     auto facts = inspect(m_pkey.get());
-    auto members = facts ? public_members(m_pkey.get(), *facts) : std::unexpected(facts.error());
+    auto members = facts ? public_members(m_pkey.get(), *facts) : propagate(facts);
     if (!members) {
       return members;
     }
     jwk = std::move(*members);
     if (include == IncludePrivate::yes && m_has_private) {
       if (auto added = add_private_members(jwk, m_pkey.get(), *facts); !added) {
-        return std::unexpected(added.error());
+        return propagate(added);
       }
     }
   }

@@ -61,14 +61,13 @@ Result<std::optional<std::pair<std::string, keys::Key>>> load_key(const json::Js
   }
   auto wanted = is_for_signatures(jwk);
   if (!wanted || !*wanted || (jwk.value("kty", "") == "oct" && symmetric == AllowSymmetric::no)) {
-    return wanted ? Result<std::optional<std::pair<std::string, keys::Key>>>()
-                  : std::unexpected(wanted.error());
+    return wanted ? Result<std::optional<std::pair<std::string, keys::Key>>>() : propagate(wanted);
   }
   auto key = keys::Key::from_jwk(jwk);
   auto verifier = key ? key->public_only() : key;
-  auto kid = verifier ? kid_of(jwk, *verifier) : std::unexpected(verifier.error());
+  auto kid = verifier ? kid_of(jwk, *verifier) : propagate(verifier);
   if (!kid) {
-    return std::unexpected(kid.error());
+    return propagate(kid);
   }
   return std::make_pair(std::move(*kid), std::move(*verifier));
 }
@@ -155,7 +154,7 @@ json::Json to_document(const std::vector<const keys::Key*>& keys) {
 Result<keyset::KeySet> parse(std::string_view text, AllowSymmetric symmetric) {
   auto keys = key_list(text);
   if (!keys) {
-    return std::unexpected(keys.error());
+    return propagate(keys);
   }
   keyset::KeySet set;
   std::string skipped;
@@ -187,7 +186,7 @@ Result<keyset::KeySet> parse(std::string_view text, AllowSymmetric symmetric) {
 Result<keyset::KeySet> load_file(const std::filesystem::path& path) {
   auto text = fs::read(path, k_max_file_bytes);
   if (!text) {
-    return std::unexpected(text.error());
+    return propagate(text);
   }
   auto keys = parse(*text, AllowSymmetric::yes);
   if (!keys) {
@@ -195,7 +194,7 @@ Result<keyset::KeySet> load_file(const std::filesystem::path& path) {
   }
   // A secret others can read is no longer one: say so instead of dropping it.
   if (auto private_enough = check_secrets_private(*keys, path); !private_enough) {
-    return std::unexpected(private_enough.error());
+    return propagate(private_enough);
   }
   return keys;
 }

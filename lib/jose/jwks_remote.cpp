@@ -178,7 +178,7 @@ Result<keyset::KeySet> parse_keys(const std::string& url, std::string_view text)
 Result<std::string> file_name(const std::string& url) {
   auto digest = ossl::sha256(url);
   if (!digest) {
-    return std::unexpected(digest.error());
+    return propagate(digest);
   }
   return base64url::encode(*digest) + ".json";
 }
@@ -204,7 +204,7 @@ std::optional<CachedDocument> cached_from(const json::Json& entry, const std::st
 Result<void> check_url(std::string_view url) {
   auto parts = split_url(url);
   if (!parts) {
-    return std::unexpected(parts.error());
+    return propagate(parts);
   }
   if (parts->scheme == "http" && !net::is_loopback(parts->host)) {
     return fail(Errc::config, fmt::format("--jwks {}: plain http:// is only allowed to a loopback host (keys "
@@ -228,9 +228,9 @@ std::int64_t max_age_of(std::string_view cache_control, const Limits& limits) {
 
 Result<Document> fetch(const std::string& url, const Limits& limits) {
   auto allowed = check_url(url);
-  auto parts = allowed ? split_url(url) : std::unexpected(allowed.error());
+  auto parts = allowed ? split_url(url) : propagate(allowed);
   if (!parts) {
-    return std::unexpected(parts.error());
+    return propagate(parts);
   }
   httplib::Client client(parts->origin);
   configure(client, limits);
@@ -257,7 +257,7 @@ std::filesystem::path DiskCache::path_for(const std::string& url) const {
 
 std::optional<CachedDocument> DiskCache::load(const std::string& url) const {
   auto text = fs::read(path_for(url), 4 * 1024 * 1024);
-  auto entry = text ? json::parse_object(*text, {4 * 1024 * 1024, 4}) : std::unexpected(text.error());
+  auto entry = text ? json::parse_object(*text, {4 * 1024 * 1024, 4}) : propagate(text);
   return entry ? cached_from(*entry, url) : std::nullopt;
 }
 
@@ -282,7 +282,7 @@ Result<std::unique_ptr<RemoteKeySet>> RemoteKeySet::open(std::string url, const 
                                                          const Limits& limits, Fetcher fetcher,
                                                          const DiskCache* disk) {
   if (auto allowed = check_url(url); !allowed) {
-    return std::unexpected(allowed.error());
+    return propagate(allowed);
   }
   if (!fetcher) {
     fetcher = [limits](const std::string& target) { return fetch(target, limits); };
@@ -329,7 +329,7 @@ bool RemoteKeySet::may_refetch(UnixSeconds now) const {
 void RemoteKeySet::refetch(UnixSeconds now) {
   m_last_attempt = now;
   auto document = m_fetcher(m_url);
-  auto adopted = document ? adopt({std::move(*document), now}) : std::unexpected(document.error());
+  auto adopted = document ? adopt({std::move(*document), now}) : propagate(document);
   if (!adopted) {
     m_last_error = adopted.error();
     return;
@@ -343,7 +343,7 @@ void RemoteKeySet::refetch(UnixSeconds now) {
 Result<void> RemoteKeySet::adopt(const CachedDocument& cached) {
   auto keys = parse_keys(m_url, cached.document.text);
   if (!keys) {
-    return std::unexpected(keys.error());
+    return propagate(keys);
   }
   m_keys = std::make_shared<const keyset::KeySet>(std::move(*keys));
   m_cached = cached;

@@ -126,7 +126,7 @@ Result<keys::Alg> check_header(const json::Json& header) {
   }
   for (const auto& [name, value] : header.items()) {
     if (auto r = check_param(name, value); !r) {
-      return std::unexpected(r.error());
+      return propagate(r);
     }
   }
   return alg;
@@ -170,24 +170,24 @@ Result<DecodedToken> decode(std::string_view token) {
   }
   const auto segments = split(token);
   if (!segments) {
-    return std::unexpected(segments.error());
+    return propagate(segments);
   }
   auto header = decode_object("header", segments->header);
   if (!header) {
-    return std::unexpected(header.error());
+    return propagate(header);
   }
   // The header is judged before the payload, so a refused alg is reported as such.
   const auto alg = check_header(*header);
   if (!alg) {
-    return std::unexpected(alg.error());
+    return propagate(alg);
   }
   auto payload = decode_object("payload", segments->payload);
   if (!payload) {
-    return std::unexpected(payload.error());
+    return propagate(payload);
   }
   auto signature = decode_signature(segments->signature);
   if (!signature) {
-    return std::unexpected(signature.error());
+    return propagate(signature);
   }
   DecodedToken out;
   out.kid = string_member(*header, "kid");
@@ -230,7 +230,7 @@ Result<std::string> sign_serialized(std::string_view header_json, std::string_vi
   // Never mint what decode would refuse, nor sign under an alg the key is not bound to.
   const auto alg = check_header(*header);
   if (!alg) {
-    return std::unexpected(alg.error());
+    return propagate(alg);
   }
   if (*alg != key.alg()) {
     return fail(Errc::unsupported, "header alg " + std::string(alg_name(*alg))
@@ -239,7 +239,7 @@ Result<std::string> sign_serialized(std::string_view header_json, std::string_vi
   auto out = base64url::encode(header_json) + "." + base64url::encode(payload);
   const auto sig = signature::sign(key.alg(), key, out);
   if (!sig) {
-    return std::unexpected(sig.error());
+    return propagate(sig);
   }
   return out + "." + base64url::encode(*sig);
 }

@@ -69,7 +69,7 @@ Result<Key> Key::generate(Alg alg, int rsa_bits, const Progress& progress) {
   }
   auto pkey = generate_pkey(alg, rsa_bits, progress);
   if (!pkey) {
-    return std::unexpected(pkey.error());
+    return propagate(pkey);
   }
   return KeyAccess::from_pkey(std::move(*pkey), alg);
 }

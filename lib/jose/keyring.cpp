@@ -131,7 +131,7 @@ Result<KeyRecord> names_of(const IndexEntry& entry) {
   auto state = alg ? entry.text("state") : alg;
   auto file = state ? entry.text("file") : state;
   if (!file) {
-    return std::unexpected(file.error());
+    return propagate(file);
   }
   KeyRecord record;
   const auto parsed_alg = keys::alg_from_name(*alg);
@@ -156,12 +156,12 @@ Result<KeyRecord> record_from_json(const IndexEntry& entry) {
     return entry.damaged("not an object");
   }
   auto record = names_of(entry);
-  auto bits = record ? entry.integer("bits", true) : std::unexpected(record.error());
+  auto bits = record ? entry.integer("bits", true) : propagate(record);
   auto created = bits ? entry.integer("created_at", true) : bits;
   auto published = created ? entry.integer("published_at", false) : created;
   auto retire = published ? entry.integer("retire_at", false) : published;
   if (!retire) {
-    return std::unexpected(retire.error());
+    return propagate(retire);
   }
   if (**bits < 0 || **bits > std::numeric_limits<int>::max()) {
     return entry.damaged("\"bits\" is out of range");
@@ -205,12 +205,12 @@ Result<std::vector<KeyRecord>> parse_index(const stdfs::path& index, std::string
   for (std::size_t i = 0; i < parsed->size(); ++i) {
     auto record = record_from_json(IndexEntry{index, i, (*parsed)[i]});
     if (!record) {
-      return std::unexpected(record.error());
+      return propagate(record);
     }
     records.push_back(std::move(*record));
   }
   if (auto consistent = check_index(index, records); !consistent) {
-    return std::unexpected(consistent.error());
+    return propagate(consistent);
   }
   return records;
 }
@@ -225,7 +225,7 @@ Result<std::vector<KeyRecord>> read_index(const stdfs::path& dir) {
   }
   auto text = fs::read_trusted(index, k_index_file, k_max_index_bytes);
   if (!text) {
-    return std::unexpected(text.error());
+    return propagate(text);
   }
   return parse_index(index, *text);
 }
@@ -250,7 +250,7 @@ Result<keys::Key> parse_key_file(std::string_view text, keys::Alg alg) {
   }
   auto jwk = json::parse_object(text);
   if (!jwk) {
-    return std::unexpected(jwk.error());
+    return propagate(jwk);
   }
   return keys::Key::from_jwk(*jwk, alg);
 }
@@ -259,7 +259,7 @@ Result<keys::Key> load_key(const stdfs::path& dir, const KeyRecord& record) {
   const stdfs::path path = dir / record.file;
   auto text = fs::read_private(path, k_key_file);
   if (!text) {
-    return std::unexpected(text.error());
+    return propagate(text);
   }
   auto key = parse_key_file(*text, record.alg);
   wipe(*text);
@@ -289,7 +289,7 @@ Result<keyset::KeySet> load_keys(const stdfs::path& dir, const std::vector<KeyRe
     }
     auto key = load_key(dir, record);
     if (!key) {
-      return std::unexpected(key.error());
+      return propagate(key);
     }
     keys.add(std::move(*key));
   }
@@ -302,7 +302,7 @@ Result<std::string> key_file_content(const keys::Key& key) {
   }
   auto jwk = key.to_jwk(keys::IncludePrivate::yes);
   if (!jwk) {
-    return std::unexpected(jwk.error());
+    return propagate(jwk);
   }
   return jwk->dump();
 }
@@ -310,7 +310,7 @@ Result<std::string> key_file_content(const keys::Key& key) {
 Result<void> write_key_file(const stdfs::path& path, const keys::Key& key) {
   auto content = key_file_content(key);
   if (!content) {
-    return std::unexpected(content.error());
+    return propagate(content);
   }
   auto written = fs::write_atomic(path, *content, k_private_file);
   wipe(*content);
@@ -390,22 +390,22 @@ Result<Keyring> Keyring::open(const std::filesystem::path& dir, UnixSeconds now)
   Keyring ring;
   ring.m_dir = dir;
   if (auto safe = fs::check_private(dir, k_keys_folder); !safe) {
-    return std::unexpected(safe.error());
+    return propagate(safe);
   }
   auto records = read_index(dir);
   if (!records) {
-    return std::unexpected(records.error());
+    return propagate(records);
   }
   ring.m_records = std::move(*records);
   // Persist retirement so `keygen --list` and the JWKS agree from now on.
   if (retire_expired(ring.m_records, now)) {
     if (auto saved = write_index(dir, ring.m_records); !saved) {
-      return std::unexpected(saved.error());
+      return propagate(saved);
     }
   }
   auto keys = load_keys(dir, ring.m_records);
   if (!keys) {
-    return std::unexpected(keys.error());
+    return propagate(keys);
   }
   ring.m_keys = std::move(*keys);
   return ring;
@@ -435,27 +435,27 @@ std::vector<const keys::Key*> Keyring::public_keys() const {
 Result<KeyRecord> Keyring::add(const keys::Key& key, Rotation rotation, UnixSeconds now,
                                std::int64_t retire_after) {
   if (auto allowed = check_addable(m_records, key, rotation, retire_after); !allowed) {
-    return std::unexpected(allowed.error());
+    return propagate(allowed);
   }
   auto records = with_new_key(m_records, key, now, retire_after);
   if (!records) {
-    return std::unexpected(records.error());
+    return propagate(records);
   }
   const stdfs::path key_path = m_dir / records->back().file;
   if (auto made = fs::create_private_dir(m_dir); !made) {
-    return std::unexpected(made.error());
+    return propagate(made);
   }
   if (auto safe = fs::check_private(m_dir, k_keys_folder); !safe) {
-    return std::unexpected(safe.error());
+    return propagate(safe);
   }
   // Key file first: a crash leaves an unused file, never an index entry without its key.
   if (auto written = write_key_file(key_path, key); !written) {
-    return std::unexpected(written.error());
+    return propagate(written);
   }
   if (auto saved = write_index(m_dir, *records); !saved) {
     std::error_code ignored;
     stdfs::remove(key_path, ignored);
-    return std::unexpected(saved.error());
+    return propagate(saved);
   }
   m_records = std::move(*records);
   m_keys.add(key);

@@ -158,14 +158,14 @@ Result<KeyFacts> inspect(EVP_PKEY* pkey) {
 Result<Key> KeyAccess::from_pkey(ossl::PkeyPtr pkey, std::optional<Alg> requested) {
   auto facts = inspect(pkey.get());
   if (!facts) {
-    return std::unexpected(facts.error());
+    return propagate(facts);
   }
   const Alg alg = requested.value_or(derived_alg(*facts));
   auto fits = check_fits(alg, *facts);
-  auto members = fits ? public_members(pkey.get(), *facts) : std::unexpected(fits.error());
-  auto kid = members ? thumbprint(*members) : std::unexpected(members.error());
+  auto members = fits ? public_members(pkey.get(), *facts) : propagate(fits);
+  auto kid = members ? thumbprint(*members) : propagate(members);
   if (!kid) {
-    return std::unexpected(kid.error());
+    return propagate(kid);
   }
   Key key;
   key.m_alg = alg;
@@ -181,7 +181,7 @@ Result<Key> KeyAccess::from_pkey(ossl::PkeyPtr pkey, std::optional<Alg> requeste
 Result<Key> KeyAccess::from_secret(std::string secret, Alg alg) {
   const KeyFacts facts{KeyType::oct, Curve::none, static_cast<int>(secret.size() * 8), true};
   if (auto fits = check_fits(alg, facts); !fits) {
-    return std::unexpected(fits.error());
+    return propagate(fits);
   }
   if (secret.size() < k_min_secret_bytes) {
     return fail(Errc::unsupported, "HS256 secret of " + std::to_string(secret.size())
@@ -192,7 +192,7 @@ Result<Key> KeyAccess::from_secret(std::string secret, Alg alg) {
   auto kid = thumbprint(members);
   ossl::cleanse(members["k"].get_ref<std::string&>());
   if (!kid) {
-    return std::unexpected(kid.error());
+    return propagate(kid);
   }
   Key key;
   key.m_alg = alg;

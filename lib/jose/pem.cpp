@@ -109,7 +109,7 @@ Result<ossl::PkeyPtr> decode_pem(std::string_view pem, std::optional<Alg> alg) {
 Result<Key> Key::from_pem(std::string_view pem, std::optional<Alg> alg) {
   auto pkey = decode_pem(pem, alg);
   if (!pkey) {
-    return std::unexpected(pkey.error());
+    return propagate(pkey);
   }
   return KeyAccess::from_pkey(std::move(*pkey), alg);
 }

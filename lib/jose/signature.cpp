@@ -164,7 +164,7 @@ ossl::MacCtxPtr hmac_context(const keys::Key& key) {
 
 Result<std::string> hmac_sha256(const keys::Key& key, std::string_view input) {
   if (auto r = keys::check_hmac_key(key.secret()); !r) {
-    return std::unexpected(r.error());
+    return propagate(r);
   }
   const ossl::MacCtxPtr ctx = hmac_context(key);
   std::string tag(k_hmac_size, '\0');
@@ -179,7 +179,7 @@ Result<std::string> hmac_sha256(const keys::Key& key, std::string_view input) {
 Result<std::string> digest_sign(keys::Alg alg, const keys::Key& key, std::string_view input) {
   auto ctx = digest_context(alg, key, Direction::sign);
   if (!ctx) {
-    return std::unexpected(ctx.error());
+    return propagate(ctx);
   }
   std::size_t length = 0;
   if (EVP_DigestSign(ctx->get(), nullptr, &length, ossl::bytes(input), input.size()) != 1) {
@@ -202,7 +202,7 @@ Result<void> digest_verify(keys::Alg alg, const keys::Key& key, std::string_view
   }
   auto ctx = digest_context(alg, key, Direction::verify);
   if (!ctx) {
-    return std::unexpected(ctx.error());
+    return propagate(ctx);
   }
   if (EVP_DigestVerify(ctx->get(), ossl::bytes(sig), sig.size(), ossl::bytes(input), input.size()) != 1) {
     ossl::clear_errors(); // an expected outcome, not an internal error
@@ -214,7 +214,7 @@ Result<void> digest_verify(keys::Alg alg, const keys::Key& key, std::string_view
 Result<void> hmac_verify(const keys::Key& key, std::string_view input, std::string_view sig) {
   auto expected = hmac_sha256(key, input);
   if (!expected) {
-    return std::unexpected(expected.error());
+    return propagate(expected);
   }
   // Constant time: the comparison must not reveal how many leading bytes matched.
   if (CRYPTO_memcmp(expected->data(), sig.data(), k_hmac_size) != 0) {
@@ -227,7 +227,7 @@ Result<void> hmac_verify(const keys::Key& key, std::string_view input, std::stri
 
 Result<std::string> sign(keys::Alg alg, const keys::Key& key, std::string_view input) {
   if (auto bound = check_binding(alg, key); !bound) {
-    return std::unexpected(bound.error());
+    return propagate(bound);
   }
   if (!key.has_private()) {
     return fail(Errc::unsupported, "cannot sign with a public key (kid " + key.kid() + ")");

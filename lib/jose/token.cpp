@@ -178,7 +178,7 @@ Result<std::string> sign_compact(std::string_view header_json, std::string_view 
   out.append(base64url::encode(header_json)).append(".").append(base64url::encode(claims_json));
   const auto sig = signature::sign(signer.alg(), signer, out);
   if (!sig) {
-    return std::unexpected(sig.error());
+    return propagate(sig);
   }
   out.append(".").append(base64url::encode(*sig));
   return out;
@@ -205,18 +205,18 @@ Result<VerifiedToken> verify(std::string_view token, const keyset::KeySet& keys,
                              const claims::VerifyPolicy& policy, UnixSeconds now) {
   auto decoded = jws::decode(token);
   if (!decoded) {
-    return std::unexpected(decoded.error());
+    return propagate(decoded);
   }
   const auto key = find_key(*decoded, keys);
   if (!key) {
-    return std::unexpected(key.error());
+    return propagate(key);
   }
   if (auto r = jws::verify_signature(*decoded, **key); !r) {
-    return std::unexpected(r.error());
+    return propagate(r);
   }
   // Claims only after the signature: unauthenticated data never reaches policy.
   if (auto r = claims::check(decoded->typ, decoded->payload, policy, now); !r) {
-    return std::unexpected(r.error());
+    return propagate(r);
   }
   return VerifiedToken{std::move(decoded->header), std::move(decoded->payload), decoded->kid, decoded->alg};
 }
@@ -224,19 +224,19 @@ Result<VerifiedToken> verify(std::string_view token, const keyset::KeySet& keys,
 Result<IssuedAccessToken> issue(const AccessTokenRequest& request, const keys::Key& signer, UnixSeconds now,
                                 RandomSource& rng) {
   if (auto r = check_request(request, now); !r) {
-    return std::unexpected(r.error());
+    return propagate(r);
   }
   if (auto r = check_extra_claims(request.extra_claims); !r) {
-    return std::unexpected(r.error());
+    return propagate(r);
   }
   auto jti = base64url::encode(rng.bytes(k_jti_bytes));
   const auto claims = claims_text(request, now, jti);
   if (!claims) {
-    return std::unexpected(claims.error());
+    return propagate(claims);
   }
   auto token = sign_access_token(*claims, signer);
   if (!token) {
-    return std::unexpected(token.error());
+    return propagate(token);
   }
   return IssuedAccessToken{
       std::move(*token), jti, signer.kid(), now, now + request.ttl, claims_document(request, now, jti)};

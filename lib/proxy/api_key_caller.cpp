@@ -8,7 +8,7 @@ namespace claudegate::proxy {
 Result<token::VerifiedToken> token_of_key(const store::ApiKeyRecord& key) {
   auto request = grant::from_json(key.grant, "API key " + key.id);
   if (!request) {
-    return std::unexpected(request.error());
+    return propagate(request);
   }
   json::Json claims = request->extra_claims.is_object() ? request->extra_claims : json::Json::object();
   claims["iss"] = request->issuer;
@@ -32,7 +32,7 @@ Result<token::VerifiedToken> verify_api_key(api_key::KeyCache& cache, store::Sto
                                             std::string_view presented, UnixSeconds now) {
   auto key = cache.authenticate(store, presented, now);
   if (!key) {
-    return std::unexpected(key.error());
+    return propagate(key);
   }
   return token_of_key(*key);
 }

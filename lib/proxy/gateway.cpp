@@ -116,7 +116,7 @@ Result<PresentedToken> Gateway::verify_presented(std::string_view presented) {
   const UnixSeconds now = m_parts.clock.now();
   if (api_key::looks_like_key(presented)) {
     auto key = verify_api_key(m_api_keys, m_parts.store, presented, now);
-    return key ? Result<PresentedToken>(PresentedToken{std::move(*key)}) : std::unexpected(key.error());
+    return key ? Result<PresentedToken>(PresentedToken{std::move(*key)}) : propagate(key);
   }
   const auto ring = m_parts.keys.current();
   auto verified = m_verified.verify(presented, ring->verification_keys(), policy(), now, &m_parts.store);
@@ -124,7 +124,7 @@ Result<PresentedToken> Gateway::verify_presented(std::string_view presented) {
     return PresentedToken{std::move(*verified)};
   }
   if (verified.error().code != Errc::unknown_key || m_parts.idp == nullptr) {
-    return std::unexpected(verified.error());
+    return propagate(verified);
   }
   return verify_external(presented, now);
 }
@@ -135,14 +135,14 @@ Result<PresentedToken> Gateway::verify_external(std::string_view presented, Unix
   const auto decoded = jws::decode(presented);
   auto keys = m_parts.idp->keys.keys_for(decoded ? decoded->kid : std::string{});
   if (!keys) {
-    return std::unexpected(keys.error());
+    return propagate(keys);
   }
   auto external = policy();
   external.issuer = m_parts.idp->issuer;
   external.revocation_namespace = m_parts.idp->issuer;
   auto verified = m_verified.verify(presented, **keys, external, now, &m_parts.store);
   if (!verified) {
-    return std::unexpected(verified.error());
+    return propagate(verified);
   }
   return PresentedToken{std::move(*verified), m_parts.idp};
 }
@@ -199,7 +199,7 @@ Checked<void> Gateway::take_slot(const Grant& grant) {
 Checked<Ticket> Gateway::admit(const Caller& caller, const MessageRequest& message) {
   const auto& grant = caller.grant;
   if (auto slot = take_slot(grant); !slot) {
-    return std::unexpected(slot.error());
+    return propagate(slot);
   }
   const auto request = reservation_request(grant, message, m_parts.clock.now(), m_owner);
   auto reservation = reserve(request);
@@ -260,13 +260,13 @@ Outbound Gateway::outbound_for(const httplib::Request& req, bool stream, const T
 Checked<AuthorizedMessage> Gateway::authorize_message(const httplib::Request& req, CallRecord& call) {
   auto caller = authenticate(req);
   if (!caller) {
-    return std::unexpected(caller.error());
+    return propagate(caller);
   }
   call.subject = caller->grant.subject;
   call.jti = caller->jti;
   auto message = check_message(req, *caller);
   if (!message) {
-    return std::unexpected(message.error());
+    return propagate(message);
   }
   call.model = message->model;
   return AuthorizedMessage{std::move(*caller), std::move(*message)};
@@ -278,8 +278,7 @@ void Gateway::messages(const httplib::Request& req, httplib::Response& res) {
   if (authorized) {
     call.stream = authorized->message.stream;
   }
-  auto ticket =
-      authorized ? admit(authorized->caller, authorized->message) : std::unexpected(authorized.error());
+  auto ticket = authorized ? admit(authorized->caller, authorized->message) : propagate(authorized);
   if (!ticket) {
     reject(res, call, ticket.error());
     finish(call);

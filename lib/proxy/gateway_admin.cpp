@@ -78,7 +78,7 @@ Checked<report::Filters> usage_filters(const httplib::Request& req) {
   for (std::size_t i = 0; i < values.size(); ++i) {
     auto value = single_parameter(req, k_usage_parameters[i]);
     if (!value) {
-      return std::unexpected(value.error());
+      return propagate(value);
     }
     values[i] = std::move(*value);
   }
@@ -109,7 +109,7 @@ Checked<AdminRevocation> revoke_request(const std::string& text) {
     }
     auto member = string_member(*body, name);
     if (!member) {
-      return std::unexpected(member.error());
+      return propagate(member);
     }
     if (kind && !request.kind.empty()) {
       return std::unexpected(
@@ -146,7 +146,7 @@ Checked<Caller> Gateway::authorize_route(const httplib::Request& req, CallRecord
 void Gateway::serve_guarded(const httplib::Request& req, httplib::Response& res, const GuardedReply& reply) {
   CallRecord call = begin(req);
   auto caller = authorize_route(req, call);
-  auto slot = caller ? take_slot(caller->grant) : std::unexpected(caller.error());
+  auto slot = caller ? take_slot(caller->grant) : propagate(caller);
   if (!slot) {
     reject(res, call, slot.error());
   } else {
@@ -198,7 +198,7 @@ void Gateway::usage_reply(const httplib::Request& req, httplib::Response& res, C
     return;
   }
   auto rows = m_parts.store.usage(*query);
-  auto quotas = rows ? report::quotas_for(m_parts.store, *query, now) : std::unexpected(rows.error());
+  auto quotas = rows ? report::quotas_for(m_parts.store, *query, now) : propagate(rows);
   if (!quotas) {
     reject(res, call, admin_store_failed(quotas.error(), "read the usage ledger"));
     return;
@@ -225,7 +225,7 @@ Checked<json::Json> Gateway::record_revocation(const AdminRevocation& request, c
     done = m_parts.store.revoke_family(request.key, request.reason, now);
   } else if (request.kind == "sub") {
     auto families = m_parts.store.revoke_subject(request.key, now, request.reason, now);
-    done = families ? Result<void>{} : std::unexpected(families.error());
+    done = families ? Result<void>{} : propagate(families);
     detail["families"] = families.value_or(0);
   } else {
     done = m_parts.store.revoke_api_key(request.key, request.reason, now);
@@ -246,7 +246,7 @@ Checked<json::Json> Gateway::record_revocation(const AdminRevocation& request, c
 void Gateway::revoke_reply(const httplib::Request& req, httplib::Response& res, CallRecord& call,
                            const Caller& caller) {
   auto request = revoke_request(req.body);
-  auto detail = request ? record_revocation(*request, caller) : std::unexpected(request.error());
+  auto detail = request ? record_revocation(*request, caller) : propagate(request);
   if (!detail) {
     reject(res, call, detail.error());
     return;

@@ -50,9 +50,9 @@ oauth::Checked<store::ApiKeyRecord> Gateway::authenticate_client(const oauth::Cl
 oauth::Checked<std::string> Gateway::client_token(const httplib::Request& req, CallRecord& call) {
   auto request = oauth::parse_token_request(req.get_header_value("Content-Type"), req.body,
                                             req.get_header_value("Authorization"));
-  auto key = request ? authenticate_client(request->client) : std::unexpected(request.error());
+  auto key = request ? authenticate_client(request->client) : propagate(request);
   if (!key) {
-    return std::unexpected(key.error());
+    return propagate(key);
   }
   call.subject = key->subject;
   auto grant = grant::from_json(key->grant, fmt::format("API key {}", key->id));
@@ -61,14 +61,14 @@ oauth::Checked<std::string> Gateway::client_token(const httplib::Request& req, C
   }
   auto scope = oauth::narrow_scope(grant->scope, request->scope);
   if (!scope) {
-    return std::unexpected(scope.error());
+    return propagate(scope);
   }
   grant->scope = *scope;
   grant->extra_claims["client_id"] = key->id; // RFC 9068 §2.2
   const auto ring = m_parts.keys.current();
   auto signer = ring->signer();
-  auto access = signer ? token::issue(*grant, **signer, m_parts.clock.now(), m_parts.random)
-                       : std::unexpected(signer.error());
+  auto access =
+      signer ? token::issue(*grant, **signer, m_parts.clock.now(), m_parts.random) : propagate(signer);
   if (!access) {
     call.error = access.error().message;
     return std::unexpected(

@@ -71,7 +71,7 @@ Rejection refresh_rejection(const Error& error) {
 void Gateway::count_tokens(const httplib::Request& req, httplib::Response& res) {
   CallRecord call = begin(req);
   auto authorized = authorize_message(req, call);
-  auto slot = authorized ? take_slot(authorized->caller.grant) : std::unexpected(authorized.error());
+  auto slot = authorized ? take_slot(authorized->caller.grant) : propagate(authorized);
   if (!slot) {
     reject(res, call, slot.error());
   } else {
@@ -96,7 +96,7 @@ void Gateway::models_reply(const httplib::Request& req, httplib::Response& res, 
 void Gateway::list_models(const httplib::Request& req, httplib::Response& res) {
   CallRecord call = begin(req);
   auto caller = authenticate(req);
-  auto slot = caller ? take_slot(caller->grant) : std::unexpected(caller.error());
+  auto slot = caller ? take_slot(caller->grant) : propagate(caller);
   if (!slot) {
     reject(res, call, slot.error());
   } else {
@@ -110,7 +110,7 @@ void Gateway::list_models(const httplib::Request& req, httplib::Response& res) {
 void Gateway::get_model(const httplib::Request& req, httplib::Response& res) {
   CallRecord call = begin(req);
   auto caller = authenticate(req);
-  auto slot = caller ? take_slot(caller->grant) : std::unexpected(caller.error());
+  auto slot = caller ? take_slot(caller->grant) : propagate(caller);
   const std::string id = req.matches.size() > 1 ? req.matches[1].str() : std::string{};
   // The slot is held only while the upstream is asked; a refused model needs none.
   const auto release_slot = [&] {
@@ -182,7 +182,7 @@ Checked<void> Gateway::revoke_presented(const std::string& presented, CallRecord
     auto hash = refresh::check_format(presented) ? refresh::hash(presented) : std::unexpected(Error{});
     auto family = hash ? m_parts.store.family_of(*hash) : Result<std::optional<std::string>>(std::nullopt);
     if (!family || !*family) {
-      return stored(family ? Result<void>{} : std::unexpected(family.error()));
+      return stored(family ? Result<void>{} : propagate(family));
     }
     return stored(m_parts.store.revoke_family(**family, reason, now));
   }

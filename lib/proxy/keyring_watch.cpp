@@ -15,7 +15,7 @@ Result<std::unique_ptr<KeyringWatch>> KeyringWatch::open(const std::filesystem::
   watch->m_stamp = watch->stamp();
   auto ring = keyring::Keyring::open(dir, clock.now());
   if (!ring) {
-    return std::unexpected(ring.error());
+    return propagate(ring);
   }
   watch->m_ring = std::make_shared<const keyring::Keyring>(std::move(*ring));
   watch->m_checked = std::chrono::steady_clock::now();

@@ -327,12 +327,12 @@ std::int64_t estimate_input_tokens(const json::Json& body) {
 Result<MessageRequest> inspect_message_request(std::string_view body) {
   auto parsed = parse_request_body(body);
   if (!parsed) {
-    return std::unexpected(parsed.error());
+    return propagate(parsed);
   }
   MessageRequest request;
   for (const auto read : {read_model, read_stream, read_max_tokens}) {
     if (auto ok = read(*parsed, request); !ok) {
-      return std::unexpected(ok.error());
+      return propagate(ok);
     }
   }
   Estimate estimate = walk_input(*parsed);

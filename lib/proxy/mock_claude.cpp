@@ -121,7 +121,7 @@ std::unexpected<Error> missing(const char* field) {
 Result<MockRequest> read_request(std::string_view body, bool needs_max_tokens) {
   const auto inspected = inspect_message_request(body);
   if (!inspected) {
-    return std::unexpected(inspected.error());
+    return propagate(inspected);
   }
   const Json parsed = parse_request_body(body).value_or(Json::object());
   const auto messages = parsed.find("messages");

@@ -148,11 +148,11 @@ Result<Grant> grant_for(const json::Json& claims, const config::Config& config) 
   }
   const auto plan = plan_of(claims, config);
   if (!plan) {
-    return std::unexpected(plan.error());
+    return propagate(plan);
   }
   const auto limit = limit_override(claims);
   if (!limit) {
-    return std::unexpected(limit.error());
+    return propagate(limit);
   }
   return plan_grant(claims, **plan, subject_of(claims), *limit ? *limit : (*plan)->daily_token_limit);
 }
@@ -163,9 +163,9 @@ Result<Grant> external_grant_for(const json::Json& claims, const config::Config&
     return fail(Errc::claim_mismatch, "token claims are not an object");
   }
   const auto plan = plan_named(plan_name, config);
-  const auto limit = plan ? limit_override(claims) : std::unexpected(plan.error());
+  const auto limit = plan ? limit_override(claims) : propagate(plan);
   if (!limit) {
-    return std::unexpected(limit.error());
+    return propagate(limit);
   }
   std::optional<std::int64_t> narrowed = (*plan)->daily_token_limit;
   if (*limit) {

@@ -153,7 +153,7 @@ Checked<TokenRequest> parse_token_request(std::string_view content_type, std::st
   }
   auto form = parse_form(body);
   if (!form) {
-    return std::unexpected(form.error());
+    return propagate(form);
   }
   const std::string grant_type = parameter(*form, "grant_type");
   if (grant_type.empty()) {
@@ -167,7 +167,7 @@ Checked<TokenRequest> parse_token_request(std::string_view content_type, std::st
   }
   auto client = client_of(*form, authorization);
   if (!client) {
-    return std::unexpected(client.error());
+    return propagate(client);
   }
   TokenRequest request{std::move(*client), std::nullopt};
   if (const auto scope = form->find("scope"); scope != form->end()) {

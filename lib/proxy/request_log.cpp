@@ -28,7 +28,7 @@ Result<void> RequestLog::open(const std::filesystem::path& path) {
                              O_WRONLY | O_APPEND | O_CREAT, 0600);
   if (!fd) {
     if (fd.error().code != Errc::io) {
-      return std::unexpected(fd.error());
+      return propagate(fd);
     }
     return fail(Errc::io, fmt::format("{}; check the folder exists and is writable", fd.error().message));
   }

@@ -302,9 +302,9 @@ Result<void> open_idp(Services& services, const ServeOptions& options, const Ser
     return fail(Errc::config, "--jwks-plan: " + plan.error().message);
   }
   auto keys = jwks_remote::RemoteKeySet::open(options.jwks_url, resources.clock, {});
-  auto first = keys ? (*keys)->keys_for({}) : std::unexpected(keys.error());
+  auto first = keys ? (*keys)->keys_for({}) : propagate(keys);
   if (!first) {
-    return std::unexpected(first.error());
+    return propagate(first);
   }
   services.idp_keys = std::move(*keys);
   services.idp.emplace(ExternalIssuer{*services.idp_keys, options.jwks_issuer, options.jwks_plan});
@@ -317,7 +317,7 @@ Result<void> open_services(Services& services, const ServeOptions& options, cons
   }
   auto keys = KeyringWatch::open(resources.keys_dir, resources.clock);
   if (!keys) {
-    return std::unexpected(keys.error());
+    return propagate(keys);
   }
   if ((*keys)->current()->verification_keys().empty()) {
     return fail(Errc::config, "no keys to verify tokens with; run: claudegate keygen");
@@ -325,7 +325,7 @@ Result<void> open_services(Services& services, const ServeOptions& options, cons
   services.keys = std::move(*keys);
   auto upstream = make_upstream(options, resources.random);
   if (!upstream) {
-    return std::unexpected(upstream.error());
+    return propagate(upstream);
   }
   services.upstream = std::move(*upstream);
   return open_idp(services, options, resources);
@@ -400,7 +400,7 @@ Result<void> run_server(const ServeOptions& options, const ServeResources& resou
   add_routes(server, gateway);
   auto port = bind(server, options);
   if (!port) {
-    return std::unexpected(port.error());
+    return propagate(port);
   }
   on_listening(*port);
   signals.start({[&server] { return server.is_running(); }, [&server] { server.stop_accepting(); },

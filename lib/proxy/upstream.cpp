@@ -278,7 +278,7 @@ private:
 Result<std::unique_ptr<Upstream>> http_upstream(const UpstreamSettings& settings) {
   auto url = parse_url(settings.url);
   if (!url) {
-    return std::unexpected(url.error());
+    return propagate(url);
   }
   return std::make_unique<HttpUpstream>(settings, std::move(*url));
 }

@@ -331,7 +331,7 @@ std::expected<std::string, CredentialProblem> presented_token(const httplib::Req
   if (authorizations == 1) {
     auto token = bearer_token(req.get_header_value("Authorization"));
     if (!token) {
-      return std::unexpected(token.error());
+      return propagate(token);
     }
     bearer = std::move(*token);
   }

@@ -94,7 +94,7 @@ Result<store::ApiKeyRecord> new_record(const MintedKey& minted, const token::Acc
   }
   auto hashed = hash_secret(minted.parts.secret);
   if (!hashed) {
-    return std::unexpected(hashed.error());
+    return propagate(hashed);
   }
   store::ApiKeyRecord record;
   record.id = minted.parts.id;
@@ -170,11 +170,11 @@ Result<store::ApiKeyRecord> authenticate(store::ApiKeyStore& keys, std::string_v
                                          UnixSeconds now) {
   auto parts = parse(presented);
   if (!parts) {
-    return std::unexpected(parts.error());
+    return propagate(parts);
   }
   auto found = keys.find_api_key(parts->id);
   if (!found) {
-    return std::unexpected(found.error());
+    return propagate(found);
   }
   if (!*found) {
     return fail(Errc::unknown_key, fmt::format("unknown API key {}", parts->id));
@@ -183,7 +183,7 @@ Result<store::ApiKeyRecord> authenticate(store::ApiKeyStore& keys, std::string_v
     return fail(Errc::bad_signature, fmt::format("wrong secret for API key {}", parts->id));
   }
   if (auto usable = check_usable(**found, now); !usable) {
-    return std::unexpected(usable.error());
+    return propagate(usable);
   }
   return std::move(**found);
 }

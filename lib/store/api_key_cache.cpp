@@ -14,13 +14,13 @@ Result<store::ApiKeyRecord> KeyCache::authenticate(store::Store& store, std::str
                                                    UnixSeconds now) {
   auto parts = parse(presented);
   if (!parts) {
-    return std::unexpected(parts.error());
+    return propagate(parts);
   }
   auto hit = m_keys.find(parts->id, &store, [&](const store::ApiKeyRecord& key) {
     return secret_matches(key, parts->secret) && check_usable(key, now).has_value();
   });
   if (!hit) {
-    return std::unexpected(hit.error());
+    return propagate(hit);
   }
   auto key = *hit ? Result<store::ApiKeyRecord>(**hit) : load(store, presented, parts->id, now);
   if (key) {
@@ -35,7 +35,7 @@ Result<store::ApiKeyRecord> KeyCache::load(store::Store& store, std::string_view
                                            const std::string& id, UnixSeconds now) {
   auto epoch = epoch_cache::current_epoch(&store);
   if (!epoch) {
-    return std::unexpected(epoch.error());
+    return propagate(epoch);
   }
   auto key = api_key::authenticate(store, presented, now);
   if (key) {

@@ -135,7 +135,7 @@ Result<store::RevocationStore*> LazyStore::get() {
   }
   auto opened = m_open();
   if (!opened) {
-    return std::unexpected(opened.error());
+    return propagate(opened);
   }
   m_store = std::move(*opened);
   return m_store.get();
@@ -147,7 +147,7 @@ Result<token::VerifiedToken> TokenChecker::check(std::string_view token, LazySto
   }
   const auto keys = m_keys.for_token(token);
   if (!keys) {
-    return std::unexpected(keys.error());
+    return propagate(keys);
   }
   return check_with(token, **keys, store);
 }

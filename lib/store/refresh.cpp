@@ -50,19 +50,19 @@ Result<TokenPair> start_family(store::FamilyStore& store, const token::AccessTok
   // Sign first: nothing is stored for a request that cannot be minted.
   auto access = token::issue(with_family, signer, now, rng);
   if (!access) {
-    return std::unexpected(access.error());
+    return propagate(access);
   }
   TokenPair pair{*access, new_token(rng), now + std::min(lifetimes.refresh_ttl, lifetimes.family_ttl),
                  *with_family.family_id};
   auto token_hash = hash(pair.refresh_token);
   if (!token_hash) {
-    return std::unexpected(token_hash.error());
+    return propagate(token_hash);
   }
   const store::NewFamily family{
       pair.family_id, request.subject,        grant::to_json(request), now, now + lifetimes.family_ttl,
       *token_hash,    pair.refresh_expires_at};
   if (auto created = store.create_family(family); !created) {
-    return std::unexpected(created.error());
+    return propagate(created);
   }
   return pair;
 }
@@ -70,7 +70,7 @@ Result<TokenPair> start_family(store::FamilyStore& store, const token::AccessTok
 Result<TokenPair> rotate(store::FamilyStore& store, std::string_view presented, const keys::Key& signer,
                          const Lifetimes& lifetimes, UnixSeconds now, RandomSource& rng) {
   if (auto shaped = check_format(presented); !shaped) {
-    return std::unexpected(shaped.error());
+    return propagate(shaped);
   }
   TokenPair pair;
   pair.refresh_token = new_token(rng);
@@ -86,16 +86,16 @@ Result<TokenPair> rotate(store::FamilyStore& store, std::string_view presented, 
     if (request) {
       request->family_id = rotated.family_id;
     }
-    auto access = request ? token::issue(*request, signer, now, rng) : std::unexpected(request.error());
+    auto access = request ? token::issue(*request, signer, now, rng) : propagate(request);
     if (!access) {
-      return std::unexpected(access.error());
+      return propagate(access);
     }
     pair.access = std::move(*access);
     return {};
   };
   auto rotated = store.rotate({*presented_hash, *new_hash, now, lifetimes.refresh_ttl}, mint);
   if (!rotated) {
-    return std::unexpected(rotated.error());
+    return propagate(rotated);
   }
   pair.family_id = rotated->family_id;
   pair.refresh_expires_at = rotated->token_expires_at;

@@ -40,7 +40,7 @@ Result<store::UsageQuery> make_query(const Filters& filters, UnixSeconds now, st
   auto since = time_filter(filters.since, today, since_name);
   auto until = since ? time_filter(filters.until, today + k_day_seconds, until_name) : since;
   if (!until) {
-    return std::unexpected(until.error());
+    return propagate(until);
   }
   if (*since >= *until) {
     return fail(Errc::config, fmt::format("{} {} is not before {} {}, so the range is empty (without them, "
@@ -67,7 +67,7 @@ quotas_for(store::UsageStore& store, const store::UsageQuery& query, UnixSeconds
   }
   auto listed = store.subject_quotas(now);
   if (!listed) {
-    return std::unexpected(listed.error());
+    return propagate(listed);
   }
   for (auto& quota : *listed) {
     auto subject = quota.subject;

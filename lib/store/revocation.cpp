@@ -50,7 +50,7 @@ store::TokenIdentity identity_of(const token::VerifiedToken& token, std::string_
 Result<void> check(store::RevocationStore& store, const token::VerifiedToken& token, std::string_view space) {
   auto found = store.find_revocation(identity_of(token, space));
   if (!found) {
-    return std::unexpected(found.error());
+    return propagate(found);
   }
   if (*found) {
     return fail(Errc::revoked, describe(**found));
@@ -67,13 +67,13 @@ Result<token::VerifiedToken> verify_unrevoked(std::string_view token, const keys
   }
   auto opened = store();
   if (!opened) {
-    return std::unexpected(opened.error());
+    return propagate(opened);
   }
   if (*opened == nullptr) {
     return verified;
   }
   if (auto revoked = check(**opened, *verified, policy.revocation_namespace); !revoked) {
-    return std::unexpected(revoked.error());
+    return propagate(revoked);
   }
   return verified;
 }

@@ -32,7 +32,7 @@ Result<token::VerifiedToken> VerifiedCache::verify(std::string_view token, const
   auto hit =
       m_entries.find(token, store, [&](const Entry& entry) { return still_valid(entry, keys, policy, now); });
   if (!hit) {
-    return std::unexpected(hit.error());
+    return propagate(hit);
   }
   if (*hit) {
     return (*hit)->verified;
@@ -45,7 +45,7 @@ Result<token::VerifiedToken> VerifiedCache::verify(std::string_view token, const
       revocation::verify_unrevoked(token, keys, policy, now, [&]() -> Result<store::RevocationStore*> {
         auto read = epoch_cache::current_epoch(store);
         if (!read) {
-          return std::unexpected(read.error());
+          return propagate(read);
         }
         epoch = *read;
         return store;

@@ -22,10 +22,6 @@ using sqlite::Transaction;
 // A write transaction's synchronous setting (see SqliteStore::begin).
 enum class Durability { full, normal };
 
-template <typename T> std::unexpected<Error> propagate(const Result<T>& result) {
-  return std::unexpected(result.error());
-}
-
 // Run `sql` with `bind` applied, to completion.
 template <typename Bind> Result<void> run(Connection& db, const std::string& sql, Bind&& bind) {
   auto query = db.prepare(sql);

@@ -107,7 +107,7 @@ public:
     for (;;) {
       auto more = step();
       if (!more) {
-        return std::unexpected(more.error());
+        return propagate(more);
       }
       if (!*more) {
         return {};
@@ -121,7 +121,7 @@ public:
     std::vector<T> rows;
     auto done = for_each_row([&] { rows.push_back(read_row(*this)); });
     if (!done) {
-      return std::unexpected(done.error());
+      return propagate(done);
     }
     return rows;
   }
@@ -224,7 +224,7 @@ public:
   Result<void> run_cached(const std::string& sql) {
     auto query = prepare(sql);
     if (!query) {
-      return std::unexpected(query.error());
+      return propagate(query);
     }
     return query->run();
   }
@@ -233,11 +233,11 @@ public:
   Result<std::int64_t> scalar(const std::string& sql) {
     auto query = prepare(sql);
     if (!query) {
-      return std::unexpected(query.error());
+      return propagate(query);
     }
     auto row = query->step();
     if (!row) {
-      return std::unexpected(row.error());
+      return propagate(row);
     }
     return *row ? query->integer(0) : 0;
   }
@@ -264,7 +264,7 @@ public:
   static Result<Transaction> begin_immediate(Connection& connection) {
     static const std::string begin = "BEGIN IMMEDIATE";
     if (auto begun = connection.run_cached(begin); !begun) {
-      return std::unexpected(begun.error());
+      return propagate(begun);
     }
     return Transaction(connection);
   }

@@ -38,4 +38,11 @@ template <typename T> using Result = std::expected<T, Error>;
 // An unexpected<Error> with `code` and `message`, for `return fail(...)`.
 std::unexpected<Error> fail(Errc code, std::string message);
 
+// The error of failed `result` as it is, for a caller whose own result has
+// the same error type: `if (!key) { return propagate(key); }`. The one way
+// errors travel up (docs/CODING.md), never reworded on the way.
+template <typename T, typename E> std::unexpected<E> propagate(const std::expected<T, E>& result) {
+  return std::unexpected(result.error());
+}
+
 } // namespace claudegate

@@ -40,7 +40,7 @@ public:
     if (auto entry = lookup(key); entry && usable(entry->value)) {
       auto epoch = current_epoch(store);
       if (!epoch) {
-        return std::unexpected(epoch.error());
+        return propagate(epoch);
       }
       if (*epoch == entry->epoch) {
         ++m_hits;
