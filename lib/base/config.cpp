@@ -60,16 +60,19 @@ const std::vector<Entry<LockoutConfig>>& lockout_entries() {
   return k_entries;
 }
 
-// [serve.lockout]: its keys over the default brute-force protection.
-struct LockoutTable {
+// A sub-table (`name`, dotted) read by `entries` over the defaults of T:
+// [serve.lockout] over the default brute-force protection, [serve] over
+// serve-local's defaults, [access] over role admin for each route.
+template <typename T> struct SubTable {
   static constexpr std::string_view type = "table";
+  std::string_view name;
+  const std::vector<Entry<T>>& (*entries)();
 
-  Result<LockoutConfig> read(const Context& ctx, const Field& field) const {
+  Result<T> read(const Context& ctx, const Field& field) const {
     const auto table = table_of(ctx, field);
-    return table ? apply_table(ctx, **table, "serve.lockout", lockout_entries(), LockoutConfig{})
-                 : propagate(table);
+    return table ? apply_table(ctx, **table, name, entries(), T{}) : propagate(table);
   }
-  std::string show(const LockoutConfig& /*lockout*/) const { return {}; } // keys document themselves
+  std::string show(const T& /*value*/) const { return {}; } // its keys document themselves
 };
 
 const std::vector<Entry<ServeConfig>>& serve_entries() {
@@ -85,7 +88,8 @@ const std::vector<Entry<ServeConfig>>& serve_entries() {
       entry("jwks_plan", &ServeConfig::jwks_plan, Text{}, "plan of that IdP's tokens (--jwks-plan)"),
       entry("max_output_tokens", &ServeConfig::max_output_tokens, Integer{1, k_max_output_tokens_ceiling},
             "the largest max_tokens any model produces"),
-      entry("lockout", &ServeConfig::lockout, LockoutTable{}, "brute-force protection ([serve.lockout])"),
+      entry("lockout", &ServeConfig::lockout, SubTable<LockoutConfig>{"serve.lockout", lockout_entries},
+            "brute-force protection ([serve.lockout])"),
   };
   return k_entries;
 }
@@ -167,17 +171,6 @@ struct PlanTables {
   } // keys document themselves
 };
 
-// [serve]: its keys over serve-local's defaults.
-struct ServeTable {
-  static constexpr std::string_view type = "table";
-
-  Result<ServeConfig> read(const Context& ctx, const Field& field) const {
-    const auto table = table_of(ctx, field);
-    return table ? apply_table(ctx, **table, "serve", serve_entries(), ServeConfig{}) : propagate(table);
-  }
-  std::string show(const ServeConfig& /*serve*/) const { return {}; } // keys document themselves
-};
-
 const std::vector<Entry<AccessConfig>>& access_entries() {
   static const std::vector<Entry<AccessConfig>> k_entries{
       entry("/admin/usage", &AccessConfig::admin_usage, Roles{}, "roles that may read GET /admin/usage"),
@@ -188,17 +181,6 @@ const std::vector<Entry<AccessConfig>>& access_entries() {
   return k_entries;
 }
 
-// [access]: its routes over the default (role admin for each).
-struct AccessTable {
-  static constexpr std::string_view type = "table";
-
-  Result<AccessConfig> read(const Context& ctx, const Field& field) const {
-    const auto table = table_of(ctx, field);
-    return table ? apply_table(ctx, **table, "access", access_entries(), AccessConfig{}) : propagate(table);
-  }
-  std::string show(const AccessConfig& /*access*/) const { return {}; } // keys document themselves
-};
-
 const std::vector<Entry<Config>>& root_entries() {
   static const std::vector<Entry<Config>> k_entries{
       entry("issuer", &Config::issuer, Text{}, "the iss of issued tokens"),
@@ -208,9 +190,10 @@ const std::vector<Entry<Config>>& root_entries() {
       entry("family_ttl", &Config::family_ttl, Duration{1}, "absolute lifetime of a refresh family"),
       entry("leeway", &Config::leeway, Duration{0}, "clock skew allowed"),
       entry("max_access_ttl", &Config::max_access_ttl, Duration{1}, "longest access token lifetime"),
-      entry("serve", &Config::serve, ServeTable{}, "serve-local's settings"),
+      entry("serve", &Config::serve, SubTable<ServeConfig>{"serve", serve_entries}, "serve-local's settings"),
       entry("plans", &Config::plans, PlanTables{}, "[plans.NAME] tables add plans or change built-in ones"),
-      entry("access", &Config::access, AccessTable{}, "the roles serve-local's admin routes need"),
+      entry("access", &Config::access, SubTable<AccessConfig>{"access", access_entries},
+            "the roles serve-local's admin routes need"),
   };
   return k_entries;
 }
