@@ -10,12 +10,14 @@
 
 #include "claudegate/base/config.hpp"
 #include "claudegate/base/json.hpp"
+#include "claudegate/base/text.hpp"
 #include "claudegate/jose/base64url.hpp"
 #include "claudegate/jose/claims.hpp"
 #include "claudegate/jose/jws.hpp"
 #include "claudegate/jose/token.hpp"
 #include "claudegate/proxy/sse_usage.hpp"
 
+#include "../lib/proxy/oauth_request.hpp"
 #include "../lib/proxy/wire.hpp"
 
 #include <algorithm>
@@ -23,6 +25,7 @@
 #include <cstddef>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace claudegate::fuzz {
 
@@ -118,6 +121,43 @@ inline void run_auth_header(std::string_view data) {
             "auth: forwarded a credential or hop-by-hop header");
   }
   (void)proxy::relay_headers(req.headers);
+}
+
+// OAuth token request: the first line is the Authorization header, the rest
+// the form body. Parsing never throws; a parsed form, written out again with
+// every byte %-escaped, parses to the same parameters; an accepted request
+// names a client, and a narrowed scope holds only scopes of the grant.
+inline void run_oauth_request(std::string_view data) {
+  const auto newline = data.find('\n');
+  const std::string_view authorization = newline == std::string_view::npos ? data : data.substr(0, newline);
+  const std::string_view body =
+      newline == std::string_view::npos ? std::string_view{} : data.substr(newline + 1);
+  if (const auto form = proxy::oauth::parse_form(body)) {
+    std::string again;
+    static constexpr char k_hex[] = "0123456789ABCDEF";
+    for (const auto& [name, value] : *form) {
+      for (const std::string* part : {&name, &value}) {
+        for (const char c : *part) {
+          const auto byte = static_cast<unsigned char>(c);
+          again += {'%', k_hex[byte >> 4], k_hex[byte & 15]};
+        }
+        again += part == &name ? '=' : '&';
+      }
+    }
+    const auto reparsed = proxy::oauth::parse_form(again);
+    require(reparsed && *reparsed == *form, "oauth: a form written out again parsed differently");
+  }
+  const auto request =
+      proxy::oauth::parse_token_request("application/x-www-form-urlencoded", body, authorization);
+  if (!request) {
+    return;
+  }
+  require(!request->client.client_id.empty() && !request->client.client_secret.empty(),
+          "oauth: accepted a request without client credentials");
+  const auto scope = proxy::oauth::narrow_scope("claude:messages claude:models", request->scope);
+  for (const auto& word : scope ? text::words(*scope) : std::vector<std::string_view>{}) {
+    require(word == "claude:messages" || word == "claude:models", "oauth: narrowing widened the scope");
+  }
 }
 
 // SSE usage: the usage read from a stream does not depend on how the stream

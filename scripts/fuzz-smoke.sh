@@ -23,7 +23,7 @@ else
   limits=(-runs=30000 -max_total_time=60)
 fi
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(base64url json jws_decode token_verify auth_header sse_usage config)
+[ ${#targets[@]} -gt 0 ] || targets=(base64url json jws_decode token_verify auth_header sse_usage config oauth_request)
 export ASAN_OPTIONS="detect_leaks=1:halt_on_error=1" UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
 for target in "${targets[@]}"; do
   out=$build_dir/fuzz

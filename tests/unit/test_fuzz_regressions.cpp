@@ -24,13 +24,10 @@ using EntryPoint = void (*)(std::string_view);
 const std::vector<std::pair<std::string, EntryPoint>>& entry_points() {
   namespace f = claudegate::fuzz;
   static const std::vector<std::pair<std::string, EntryPoint>> points = {
-      {"base64url", f::run_base64url},
-      {"json", f::run_json},
-      {"jws_decode", f::run_jws_decode},
-      {"token_verify", f::run_token_verify},
-      {"auth_header", f::run_auth_header},
-      {"sse_usage", f::run_sse_usage},
-      {"config", f::run_config}};
+      {"base64url", f::run_base64url},     {"json", f::run_json},
+      {"jws_decode", f::run_jws_decode},   {"token_verify", f::run_token_verify},
+      {"auth_header", f::run_auth_header}, {"sse_usage", f::run_sse_usage},
+      {"config", f::run_config},           {"oauth_request", f::run_oauth_request}};
   return points;
 }
 
