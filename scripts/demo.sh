@@ -72,6 +72,21 @@ step "a model outside the plan: 403 in Anthropic's error envelope"
 curl -s "http://127.0.0.1:$port/v1/messages" -H "x-api-key: $DEV" \
   -d '{"model":"claude-opus-4-1","max_tokens":20,"messages":[]}'
 echo
+step "issue --api-key: a long-lived key for a service, shown once (the store keeps its hash)"
+KEY_JSON=$("$cg" issue --api-key --sub billing-svc --plan pro --name billing --json)
+KEY=$(printf '%s' "$KEY_JSON" | python3 -c 'import json,sys; print(json.load(sys.stdin)["api_key"])')
+KEY_ID=$(printf '%s' "$KEY_JSON" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+echo "id $KEY_ID, key ${KEY:0:24}…"
+step "the key in x-api-key, as the Anthropic SDKs send it"
+curl -s -o /dev/null -w 'HTTP %{http_code}\n' "http://127.0.0.1:$port/v1/messages" -H "x-api-key: $KEY" \
+  -d '{"model":"claude-haiku-4-5","max_tokens":50,"messages":[{"role":"user","content":"Hi"}]}'
+step "POST /oauth/token: the key traded for a 15-minute access token (OAuth 2.0 client credentials)"
+curl -s "http://127.0.0.1:$port/oauth/token" -u "$KEY_ID:$KEY" -d grant_type=client_credentials \
+  | python3 -c 'import json,sys; d=json.load(sys.stdin); print(json.dumps({**d, "access_token": d["access_token"][:40] + "…"}, ensure_ascii=False))'
+step "revoke --api-key: refused on the next request"
+"$cg" revoke --api-key "$KEY_ID" --reason "demo"
+curl -s -o /dev/null -w 'HTTP %{http_code}\n' "http://127.0.0.1:$port/v1/messages" -H "x-api-key: $KEY" \
+  -d '{"model":"claude-haiku-4-5","max_tokens":50,"messages":[{"role":"user","content":"Hi"}]}'
 step "SIGTERM: stop accepting, drain, meter, exit"
 kill -TERM "$server"; wait "$server" || true
 step "usage-report: what each subject spent today"
