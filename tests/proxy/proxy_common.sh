@@ -100,4 +100,16 @@ expect_envelope() {
 # SQL over the store.
 ledger() { sqlite3 "$CLAUDEGATE_HOME/claudegate.db" "$1"; }
 
+# Wait (up to 10 s) until the ledger holds at least $1 rows matching SQL
+# condition $2 (default: any): a stream is settled only after its last byte
+# has reached the client, so its row can come just after curl returns.
+wait_rows() {
+  local i
+  for ((i = 0; i < 100; i++)); do
+    [ "$(ledger "select count(*) from usage_ledger where ${2:-1}")" -ge "$1" ] && return 0
+    sleep 0.1
+  done
+  fail "expected $1 ledger rows where ${2:-1}: $(ledger 'select * from usage_ledger')"
+}
+
 MSG='{"model":"claude-haiku-4-5","max_tokens":100,"messages":[{"role":"user","content":"Hello"}]}'

@@ -31,6 +31,7 @@ for _ in 1 2 3 4 5 6 7 8 9 10; do
   call "$BASE/v1/messages" -H "x-api-key: $TOKEN" -d "$(body 100)"
 done
 wait
+wait_rows 1 "subject='ivan' and stream=1"
 spent=$(ledger "select sum(input_tokens + output_tokens) from usage_ledger where subject='ivan'")
 [ "$spent" -le 1000 ] || fail "a 1000-token limit was overspent: $spent"
 stop_server

@@ -13,15 +13,6 @@ start_metering_upstream
 ANTHROPIC_API_KEY=sk-ant-server-key start_server --upstream "$UPSTREAM_URL"
 STREAM='{"model":"claude-haiku-4-5","max_tokens":4000,"stream":true,"messages":[{"role":"user","content":"Hi"}]}'
 output_of() { ledger "select output_tokens || ' ' || estimated from usage_ledger where request_id='$1'"; }
-wait_rows() {
-  local i
-  for ((i = 0; i < 100; i++)); do
-    [ "$(ledger 'select count(*) from usage_ledger')" -ge "$1" ] && return 0
-    sleep 0.1
-  done
-  fail "expected $1 ledger rows: $(ledger 'select * from usage_ledger')"
-}
-
 # A whole stream: exactly the final message_delta's 40 × 4 = 160, not estimated.
 curl -sN --max-time 20 "$BASE/v1/messages" -H "x-api-key: $TOKEN" -d "$STREAM" >"$SCRATCH/whole"
 expect_contains "$(cat "$SCRATCH/whole")" "message_stop"
