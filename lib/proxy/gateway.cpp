@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "gateway.hpp"
 
-#include "api_key_caller.hpp"
 #include "quota_policy.hpp"
 #include "stream_relay.hpp"
 
@@ -115,8 +114,8 @@ void Gateway::auth_failed(const httplib::Request& req, std::string_view presente
 Result<PresentedToken> Gateway::verify_presented(std::string_view presented) {
   const UnixSeconds now = m_parts.clock.now();
   if (api_key::looks_like_key(presented)) {
-    auto key = verify_api_key(m_api_keys, m_parts.store, presented, now);
-    return key ? Result<PresentedToken>(PresentedToken{std::move(*key)}) : propagate(key);
+    auto key = m_api_keys.authenticate(m_parts.store, presented, now);
+    return key ? Result<PresentedToken>(PresentedToken{(*key)->token}) : propagate(key);
   }
   const auto ring = m_parts.keys.current();
   auto verified = m_verified.verify(presented, ring->verification_keys(), policy(), now, &m_parts.store);

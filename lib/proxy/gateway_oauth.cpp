@@ -24,13 +24,6 @@ oauth::OAuthError client_rejection(const Error& error) {
   return oauth::invalid_client(fmt::format("client authentication failed: {}", error.message));
 }
 
-// The client secret `req` presents (for the lockout's key id; never logged), or "".
-std::string presented_secret(const httplib::Request& req) {
-  auto request = oauth::parse_token_request(req.get_header_value("Content-Type"), req.body,
-                                            req.get_header_value("Authorization"));
-  return request ? request->client.client_secret : std::string{};
-}
-
 } // namespace
 
 // The API key `client` authenticates as, checked against its client_id.
@@ -39,11 +32,11 @@ oauth::Checked<store::ApiKeyRecord> Gateway::authenticate_client(const oauth::Cl
   if (!key) {
     return std::unexpected(client_rejection(key.error()));
   }
-  if (key->id != client.client_id) {
+  if ((*key)->record.id != client.client_id) {
     return std::unexpected(oauth::invalid_client(
         "client authentication failed: client_id is not the id of the key sent as client_secret"));
   }
-  return std::move(*key);
+  return (*key)->record;
 }
 
 // The token response for a client credentials request, or the §5.2 error.
@@ -52,6 +45,9 @@ oauth::Checked<std::string> Gateway::client_token(const httplib::Request& req, C
                                             req.get_header_value("Authorization"));
   auto key = request ? authenticate_client(request->client) : propagate(request);
   if (!key) {
+    if (key.error().error == "invalid_client") { // counted by the key id it named, never logged
+      m_guard.record_failure(req, request ? request->client.client_secret : std::string{}, "invalid_client");
+    }
     return propagate(key);
   }
   call.subject = key->subject;
@@ -94,7 +90,6 @@ void Gateway::oauth_token(const httplib::Request& req, httplib::Response& res) {
   } else {
     const auto& error = body.error();
     if (error.error == "invalid_client") {
-      m_guard.record_failure(req, presented_secret(req), "invalid_client");
       res.set_header("WWW-Authenticate", R"(Basic realm="claudegate", charset="UTF-8")");
     }
     call.status = res.status = error.status;

@@ -10,38 +10,42 @@ namespace claudegate::api_key {
 KeyCache::KeyCache(std::size_t capacity) : m_keys(capacity) {
 }
 
-Result<store::ApiKeyRecord> KeyCache::authenticate(store::Store& store, std::string_view presented,
-                                                   UnixSeconds now) {
+Result<std::shared_ptr<const AuthenticatedKey>>
+KeyCache::authenticate(store::Store& store, std::string_view presented, UnixSeconds now) {
   auto parts = parse(presented);
   if (!parts) {
     return propagate(parts);
   }
-  auto hit = m_keys.find(parts->id, &store, [&](const store::ApiKeyRecord& key) {
-    return secret_matches(key, parts->secret) && check_usable(key, now).has_value();
+  auto hit = m_keys.find(parts->id, &store, [&](const AuthenticatedKey& key) {
+    return secret_matches(key.record, parts->secret) && check_usable(key.record, now).has_value();
   });
   if (!hit) {
     return propagate(hit);
   }
-  auto key = *hit ? Result<store::ApiKeyRecord>(**hit) : load(store, presented, parts->id, now);
+  auto key = *hit ? std::move(hit) : load(store, presented, parts->id, now);
   if (key) {
-    note_use(store, key->id, now);
+    note_use(store, (*key)->record.id, now);
   }
   return key;
 }
 
 // The full path. The epoch is read before the key: a revocation committed
 // after this read moves the epoch on, so the next hit reads the key again.
-Result<store::ApiKeyRecord> KeyCache::load(store::Store& store, std::string_view presented,
-                                           const std::string& id, UnixSeconds now) {
+Result<std::shared_ptr<const AuthenticatedKey>>
+KeyCache::load(store::Store& store, std::string_view presented, const std::string& id, UnixSeconds now) {
   auto epoch = epoch_cache::current_epoch(&store);
   if (!epoch) {
     return propagate(epoch);
   }
-  auto key = api_key::authenticate(store, presented, now);
-  if (key) {
-    const UnixSeconds until = std::min(key->expires_at, key->retires_at.value_or(key->expires_at));
-    m_keys.remember(id, *key, *epoch, until, now);
+  auto record = api_key::authenticate(store, presented, now);
+  auto token = record ? token_of(*record) : propagate(record);
+  if (!token) {
+    return propagate(token);
   }
+  const UnixSeconds until = std::min(record->expires_at, record->retires_at.value_or(record->expires_at));
+  auto key =
+      std::make_shared<const AuthenticatedKey>(AuthenticatedKey{std::move(*record), std::move(*token)});
+  m_keys.remember(id, *key, *epoch, until, now);
   return key;
 }
 

@@ -45,7 +45,7 @@ struct KeyCase {
   }
 };
 
-Errc error_of(const Result<store::ApiKeyRecord>& result) {
+template <typename T> Errc error_of(const Result<T>& result) {
   REQUIRE_FALSE(result.has_value());
   return result.error().code;
 }
@@ -271,4 +271,26 @@ TEST_CASE("api key: revoke --sub stops the subject's keys made until then, not l
   api_key::KeyCache cache(16);
   CHECK(error_of(cache.authenticate(*c.s.store, c.minted.key, k_now + 12)) == Errc::revoked);
   CHECK(cache.authenticate(*c.s.store, later.key, k_now + 12));
+}
+
+TEST_CASE("api key: the cache gives the token of the key's grant, built once per load") {
+  KeyCase c;
+  api_key::KeyCache cache(16);
+  auto first = cache.authenticate(*c.s.store, c.minted.key, k_now + 1);
+  REQUIRE(first);
+  const auto& claims = (*first)->token.claims;
+  CHECK((*first)->token.header == json::Json{{"typ", "api_key"}});
+  CHECK(claims["sub"] == "billing-svc");
+  CHECK(claims["plan"] == "pro");
+  CHECK(claims["roles"] == json::Json::array({"admin"}));
+  CHECK(claims["daily_token_limit"] == 1234);
+  CHECK(claims["jti"] == c.record.id);
+  CHECK(claims["exp"] == c.record.expires_at);
+  auto hit = cache.authenticate(*c.s.store, c.minted.key, k_now + 2);
+  auto again = cache.authenticate(*c.s.store, c.minted.key, k_now + 3);
+  REQUIRE(hit);
+  REQUIRE(again);
+  CHECK(again->get() == hit->get()); // hits share the cached entry: no copy, no rebuild
+  CHECK((*again)->token.claims == claims);
+  CHECK(cache.hits() == 2);
 }

@@ -71,6 +71,19 @@ Result<void> check_usable(const store::ApiKeyRecord& record, UnixSeconds now);
 // True when `secret` hashes to `record`'s secret_hash (compared in constant time).
 bool secret_matches(const store::ApiKeyRecord& record, std::string_view secret);
 
+// The claims an access token of `key`'s grant would carry (its extra
+// claims, iss, aud, sub, plan, scope, roles, daily_token_limit), with the
+// key's id as jti and its creation and expiry as iat and exp, as a verified
+// token of typ "api_key": what serve-local treats the key as. Fails with
+// storage when the stored grant is unreadable.
+Result<token::VerifiedToken> token_of(const store::ApiKeyRecord& key);
+
+// A key that authenticated, with the token of its grant (token_of).
+struct AuthenticatedKey {
+  store::ApiKeyRecord record;
+  token::VerifiedToken token;
+};
+
 // The key `presented` authenticates at `now` in `keys`. Fails with
 // malformed (not an API key), unknown_key (no key with that id),
 // bad_signature (wrong secret), revoked (revoked, or rotated and past its

@@ -3,12 +3,14 @@
 
 #include "claudegate/base/clock.hpp"
 #include "claudegate/base/errors.hpp"
+#include "claudegate/store/api_key.hpp"
 #include "claudegate/store/api_keys.hpp"
 #include "claudegate/store/epoch_cache.hpp"
 #include "claudegate/store/store.hpp"
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -31,21 +33,23 @@ public:
   // revocation epoch unchanged since (revoking or rotating a key moves it
   // on), the presented secret to match the stored hash and the key to be
   // usable at `now` (expiry, end of a rotation overlap); anything else takes
-  // the full path, and only successes are kept. Records the key's last use
+  // the full path, and only successes are kept, with the token of the key's
+  // grant built once (token_of). Records the key's last use
   // (store::ApiKeyStore::touch_api_key) at most every k_touch_interval
   // seconds. Thread-safe.
-  Result<store::ApiKeyRecord> authenticate(store::Store& store, std::string_view presented, UnixSeconds now);
+  Result<std::shared_ptr<const AuthenticatedKey>> authenticate(store::Store& store,
+                                                               std::string_view presented, UnixSeconds now);
 
   // Hits, and authentications that took the full path, so far.
   std::uint64_t hits() const { return m_keys.hits(); }
   std::uint64_t misses() const { return m_keys.misses(); }
 
 private:
-  Result<store::ApiKeyRecord> load(store::Store& store, std::string_view presented, const std::string& id,
-                                   UnixSeconds now);
+  Result<std::shared_ptr<const AuthenticatedKey>> load(store::Store& store, std::string_view presented,
+                                                       const std::string& id, UnixSeconds now);
   void note_use(store::Store& store, const std::string& id, UnixSeconds now);
 
-  epoch_cache::EpochCache<store::ApiKeyRecord> m_keys;
+  epoch_cache::EpochCache<AuthenticatedKey> m_keys;
   std::mutex m_touch_mutex;
   std::unordered_map<std::string, UnixSeconds> m_touched; // key id → last use written
 };
