@@ -26,18 +26,13 @@ void print_key(const api_key::MintedKey& minted, const store::ApiKeyRecord& reco
   print_json(out, format);
 }
 
-// Mint and store a key of `request` valid `ttl` seconds, named `name`, replacing `rotated_from`.
+// A new key of `request` valid `ttl` seconds, named `name`; not stored yet.
 Result<std::pair<api_key::MintedKey, store::ApiKeyRecord>>
-store_new_key(store::Store& store, const token::AccessTokenRequest& request, std::string name,
-              std::int64_t ttl, std::optional<std::string> rotated_from, Context& ctx) {
+new_key(const token::AccessTokenRequest& request, std::string name, std::int64_t ttl, Context& ctx) {
   auto minted = api_key::mint(ctx.random());
   auto record = api_key::new_record(minted, request, std::move(name), ttl, ctx.clock().now());
   if (!record) {
     return propagate(record);
-  }
-  record->rotated_from = std::move(rotated_from);
-  if (auto created = store.create_api_key(*record); !created) {
-    return propagate(created);
   }
   return std::pair{std::move(minted), std::move(*record)};
 }
@@ -65,10 +60,10 @@ Result<store::ApiKeyRecord> rotatable(store::Store& store, const std::string& id
 ExitCode mint_api_key(const ApiKeyOptions& opt, const token::AccessTokenRequest& request, std::int64_t ttl,
                       OutputFormat format, Context& ctx) {
   auto store = ctx.store();
-  auto made = store ? store_new_key(**store, request, opt.name.value_or(""), ttl, std::nullopt, ctx)
-                    : propagate(store);
-  if (!made) {
-    return ctx.report(made.error(), format);
+  auto made = store ? new_key(request, opt.name.value_or(""), ttl, ctx) : propagate(store);
+  auto stored = made ? (*store)->create_api_key(made->second) : propagate(made);
+  if (!stored) {
+    return ctx.report(stored.error(), format);
   }
   print_key(made->first, made->second, ctx.clock().now(), format);
   return ExitCode::success;
@@ -83,12 +78,16 @@ ExitCode rotate_api_key(const ApiKeyOptions& opt, std::optional<std::int64_t> tt
   if (!request) {
     return ctx.report(request.error(), format);
   }
-  // The new key first: should retiring the old one fail, both still work.
-  auto made = store_new_key(**store, *request, opt.name.value_or(old->name),
-                            ttl.value_or(old->expires_at - old->created_at), old->id, ctx);
-  auto retired = made ? (*store)->retire_api_key(old->id, now + seconds_of(opt.overlap)) : propagate(made);
-  if (!retired) {
-    return ctx.report(retired.error(), format);
+  auto made =
+      new_key(*request, opt.name.value_or(old->name), ttl.value_or(old->expires_at - old->created_at), ctx);
+  if (made) {
+    made->second.rotated_from = old->id;
+  }
+  // One transaction: the new key is stored only with the old one's end set.
+  auto rotated =
+      made ? (*store)->rotate_api_key(made->second, now + seconds_of(opt.overlap)) : propagate(made);
+  if (!rotated) {
+    return ctx.report(rotated.error(), format);
   }
   print_key(made->first, made->second, now, format);
   return ExitCode::success;

@@ -294,3 +294,24 @@ TEST_CASE("api key: the cache gives the token of the key's grant, built once per
   CHECK((*again)->token.claims == claims);
   CHECK(cache.hits() == 2);
 }
+
+TEST_CASE("api key: a rotation stores the successor only with its predecessor's end set") {
+  KeyCase c;
+  SystemRandom rng;
+  const auto successor_of = [&](const std::string& predecessor) {
+    token::AccessTokenRequest request;
+    request.subject = "billing-svc";
+    auto made = api_key::new_record(api_key::mint(rng), request, "", k_ttl, k_now);
+    REQUIRE(made);
+    made->rotated_from = predecessor;
+    return *made;
+  };
+  const auto orphan = successor_of("0000000000000000");
+  CHECK(c.s.store->rotate_api_key(orphan, k_now + 50).error().code == Errc::claim_mismatch);
+  CHECK_FALSE(*c.s.store->find_api_key(orphan.id)); // nothing half-written
+
+  const auto next = successor_of(c.record.id);
+  REQUIRE(c.s.store->rotate_api_key(next, k_now + 50));
+  CHECK(*c.s.store->find_api_key(next.id));
+  CHECK((*c.s.store->find_api_key(c.record.id))->retires_at == k_now + 50);
+}

@@ -73,18 +73,37 @@ Result<void> check_known(Connection& db, const std::string& id) {
   return {};
 }
 
+Result<void> insert_key(Connection& db, const ApiKeyRecord& key) {
+  return run(db, sql::k_insert, [&](Query& q) {
+    q.bind(1, key.id).bind(2, key.name).bind(3, key.subject).bind(4, key.grant.dump());
+    q.bind(5, key.secret_hash).bind(6, key.created_at).bind(7, key.expires_at).bind(8, key.last_used_at);
+    q.bind(9, key.revoked_at).bind(11, key.retires_at);
+    bind_optional(q, 10, key.revoked_reason);
+    bind_optional(q, 12, key.rotated_from);
+  });
+}
+
+// Let known key `id` work only until `at` (an earlier retirement stays).
+Result<void> retire_key(Connection& db, const std::string& id, UnixSeconds at) {
+  if (auto known = check_known(db, id); !known) {
+    return known;
+  }
+  return run(db, sql::k_retire, [&](Query& q) { q.bind(1, id).bind(2, at); });
+}
+
 } // namespace
 
 Result<void> SqliteStore::create_api_key(const ApiKeyRecord& key) {
   const std::lock_guard lock(m_mutex);
-  return write(Durability::full, [&] {
-    return run(m_db, sql::k_insert, [&](Query& q) {
-      q.bind(1, key.id).bind(2, key.name).bind(3, key.subject).bind(4, key.grant.dump());
-      q.bind(5, key.secret_hash).bind(6, key.created_at).bind(7, key.expires_at).bind(8, key.last_used_at);
-      q.bind(9, key.revoked_at).bind(11, key.retires_at);
-      bind_optional(q, 10, key.revoked_reason);
-      bind_optional(q, 12, key.rotated_from);
-    });
+  return write(Durability::full, [&] { return insert_key(m_db, key); });
+}
+
+Result<void> SqliteStore::rotate_api_key(const ApiKeyRecord& successor, UnixSeconds predecessor_until) {
+  const std::lock_guard lock(m_mutex);
+  const std::string predecessor = successor.rotated_from.value_or("");
+  return write(Durability::full, [&]() -> Result<void> {
+    auto inserted = insert_key(m_db, successor);
+    return inserted ? retire_key(m_db, predecessor, predecessor_until) : inserted;
   });
 }
 
@@ -125,12 +144,7 @@ Result<void> SqliteStore::revoke_api_key(const std::string& id, const std::strin
 
 Result<void> SqliteStore::retire_api_key(const std::string& id, UnixSeconds at) {
   const std::lock_guard lock(m_mutex);
-  return write(Durability::full, [&]() -> Result<void> {
-    if (auto known = check_known(m_db, id); !known) {
-      return known;
-    }
-    return run(m_db, sql::k_retire, [&](Query& q) { q.bind(1, id).bind(2, at); });
-  });
+  return write(Durability::full, [&] { return retire_key(m_db, id, at); });
 }
 
 // Last use is a hint for operators, not a security fact: a metering write

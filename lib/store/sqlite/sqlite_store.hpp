@@ -109,6 +109,7 @@ public:
   Result<std::vector<UsageRow>> usage(const UsageQuery& query) override;
   Result<std::vector<SubjectQuota>> subject_quotas(UnixSeconds now) override;
   Result<void> audit(const AuditEvent& event) override;
+  Result<void> rotate_api_key(const ApiKeyRecord& successor, UnixSeconds predecessor_until) override;
   Result<void> create_api_key(const ApiKeyRecord& key) override;
   Result<std::optional<ApiKeyRecord>> find_api_key(const std::string& id) override;
   Result<std::vector<ApiKeyRecord>> list_api_keys() override;

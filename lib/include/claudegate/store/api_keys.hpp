@@ -39,6 +39,12 @@ public:
   // Record new key `key` (id unique). Fails with storage (also on a duplicate id).
   virtual Result<void> create_api_key(const ApiKeyRecord& key) = 0;
 
+  // Record `successor` (its rotated_from names the key it replaces) and let
+  // that key work only until `predecessor_until`, in one transaction: a
+  // failure leaves neither. Moves revocation_epoch on. Fails with
+  // claim_mismatch when the predecessor is unknown, or storage.
+  virtual Result<void> rotate_api_key(const ApiKeyRecord& successor, UnixSeconds predecessor_until) = 0;
+
   // The key with id `id`, if any. Fails with storage.
   virtual Result<std::optional<ApiKeyRecord>> find_api_key(const std::string& id) = 0;
 
