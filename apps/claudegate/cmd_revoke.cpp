@@ -8,6 +8,7 @@
 #include <claudegate/jose/jws.hpp>
 #include <claudegate/store/api_key.hpp>
 #include <claudegate/store/refresh.hpp>
+#include <claudegate/store/revocation.hpp>
 
 #include <fmt/core.h>
 
@@ -83,18 +84,20 @@ Result<Revoked> revoke_refresh_family(store::Store& store, const std::string& ar
 
 Result<Revoked> revoke_one(const RevokeOptions& opt, store::Store& store, UnixSeconds now) {
   using store::RevocationKind;
+  const auto by_name = [&](revocation::Target target, RevocationKind kind, const std::string& key) {
+    auto families = revocation::revoke(store, target, key, opt.reason, now);
+    return families ? Result<Revoked>(
+               Revoked{kind, key, kind == RevocationKind::subject ? std::optional(*families) : std::nullopt})
+                    : propagate(families);
+  };
   if (opt.jti) {
-    auto done = store.revoke_jti(*opt.jti, std::nullopt, "", opt.reason, now);
-    return done ? Result<Revoked>(Revoked{RevocationKind::jti, *opt.jti}) : propagate(done);
+    return by_name(revocation::Target::jti, RevocationKind::jti, *opt.jti);
   }
   if (opt.subject) {
-    auto families = store.revoke_subject(*opt.subject, now, opt.reason, now);
-    return families ? Result<Revoked>(Revoked{RevocationKind::subject, *opt.subject, *families})
-                    : propagate(families);
+    return by_name(revocation::Target::subject, RevocationKind::subject, *opt.subject);
   }
   if (opt.family) {
-    auto done = store.revoke_family(*opt.family, opt.reason, now);
-    return done ? Result<Revoked>(Revoked{RevocationKind::family, *opt.family}) : propagate(done);
+    return by_name(revocation::Target::family, RevocationKind::family, *opt.family);
   }
   if (opt.token) {
     return revoke_token(store, *opt.token, opt.reason, now);

@@ -7,6 +7,7 @@
 #include "claudegate/store/api_key.hpp"
 #include "claudegate/store/report.hpp"
 #include "claudegate/store/report_query.hpp"
+#include "claudegate/store/revocation.hpp"
 
 #include <fmt/core.h>
 #include <fmt/ranges.h>
@@ -218,25 +219,21 @@ Checked<json::Json> Gateway::record_revocation(const AdminRevocation& request, c
   json::Json detail = {{"kind", request.kind == "sub" ? "subject" : request.kind},
                        {"key", request.key},
                        {"reason", request.reason}};
-  Result<void> done;
-  if (request.kind == "jti") {
-    done = m_parts.store.revoke_jti(request.key, std::nullopt, "", request.reason, now);
-  } else if (request.kind == "family") {
-    done = m_parts.store.revoke_family(request.key, request.reason, now);
-  } else if (request.kind == "sub") {
-    auto families = m_parts.store.revoke_subject(request.key, now, request.reason, now);
-    done = families ? Result<void>{} : propagate(families);
-    detail["families"] = families.value_or(0);
-  } else {
-    done = m_parts.store.revoke_api_key(request.key, request.reason, now);
+  const auto target = request.kind == "jti"      ? revocation::Target::jti
+                      : request.kind == "sub"    ? revocation::Target::subject
+                      : request.kind == "family" ? revocation::Target::family
+                                                 : revocation::Target::api_key;
+  auto families = revocation::revoke(m_parts.store, target, request.key, request.reason, now);
+  if (!families && families.error().code == Errc::claim_mismatch) { // no such family or key
+    return std::unexpected(Rejection{404, "not_found_error", families.error().message});
   }
-  if (!done && done.error().code == Errc::claim_mismatch) { // no such family or key
-    return std::unexpected(Rejection{404, "not_found_error", done.error().message});
+  if (families && target == revocation::Target::subject) {
+    detail["families"] = *families;
   }
   auto audited =
-      done ? m_parts.store.audit({now, "revoke", request.kind == "sub" ? request.key : "",
-                                  json::Json{{"by", caller.grant.subject}, {"revoked", detail}}.dump()})
-           : done;
+      families ? m_parts.store.audit({now, "revoke", request.kind == "sub" ? request.key : "",
+                                      json::Json{{"by", caller.grant.subject}, {"revoked", detail}}.dump()})
+               : Result<void>(propagate(families));
   if (!audited) {
     return std::unexpected(admin_store_failed(audited.error(), "record the revocation"));
   }

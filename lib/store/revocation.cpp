@@ -85,4 +85,20 @@ Result<token::VerifiedToken> verify_unrevoked(std::string_view token, const keys
                           [store]() -> Result<store::RevocationStore*> { return store; });
 }
 
+Result<std::int64_t> revoke(store::Store& store, Target target, const std::string& key,
+                            const std::string& reason, UnixSeconds now) {
+  const auto none = [](Result<void> done) { return done ? Result<std::int64_t>(0) : propagate(done); };
+  switch (target) {
+  case Target::jti:
+    return none(store.revoke_jti(key, std::nullopt, "", reason, now));
+  case Target::subject:
+    return store.revoke_subject(key, now, reason, now);
+  case Target::family:
+    return none(store.revoke_family(key, reason, now));
+  case Target::api_key:
+    break;
+  }
+  return none(store.revoke_api_key(key, reason, now));
+}
+
 } // namespace claudegate::revocation

@@ -185,3 +185,20 @@ TEST_CASE("revocation: a store that cannot answer is an error, never \"not revok
   REQUIRE_FALSE(checked);
   CHECK(checked.error().code == Errc::storage);
 }
+
+TEST_CASE("revocation::revoke records each target by name and refuses unknown families and keys") {
+  using claudegate::revocation::Target;
+  ScratchStore s;
+  constexpr UnixSeconds now = 1'800'000'000;
+  REQUIRE(claudegate::revocation::revoke(*s.store, Target::jti, "j-1", "leaked", now) == 0);
+  REQUIRE(claudegate::revocation::revoke(*s.store, Target::subject, "mallory", "gone", now) == 0);
+  auto listed = s.store->list_revocations();
+  REQUIRE(listed);
+  CHECK(listed->size() == 2);
+  for (const auto target : {Target::family, Target::api_key}) {
+    auto unknown = claudegate::revocation::revoke(*s.store, target, "nope", "x", now);
+    REQUIRE_FALSE(unknown);
+    CHECK(unknown.error().code == Errc::claim_mismatch);
+  }
+  CHECK(s.store->list_revocations()->size() == 2); // nothing recorded for them
+}

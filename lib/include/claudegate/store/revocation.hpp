@@ -4,6 +4,7 @@
 #include "claudegate/base/errors.hpp"
 #include "claudegate/jose/token.hpp"
 #include "claudegate/store/revocations.hpp"
+#include "claudegate/store/store.hpp"
 
 #include <functional>
 
@@ -39,5 +40,16 @@ using StoreSource = std::function<Result<store::RevocationStore*>()>;
 Result<token::VerifiedToken> verify_unrevoked(std::string_view token, const keyset::KeySet& keys,
                                               const claims::VerifyPolicy& policy, UnixSeconds now,
                                               const StoreSource& store);
+
+// What an operator revokes by name (`claudegate revoke`, POST /admin/revoke).
+enum class Target { jti, subject, family, api_key };
+
+// Revoke `key` as `target` for `reason` at `now`: deny-list a jti (kept
+// until pruned by hand: its expiry is unknown), cut a subject off at `now`,
+// revoke a refresh family or an API key. Gives the number of live refresh
+// families a subject cut-off stopped (0 for the other targets). Fails with
+// claim_mismatch (an unknown family or key) or storage.
+Result<std::int64_t> revoke(store::Store& store, Target target, const std::string& key,
+                            const std::string& reason, UnixSeconds now);
 
 } // namespace claudegate::revocation
