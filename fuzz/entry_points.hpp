@@ -83,17 +83,17 @@ inline void run_token_verify(std::string_view data) {
           "verify: accepted a token from another issuer");
 }
 
-// The header lines "Name: value" of `data` as httplib headers.
-inline httplib::Headers header_lines(std::string_view data) {
-  httplib::Headers headers;
+// The header lines "Name: value" of `data` as the server's parsed headers.
+inline proxy::http::fields header_lines(std::string_view data) {
+  proxy::http::fields headers;
   while (!data.empty()) {
     const auto end = data.find('\n');
     const auto line = data.substr(0, end);
     const auto colon = line.find(':');
-    if (colon != std::string_view::npos) {
-      auto value = line.substr(colon + 1); // httplib drops the blanks before a value
+    if (colon != std::string_view::npos && colon > 0) {
+      auto value = line.substr(colon + 1); // a parser drops the blanks before a value
       value.remove_prefix(std::min(value.size(), value.find_first_not_of(" \t")));
-      headers.emplace(std::string(line.substr(0, colon)), std::string(value));
+      headers.insert(line.substr(0, colon), value);
     }
     data = end == std::string_view::npos ? std::string_view{} : data.substr(end + 1);
   }
@@ -110,13 +110,13 @@ inline std::string lowercase(std::string_view text) {
 // Authorization parsing: `data` is "Name: value" lines. The presented token is
 // never empty nor starts with a space, and credentials are never forwarded.
 inline void run_auth_header(std::string_view data) {
-  httplib::Request req;
+  proxy::Request req;
   req.headers = header_lines(data);
   if (const auto token = proxy::presented_token(req)) {
     require(!token->empty() && token->front() != ' ', "auth: presented an empty or space-led token");
   }
-  for (const auto& [name, value] : proxy::forward_headers(req.headers)) {
-    const auto key = lowercase(name);
+  for (const auto& field : proxy::forward_headers(req.headers)) {
+    const auto key = lowercase(field.name_string());
     require(key != "authorization" && key != "x-api-key" && key != "connection",
             "auth: forwarded a credential or hop-by-hop header");
   }

@@ -9,7 +9,7 @@ namespace claudegate::proxy {
 
 namespace {
 
-std::string route_of(const httplib::Request& req) {
+std::string route_of(const Request& req) {
   return req.method + " " + req.path;
 }
 
@@ -36,7 +36,7 @@ AuthGuard::AuthGuard(LockoutPolicy policy, const Clock& clock, Metrics& metrics,
     : m_lockout(policy, clock), m_clock(clock), m_metrics(metrics), m_log(log) {
 }
 
-std::optional<Rejection> AuthGuard::check(const httplib::Request& req) const {
+std::optional<Rejection> AuthGuard::check(const Request& req) const {
   const auto retry_after = m_lockout.check(lockout_subject(req.remote_addr));
   if (!retry_after) {
     return std::nullopt;
@@ -48,8 +48,7 @@ std::optional<Rejection> AuthGuard::check(const httplib::Request& req) const {
                    *retry_after, false};
 }
 
-void AuthGuard::record_failure(const httplib::Request& req, std::string_view presented,
-                               std::string_view reason) {
+void AuthGuard::record_failure(const Request& req, std::string_view presented, std::string_view reason) {
   record_failure(req.remote_addr, key_id_of(presented), route_of(req), reason);
 }
 

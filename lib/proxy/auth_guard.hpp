@@ -8,7 +8,7 @@
 
 #include "claudegate/base/config.hpp"
 
-#include <httplib.h>
+#include "http_message.hpp"
 
 #include <optional>
 #include <string>
@@ -29,13 +29,13 @@ public:
 
   // The 429 (rate_limit_error, retry-after) for a request whose IP is
   // locked out, or nullopt: ask before any token verification or store work.
-  std::optional<Rejection> check(const httplib::Request& req) const;
+  std::optional<Rejection> check(const Request& req) const;
 
   // A failed authentication of `req` for `reason` (the metrics label, e.g.
   // "bad_signature", "refresh_reuse"); of `presented` only its API key id is
   // kept. "expired" and "not_yet_valid" are logged and counted but never
   // lock: such a credential was genuine, not a guess.
-  void record_failure(const httplib::Request& req, std::string_view presented, std::string_view reason);
+  void record_failure(const Request& req, std::string_view presented, std::string_view reason);
 
   // The same for a caller that has the parts: client `ip`, API key id
   // `key_id` (empty when none), `route` ("POST /oauth/token") and `reason`.

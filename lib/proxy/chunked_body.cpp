@@ -53,7 +53,7 @@ std::expected<std::size_t, Rejection> ChunkedBody::feed(std::string_view in, std
       m_state = m_left == 0 ? State::data_cr : State::data;
       continue;
     }
-    if (auto bad = step(in[used], out)) {
+    if (auto bad = step(in[used])) {
       return std::unexpected(*bad);
     }
     ++used;
@@ -61,7 +61,7 @@ std::expected<std::size_t, Rejection> ChunkedBody::feed(std::string_view in, std
   return used;
 }
 
-std::optional<Rejection> ChunkedBody::step(char c, std::string& out) {
+std::optional<Rejection> ChunkedBody::step(char c) {
   if (c != '\r' && c != '\n' && ++m_line > m_max_line) {
     return bad_chunk(fmt::format("a chunk or trailer line longer than {} bytes", m_max_line));
   }
@@ -88,7 +88,7 @@ std::optional<Rejection> ChunkedBody::step(char c, std::string& out) {
     }
     return std::nullopt;
   case State::size_lf:
-    return c == '\n' ? end_size_line(out) : bad_chunk("a chunk size line not ended by CRLF");
+    return c == '\n' ? end_size_line() : bad_chunk("a chunk size line not ended by CRLF");
   case State::data_cr:
     m_state = State::data_lf;
     return c == '\r' ? std::nullopt : std::optional(bad_chunk("chunk data not followed by CRLF"));
@@ -96,12 +96,11 @@ std::optional<Rejection> ChunkedBody::step(char c, std::string& out) {
     if (c != '\n') {
       return bad_chunk("chunk data not followed by CRLF");
     }
-    out += "\r\n";
     m_state = State::size;
     m_line = 0;
     return std::nullopt;
   default:
-    return trailer_byte(c, out);
+    return trailer_byte(c);
   }
 }
 
@@ -127,14 +126,13 @@ std::optional<Rejection> ChunkedBody::size_byte(char c) {
   return bad_chunk(c == '\n' ? "a chunk size line ended by a bare LF" : "a chunk size that is not hex");
 }
 
-std::optional<Rejection> ChunkedBody::end_size_line(std::string& out) {
+std::optional<Rejection> ChunkedBody::end_size_line() {
   m_line = 0;
   m_digits = 0;
   if (m_size == 0) {
     m_state = State::trailer;
     return std::nullopt;
   }
-  out += fmt::format("{:x}\r\n", m_size);
   m_total += m_size;
   m_left = std::exchange(m_size, 0);
   m_state = State::data;
@@ -142,13 +140,10 @@ std::optional<Rejection> ChunkedBody::end_size_line(std::string& out) {
 }
 
 // Trailer fields are read (each line ended by CRLF) and dropped; the empty line ends the body.
-std::optional<Rejection> ChunkedBody::trailer_byte(char c, std::string& out) {
+std::optional<Rejection> ChunkedBody::trailer_byte(char c) {
   if (m_state == State::trailer_lf) {
     if (c != '\n') {
       return bad_chunk("a trailer line not ended by CRLF");
-    }
-    if (m_line == 0) {
-      out += "0\r\n\r\n";
     }
     m_state = m_line == 0 ? State::done : State::trailer;
     m_line = 0;

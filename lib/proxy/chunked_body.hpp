@@ -9,22 +9,20 @@
 #include <string>
 #include <string_view>
 
-// Chunked request bodies (RFC 9112 §7.1), read strictly before httplib's
-// lenient parser sees them: a request-smuggling guard.
+// Chunked request bodies (RFC 9112 §7.1), read strictly: a request-smuggling guard.
 namespace claudegate::proxy {
 
 // A strict decoder of a chunked request body (RFC 9112 §7.1): hex size,
 // optional extensions, CRLF, data, CRLF, ..., last chunk, trailer fields,
-// CRLF. It hands on the chunks re-encoded canonically (sizes in hex, no
-// extensions, no trailers), so a lenient parser behind it (httplib's) reads
-// exactly the body this one read. Bare LF, data not followed by CRLF, a bad
-// size or a body above `max_body` bytes are refused.
+// CRLF. It hands on the data (extensions and trailers are dropped). Bare
+// LF, data not followed by CRLF, a bad size or a body above `max_body`
+// bytes are refused.
 class ChunkedBody {
 public:
   ChunkedBody(std::uint64_t max_body, std::size_t max_line) : m_max_body(max_body), m_max_line(max_line) {}
 
-  // Read from `in` up to the end of the body, appending the re-encoded
-  // chunks to `out`: the bytes of `in` read, or the rejection (400, 413).
+  // Read from `in` up to the end of the body, appending the chunks' data
+  // to `out`: the bytes of `in` read, or the rejection (400, 413).
   std::expected<std::size_t, Rejection> feed(std::string_view in, std::string& out);
   // True once the last chunk and the trailer section were read.
   bool done() const { return m_state == State::done; }
@@ -42,10 +40,10 @@ private:
     trailer_lf,
     done
   };
-  std::optional<Rejection> step(char c, std::string& out);
+  std::optional<Rejection> step(char c);
   std::optional<Rejection> size_byte(char c);
-  std::optional<Rejection> end_size_line(std::string& out);
-  std::optional<Rejection> trailer_byte(char c, std::string& out);
+  std::optional<Rejection> end_size_line();
+  std::optional<Rejection> trailer_byte(char c);
 
   State m_state = State::size;
   std::uint64_t m_max_body;

@@ -2,7 +2,6 @@
 #include "gateway.hpp"
 
 #include "quota_policy.hpp"
-#include "stream_relay.hpp"
 
 #include "claudegate/base/duration.hpp"
 #include "claudegate/jose/jws.hpp"
@@ -63,14 +62,14 @@ claims::VerifyPolicy Gateway::policy() const {
   return policy;
 }
 
-CallRecord Gateway::begin(const httplib::Request& req) const {
+CallRecord Gateway::begin(const Request& req) const {
   CallRecord call;
   call.request_id = new_request_id(m_parts.random);
   call.route = req.method + " " + req.path;
   return call;
 }
 
-Checked<Caller> Gateway::authenticate(const httplib::Request& req) {
+Checked<Caller> Gateway::authenticate(const Request& req) {
   if (auto locked = m_guard.check(req)) {
     return std::unexpected(std::move(*locked));
   }
@@ -100,7 +99,7 @@ Checked<Caller> Gateway::authenticate(const httplib::Request& req) {
   return Caller{std::move(verified->token), std::move(*grant), std::move(jti), idp};
 }
 
-void Gateway::auth_failed(const httplib::Request& req, std::string_view presented, std::string_view reason,
+void Gateway::auth_failed(const Request& req, std::string_view presented, std::string_view reason,
                           const Rejection& rejection) {
   if (rejection.status == 401) {
     m_guard.record_failure(req, presented, reason);
@@ -146,7 +145,7 @@ Result<PresentedToken> Gateway::verify_external(std::string_view presented, Unix
   return PresentedToken{std::move(*verified), m_parts.idp};
 }
 
-Checked<MessageRequest> Gateway::check_message(const httplib::Request& req, const Caller& caller) const {
+Checked<MessageRequest> Gateway::check_message(const Request& req, const Caller& caller) const {
   if (!has_scope(caller.grant, k_messages_scope)) {
     return std::unexpected(
         Rejection{403, "permission_error", fmt::format("the token lacks the scope {}", k_messages_scope)});
@@ -246,8 +245,8 @@ void Gateway::release(const Ticket& ticket) {
   m_limiter.release(ticket.subject);
 }
 
-Outbound Gateway::outbound_for(const httplib::Request& req, bool stream, const Ticket* ticket) const {
-  Outbound out{req.method, req.target, forward_headers(req.headers), req.body, stream, nullptr};
+Outbound Gateway::outbound_for(const Request& req, bool stream, const Ticket* ticket) const {
+  Outbound out{req.method, req.target, forward_headers(req.headers), req.body, stream};
   if (ticket != nullptr && ticket->clamped_max_tokens) {
     // The body was accepted with exactly one top-level max_tokens, so this cannot miss.
     out.body = with_max_tokens(req.body, *ticket->clamped_max_tokens).value_or(req.body);
@@ -256,7 +255,7 @@ Outbound Gateway::outbound_for(const httplib::Request& req, bool stream, const T
 }
 
 // Authenticate, then check the body; `call` learns who and which model as far as known.
-Checked<AuthorizedMessage> Gateway::authorize_message(const httplib::Request& req, CallRecord& call) {
+Checked<AuthorizedMessage> Gateway::authorize_message(const Request& req, CallRecord& call) {
   auto caller = authenticate(req);
   if (!caller) {
     return propagate(caller);
@@ -271,7 +270,14 @@ Checked<AuthorizedMessage> Gateway::authorize_message(const httplib::Request& re
   return AuthorizedMessage{std::move(*caller), std::move(*message)};
 }
 
-void Gateway::messages(const httplib::Request& req, httplib::Response& res) {
+Outcome Gateway::rejected(CallRecord& call, const Rejection& rejection) {
+  Outcome outcome;
+  reject(outcome.response, call, rejection);
+  finish(call);
+  return outcome;
+}
+
+Outcome Gateway::messages(const Request& req) {
   CallRecord call = begin(req);
   auto authorized = authorize_message(req, call);
   if (authorized) {
@@ -279,108 +285,23 @@ void Gateway::messages(const httplib::Request& req, httplib::Response& res) {
   }
   auto ticket = authorized ? admit(authorized->caller, authorized->message) : propagate(authorized);
   if (!ticket) {
-    reject(res, call, ticket.error());
-    finish(call);
-    return;
+    return rejected(call, ticket.error());
   }
-  const bool stream = authorized->message.stream;
-  Outbound out = outbound_for(req, stream, &*ticket);
-  if (stream) {
-    relay_stream(res, std::move(call), std::move(out), std::move(*ticket));
-    return;
-  }
-  forward_plain(res, call, out, &*ticket);
-  release(*ticket);
-  finish(call);
-}
-
-Exchange Gateway::fetch(const Outbound& out, UpstreamHead& head, std::string& body) {
-  return m_parts.upstream.exchange(
-      out,
-      [&head](const UpstreamHead& h) {
-        head = h;
-        return true;
-      },
-      [&body](std::string_view chunk) {
-        body.append(chunk);
-        return true;
-      });
+  Outbound out = outbound_for(req, authorized->message.stream, &*ticket);
+  std::string slot = ticket->subject;
+  return {{}, Forward{std::move(out), std::move(call), std::move(*ticket), std::move(slot), {}}};
 }
 
 // The upstream's status, request-id and relayable headers, onto the reply and the record.
-void Gateway::relay_head(httplib::Response& res, CallRecord& call, const UpstreamHead& head) {
+void Gateway::relay_head(Response& res, CallRecord& call, const UpstreamHead& head) {
   call.status = head.status;
   if (const auto it = head.headers.find("request-id"); it != head.headers.end()) {
-    call.request_id = it->second;
+    call.request_id = std::string(it->value());
   }
   res.status = head.status;
-  for (const auto& [name, value] : relay_headers(head.headers)) {
-    res.headers.emplace(name, value);
+  for (const auto& field : relay_headers(head.headers)) {
+    res.headers.insert(field.name_string(), field.value());
   }
-}
-
-void Gateway::respond(httplib::Response& res, CallRecord& call, const UpstreamHead& head,
-                      const std::string& body) {
-  relay_head(res, call, head);
-  const auto type = head.headers.find("Content-Type");
-  res.set_content(body, type != head.headers.end() ? type->second : "application/json");
-}
-
-void Gateway::forward_plain(httplib::Response& res, CallRecord& call, const Outbound& out, Ticket* ticket) {
-  UpstreamHead head;
-  std::string body;
-  const auto started = std::chrono::steady_clock::now();
-  const Exchange exchange = fetch(out, head, body);
-  m_parts.metrics.observe_upstream(elapsed_ms(started));
-  if (exchange.failure != UpstreamFailure::none) {
-    upstream_failed(res, call, exchange);
-  } else {
-    respond(res, call, head, body);
-    if (head.status == 200 && ticket != nullptr) {
-      charge(call, charge_message(body, ticket->reserved));
-    }
-  }
-  if (ticket != nullptr) {
-    settle(*ticket, call);
-    refresh_status(*ticket);
-    quota_headers(res, *ticket);
-  }
-}
-
-void Gateway::relay_stream(httplib::Response& res, CallRecord call, Outbound out, Ticket ticket) {
-  auto relay = StreamRelay::start(m_parts.upstream, std::move(out), m_parts.aborting);
-  UpstreamHead head;
-  if (!relay->wait_head(head)) {
-    complete_stream(*relay, res, call, ticket);
-    return;
-  }
-  relay_head(res, call, head);
-  quota_headers(res, ticket);
-  const auto type = head.headers.find("Content-Type");
-  res.set_chunked_content_provider(
-      type != head.headers.end() ? type->second : "text/event-stream",
-      [relay](std::size_t, httplib::DataSink& sink) { return relay->provide(sink); },
-      [this, relay, call, ticket](bool delivered) mutable {
-        const auto outcome = relay->finish(delivered);
-        charge(call,
-               call.status == 200 ? charge_stream(outcome.meter, ticket.reserved) : Charge{outcome.usage});
-        close_stream(call, ticket, outcome.client_gone);
-      });
-}
-
-// The upstream failed before sending a head: answer with the envelope now.
-void Gateway::complete_stream(StreamRelay& relay, httplib::Response& res, CallRecord& call, Ticket& ticket) {
-  const StreamOutcome outcome = relay.finish(true);
-  upstream_failed(res, call, outcome.exchange);
-  close_stream(call, ticket, false);
-}
-
-void Gateway::close_stream(CallRecord& call, Ticket& ticket, bool client_gone) {
-  m_parts.metrics.observe_upstream(elapsed_ms(call.started));
-  call.client_gone = client_gone;
-  settle(ticket, call);
-  release(ticket);
-  finish(call);
 }
 
 void Gateway::settle(const Ticket& ticket, const CallRecord& call) {
@@ -419,7 +340,7 @@ void Gateway::refresh_status(Ticket& ticket) {
   }
 }
 
-void Gateway::quota_headers(httplib::Response& res, const Ticket& ticket) {
+void Gateway::quota_headers(Response& res, const Ticket& ticket) {
   if (ticket.clamped_max_tokens) {
     res.set_header("claudegate-max-tokens-clamped", std::to_string(*ticket.clamped_max_tokens));
   }
@@ -433,13 +354,13 @@ void Gateway::quota_headers(httplib::Response& res, const Ticket& ticket) {
   res.set_header("x-claudegate-quota-reset", duration::format_time(status.resets_at));
 }
 
-void Gateway::upstream_failed(httplib::Response& res, CallRecord& call, const Exchange& exchange) {
+void Gateway::upstream_failed(Response& res, CallRecord& call, const Exchange& exchange) {
   const bool timeout = exchange.failure == UpstreamFailure::timeout;
   reject(res, call,
          Rejection{timeout ? 504 : 502, timeout ? "timeout_error" : "api_error", exchange.message});
 }
 
-void Gateway::reject(httplib::Response& res, CallRecord& call, const Rejection& rejection) {
+void Gateway::reject(Response& res, CallRecord& call, const Rejection& rejection) {
   call.status = rejection.status;
   call.error = rejection.cause;
   write_rejection(res, rejection, call.request_id);

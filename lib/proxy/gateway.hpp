@@ -6,6 +6,7 @@
 #include "keyring_watch.hpp"
 #include "metrics.hpp"
 #include "oauth_request.hpp"
+#include "reply_writer.hpp"
 #include "request_log.hpp"
 #include "upstream.hpp"
 #include "wire.hpp"
@@ -23,8 +24,6 @@
 #include "claudegate/store/store.hpp"
 #include "claudegate/store/verified_cache.hpp"
 
-#include <httplib.h>
-
 #include <atomic>
 #include <chrono>
 #include <expected>
@@ -36,8 +35,6 @@
 // The gateway's request handlers (DESIGN.md §2): authenticate, authorize,
 // reserve quota, forward or mock, meter, log.
 namespace claudegate::proxy {
-
-class StreamRelay;
 
 // Distinct tokens the gateway keeps verified at once (a few MiB at most).
 constexpr std::size_t k_verified_cache_capacity = 10'000;
@@ -59,7 +56,6 @@ struct GatewayParts {
   Upstream& upstream;
   Metrics& metrics;
   RequestLog& log;
-  const std::atomic<bool>& aborting;   // drain timed out: cancel running streams
   std::int64_t body_limit = 0;         // for the 413 message
   const ExternalIssuer* idp = nullptr; // --jwks; null when not configured
 };
@@ -110,83 +106,104 @@ struct Ticket {
   std::optional<std::int64_t> clamped_max_tokens; // forwarded instead of the client's max_tokens
 };
 
+// A request the gateway sends upstream, and what it holds meanwhile: the
+// reply is relayed as it arrives (metered against `ticket` for Messages),
+// or, with `rewrite`, read whole (a models list, bounded) and rewritten.
+struct Forward {
+  Outbound out;
+  CallRecord call;
+  std::optional<Ticket> ticket;
+  std::string slot; // the subject whose limiter slot the exchange holds ("" = none)
+  std::function<std::string(const std::string& body)> rewrite;
+};
+
+// What a route answers: a response, or a forward to run (Gateway::forward).
+struct Outcome {
+  Response response;
+  std::optional<Forward> forward;
+};
+
 template <typename T> using Checked = std::expected<T, Rejection>;
 
 struct AdminRevocation; // what POST /admin/revoke asks (gateway_admin.cpp)
+class ReplySink;        // a forward's reply on its way to the client (gateway_forward.cpp)
 
 class Gateway {
 public:
   // `access`: the roles the admin routes (and a remote /metrics) need.
   explicit Gateway(GatewayParts parts, access::AccessPolicy access = access::AccessPolicy());
 
-  void messages(const httplib::Request& req, httplib::Response& res);
-  void count_tokens(const httplib::Request& req, httplib::Response& res);
-  void list_models(const httplib::Request& req, httplib::Response& res);
-  void get_model(const httplib::Request& req, httplib::Response& res);
-  void refresh(const httplib::Request& req, httplib::Response& res);
-  void revoke(const httplib::Request& req, httplib::Response& res);
-  void oauth_token(const httplib::Request& req, httplib::Response& res);
-  void jwks(const httplib::Request& req, httplib::Response& res);
-  void healthz(const httplib::Request& req, httplib::Response& res);
-  void metrics(const httplib::Request& req, httplib::Response& res);
-  void admin_usage(const httplib::Request& req, httplib::Response& res);
-  void admin_revoke(const httplib::Request& req, httplib::Response& res);
-  void admin_keys(const httplib::Request& req, httplib::Response& res);
+  // The routes that go upstream: a rejection, or the forward to run.
+  Outcome messages(const Request& req);
+  Outcome count_tokens(const Request& req);
+  Outcome list_models(const Request& req);
+  Outcome get_model(const Request& req);
+  void refresh(const Request& req, Response& res);
+  void revoke(const Request& req, Response& res);
+  void oauth_token(const Request& req, Response& res);
+  void jwks(const Request& req, Response& res);
+  void healthz(const Request& req, Response& res);
+  void metrics(const Request& req, Response& res);
+  void admin_usage(const Request& req, Response& res);
+  void admin_revoke(const Request& req, Response& res);
+  void admin_keys(const Request& req, Response& res);
 
-  // Give an empty error response (404 route, 413 body limit, …) the
-  // envelope; false when `res` already has a body.
-  bool fill_error(const httplib::Request& req, httplib::Response& res);
+  // The envelope of an error the gateway makes itself for `req` (404: no
+  // such route; 500: a handler failed), metered and logged.
+  Response error_reply(const Request& req, int status);
+  // `rejection` of a request refused before routing (its body), metered and logged.
+  Response refuse(const Request& req, const Rejection& rejection);
   // Answer an Expect: 100-continue head before its body: 100, or the 413/401/403 status put in `res`.
-  int expect_continue(const httplib::Request& req, httplib::Response& res);
+  int expect_continue(const Request& req, Response& res);
+
+  // Run `forward` on the upstream on the calling io thread, relaying the
+  // reply through `writer` as it arrives; the upstream is cancelled at once
+  // when writer.gone() completes. Then meter, settle and log the call.
+  asio::awaitable<void> forward(Forward forward, ReplyWriter& writer);
 
 private:
-  CallRecord begin(const httplib::Request& req) const;
-  Checked<Caller> authenticate(const httplib::Request& req);
-  Checked<Caller> authorize_route(const httplib::Request& req, CallRecord& call);
+  CallRecord begin(const Request& req) const;
+  Checked<Caller> authenticate(const Request& req);
+  Checked<Caller> authorize_route(const Request& req, CallRecord& call);
   // Report a refused credential: a 401 to the lockout guard (counted, logged,
   // maybe locking the IP), any other refusal to /metrics only.
-  void auth_failed(const httplib::Request& req, std::string_view presented, std::string_view reason,
+  void auth_failed(const Request& req, std::string_view presented, std::string_view reason,
                    const Rejection& rejection);
   Result<PresentedToken> verify_presented(std::string_view presented);
   Result<PresentedToken> verify_external(std::string_view presented, UnixSeconds now);
-  Checked<MessageRequest> check_message(const httplib::Request& req, const Caller& caller) const;
-  Checked<AuthorizedMessage> authorize_message(const httplib::Request& req, CallRecord& call);
+  Checked<MessageRequest> check_message(const Request& req, const Caller& caller) const;
+  Checked<AuthorizedMessage> authorize_message(const Request& req, CallRecord& call);
   Checked<void> take_slot(const Grant& grant);
   Checked<Ticket> admit(const Caller& caller, const MessageRequest& message);
   Result<store::Reservation> reserve(const store::ReservationRequest& request);
   Checked<Ticket> ticket_for(const Grant& grant, const MessageRequest& message,
                              const store::ReservationRequest& request, const store::Reservation& reservation);
   void release(const Ticket& ticket);
-  Outbound outbound_for(const httplib::Request& req, bool stream, const Ticket* ticket = nullptr) const;
+  Outbound outbound_for(const Request& req, bool stream, const Ticket* ticket = nullptr) const;
 
-  Exchange fetch(const Outbound& out, UpstreamHead& head, std::string& body);
-  void relay_head(httplib::Response& res, CallRecord& call, const UpstreamHead& head);
-  void respond(httplib::Response& res, CallRecord& call, const UpstreamHead& head, const std::string& body);
-  void forward_plain(httplib::Response& res, CallRecord& call, const Outbound& out, Ticket* ticket);
-  void relay_stream(httplib::Response& res, CallRecord call, Outbound out, Ticket ticket);
-  void complete_stream(StreamRelay& relay, httplib::Response& res, CallRecord& call, Ticket& ticket);
-  void close_stream(CallRecord& call, Ticket& ticket, bool client_gone);
+  friend class ReplySink;
+  Outcome rejected(CallRecord& call, const Rejection& rejection);
+  void relay_head(Response& res, CallRecord& call, const UpstreamHead& head);
+  void meter(Forward& forward, const ReplySink& sink);
+  void close_forward(Forward& forward);
   void settle(const Ticket& ticket, const CallRecord& call);
   void charge(CallRecord& call, const Charge& charge);
   void refresh_status(Ticket& ticket);
-  void quota_headers(httplib::Response& res, const Ticket& ticket);
-  void upstream_failed(httplib::Response& res, CallRecord& call, const Exchange& exchange);
+  void quota_headers(Response& res, const Ticket& ticket);
+  void upstream_failed(Response& res, CallRecord& call, const Exchange& exchange);
   Checked<void> revoke_presented(const std::string& presented, CallRecord& call);
   oauth::Checked<store::ApiKeyRecord> authenticate_client(const oauth::ClientCredentials& client);
-  oauth::Checked<std::string> client_token(const httplib::Request& req, CallRecord& call);
-  void models_reply(const httplib::Request& req, httplib::Response& res, CallRecord& call,
-                    const Caller& caller);
+  oauth::Checked<std::string> client_token(const Request& req, CallRecord& call);
+  Outcome forward_models(const Request& req, CallRecord& call, const Caller& caller);
 
-  using GuardedReply =
-      std::function<void(const httplib::Request&, httplib::Response&, CallRecord&, const Caller&)>;
-  void serve_guarded(const httplib::Request& req, httplib::Response& res, const GuardedReply& reply);
-  void usage_reply(const httplib::Request& req, httplib::Response& res, CallRecord& call);
-  void keys_reply(httplib::Response& res, CallRecord& call);
-  void revoke_reply(const httplib::Request& req, httplib::Response& res, CallRecord& call,
-                    const Caller& caller);
+  using GuardedReply = std::function<void(const Request&, Response&, CallRecord&, const Caller&)>;
+  void serve_guarded(const Request& req, Response& res, const GuardedReply& reply);
+  void usage_reply(const Request& req, Response& res, CallRecord& call);
+  void keys_reply(Response& res, CallRecord& call);
+  void revoke_reply(const Request& req, Response& res, CallRecord& call, const Caller& caller);
   Checked<json::Json> record_revocation(const AdminRevocation& request, const Caller& caller);
 
-  void reject(httplib::Response& res, CallRecord& call, const Rejection& rejection);
+  void reject(Response& res, CallRecord& call, const Rejection& rejection);
   void finish(const CallRecord& call);
   claims::VerifyPolicy policy() const;
 

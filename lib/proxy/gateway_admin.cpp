@@ -56,18 +56,18 @@ std::vector<std::string> caller_roles(const Caller& caller) {
 }
 
 // The query parameter `name` once, if given; fails when it is given twice.
-Checked<std::optional<std::string>> single_parameter(const httplib::Request& req, std::string_view name) {
+Checked<std::optional<std::string>> single_parameter(const Request& req, std::string_view name) {
   const std::string key(name);
-  const auto count = req.get_param_value_count(key);
+  const auto count = req.param_count(key);
   if (count > 1) {
     return std::unexpected(
         admin_bad_request(fmt::format("{}: query parameter given {} times; give it once", name, count)));
   }
-  return count == 1 ? std::optional<std::string>(req.get_param_value(key)) : std::nullopt;
+  return count == 1 ? std::optional<std::string>(req.param(key)) : std::nullopt;
 }
 
 // usage-report's filters from the query parameters; any other parameter is refused.
-Checked<report::Filters> usage_filters(const httplib::Request& req) {
+Checked<report::Filters> usage_filters(const Request& req) {
   for (const auto& [name, value] : req.params) {
     if (std::find(k_usage_parameters.begin(), k_usage_parameters.end(), name) == k_usage_parameters.end()) {
       return std::unexpected(
@@ -131,7 +131,7 @@ Checked<AdminRevocation> revoke_request(const std::string& text) {
 // slot; then `reply` answers, and the slot is given back.
 // The caller of guarded route req.path, named in `call`: authenticated
 // (401) and holding a role the access policy wants for the route (403).
-Checked<Caller> Gateway::authorize_route(const httplib::Request& req, CallRecord& call) {
+Checked<Caller> Gateway::authorize_route(const Request& req, CallRecord& call) {
   auto caller = authenticate(req);
   if (!caller) {
     return caller;
@@ -144,7 +144,7 @@ Checked<Caller> Gateway::authorize_route(const httplib::Request& req, CallRecord
   return caller;
 }
 
-void Gateway::serve_guarded(const httplib::Request& req, httplib::Response& res, const GuardedReply& reply) {
+void Gateway::serve_guarded(const Request& req, Response& res, const GuardedReply& reply) {
   CallRecord call = begin(req);
   auto caller = authorize_route(req, call);
   auto slot = caller ? take_slot(caller->grant) : propagate(caller);
@@ -158,23 +158,23 @@ void Gateway::serve_guarded(const httplib::Request& req, httplib::Response& res,
   finish(call);
 }
 
-void Gateway::admin_usage(const httplib::Request& req, httplib::Response& res) {
+void Gateway::admin_usage(const Request& req, Response& res) {
   serve_guarded(req, res,
                 [this](const auto& r, auto& s, auto& call, const Caller&) { usage_reply(r, s, call); });
 }
 
-void Gateway::admin_revoke(const httplib::Request& req, httplib::Response& res) {
+void Gateway::admin_revoke(const Request& req, Response& res) {
   serve_guarded(req, res, [this](const auto& r, auto& s, auto& call, const Caller& caller) {
     revoke_reply(r, s, call, caller);
   });
 }
 
-void Gateway::admin_keys(const httplib::Request& req, httplib::Response& res) {
+void Gateway::admin_keys(const Request& req, Response& res) {
   serve_guarded(req, res, [this](const auto&, auto& s, auto& call, const Caller&) { keys_reply(s, call); });
 }
 
 // Every API key as `revoke --list` shows it, never a secret or its hash.
-void Gateway::keys_reply(httplib::Response& res, CallRecord& call) {
+void Gateway::keys_reply(Response& res, CallRecord& call) {
   auto keys = m_parts.store.list_api_keys();
   if (!keys) {
     reject(res, call, admin_store_failed(keys.error(), "list the API keys"));
@@ -189,7 +189,7 @@ void Gateway::keys_reply(httplib::Response& res, CallRecord& call) {
   res.set_content(json::Json{{"api_keys", std::move(listed)}}.dump(), "application/json");
 }
 
-void Gateway::usage_reply(const httplib::Request& req, httplib::Response& res, CallRecord& call) {
+void Gateway::usage_reply(const Request& req, Response& res, CallRecord& call) {
   const UnixSeconds now = m_parts.clock.now();
   auto filters = usage_filters(req);
   auto query =
@@ -240,8 +240,7 @@ Checked<json::Json> Gateway::record_revocation(const AdminRevocation& request, c
   return detail;
 }
 
-void Gateway::revoke_reply(const httplib::Request& req, httplib::Response& res, CallRecord& call,
-                           const Caller& caller) {
+void Gateway::revoke_reply(const Request& req, Response& res, CallRecord& call, const Caller& caller) {
   auto request = revoke_request(req.body);
   auto detail = request ? record_revocation(*request, caller) : propagate(request);
   if (!detail) {

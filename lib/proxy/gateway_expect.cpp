@@ -20,8 +20,8 @@ bool needs_credential(const std::string& path) {
 }
 
 // The head's Content-Length, or 0 when it has none (chunked: limited as it is read).
-std::uint64_t announced_length(const httplib::Request& req) {
-  const std::string value = req.get_header_value("Content-Length");
+std::uint64_t announced_length(const Request& req) {
+  const std::string value = req.header("Content-Length");
   std::uint64_t length = 0;
   std::from_chars(value.data(), value.data() + value.size(), length);
   return length;
@@ -29,7 +29,7 @@ std::uint64_t announced_length(const httplib::Request& req) {
 
 } // namespace
 
-int Gateway::expect_continue(const httplib::Request& req, httplib::Response& res) {
+int Gateway::expect_continue(const Request& req, Response& res) {
   const auto limit = static_cast<std::uint64_t>(m_parts.body_limit);
   std::optional<Rejection> refused;
   if (m_parts.body_limit > 0 && announced_length(req) > limit) {

@@ -40,9 +40,9 @@ oauth::Checked<store::ApiKeyRecord> Gateway::authenticate_client(const oauth::Cl
 }
 
 // The token response for a client credentials request, or the §5.2 error.
-oauth::Checked<std::string> Gateway::client_token(const httplib::Request& req, CallRecord& call) {
-  auto request = oauth::parse_token_request(req.get_header_value("Content-Type"), req.body,
-                                            req.get_header_value("Authorization"));
+oauth::Checked<std::string> Gateway::client_token(const Request& req, CallRecord& call) {
+  auto request =
+      oauth::parse_token_request(req.header("Content-Type"), req.body, req.header("Authorization"));
   auto key = request ? authenticate_client(request->client) : propagate(request);
   if (!key) {
     if (key.error().error == "invalid_client") { // counted by the key id it named, never logged
@@ -74,7 +74,7 @@ oauth::Checked<std::string> Gateway::client_token(const httplib::Request& req, C
   return oauth::token_body(access->token, access->expires_at - access->issued_at, grant->scope);
 }
 
-void Gateway::oauth_token(const httplib::Request& req, httplib::Response& res) {
+void Gateway::oauth_token(const Request& req, Response& res) {
   CallRecord call = begin(req);
   if (auto locked = m_guard.check(req)) { // before the key store is asked
     reject(res, call, *locked);

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // The gateway's routes besides POST /v1/messages: count_tokens, models,
-// refresh/revoke, JWKS, health, metrics and the envelope for httplib's own errors.
+// refresh/revoke, JWKS, health, metrics and the envelope for the server's own errors.
 #include "gateway.hpp"
 
 #include "claudegate/base/duration.hpp"
@@ -47,9 +47,9 @@ json::Json pair_json(const refresh::TokenPair& pair, UnixSeconds now) {
 }
 
 // A string member `name` of JSON object `body`, or the form parameter `name`.
-std::string body_field(const httplib::Request& req, const char* name) {
-  if (req.has_param(name)) {
-    return req.get_param_value(name);
+std::string body_field(const Request& req, const char* name) {
+  if (req.param_count(name) > 0) {
+    return req.param(name);
   }
   json::Json doc = json::Json::parse(req.body, nullptr, false);
   if (doc.is_object() && doc.contains(name) && doc[name].is_string()) {
@@ -68,73 +68,57 @@ Rejection refresh_rejection(const Error& error) {
 } // namespace
 
 // Free of token quota, not of rate limits: it takes a slot like every authenticated route.
-void Gateway::count_tokens(const httplib::Request& req, httplib::Response& res) {
+Outcome Gateway::count_tokens(const Request& req) {
   CallRecord call = begin(req);
   auto authorized = authorize_message(req, call);
   auto slot = authorized ? take_slot(authorized->caller.grant) : propagate(authorized);
   if (!slot) {
-    reject(res, call, slot.error());
-  } else {
-    forward_plain(res, call, outbound_for(req, false), nullptr);
-    m_limiter.release(authorized->caller.grant.subject);
+    return rejected(call, slot.error());
   }
-  finish(call);
+  std::string subject = authorized->caller.grant.subject;
+  return {{}, Forward{outbound_for(req, false), std::move(call), std::nullopt, std::move(subject), {}}};
 }
 
-void Gateway::models_reply(const httplib::Request& req, httplib::Response& res, CallRecord& call,
-                           const Caller& caller) {
-  UpstreamHead head;
-  std::string body;
-  const Exchange exchange = fetch(outbound_for(req, false), head, body);
-  if (exchange.failure != UpstreamFailure::none) {
-    upstream_failed(res, call, exchange);
-    return;
-  }
-  respond(res, call, head, head.status == 200 ? filter_models(body, caller.grant) : body);
+// The upstream's models, without those `caller`'s grant does not allow.
+Outcome Gateway::forward_models(const Request& req, CallRecord& call, const Caller& caller) {
+  auto rewrite = [grant = caller.grant](const std::string& body) { return filter_models(body, grant); };
+  return {{},
+          Forward{outbound_for(req, false), std::move(call), std::nullopt, caller.grant.subject,
+                  std::move(rewrite)}};
 }
 
-void Gateway::list_models(const httplib::Request& req, httplib::Response& res) {
+Outcome Gateway::list_models(const Request& req) {
   CallRecord call = begin(req);
   auto caller = authenticate(req);
   auto slot = caller ? take_slot(caller->grant) : propagate(caller);
   if (!slot) {
-    reject(res, call, slot.error());
-  } else {
-    call.subject = caller->grant.subject;
-    models_reply(req, res, call, *caller);
-    m_limiter.release(caller->grant.subject);
+    return rejected(call, slot.error());
   }
-  finish(call);
+  call.subject = caller->grant.subject;
+  return forward_models(req, call, *caller);
 }
 
-void Gateway::get_model(const httplib::Request& req, httplib::Response& res) {
+// A model the grant does not allow is a 404, as the upstream says of one it does not know.
+Outcome Gateway::get_model(const Request& req) {
   CallRecord call = begin(req);
   auto caller = authenticate(req);
-  auto slot = caller ? take_slot(caller->grant) : propagate(caller);
-  const std::string id = req.matches.size() > 1 ? req.matches[1].str() : std::string{};
-  // The slot is held only while the upstream is asked; a refused model needs none.
-  const auto release_slot = [&] {
-    if (slot) {
-      m_limiter.release(caller->grant.subject);
-    }
-  };
-  if (!slot) {
-    reject(res, call, slot.error());
-  } else if (call.subject = caller->grant.subject; !model_allowed(caller->grant, id)) {
-    reject(res, call, Rejection{404, "not_found_error", fmt::format("model: {}", id)});
-  } else {
-    call.model = id;
-    UpstreamHead head;
-    std::string body;
-    const Exchange exchange = fetch(outbound_for(req, false), head, body);
-    exchange.failure == UpstreamFailure::none ? respond(res, call, head, body)
-                                              : upstream_failed(res, call, exchange);
+  const std::string id = req.path_params.empty() ? std::string{} : req.path_params.front();
+  if (!caller) {
+    return rejected(call, caller.error());
   }
-  release_slot();
-  finish(call);
+  if (auto slot = take_slot(caller->grant); !slot) {
+    return rejected(call, slot.error());
+  }
+  call.subject = caller->grant.subject;
+  if (!model_allowed(caller->grant, id)) { // counted against rpm, yet holds no slot
+    m_limiter.release(call.subject);
+    return rejected(call, Rejection{404, "not_found_error", fmt::format("model: {}", id)});
+  }
+  call.model = id;
+  return {{}, Forward{outbound_for(req, false), std::move(call), std::nullopt, caller->grant.subject, {}}};
 }
 
-void Gateway::refresh(const httplib::Request& req, httplib::Response& res) {
+void Gateway::refresh(const Request& req, Response& res) {
   CallRecord call = begin(req);
   const std::string presented = body_field(req, "refresh_token");
   const auto ring = m_parts.keys.current();
@@ -207,7 +191,7 @@ Checked<void> Gateway::revoke_presented(const std::string& presented, CallRecord
   return stored(m_parts.store.revoke_jti(call.jti, exp, call.subject, reason, now));
 }
 
-void Gateway::revoke(const httplib::Request& req, httplib::Response& res) {
+void Gateway::revoke(const Request& req, Response& res) {
   CallRecord call = begin(req);
   const std::string presented = body_field(req, "token");
   if (presented.empty()) {
@@ -221,19 +205,19 @@ void Gateway::revoke(const httplib::Request& req, httplib::Response& res) {
   finish(call);
 }
 
-void Gateway::jwks(const httplib::Request&, httplib::Response& res) {
+void Gateway::jwks(const Request&, Response& res) {
   const auto ring = m_parts.keys.current();
   res.set_header("Cache-Control", "public, max-age=300");
   res.set_content(jwks::to_document(ring->public_keys()).dump(), "application/json");
 }
 
-void Gateway::healthz(const httplib::Request&, httplib::Response& res) {
+void Gateway::healthz(const Request&, Response& res) {
   res.set_content(R"({"status":"ok"})", "application/json");
 }
 
 // Open on loopback; with --allow-remote, for the roles the access policy names.
-void Gateway::metrics(const httplib::Request& req, httplib::Response& res) {
-  const auto render = [this](const auto&, httplib::Response& out, auto&...) {
+void Gateway::metrics(const Request& req, Response& res) {
+  const auto render = [this](const auto&, Response& out, auto&...) {
     out.set_content(m_parts.metrics.render() + m_guard.render_metrics(), "text/plain; version=0.0.4");
   };
   if (m_access.guards(req.path)) {
@@ -243,24 +227,20 @@ void Gateway::metrics(const httplib::Request& req, httplib::Response& res) {
   }
 }
 
-bool Gateway::fill_error(const httplib::Request& req, httplib::Response& res) {
-  if (!res.body.empty() || res.content_provider_) {
-    return false;
-  }
+Response Gateway::error_reply(const Request& req, int status) {
   CallRecord call = begin(req);
-  std::string message = fmt::format("{} {}: HTTP {}", req.method, req.path, res.status);
-  if (res.status == 404) {
+  std::string message = fmt::format("{} {}: HTTP {}", req.method, req.path, status);
+  if (status == 404) {
     message = fmt::format("Not found: {} {}", req.method, req.path);
-  } else if (res.status == 400) {
-    message = fmt::format("{} {}: the request body did not arrive in full (Content-Length or chunked framing "
-                          "not met in time)",
-                          req.method, req.path);
-  } else if (res.status == 413) {
-    message = fmt::format("request body is larger than the limit of {} bytes", m_parts.body_limit);
+  } else if (status == 500) {
+    message = "the gateway failed to answer; try again";
   }
-  reject(res, call, Rejection{res.status, std::string(error_type_for(res.status)), message});
-  finish(call);
-  return true;
+  return rejected(call, Rejection{status, std::string(error_type_for(status)), message}).response;
+}
+
+Response Gateway::refuse(const Request& req, const Rejection& rejection) {
+  CallRecord call = begin(req);
+  return rejected(call, rejection).response;
 }
 
 } // namespace claudegate::proxy

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "claudegate/proxy/server.hpp"
 
-#include "client_stream.hpp"
 #include "gateway.hpp"
+#include "http_server.hpp"
 #include "keyring_watch.hpp"
 #include "metrics.hpp"
 #include "request_log.hpp"
@@ -13,8 +13,10 @@
 #include "claudegate/base/net.hpp"
 #include "claudegate/proxy/anthropic_error.hpp"
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <fmt/core.h>
-#include <httplib.h>
 
 #include <algorithm>
 #include <atomic>
@@ -30,105 +32,128 @@ namespace claudegate::proxy {
 
 namespace {
 
-std::string_view reason_phrase(int status) {
-  switch (status) {
-  case 400:
-    return "Bad Request";
-  case 408:
-    return "Request Timeout";
-  case 414:
-    return "URI Too Long";
-  case 415:
-    return "Unsupported Media Type";
-  case 431:
-    return "Request Header Fields Too Large";
-  default:
-    return "Error";
+using Handler = std::function<Outcome(const Request&)>;
+
+// A route: method and path ("{id}" as the last segment matches one
+// segment), and whether its handler waits on the store (refresh, revoke,
+// OAuth, admin), so it runs on the blocking pool and never on an io thread.
+struct Route {
+  std::string_view method;
+  std::string_view path;
+  bool blocking = false;
+  Handler handler;
+
+  // True when `req` is for this route; the {id} segment goes to req.path_params.
+  bool matches(Request& req) const {
+    if (req.method != method) {
+      return false;
+    }
+    if (!path.ends_with("{id}")) {
+      return req.path == path;
+    }
+    const std::string_view prefix = path.substr(0, path.size() - 4);
+    const std::string_view rest = std::string_view(req.path).substr(std::min(prefix.size(), req.path.size()));
+    if (!req.path.starts_with(prefix) || rest.empty() || rest.find('/') != std::string_view::npos) {
+      return false;
+    }
+    req.path_params = {std::string(rest)};
+    return true;
   }
+};
+
+template <Outcome (Gateway::*Forwarding)(const Request&)> Handler forwarding(Gateway& gateway) {
+  return [&gateway](const Request& req) { return (gateway.*Forwarding)(req); };
 }
 
-// A rejection as a complete HTTP/1.1 response that closes the connection.
-std::string raw_response(const Rejection& rejection, const std::string& request_id) {
-  httplib::Response res;
-  write_rejection(res, rejection, request_id);
-  std::string out = fmt::format("HTTP/1.1 {} {}\r\n", res.status, reason_phrase(res.status));
-  for (const auto& [name, value] : res.headers) {
-    out += fmt::format("{}: {}\r\n", name, value);
-  }
-  return out + fmt::format("Content-Length: {}\r\nConnection: close\r\n\r\n{}", res.body.size(), res.body);
+template <void (Gateway::*Answering)(const Request&, Response&)> Handler answering(Gateway& gateway) {
+  return [&gateway](const Request& req) {
+    Outcome outcome;
+    (gateway.*Answering)(req, outcome.response);
+    return outcome;
+  };
 }
 
-// httplib's stop() also ends every chunked response in flight (it checks
-// the listening socket between chunks), which would cut streams short; this
-// server can instead stop accepting and let requests in flight finish.
-class GatewayServer final : public httplib::Server {
+std::vector<Route> gateway_routes(Gateway& gateway) {
+  return {
+      {"POST", "/v1/messages", false, forwarding<&Gateway::messages>(gateway)},
+      {"POST", "/v1/messages/count_tokens", false, forwarding<&Gateway::count_tokens>(gateway)},
+      {"GET", "/v1/models", false, forwarding<&Gateway::list_models>(gateway)},
+      {"GET", "/v1/models/{id}", false, forwarding<&Gateway::get_model>(gateway)},
+      {"GET", "/api/hello", false,
+       [](const Request&) {
+         return Outcome{Response{200, {}, {}}, {}};
+       }},
+      {"GET", "/.well-known/jwks.json", false, answering<&Gateway::jwks>(gateway)},
+      {"POST", "/auth/refresh", true, answering<&Gateway::refresh>(gateway)},
+      {"POST", "/auth/revoke", true, answering<&Gateway::revoke>(gateway)},
+      {"POST", "/oauth/token", true, answering<&Gateway::oauth_token>(gateway)},
+      {"GET", "/healthz", false, answering<&Gateway::healthz>(gateway)},
+      {"GET", "/metrics", false, answering<&Gateway::metrics>(gateway)},
+      {"GET", "/admin/usage", true, answering<&Gateway::admin_usage>(gateway)},
+      {"POST", "/admin/revoke", true, answering<&Gateway::admin_revoke>(gateway)},
+      {"GET", "/admin/keys", true, answering<&Gateway::admin_keys>(gateway)},
+  };
+}
+
+// The gateway behind the HTTP server: routing, the blocking pool, and the
+// answers to requests refused before routing.
+class GatewayHandler final : public RequestHandler {
 public:
-  // Wake the accept loop so listen returns once the workers are done.
-  void stop_accepting() {
-    const auto sock = svr_sock_.load();
-    if (sock != INVALID_SOCKET) {
-      ::shutdown(sock, SHUT_RDWR);
+  GatewayHandler(Gateway& gateway, asio::thread_pool& blocking,
+                 std::function<std::string(const Rejection&)> log_refusal)
+      : m_gateway(gateway), m_blocking(blocking), m_routes(gateway_routes(gateway)),
+        m_log_refusal(std::move(log_refusal)) {}
+
+  asio::awaitable<void> serve(Request& req, ReplyWriter& writer) override {
+    Outcome outcome = co_await route(req);
+    if (outcome.forward) {
+      co_await m_gateway.forward(std::move(*outcome.forward), writer);
+    } else {
+      co_await writer.write(outcome.response);
     }
   }
 
-  // Make httplib end the streams still running (the drain period is over).
-  void cut_streams() { svr_sock_ = INVALID_SOCKET; }
-
-  // Debian's shared httplib listens with a compiled-in backlog of 5: a burst
-  // of new connections overflows it and waits out 1–3 s SYN retries.
-  // Listening again on the bound socket raises the backlog (Linux).
-  void widen_backlog() {
-    const auto sock = svr_sock_.load();
-    if (sock != INVALID_SOCKET) {
-      ::listen(sock, SOMAXCONN);
-    }
+  int expect_continue(const Request& req, Response& refusal) override {
+    return m_gateway.expect_continue(req, refusal);
   }
 
-  // Read timeouts and head bounds for every connection, and what answers a
-  // head refused before httplib saw it (returns the request id).
-  void guard_heads(ClientStream::Limits limits, std::function<std::string(const Rejection&)> on_refused) {
-    m_limits = limits;
-    m_on_refused = std::move(on_refused);
+  Response refused(const Request* req, const Rejection& rejection) override {
+    if (req != nullptr) {
+      return m_gateway.refuse(*req, rejection);
+    }
+    Response res;
+    write_rejection(res, rejection, m_log_refusal(rejection));
+    return res;
   }
 
 private:
-  // httplib's own per-connection loop (a private virtual, its only hook
-  // there), with one ClientStream for the whole connection.
-  bool process_and_close_socket(socket_t sock) override {
-    const int yes = 1;
-    setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof(yes));
-    ClientStream stream(sock, m_limits);
-    const ServingClient serving(stream);
-    const int keep_alive_ms = static_cast<int>(keep_alive_timeout_sec_ * 1000);
-    while (svr_sock_ != INVALID_SOCKET && stream.wait_request(keep_alive_ms)) {
-      if (const auto refused = stream.next_head()) {
-        if (*refused) {
-          const std::string response = raw_response(**refused, m_on_refused(**refused));
-          stream.write(response.data(), response.size());
-          linger_close(sock);
-          return true;
-        }
-        break;
-      }
-      bool closed = false;
-      stream.begin_response();
-      const bool processed = process_request(stream, false, closed, nullptr);
-      const bool flushed = stream.flush();
-      if (stream.lost_track()) { // unread bytes may still come: drain them so the answer is not reset
-        linger_close(sock);
-        return true;
-      }
-      if (!flushed || !processed || closed) {
-        break;
-      }
+  asio::awaitable<Outcome> route(Request& req) {
+    const auto found = std::find_if(m_routes.begin(), m_routes.end(),
+                                    [&req](const Route& route) { return route.matches(req); });
+    if (found == m_routes.end()) {
+      co_return Outcome{m_gateway.error_reply(req, 404), {}};
     }
-    ::shutdown(sock, SHUT_RDWR);
-    ::close(sock);
-    return true;
+    if (!found->blocking) {
+      co_return answer(*found, req);
+    }
+    co_return co_await asio::co_spawn(
+        m_blocking, [this, found, &req]() -> asio::awaitable<Outcome> { co_return answer(*found, req); },
+        asio::use_awaitable);
   }
 
-  ClientStream::Limits m_limits;
-  std::function<std::string(const Rejection&)> m_on_refused;
+  // The route's outcome; a handler that throws (out of memory, a bug) is a 500.
+  Outcome answer(const Route& route, const Request& req) {
+    try {
+      return route.handler(req);
+    } catch (const std::exception&) {
+      return Outcome{m_gateway.error_reply(req, 500), {}};
+    }
+  }
+
+  Gateway& m_gateway;
+  asio::thread_pool& m_blocking;
+  std::vector<Route> m_routes;
+  std::function<std::string(const Rejection&)> m_log_refusal;
 };
 
 Result<void> check_options(const ServeOptions& options) {
@@ -162,124 +187,18 @@ Result<std::unique_ptr<Upstream>> make_upstream(const ServeOptions& options, Ran
       {options.upstream, options.api_key, options.connect_timeout, options.upstream_timeout});
 }
 
-std::size_t pool_size(std::int64_t threads) {
-  // Every stream holds a worker for its whole length, so the pool is sized for long streams.
-  const auto hardware = static_cast<std::int64_t>(std::max(1U, std::thread::hardware_concurrency()));
-  const std::int64_t wanted = threads > 0 ? threads : 8 * hardware;
-  return static_cast<std::size_t>(std::max<std::int64_t>(wanted, 64));
+std::size_t io_threads(std::int64_t threads) {
+  const auto cores = static_cast<std::int64_t>(std::max(1U, std::thread::hardware_concurrency()));
+  return static_cast<std::size_t>(threads > 0 ? threads : cores);
 }
 
-void configure(httplib::Server& server, const ServeOptions& options) {
-  const std::size_t workers = pool_size(options.threads);
-  server.new_task_queue = [workers] { return new httplib::ThreadPool(workers); };
-  server.set_payload_max_length(static_cast<std::size_t>(options.body_limit));
-  server.set_read_timeout(static_cast<time_t>(options.read_timeout), 0);
-  server.set_write_timeout(static_cast<time_t>(std::max<std::int64_t>(options.read_timeout, 30)), 0);
-  server.set_tcp_nodelay(true); // SSE events leave as soon as they are written
-  // httplib closes a connection after this many requests (default 5). Keep
-  // it effectively unlimited: its listen backlog is a compiled-in 5, and
-  // many clients reconnecting at once overflow it (1–3 s SYN retries).
-  server.set_keep_alive_max_count(1'000'000);
-  // httplib's default SO_REUSEPORT lets a second server bind a port already
-  // served and silently take half its connections; SO_REUSEADDR alone still
-  // allows a quick restart but makes "port in use" an error.
-  server.set_socket_options([](socket_t sock) {
-    const int yes = 1;
-    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
-  });
-}
-
-// A body relayed as the upstream encoded it (Content-Encoding) must leave
-// as it is: without the client's Accept-Encoding httplib does not compress
-// it again. (httplib hands handlers a const view of the Request it owns.)
-void keep_encoding(const httplib::Request& req, const httplib::Response& res) {
-  if (res.has_header("Content-Encoding")) {
-    const_cast<httplib::Request&>(req).headers.erase("Accept-Encoding");
-  }
-}
-
-// A HEAD is answered as its GET (RFC 9110 §9.3.2): the gateway sees and
-// forwards a GET, and httplib writes the head without the body. The copy's
-// regex matches still point into `req`, which outlives the call.
-template <void (Gateway::*Handler)(const httplib::Request&, httplib::Response&)>
-void handle_as_get(Gateway& gateway, const httplib::Request& req, httplib::Response& res) {
-  httplib::Request get = req;
-  get.method = "GET";
-  (gateway.*Handler)(get, res);
-}
-
-template <void (Gateway::*Handler)(const httplib::Request&, httplib::Response&)>
-httplib::Server::Handler bind_route(Gateway& gateway) {
-  return [&gateway](const httplib::Request& req, httplib::Response& res) {
-    if (req.method == "HEAD") {
-      handle_as_get<Handler>(gateway, req, res);
-    } else {
-      (gateway.*Handler)(req, res);
-    }
-    keep_encoding(req, res);
-  };
-}
-
-// httplib's own error (404, a body it could not read, …) in the envelope;
-// a chunked body the stream refused gets that refusal's status and reason.
-httplib::Server::HandlerWithResponse error_route(Gateway& gateway) {
-  return [&gateway](const httplib::Request& req, httplib::Response& res) {
-    const auto refusal = body_refusal_here();
-    if (refusal) {
-      res.status = refusal->status;
-    }
-    if (!gateway.fill_error(req, res)) {
-      return httplib::Server::HandlerResponse::Unhandled;
-    }
-    if (refusal) {
-      res.body = error_body(refusal->type, refusal->message, res.get_header_value("request-id"));
-    }
-    return httplib::Server::HandlerResponse::Handled;
-  };
-}
-
-void add_routes(httplib::Server& server, Gateway& gateway) {
-  server.Post("/v1/messages", bind_route<&Gateway::messages>(gateway));
-  server.Post("/v1/messages/count_tokens", bind_route<&Gateway::count_tokens>(gateway));
-  server.Get("/v1/models", bind_route<&Gateway::list_models>(gateway));
-  server.Get(R"(/v1/models/([^/]+))", bind_route<&Gateway::get_model>(gateway));
-  server.Get("/api/hello", [](const httplib::Request&, httplib::Response& res) { res.status = 200; });
-  server.Get("/.well-known/jwks.json", bind_route<&Gateway::jwks>(gateway));
-  server.Post("/auth/refresh", bind_route<&Gateway::refresh>(gateway));
-  server.Post("/auth/revoke", bind_route<&Gateway::revoke>(gateway));
-  server.Post("/oauth/token", bind_route<&Gateway::oauth_token>(gateway));
-  server.Get("/healthz", bind_route<&Gateway::healthz>(gateway));
-  server.Get("/metrics", bind_route<&Gateway::metrics>(gateway));
-  server.Get("/admin/usage", bind_route<&Gateway::admin_usage>(gateway));
-  server.Post("/admin/revoke", bind_route<&Gateway::admin_revoke>(gateway));
-  server.Get("/admin/keys", bind_route<&Gateway::admin_keys>(gateway));
-  server.set_error_handler(error_route(gateway));
-  // Before 100 Continue: a body above the limit or a request without a valid credential is refused unsent.
-  server.set_expect_100_continue_handler([&gateway](const httplib::Request& req, httplib::Response& res) {
-    return gateway.expect_continue(req, res);
-  });
-  server.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
-    res.status = 500;
-    res.body.clear();
-  });
-}
-
-Result<int> bind(GatewayServer& server, const ServeOptions& options) {
-  int port = options.port;
-  if (port == 0) {
-    port = server.bind_to_any_port(options.host);
-  } else if (!server.bind_to_port(options.host, port)) {
-    port = -1;
-  }
-  if (port >= 0) {
-    server.widen_backlog();
-  }
-  if (port < 0) {
-    return fail(Errc::io, fmt::format("cannot listen on {}:{} (address in use or not local?); pick another "
-                                      "with --listen HOST:PORT",
-                                      options.host, options.port));
-  }
-  return port;
+ServerLimits server_limits(const ServeOptions& options) {
+  ServerLimits limits;
+  const std::chrono::seconds read(std::min<std::int64_t>(options.read_timeout, 86'400));
+  limits.head = limits.body = limits.keep_alive = read;
+  limits.write = std::max<std::chrono::milliseconds>(read, std::chrono::seconds(30));
+  limits.body_bytes = static_cast<std::uint64_t>(options.body_limit);
+  return limits;
 }
 
 // The parts every request shares, alive for the whole run.
@@ -329,15 +248,6 @@ Result<void> open_services(Services& services, const ServeOptions& options, cons
   }
   services.upstream = std::move(*upstream);
   return open_idp(services, options, resources);
-}
-
-ClientStream::Limits stream_limits(const ServeOptions& options) {
-  ClientStream::Limits limits;
-  limits.read_ms = static_cast<int>(std::min<std::int64_t>(options.read_timeout, 86'400) * 1000);
-  limits.write_ms = std::max(limits.read_ms, 30'000);
-  limits.head_ms = limits.read_ms;
-  limits.body = static_cast<std::uint64_t>(options.body_limit);
-  return limits;
 }
 
 // Meter and log a head refused before routing, as the gateway does its own errors.
@@ -391,26 +301,24 @@ Result<void> run_server(const ServeOptions& options, const ServeResources& resou
   const access::AccessPolicy roles(access::route_roles(resources.config.access),
                                    options.allow_remote ? access::Reach::remote : access::Reach::loopback);
   Gateway gateway({resources.config, resources.store, resources.clock, resources.random, *services.keys,
-                   *services.upstream, services.metrics, services.log, services.aborting, options.body_limit,
+                   *services.upstream, services.metrics, services.log, options.body_limit,
                    services.idp ? &*services.idp : nullptr},
                   roles);
-  GatewayServer server;
-  configure(server, options);
-  server.guard_heads(stream_limits(options), refusal_log(services, resources));
-  add_routes(server, gateway);
-  auto port = bind(server, options);
+  const std::size_t threads = io_threads(options.threads);
+  asio::thread_pool blocking(std::max<std::size_t>(threads, 2));
+  GatewayHandler handler(gateway, blocking, refusal_log(services, resources));
+  HttpServer server(handler, server_limits(options), threads);
+  auto port = server.bind(options.host, options.port);
   if (!port) {
     return propagate(port);
   }
   on_listening(*port);
-  signals.start({[&server] { return server.is_running(); }, [&server] { server.stop_accepting(); },
-                 [&server] { server.cut_streams(); }},
+  signals.start({[&server] { return server.running(); }, [&server] { server.stop_accepting(); },
+                 [&server] { server.cut_off(); }},
                 services.aborting, options.drain_timeout);
-  const bool served = server.listen_after_bind(); // returns once stopped and every worker is done
+  server.run(); // returns once stopped and every connection has ended
   signals.finish();
-  if (!served && !signals.received()) {
-    return fail(Errc::io, fmt::format("serving on {}:{} failed", options.host, *port));
-  }
+  blocking.join();
   return {};
 }
 

@@ -27,10 +27,10 @@ bool is_hop_by_hop(const std::string& name) {
 }
 
 // Names listed in the Connection header are hop-by-hop too (RFC 9110 §7.6.1).
-std::set<std::string> connection_named(const httplib::Headers& headers) {
+std::set<std::string> connection_named(const http::fields& headers) {
   std::set<std::string> named;
-  for (auto [it, end] = headers.equal_range("Connection"); it != end; ++it) {
-    std::string_view rest = it->second;
+  for (auto [it, end] = headers.equal_range(http::field::connection); it != end; ++it) {
+    std::string_view rest = it->value();
     while (!rest.empty()) {
       const auto comma = rest.find(',');
       named.insert(text::lower(text::trim(rest.substr(0, comma), " ")));
@@ -296,46 +296,46 @@ std::optional<Rejection> check_sizes(const std::vector<std::string_view>& lines,
 }
 } // namespace
 
-httplib::Headers forward_headers(const httplib::Headers& client) {
+http::fields forward_headers(const http::fields& client) {
   const auto named = connection_named(client);
-  httplib::Headers out;
-  for (const auto& [name, value] : client) {
-    const std::string key = text::lower(name);
+  http::fields out;
+  for (const auto& field : client) {
+    const std::string key = text::lower(field.name_string());
     if (forwarded(key) && !named.contains(key)) {
-      out.emplace(name, value);
+      out.insert(field.name_string(), field.value());
     }
   }
   return out;
 }
 
-httplib::Headers relay_headers(const httplib::Headers& upstream) {
+http::fields relay_headers(const http::fields& upstream) {
   const auto named = connection_named(upstream);
-  httplib::Headers out;
-  for (const auto& [name, value] : upstream) {
-    const std::string key = text::lower(name);
+  http::fields out;
+  for (const auto& field : upstream) {
+    const std::string key = text::lower(field.name_string());
     if (!is_hop_by_hop(key) && !never_relayed(key) && !named.contains(key)) {
-      out.emplace(name, value);
+      out.insert(field.name_string(), field.value());
     }
   }
   return out;
 }
 
-std::expected<std::string, CredentialProblem> presented_token(const httplib::Request& req) {
-  const auto authorizations = req.get_header_value_count("Authorization");
-  const auto api_keys = req.get_header_value_count("x-api-key");
+std::expected<std::string, CredentialProblem> presented_token(const Request& req) {
+  const auto authorizations = req.header_count("Authorization");
+  const auto api_keys = req.header_count("x-api-key");
   if (authorizations > 1 || api_keys > 1) {
     return std::unexpected(
         ambiguous(fmt::format("{} Authorization and {} x-api-key headers", authorizations, api_keys)));
   }
   std::optional<std::string> bearer;
   if (authorizations == 1) {
-    auto token = bearer_token(req.get_header_value("Authorization"));
+    auto token = bearer_token(req.header("Authorization"));
     if (!token) {
       return propagate(token);
     }
     bearer = std::move(*token);
   }
-  const std::string key = req.get_header_value("x-api-key");
+  const std::string key = req.header("x-api-key");
   if (bearer && !key.empty() && key != *bearer) {
     return std::unexpected(ambiguous("Authorization and x-api-key carry different tokens"));
   }
@@ -351,7 +351,7 @@ std::expected<std::string, CredentialProblem> presented_token(const httplib::Req
       CredentialProblem{"missing", "no credentials: send Authorization: Bearer <token> or x-api-key"});
 }
 
-void write_rejection(httplib::Response& res, const Rejection& rejection, const std::string& request_id) {
+void write_rejection(Response& res, const Rejection& rejection, const std::string& request_id) {
   res.status = rejection.status;
   res.set_header("request-id", request_id);
   if (rejection.status == 401) {

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 
-#include <httplib.h>
+#include "http_message.hpp"
 
 #include <cstdint>
 #include <expected>
@@ -16,15 +16,14 @@ namespace claudegate::proxy {
 // The client's headers to send upstream, an allowlist (DESIGN.md §5):
 // Content-Type, Accept, User-Agent, x-stainless-* and anthropic-*, unless
 // Connection names them (hop-by-hop). Nothing else: no credential, Cookie,
-// Origin, X-Forwarded-For, Accept-Encoding or httplib's REMOTE_ADDR-style
-// pseudo headers.
-httplib::Headers forward_headers(const httplib::Headers& client);
+// Origin, X-Forwarded-For or Accept-Encoding.
+http::fields forward_headers(const http::fields& client);
 
 // The upstream's headers to relay to the client: everything but hop-by-hop
 // headers, Content-Length, Content-Type (set with the body), Server and the
 // org-wide anthropic-ratelimit-* headers. Content-Encoding is relayed: the
 // body is relayed as the upstream encoded it.
-httplib::Headers relay_headers(const httplib::Headers& upstream);
+http::fields relay_headers(const http::fields& upstream);
 
 // Why a request carries no usable credential: `reason` is the metrics label
 // ("missing", "ambiguous" or "malformed"), `message` the 401's text.
@@ -38,7 +37,7 @@ struct CredentialProblem {
 // Bearer included: "no token presented"), when a header is repeated or the
 // two disagree (two credentials are ambiguous), or when Authorization is not
 // a Bearer token.
-std::expected<std::string, CredentialProblem> presented_token(const httplib::Request& req);
+std::expected<std::string, CredentialProblem> presented_token(const Request& req);
 
 // A gateway-made error: the status, Anthropic's error type and message.
 struct Rejection {
@@ -58,7 +57,7 @@ struct Rejection {
 // Fill `res` with `rejection` in Anthropic's envelope under `request_id`
 // (401 also gets WWW-Authenticate: Bearer error="invalid_token"; 401 and
 // 403 always get x-should-retry: false, as no retry makes a token valid).
-void write_rejection(httplib::Response& res, const Rejection& rejection, const std::string& request_id);
+void write_rejection(Response& res, const Rejection& rejection, const std::string& request_id);
 
 // Anthropic's error type for an HTTP status the gateway itself answers with
 // (other 4xx: invalid_request_error, other 5xx: api_error).

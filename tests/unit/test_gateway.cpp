@@ -2,8 +2,9 @@
 // The gateway's Messages handler with every dependency injected through
 // GatewayParts: a real SQLite store and a keyring in a scratch folder, the
 // mock Claude upstream, and a FixedClock (expiry and quota days without
-// sleeps). Each case calls Gateway::messages with an httplib request and
-// checks the status, the headers, the ledger and the request log.
+// sleeps). Each case calls Gateway::messages, runs its forward on an
+// io_context into a writer that keeps the reply, and checks the status,
+// the headers, the ledger and the request log.
 #include "proxy/gateway.hpp"
 
 #include "claudegate/jose/jwks.hpp"
@@ -13,6 +14,12 @@
 
 #include "claudegate/store/sqlite.hpp"
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <doctest/doctest.h>
 
 #include <atomic>
@@ -30,6 +37,32 @@ using namespace claudegate::test;
 
 namespace {
 
+// The reply a forward relays, kept whole.
+class KeptReply final : public ReplyWriter {
+public:
+  Response response;
+
+  asio::awaitable<bool> write_head(const Response& head, std::optional<std::uint64_t>) override {
+    response = head;
+    co_return true;
+  }
+  asio::awaitable<bool> write_body(std::string_view chunk) override {
+    response.body.append(chunk);
+    co_return true;
+  }
+  asio::awaitable<bool> end_body() override { co_return true; }
+  asio::awaitable<bool> write(Response& whole) override {
+    response = whole;
+    co_return true;
+  }
+  void abandon() override {}
+  asio::awaitable<void> gone() override {
+    asio::steady_timer never(co_await asio::this_coro::executor,
+                             std::chrono::steady_clock::time_point::max());
+    co_await never.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+};
+
 constexpr UnixSeconds k_now = 1'795'428'000; // 2026-11-23T10:00:00Z
 
 const std::string k_haiku = R"({"model":"claude-haiku-4-5","max_tokens":200,)"
@@ -46,7 +79,6 @@ struct GatewayCase {
   std::unique_ptr<Upstream> upstream = mock_upstream(random);
   Metrics metrics;
   RequestLog log;
-  std::atomic<bool> aborting{false};
   bool log_opened = open_log(); // before the gateway writes to it
   std::unique_ptr<Gateway> gateway = open_gateway();
 
@@ -74,7 +106,7 @@ struct GatewayCase {
   // A gateway that also accepts `idp`'s tokens (serve-local --jwks) when given.
   std::unique_ptr<Gateway> open_gateway(const ExternalIssuer* idp = nullptr) {
     return std::make_unique<Gateway>(GatewayParts{config, *store, clock, random, *keys, *upstream, metrics,
-                                                  log, aborting, config.serve.body_limit, idp});
+                                                  log, config.serve.body_limit, idp});
   }
 
   std::filesystem::path log_path() const { return dir.path() / "requests.log"; }
@@ -94,20 +126,26 @@ struct GatewayCase {
     return issued->token;
   }
 
-  httplib::Response post(const std::string& bearer, const std::string& body = k_haiku) {
-    httplib::Request req;
+  Response post(const std::string& bearer, const std::string& body = k_haiku) {
+    Request req;
     req.method = "POST";
     req.path = "/v1/messages";
     req.target = "/v1/messages";
     req.body = body;
-    req.headers.emplace("Content-Type", "application/json");
-    req.headers.emplace("anthropic-version", "2023-06-01");
+    req.headers.insert("Content-Type", "application/json");
+    req.headers.insert("anthropic-version", "2023-06-01");
     if (!bearer.empty()) {
-      req.headers.emplace("Authorization", "Bearer " + bearer);
+      req.headers.insert("Authorization", "Bearer " + bearer);
     }
-    httplib::Response res;
-    gateway->messages(req, res);
-    return res;
+    Outcome outcome = gateway->messages(req);
+    if (!outcome.forward) {
+      return outcome.response;
+    }
+    KeptReply kept;
+    asio::io_context io;
+    asio::co_spawn(io, gateway->forward(std::move(*outcome.forward), kept), asio::detached);
+    io.run();
+    return kept.response;
   }
 
   // The ledger's total for `subject` (all days).
@@ -130,12 +168,12 @@ struct GatewayCase {
   }
 };
 
-json::Json body_of(const httplib::Response& res) {
+json::Json body_of(const Response& res) {
   return json::Json::parse(res.body);
 }
 
 // The error envelope's type, checking its shape.
-std::string error_type(const httplib::Response& res) {
+std::string error_type(const Response& res) {
   const auto body = body_of(res);
   CHECK(body["type"] == "error");
   return body["error"]["type"].get<std::string>();
@@ -154,10 +192,13 @@ TEST_CASE("gateway: a valid request is forwarded, metered into the ledger and lo
   CHECK(input > 0);
   CHECK(output > 0);
 
-  // The free plan's quota, after this request is settled.
-  CHECK(res.get_header_value("x-claudegate-quota-limit") == "50000");
-  CHECK(res.get_header_value("x-claudegate-quota-remaining") == std::to_string(50000 - input - output));
-  CHECK(res.get_header_value("x-claudegate-quota-reset") == "2026-11-24T00:00:00Z");
+  // The free plan's quota as the reply left: this request's reservation
+  // (its input estimate + max_tokens 200) held; the next one sees it settled.
+  CHECK(res.header("x-claudegate-quota-limit") == "50000");
+  const std::int64_t remaining = std::stoll(res.header("x-claudegate-quota-remaining"));
+  CHECK(remaining < 50000 - 200);
+  CHECK(remaining > 50000 - 200 - 100);
+  CHECK(res.header("x-claudegate-quota-reset") == "2026-11-24T00:00:00Z");
   CHECK_FALSE(res.has_header("claudegate-max-tokens-clamped"));
 
   const auto row = g.ledger("alice");
@@ -178,6 +219,9 @@ TEST_CASE("gateway: a valid request is forwarded, metered into the ledger and lo
   CHECK(lines[0]["input_tokens"] == input);
   CHECK(lines[0]["time"] == "2026-11-23T10:00:00Z");       // the injected clock
   CHECK(lines[0].dump().find("eyJ") == std::string::npos); // never the token
+
+  const auto next = g.post(g.token("alice"));
+  CHECK(remaining - std::stoll(next.header("x-claudegate-quota-remaining")) == input + output);
 }
 
 TEST_CASE("gateway: no token is a 401 envelope, neither forwarded nor metered") {
@@ -231,7 +275,7 @@ TEST_CASE("gateway: max_tokens above the plan's cap is clamped and says so") {
   const auto res = g.post(g.token("alice"), R"({"model":"claude-haiku-4-5","max_tokens":8000,)"
                                             R"("messages":[{"role":"user","content":"Hi"}]})");
   REQUIRE(res.status == 200);
-  CHECK(res.get_header_value("claudegate-max-tokens-clamped") == "4096"); // free: max_tokens 4096
+  CHECK(res.header("claudegate-max-tokens-clamped") == "4096"); // free: max_tokens 4096
 }
 
 TEST_CASE("gateway: a request bigger than what is left today is a 429 until the next UTC day") {
@@ -247,8 +291,8 @@ TEST_CASE("gateway: a request bigger than what is left today is a 429 until the 
   CHECK(refused.status == 429);
   CHECK(error_type(refused) == "rate_limit_error");
   CHECK(body_of(refused)["error"]["message"].get<std::string>().find("60 left today") != std::string::npos);
-  CHECK(refused.get_header_value("retry-after") == std::to_string(14 * 3600)); // until 2026-11-24T00:00:00Z
-  CHECK(g.ledger("carol").requests == 1); // the refusal is not a ledger row
+  CHECK(refused.header("retry-after") == std::to_string(14 * 3600)); // until 2026-11-24T00:00:00Z
+  CHECK(g.ledger("carol").requests == 1);                            // the refusal is not a ledger row
   auto status = g.store->quota_status("carol", k_now, 300);
   REQUIRE(status);
   CHECK(status->used == 240);
@@ -257,7 +301,7 @@ TEST_CASE("gateway: a request bigger than what is left today is a 429 until the 
   g.clock.set(k_now + 14 * 3600); // the next UTC day: a fresh quota
   const auto next_day = g.post(g.token("carol", "free", 300));
   CHECK(next_day.status == 200);
-  CHECK(next_day.get_header_value("x-claudegate-quota-limit") == "300");
+  CHECK(next_day.header("x-claudegate-quota-limit") == "300");
 }
 
 namespace {

@@ -28,13 +28,13 @@ std::pair<std::string, int> decode_chunked(std::string_view body, std::size_t st
 
 } // namespace
 
-TEST_CASE("ChunkedBody re-encodes a sound body, stopping at its end") {
+TEST_CASE("ChunkedBody decodes a sound body, stopping at its end") {
   const std::string body = "5;name=\"v\"\r\nhello\r\n0A \t; x\r\n0123456789\r\n0\r\nx-trailer: t\r\n\r\n";
   for (const std::size_t step : {std::size_t{1}, std::size_t{3}, std::size_t{1000}}) {
     CAPTURE(step);
     const auto [out, status] = decode_chunked(body + "GET / HTTP/1.1\r\n", step);
     CHECK(status == 0);
-    CHECK(out == "5\r\nhello\r\na\r\n0123456789\r\n0\r\n\r\n");
+    CHECK(out == "hello0123456789");
   }
   ChunkedBody chunked(100, 100);
   std::string out;

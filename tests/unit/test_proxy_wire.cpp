@@ -3,26 +3,43 @@
 
 #include <doctest/doctest.h>
 
+#include <iterator>
 #include <string>
+#include <utility>
+#include <vector>
 
 using namespace claudegate::proxy;
 
 namespace {
 
-bool has(const httplib::Headers& headers, const std::string& name) {
+using Pairs = std::vector<std::pair<std::string, std::string>>;
+
+http::fields fields_of(const Pairs& pairs) {
+  http::fields fields;
+  for (const auto& [name, value] : pairs) {
+    fields.insert(name, value);
+  }
+  return fields;
+}
+
+bool has(const http::fields& headers, const std::string& name) {
   return headers.find(name) != headers.end();
 }
 
-httplib::Request request_with(httplib::Headers headers) {
-  httplib::Request req;
-  req.headers = std::move(headers);
+std::string value_of(const http::fields& headers, const std::string& name) {
+  return std::string(headers.find(name)->value());
+}
+
+Request request_with(const Pairs& pairs) {
+  Request req;
+  req.headers = fields_of(pairs);
   return req;
 }
 
 } // namespace
 
 TEST_CASE("forward_headers keeps anthropic-* and drops credentials, hop-by-hop and pseudo headers") {
-  const httplib::Headers client = {
+  const http::fields client = fields_of({
       {"Authorization", "Bearer eyJ.client.jwt"},
       {"X-Api-Key", "eyJ.client.jwt"},
       {"anthropic-version", "2023-06-01"},
@@ -36,21 +53,21 @@ TEST_CASE("forward_headers keeps anthropic-* and drops credentials, hop-by-hop a
       {"Accept-Encoding", "gzip"},
       {"REMOTE_ADDR", "10.0.0.1"},
       {"x-stainless-lang", "js"},
-  };
+  });
   const auto out = forward_headers(client);
-  CHECK(out.find("anthropic-version")->second == "2023-06-01");
-  CHECK(out.find("anthropic-beta")->second == "prompt-caching-2024-07-31");
+  CHECK(value_of(out, "anthropic-version") == "2023-06-01");
+  CHECK(value_of(out, "anthropic-beta") == "prompt-caching-2024-07-31");
   CHECK(has(out, "x-stainless-lang"));
   for (const char* dropped :
        {"Authorization", "X-Api-Key", "Connection", "X-Private", "Keep-Alive", "Transfer-Encoding", "Host",
         "Content-Length", "Accept-Encoding", "REMOTE_ADDR"}) {
     CHECK_MESSAGE(!has(out, dropped), dropped);
   }
-  CHECK(out.size() == 3);
+  CHECK(std::distance(out.begin(), out.end()) == 3);
 }
 
 TEST_CASE("forward_headers forwards an allowlist only") {
-  const httplib::Headers client = {
+  const http::fields client = fields_of({
       {"Content-Type", "application/json"},
       {"Accept", "application/json"},
       {"User-Agent", "claude-cli/2.1"},
@@ -67,17 +84,17 @@ TEST_CASE("forward_headers forwards an allowlist only") {
       {"Content-Encoding", "gzip"},
       {"Connection", "anthropic-beta"},
       {"anthropic-beta", "named in Connection: hop-by-hop"},
-  };
+  });
   const auto out = forward_headers(client);
   for (const char* kept : {"Content-Type", "Accept", "User-Agent", "X-Stainless-Retry-Count",
                            "anthropic-dangerous-direct-browser-access"}) {
     CHECK_MESSAGE(has(out, kept), kept);
   }
-  CHECK(out.size() == 5);
+  CHECK(std::distance(out.begin(), out.end()) == 5);
 }
 
 TEST_CASE("relay_headers keeps request-id and drops org-wide rate limits and framing") {
-  const httplib::Headers upstream = {
+  const http::fields upstream = fields_of({
       {"request-id", "req_01"},
       {"anthropic-ratelimit-tokens-remaining", "999"},
       {"anthropic-organization-id", "org"},
@@ -86,9 +103,9 @@ TEST_CASE("relay_headers keeps request-id and drops org-wide rate limits and fra
       {"Content-Encoding", "gzip"},
       {"Transfer-Encoding", "chunked"},
       {"retry-after", "3"},
-  };
+  });
   const auto out = relay_headers(upstream);
-  CHECK(out.find("request-id")->second == "req_01");
+  CHECK(value_of(out, "request-id") == "req_01");
   CHECK(has(out, "retry-after"));
   CHECK(has(out, "anthropic-organization-id"));
   CHECK(!has(out, "anthropic-ratelimit-tokens-remaining"));
@@ -99,10 +116,10 @@ TEST_CASE("relay_headers keeps request-id and drops org-wide rate limits and fra
 
 TEST_CASE("relay_headers keeps Content-Encoding with the bytes it encodes and drops Server") {
   const auto out =
-      relay_headers({{"Content-Encoding", "gzip"}, {"Server", "envoy"}, {"request-id", "req_1"}});
-  CHECK(out.find("Content-Encoding")->second == "gzip");
+      relay_headers(fields_of({{"Content-Encoding", "gzip"}, {"Server", "envoy"}, {"request-id", "req_1"}}));
+  CHECK(value_of(out, "Content-Encoding") == "gzip");
   CHECK(!has(out, "Server"));
-  CHECK(out.size() == 2);
+  CHECK(std::distance(out.begin(), out.end()) == 2);
 }
 
 TEST_CASE("presented_token reads Bearer (any case) before x-api-key") {
@@ -117,8 +134,8 @@ TEST_CASE("presented_token reads Bearer (any case) before x-api-key") {
 }
 
 TEST_CASE("presented_token refuses two credentials and says why there is none") {
-  const auto problem = [](httplib::Headers headers) {
-    const auto token = presented_token(request_with(std::move(headers)));
+  const auto problem = [](const Pairs& headers) {
+    const auto token = presented_token(request_with(headers));
     REQUIRE(!token.has_value());
     return token.error();
   };
@@ -209,27 +226,27 @@ TEST_CASE("check_request_head refuses heads over its limits with 414 and 431") {
 }
 
 TEST_CASE("write_rejection fills Anthropic's envelope and the retry headers") {
-  httplib::Response res;
+  Response res;
   write_rejection(res, Rejection(429, "rate_limit_error", "daily quota used", 3600, false), "req_x");
   CHECK(res.status == 429);
-  CHECK(res.get_header_value("retry-after") == "3600");
-  CHECK(res.get_header_value("x-should-retry") == "false");
-  CHECK(res.get_header_value("request-id") == "req_x");
+  CHECK(res.header("retry-after") == "3600");
+  CHECK(res.header("x-should-retry") == "false");
+  CHECK(res.header("request-id") == "req_x");
   CHECK(res.body.find(R"("type":"rate_limit_error")") != std::string::npos);
   CHECK(res.body.find("daily quota used") != std::string::npos);
   CHECK(!res.has_header("WWW-Authenticate"));
 
-  httplib::Response unauthorized;
+  Response unauthorized;
   write_rejection(unauthorized, Rejection(401, "authentication_error", "expired"), "req_y");
-  CHECK(unauthorized.get_header_value("WWW-Authenticate") == "Bearer error=\"invalid_token\"");
-  CHECK(unauthorized.get_header_value("x-should-retry") == "false");
+  CHECK(unauthorized.header("WWW-Authenticate") == "Bearer error=\"invalid_token\"");
+  CHECK(unauthorized.header("x-should-retry") == "false");
   CHECK(!unauthorized.has_header("retry-after"));
 
-  httplib::Response forbidden;
+  Response forbidden;
   write_rejection(forbidden, Rejection(403, "permission_error", "model not allowed"), "req_z");
-  CHECK(forbidden.get_header_value("x-should-retry") == "false");
+  CHECK(forbidden.header("x-should-retry") == "false");
 
-  httplib::Response busy;
+  Response busy;
   write_rejection(busy, Rejection(429, "rate_limit_error", "rpm", 2, true), "req_w");
   CHECK(!busy.has_header("x-should-retry"));
 }
