@@ -3,6 +3,7 @@
 
 #include "quota_policy.hpp"
 #include "stream_relay.hpp"
+#include "upstream_bridge.hpp"
 
 #include "claudegate/base/duration.hpp"
 #include "claudegate/jose/jws.hpp"
@@ -247,7 +248,7 @@ void Gateway::release(const Ticket& ticket) {
 }
 
 Outbound Gateway::outbound_for(const httplib::Request& req, bool stream, const Ticket* ticket) const {
-  Outbound out{req.method, req.target, forward_headers(req.headers), req.body, stream, nullptr};
+  Outbound out{req.method, req.target, bridge::to_fields(forward_headers(req.headers)), req.body, stream};
   if (ticket != nullptr && ticket->clamped_max_tokens) {
     // The body was accepted with exactly one top-level max_tokens, so this cannot miss.
     out.body = with_max_tokens(req.body, *ticket->clamped_max_tokens).value_or(req.body);
@@ -295,26 +296,17 @@ void Gateway::messages(const httplib::Request& req, httplib::Response& res) {
 }
 
 Exchange Gateway::fetch(const Outbound& out, UpstreamHead& head, std::string& body) {
-  return m_parts.upstream.exchange(
-      out,
-      [&head](const UpstreamHead& h) {
-        head = h;
-        return true;
-      },
-      [&body](std::string_view chunk) {
-        body.append(chunk);
-        return true;
-      });
+  return bridge::collect(m_parts.upstream, out, head, body); // bridge until the Beast server (#16)
 }
 
 // The upstream's status, request-id and relayable headers, onto the reply and the record.
 void Gateway::relay_head(httplib::Response& res, CallRecord& call, const UpstreamHead& head) {
   call.status = head.status;
   if (const auto it = head.headers.find("request-id"); it != head.headers.end()) {
-    call.request_id = it->second;
+    call.request_id = std::string(it->value());
   }
   res.status = head.status;
-  for (const auto& [name, value] : relay_headers(head.headers)) {
+  for (const auto& [name, value] : relay_headers(bridge::to_headers(head.headers))) {
     res.headers.emplace(name, value);
   }
 }
@@ -322,8 +314,7 @@ void Gateway::relay_head(httplib::Response& res, CallRecord& call, const Upstrea
 void Gateway::respond(httplib::Response& res, CallRecord& call, const UpstreamHead& head,
                       const std::string& body) {
   relay_head(res, call, head);
-  const auto type = head.headers.find("Content-Type");
-  res.set_content(body, type != head.headers.end() ? type->second : "application/json");
+  res.set_content(body, bridge::header_or(head.headers, "Content-Type", "application/json"));
 }
 
 void Gateway::forward_plain(httplib::Response& res, CallRecord& call, const Outbound& out, Ticket* ticket) {
@@ -356,9 +347,8 @@ void Gateway::relay_stream(httplib::Response& res, CallRecord call, Outbound out
   }
   relay_head(res, call, head);
   quota_headers(res, ticket);
-  const auto type = head.headers.find("Content-Type");
   res.set_chunked_content_provider(
-      type != head.headers.end() ? type->second : "text/event-stream",
+      bridge::header_or(head.headers, "Content-Type", "text/event-stream"),
       [relay](std::size_t, httplib::DataSink& sink) { return relay->provide(sink); },
       [this, relay, call, ticket](bool delivered) mutable {
         const auto outcome = relay->finish(delivered);

@@ -3,6 +3,10 @@
 
 #include "claudegate/proxy/anthropic_error.hpp"
 
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/post.hpp>
+
 #include <chrono>
 
 namespace claudegate::proxy {
@@ -20,7 +24,7 @@ std::string failure_event(const Exchange& exchange, const std::optional<Upstream
   std::string request_id;
   if (head) {
     if (const auto it = head->headers.find("request-id"); it != head->headers.end()) {
-      request_id = it->second;
+      request_id = std::string(it->value());
     }
   }
   const std::string message = exchange.message + "; the response is incomplete, retry the request";
@@ -34,10 +38,25 @@ bool broke_off(const Exchange& exchange) {
 
 } // namespace
 
+// bridge until the Beast server (#16): the relay's side of an exchange.
+class StreamRelay::Sink final : public UpstreamSink {
+public:
+  explicit Sink(StreamRelay& relay) : m_relay(relay) {}
+  asio::awaitable<bool> head(const UpstreamHead& head) override {
+    const std::lock_guard lock(m_relay.m_mutex);
+    m_relay.m_head = head;
+    m_relay.m_changed.notify_all();
+    co_return !m_relay.m_client_gone;
+  }
+  asio::awaitable<bool> data(std::string_view chunk) override { co_return m_relay.accept_chunk(chunk); }
+
+private:
+  StreamRelay& m_relay;
+};
+
 std::shared_ptr<StreamRelay> StreamRelay::start(Upstream& upstream, Outbound out,
                                                 const std::atomic<bool>& aborting) {
   std::shared_ptr<StreamRelay> relay(new StreamRelay(upstream, aborting));
-  out.cancel = relay->m_cancel;
   relay->m_thread = std::thread([raw = relay.get(), request = std::move(out)] { raw->run(request); });
   return relay;
 }
@@ -48,19 +67,33 @@ StreamRelay::~StreamRelay() {
   }
 }
 
+// bridge until the Beast server (#16): the exchange on this relay's own io_context.
 void StreamRelay::run(const Outbound& out) {
-  auto on_head = [this](const UpstreamHead& head) {
-    const std::lock_guard lock(m_mutex);
-    m_head = head;
-    m_changed.notify_all();
-    return !m_client_gone;
-  };
-  auto on_data = [this](std::string_view chunk) { return accept_chunk(chunk); };
-  Exchange result = m_upstream.exchange(out, on_head, on_data);
+  Sink sink(*this);
+  Exchange result;
+  asio::co_spawn(m_context, m_upstream.exchange(out, sink),
+                 asio::bind_cancellation_slot(m_cancel.slot(), [&result](std::exception_ptr error, Exchange done) {
+                   result = error ? Exchange{UpstreamFailure::connect, "upstream request failed (internal error)"}
+                                  : std::move(done);
+                 }));
+  // A cancel_exchange() from before the spawn found no slot to emit to.
+  asio::post(m_context, [this] {
+    if (m_canceled.load()) {
+      m_cancel.emit(asio::cancellation_type::terminal);
+    }
+  });
+  m_context.run();
   const std::lock_guard lock(m_mutex);
   m_exchange = std::move(result);
   m_done = true;
   m_changed.notify_all();
+}
+
+// Any thread: end the exchange at once (its upstream connection closed).
+void StreamRelay::cancel_exchange() {
+  if (!m_canceled.exchange(true)) {
+    asio::post(m_context, [this] { m_cancel.emit(asio::cancellation_type::terminal); });
+  }
 }
 
 bool StreamRelay::accept_chunk(std::string_view chunk) {
@@ -87,7 +120,7 @@ bool StreamRelay::wait_head(UpstreamHead& head) {
 
 bool StreamRelay::provide(httplib::DataSink& sink) {
   if (m_aborting.load()) {
-    m_cancel->cancel(); // hard shutdown: stop waiting on the upstream now
+    cancel_exchange(); // hard shutdown: stop waiting on the upstream now
   }
   std::deque<std::string> ready;
   bool done = false;
@@ -126,7 +159,7 @@ void StreamRelay::client_left() {
     const std::lock_guard lock(m_mutex);
     m_client_gone = true;
   }
-  m_cancel->cancel(); // no one reads the rest: stop the upstream producing it
+  cancel_exchange(); // no one reads the rest: stop the upstream producing it
 }
 
 StreamOutcome StreamRelay::finish(bool delivered) {

@@ -5,6 +5,8 @@
 
 #include "claudegate/proxy/sse_usage.hpp"
 
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/io_context.hpp>
 #include <httplib.h>
 
 #include <atomic>
@@ -52,16 +54,22 @@ public:
   StreamOutcome finish(bool delivered);
 
 private:
+  class Sink;
   StreamRelay(Upstream& upstream, const std::atomic<bool>& aborting)
       : m_upstream(upstream), m_aborting(aborting) {}
   void run(const Outbound& out);
   bool accept_chunk(std::string_view chunk);
   void client_left();
+  void cancel_exchange();
   static bool client_still_there(httplib::DataSink& sink);
 
   Upstream& m_upstream;
   const std::atomic<bool>& m_aborting;
-  std::shared_ptr<Cancellation> m_cancel = std::make_shared<Cancellation>();
+  // bridge until the Beast server (#16): the exchange runs on m_context in
+  // m_thread; cancel_exchange() posts m_cancel's terminal emit into it.
+  asio::io_context m_context;
+  asio::cancellation_signal m_cancel;
+  std::atomic<bool> m_canceled{false};
   std::thread m_thread;
   std::mutex m_mutex;
   std::condition_variable m_changed;

@@ -4,52 +4,34 @@
 #include "claudegate/base/clock.hpp"
 #include "claudegate/base/errors.hpp"
 
-#include <httplib.h>
+#include <boost/asio/awaitable.hpp>
+#include <boost/beast/http/fields.hpp>
 
 #include <cstdint>
-#include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 
-// Where the gateway sends a checked request: Anthropic over HTTP(S) with
-// the server-side key, or the built-in mock Claude. Both deliver the answer
-// the same way (head, then body chunks as they arrive) so metering has one path.
+// Where the gateway sends a checked request: Anthropic over HTTP(S) with the
+// server-side key, or the built-in mock Claude. Both deliver the answer the
+// same way (head, then body chunks as they arrive, each awaited) so metering
+// has one path. An exchange runs on the io thread of the awaiting coroutine.
 namespace claudegate::proxy {
 
-// Lets another thread end an exchange at once (the client left, or a hard
-// shutdown): the upstream connection is shut down rather than read to its end.
-// Thread-safe; once canceled it stays canceled.
-class Cancellation {
-public:
-  // Cancel: run the armed abort, if any, and make every later arm() fail.
-  void cancel();
-  bool canceled() const;
-  // Arm `abort` to run on cancel() until disarm(); false (and `abort` not
-  // kept) when already canceled.
-  bool arm(std::function<void()> abort);
-  // Disarm; once it returns the armed abort can no longer run.
-  void disarm();
-
-private:
-  mutable std::mutex m_mutex;
-  bool m_canceled = false;
-  std::function<void()> m_abort;
-};
+namespace asio = boost::asio;
+namespace http = boost::beast::http;
 
 struct Outbound {
   std::string method = "POST";
-  std::string target;       // path and query, exactly as the client sent them
-  httplib::Headers headers; // already filtered; the API key is added by the upstream
+  std::string target;  // path and query, exactly as the client sent them
+  http::fields headers; // already filtered; the upstream adds x-api-key, Host, Content-Length, Accept-Encoding: identity
   std::string body;
   bool stream = false;
-  std::shared_ptr<Cancellation> cancel; // null: the exchange runs to its end
 };
 
 struct UpstreamHead {
   int status = 0;
-  httplib::Headers headers;
+  http::fields headers; // as received (hop-by-hop ones included; the gateway filters)
 };
 
 enum class UpstreamFailure { none, connect, timeout, canceled };
@@ -59,16 +41,28 @@ struct Exchange {
   std::string message; // what failed, for the error envelope and the log
 };
 
-// Called once with the status and headers; return false to cancel.
-using HeadFn = std::function<bool(const UpstreamHead& head)>;
-// Called with each body chunk as it arrives; return false to cancel.
-using DataFn = std::function<bool(std::string_view chunk)>;
+// Where an exchange delivers the reply. Both are awaited: the next upstream
+// read starts only after data() returned (backpressure).
+class UpstreamSink {
+public:
+  virtual ~UpstreamSink() = default;
+  // Once, with the status and headers; false cancels the exchange.
+  virtual asio::awaitable<bool> head(const UpstreamHead& head) = 0;
+  // Each body chunk as it arrives (transfer coding removed, content coding
+  // kept); false cancels the exchange.
+  virtual asio::awaitable<bool> data(std::string_view chunk) = 0;
+};
 
 class Upstream {
 public:
   virtual ~Upstream() = default;
-  // Send `out`, reporting the reply through `on_head` and `on_data`; thread-safe.
-  virtual Exchange exchange(const Outbound& out, const HeadFn& on_head, const DataFn& on_data) = 0;
+  // Send `out` and deliver the reply to `sink`, on the calling coroutine's
+  // executor (an io thread; nothing blocks). Safe to call from several io
+  // threads at once. Terminal cancellation of the awaiting coroutine (e.g.
+  // from `a || b` in asio::experimental::awaitable_operators) closes the
+  // upstream connection at once (it is never pooled again). A sink that
+  // returns false ends the exchange with failure canceled.
+  virtual asio::awaitable<Exchange> exchange(const Outbound& out, UpstreamSink& sink) = 0;
 };
 
 struct UpstreamSettings {
@@ -78,8 +72,9 @@ struct UpstreamSettings {
   std::int64_t read_timeout = 600;   // seconds between bytes
 };
 
-// An HTTP(S) upstream at `settings.url` (TLS verified with the system CA
-// bundle). Fails with config on a URL it cannot use.
+// An HTTP(S) upstream at `settings.url`: keep-alive connection pool per io
+// thread, TCP_NODELAY, TLS via asio::ssl with SNI, hostname verification and
+// the system CAs. Fails with config on a URL it cannot use.
 Result<std::unique_ptr<Upstream>> http_upstream(const UpstreamSettings& settings);
 
 // The built-in mock Claude (no network, no key); request ids from `random`.

@@ -1,11 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "proxy/stream_relay.hpp"
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <doctest/doctest.h>
 
 #include <chrono>
-#include <condition_variable>
-#include <mutex>
+#include <atomic>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -21,58 +25,40 @@ const std::string k_delta =
 const std::string k_stop = "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
 
 // An upstream that sends `chunks`, then (when `hang` is set) waits up to 30 s
-// for more — unless the exchange's Cancellation fires, as the real one's socket shutdown does.
+// for more — unless the awaiting coroutine is canceled, as the relay does.
 class ScriptedUpstream final : public Upstream {
 public:
   ScriptedUpstream(std::vector<std::string> chunks, bool hang, Exchange end = {})
       : m_chunks(std::move(chunks)), m_hang(hang), m_end(std::move(end)) {}
 
-  Exchange exchange(const Outbound& out, const HeadFn& on_head, const DataFn& on_data) override {
-    if (out.cancel && !out.cancel->arm([this] { wake(); })) {
-      return {UpstreamFailure::canceled, "canceled"};
-    }
-    const Exchange result = play(on_head, on_data);
-    if (out.cancel) {
-      out.cancel->disarm();
-    }
-    return result;
-  }
-
-  bool woken() {
-    const std::lock_guard lock(m_mutex);
-    return m_woken;
-  }
-
-private:
-  Exchange play(const HeadFn& on_head, const DataFn& on_data) {
-    if (!on_head(UpstreamHead{200, {{"request-id", "req_scripted"}}})) {
-      return {UpstreamFailure::canceled, "canceled"};
+  boost::asio::awaitable<Exchange> exchange(const Outbound&, UpstreamSink& sink) override {
+    http::fields headers;
+    headers.set("request-id", "req_scripted");
+    const UpstreamHead head{200, headers};
+    if (!co_await sink.head(head)) {
+      co_return Exchange{UpstreamFailure::canceled, "canceled"};
     }
     for (const auto& chunk : m_chunks) {
-      if (!on_data(chunk)) {
-        return {UpstreamFailure::canceled, "canceled"};
+      if (!co_await sink.data(chunk)) {
+        co_return Exchange{UpstreamFailure::canceled, "canceled"};
       }
     }
     if (m_hang) {
-      std::unique_lock lock(m_mutex);
-      m_changed.wait_for(lock, 30s, [this] { return m_woken; });
-      return {UpstreamFailure::canceled, "canceled"};
+      boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor, 30s);
+      auto [ec] = co_await timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+      m_woken = ec == boost::asio::error::operation_aborted;
+      co_return Exchange{UpstreamFailure::canceled, "canceled"};
     }
-    return m_end;
+    co_return m_end;
   }
 
-  void wake() {
-    const std::lock_guard lock(m_mutex);
-    m_woken = true;
-    m_changed.notify_all();
-  }
+  bool woken() const { return m_woken.load(); }
 
+private:
   std::vector<std::string> m_chunks;
   bool m_hang;
   Exchange m_end;
-  std::mutex m_mutex;
-  std::condition_variable m_changed;
-  bool m_woken = false;
+  std::atomic<bool> m_woken{false};
 };
 
 // A sink that collects what is written, or refuses writes like a closed socket.
@@ -193,20 +179,4 @@ TEST_CASE("a hard shutdown cancels a running stream") {
   const auto stopped = std::chrono::steady_clock::now();
   CHECK(relay->finish(true).exchange.failure == UpstreamFailure::canceled);
   CHECK(std::chrono::steady_clock::now() - stopped < 5s);
-}
-
-TEST_CASE("Cancellation runs the armed abort once and refuses to arm after cancel") {
-  Cancellation cancel;
-  int aborted = 0;
-  REQUIRE(cancel.arm([&aborted] { ++aborted; }));
-  cancel.cancel();
-  cancel.cancel();
-  CHECK(aborted == 1);
-  CHECK(cancel.canceled());
-  CHECK(!cancel.arm([&aborted] { ++aborted; }));
-  Cancellation disarmed;
-  REQUIRE(disarmed.arm([&aborted] { ++aborted; }));
-  disarmed.disarm();
-  disarmed.cancel();
-  CHECK(aborted == 1);
 }
