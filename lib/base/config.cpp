@@ -82,7 +82,7 @@ const std::vector<Entry<ServeConfig>>& serve_entries() {
       entry("body_limit", &ServeConfig::body_limit, Size{}, "largest request body (--body-limit)"),
       entry("read_timeout", &ServeConfig::read_timeout, Duration{1}, "client side: each read, a whole head"),
       entry("upstream_timeout", &ServeConfig::upstream_timeout, Duration{1}, "between upstream bytes"),
-      entry("threads", &ServeConfig::threads, Integer{0, k_max_threads}, "worker threads, 0 = automatic"),
+      entry("threads", &ServeConfig::threads, Integer{0, k_max_threads}, "io threads, 0 = one per core"),
       entry("jwks", &ServeConfig::jwks, Url{}, "an external IdP's JWKS URL (--jwks)"),
       entry("jwks_issuer", &ServeConfig::jwks_issuer, Text{}, "the iss of that IdP's tokens (--jwks-iss)"),
       entry("jwks_plan", &ServeConfig::jwks_plan, Text{}, "plan of that IdP's tokens (--jwks-plan)"),

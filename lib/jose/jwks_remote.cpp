@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "claudegate/jose/jwks_remote.hpp"
 
+#include "jwks_http.hpp"
 #include "openssl_util.hpp"
 
 #include "claudegate/base/fs.hpp"
@@ -11,7 +12,6 @@
 #include "claudegate/jose/jwks.hpp"
 
 #include <fmt/core.h>
-#include <httplib.h>
 
 #include <algorithm>
 #include <charconv>
@@ -25,8 +25,8 @@ constexpr std::string_view k_fix_url = "check --jwks (e.g. https://TENANT/.well-
 
 struct UrlParts {
   std::string scheme; // "http" or "https"
-  std::string origin; // scheme://authority
-  std::string host;   // without brackets or port
+  std::string authority; // host[:port] as in the URL
+  std::string host;      // without brackets or port
   std::string target; // path and query, "/" at least
 };
 
@@ -51,8 +51,7 @@ Result<UrlParts> split_url(std::string_view url) {
     return fail(Errc::config,
                 fmt::format("--jwks {}: user info in the URL is not supported; {}", url, k_fix_url));
   }
-  UrlParts parts{std::string(scheme), std::string(url.substr(0, start + authority.size())),
-                 host_of(authority), end == std::string_view::npos ? "/" : std::string(url.substr(end))};
+  UrlParts parts{std::string(scheme), std::string(authority), host_of(authority), end == std::string_view::npos ? "/" : std::string(url.substr(end))};
   if (parts.host.empty()) {
     return fail(Errc::config, fmt::format("--jwks {}: the URL has no host; {}", url, k_fix_url));
   }
@@ -62,56 +61,38 @@ Result<UrlParts> split_url(std::string_view url) {
   return parts;
 }
 
+std::string port_of(const UrlParts& parts) {
+  const std::string_view authority = parts.authority;
+  const auto close = authority.rfind(']');
+  const auto colon = authority.rfind(':');
+  if (colon == std::string_view::npos || (close != std::string_view::npos && colon < close)) {
+    return parts.scheme == "https" ? "443" : "80";
+  }
+  return std::string(authority.substr(colon + 1));
+}
+
 // Why an exchange failed, in words an operator can act on.
-std::string transport_reason(httplib::Error error, std::int64_t timeout) {
-  switch (error) {
-  case httplib::Error::Connection:
+std::string transport_reason(const GetReply& reply, std::int64_t timeout) {
+  switch (reply.failure) {
+  case GetFailure::refused:
     return "connection refused or host unreachable";
-  case httplib::Error::ConnectionTimeout:
+  case GetFailure::connect_timeout:
     return fmt::format("no connection within {}s (timed out)", timeout);
-  case httplib::Error::Read:
-    return fmt::format("no complete answer within {}s (timed out) or the connection was cut", timeout);
-  case httplib::Error::SSLConnection:
-    return "TLS handshake failed";
-  case httplib::Error::SSLServerVerification:
-    return "the server's TLS certificate did not verify against the system CA bundle";
-  case httplib::Error::SSLLoadingCerts:
+  case GetFailure::tls_handshake:
+    return fmt::format("TLS handshake failed: {}", reply.detail);
+  case GetFailure::tls_verify:
+    return fmt::format("the server's TLS certificate did not verify against the system CA bundle: {}",
+                       reply.detail);
+  case GetFailure::tls_setup:
     return "the system CA bundle could not be loaded";
+  case GetFailure::too_slow:
+    return fmt::format("the body took over {}s (timed out)", 2 * timeout);
   default:
-    return httplib::to_string(error);
+    return fmt::format("no complete answer within {}s (timed out) or the connection was cut", timeout);
   }
 }
 
-// Collects a response body within a size cap and an overall deadline.
-struct BodySink {
-  BodySink(std::size_t max, std::int64_t seconds)
-      : max_bytes(max), deadline(std::chrono::steady_clock::now() + std::chrono::seconds(seconds)) {}
-
-  std::size_t max_bytes;
-  std::chrono::steady_clock::time_point deadline;
-  std::string text;
-  bool too_big = false;
-  bool too_slow = false;
-
-  bool append(const char* data, std::size_t size) {
-    too_big = text.size() + size > max_bytes;
-    too_slow = std::chrono::steady_clock::now() > deadline;
-    if (too_big || too_slow) {
-      return false;
-    }
-    text.append(data, size);
-    return true;
-  }
-};
-
-// What the response head said, kept by the response handler.
-struct Head {
-  int status = 0;
-  std::string cache_control;
-  std::string location;
-};
-
-Error status_error(const std::string& url, const Head& head) {
+Error status_error(const std::string& url, const GetReply& head) {
   if (head.status >= 300 && head.status < 400 && !head.location.empty()) {
     return {Errc::io, fmt::format("JWKS URL {} redirects (HTTP {}) to {}; pass the final URL to --jwks", url,
                                   head.status, head.location)};
@@ -120,30 +101,17 @@ Error status_error(const std::string& url, const Head& head) {
           fmt::format("JWKS URL {} answered HTTP {} (expected 200); {}", url, head.status, k_fix_url)};
 }
 
-Error exchange_error(const std::string& url, httplib::Error error, const Head& head, const BodySink& body,
-                     const Limits& limits) {
-  if (head.status != 0 && head.status != 200) {
-    return status_error(url, head);
+Error exchange_error(const std::string& url, const GetReply& reply, const Limits& limits) {
+  if (reply.failure == GetFailure::none) {
+    return status_error(url, reply);
   }
-  if (body.too_big) {
+  if (reply.failure == GetFailure::too_big) {
     return {Errc::io,
             fmt::format("JWKS from {} is larger than {} bytes; {}", url, limits.max_bytes, k_fix_url)};
   }
-  const std::string reason = body.too_slow
-                                 ? fmt::format("the body took over {}s (timed out)", 2 * limits.timeout)
-                                 : transport_reason(error, limits.timeout);
   return {Errc::io, fmt::format("cannot fetch JWKS from {} ({}); check the URL and that the IdP is reachable "
                                 "from this machine",
-                                url, reason)};
-}
-
-void configure(httplib::Client& client, const Limits& limits) {
-  const auto seconds = static_cast<time_t>(limits.timeout);
-  client.set_connection_timeout(seconds, 0);
-  client.set_read_timeout(seconds, 0);
-  client.set_write_timeout(seconds, 0);
-  client.set_follow_location(false); // a redirect could lead to plain http elsewhere
-  client.enable_server_certificate_verification(true);
+                                url, transport_reason(reply, limits.timeout))};
 }
 
 // The max-age of one Cache-Control directive, min for no-cache/no-store, nullopt otherwise.
@@ -232,22 +200,12 @@ Result<Document> fetch(const std::string& url, const Limits& limits) {
   if (!parts) {
     return propagate(parts);
   }
-  httplib::Client client(parts->origin);
-  configure(client, limits);
-  Head head;
-  BodySink body(limits.max_bytes, 2 * limits.timeout);
-  const auto result = client.Get(
-      parts->target, httplib::Headers{{"Accept", "application/json"}},
-      [&head](const httplib::Response& response) {
-        head = {response.status, response.get_header_value("Cache-Control"),
-                response.get_header_value("Location")};
-        return response.status == 200;
-      },
-      [&body](const char* data, std::size_t size) { return body.append(data, size); });
-  if (!result || head.status != 200) {
-    return std::unexpected(exchange_error(url, result.error(), head, body, limits));
+  GetReply reply = http_get({parts->scheme == "https", parts->host, port_of(*parts), parts->authority,
+                              parts->target, limits.timeout, limits.max_bytes});
+  if (reply.failure != GetFailure::none || reply.status != 200) {
+    return std::unexpected(exchange_error(url, reply, limits));
   }
-  return Document{std::move(body.text), max_age_of(head.cache_control, limits)};
+  return Document{std::move(reply.body), max_age_of(reply.cache_control, limits)};
 }
 
 std::filesystem::path DiskCache::path_for(const std::string& url) const {

@@ -1,7 +1,4 @@
 // SPDX-License-Identifier: Apache-2.0
-// CONTRACT between the lead (server core + gateway) and the upstream-client helper.
-// This replaces lib/proxy/upstream.hpp. Names and signatures below are fixed;
-// comments and private details are yours.
 #pragma once
 
 #include "claudegate/base/clock.hpp"
@@ -15,6 +12,10 @@
 #include <string>
 #include <string_view>
 
+// Where the gateway sends a checked request: Anthropic over HTTP(S) with the
+// server-side key, or the built-in mock Claude. Both deliver the answer the
+// same way (head, then body chunks as they arrive, each awaited) so metering
+// has one path. An exchange runs on the io thread of the awaiting coroutine.
 namespace claudegate::proxy {
 
 namespace asio = boost::asio;
@@ -22,9 +23,8 @@ namespace http = boost::beast::http;
 
 struct Outbound {
   std::string method = "POST";
-  std::string target;   // path and query, exactly as the client sent them
-  http::fields headers; // already filtered; the upstream adds x-api-key, Host, Content-Length,
-                        // Accept-Encoding: identity
+  std::string target;  // path and query, exactly as the client sent them
+  http::fields headers; // already filtered; the upstream adds x-api-key, Host, Content-Length, Accept-Encoding: identity
   std::string body;
   bool stream = false;
 };
