@@ -239,3 +239,70 @@ TEST_CASE("upstream: the mock answers JSON and streams SSE events one chunk each
   CHECK(run_exchange(io, mock->exchange(post("/v1/models/nope"), models)).failure == UpstreamFailure::none);
   CHECK(models.received.status == 404);
 }
+
+namespace {
+
+// A self-signed certificate for DNS name localhost (and no IP address), made with the openssl tool.
+struct LocalhostCertificate {
+  ScratchDir dir;
+  std::string cert = (dir.path() / "cert.pem").string();
+  std::string key = (dir.path() / "key.pem").string();
+  bool made = std::system(("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 "
+                           "-subj /CN=localhost -addext subjectAltName=DNS:localhost -keyout "
+                           + key + " -out " + cert + " 2>/dev/null")
+                              .c_str())
+              == 0;
+};
+
+// Serves k_ok over TLS with `certificate`, keeping the SNI name the client sent.
+LocalServer::Serve tls_answering(asio::ssl::context& context, std::string& sni) {
+  return [&context, &sni](tcp::socket socket) -> asio::awaitable<void> {
+    asio::ssl::stream<tcp::socket> stream(std::move(socket), context);
+    auto [ec] = co_await stream.async_handshake(asio::ssl::stream_base::server, k_tuple);
+    if (ec) {
+      co_return;
+    }
+    const char* name = SSL_get_servername(stream.native_handle(), TLSEXT_NAMETYPE_host_name);
+    sni = name != nullptr ? name : "";
+    std::string buffer;
+    if (co_await read_request(stream, buffer)) {
+      co_await send(stream, k_ok);
+    }
+  };
+}
+
+} // namespace
+
+TEST_CASE("upstream: TLS with SNI and the peer's name verified; an untrusted or misnamed certificate fails") {
+  const LocalhostCertificate certificate;
+  REQUIRE(certificate.made);
+  asio::ssl::context server_context(asio::ssl::context::tls_server);
+  server_context.use_certificate_chain_file(certificate.cert);
+  server_context.use_private_key_file(certificate.key, asio::ssl::context::pem);
+  asio::io_context io;
+  std::string sni;
+  LocalServer server(io, tls_answering(server_context, sni));
+  auto trusting = tls::client_context(certificate.cert);
+  REQUIRE(trusting);
+
+  RecordingSink sink;
+  auto verified = upstream_at(server.url("localhost", "https"), 10, *trusting);
+  const Exchange done = run_exchange(io, verified->exchange(post("/v1/messages"), sink));
+  CHECK_MESSAGE(done.failure == UpstreamFailure::none, done.message);
+  CHECK(sink.body() == "{}");
+  CHECK(sni == "localhost");
+
+  // Trusted, but not issued for the address 127.0.0.1.
+  auto misnamed = upstream_at(server.url("127.0.0.1", "https"), 10, *trusting);
+  const Exchange wrong_name = run_exchange(io, misnamed->exchange(post("/v1/messages"), sink));
+  CHECK(wrong_name.failure == UpstreamFailure::connect);
+  CHECK(wrong_name.message.starts_with("TLS verification of upstream 127.0.0.1:"));
+  CHECK(wrong_name.message.find("mismatch") != std::string::npos);
+
+  // The system CAs do not know a self-signed certificate.
+  auto untrusted = upstream_at(server.url("localhost", "https"));
+  const Exchange unknown = run_exchange(io, untrusted->exchange(post("/v1/messages"), sink));
+  CHECK(unknown.failure == UpstreamFailure::connect);
+  CHECK(unknown.message.starts_with("TLS verification of upstream localhost:"));
+  CHECK(unknown.message.find("self-signed certificate") != std::string::npos);
+}
