@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "proxy/upstream_http.hpp"
-#include "scratch_dir.hpp"
 #include "upstream_support.hpp"
 
 #include "claudegate/base/tls_client.hpp"
@@ -8,8 +7,6 @@
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/ssl/stream.hpp>
 #include <doctest/doctest.h>
-
-#include <cstdlib>
 
 using namespace claudegate;
 using namespace claudegate::proxy;
@@ -241,18 +238,6 @@ TEST_CASE("upstream: the mock answers JSON and streams SSE events one chunk each
 }
 
 namespace {
-
-// A self-signed certificate for DNS name localhost (and no IP address), made with the openssl tool.
-struct LocalhostCertificate {
-  ScratchDir dir;
-  std::string cert = (dir.path() / "cert.pem").string();
-  std::string key = (dir.path() / "key.pem").string();
-  bool made = std::system(("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 "
-                           "-subj /CN=localhost -addext subjectAltName=DNS:localhost -keyout "
-                           + key + " -out " + cert + " 2>/dev/null")
-                              .c_str())
-              == 0;
-};
 
 // Serves k_ok over TLS with `certificate`, keeping the SNI name the client sent.
 LocalServer::Serve tls_answering(asio::ssl::context& context, std::string& sni) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "proxy/upstream.hpp"
+#include "scratch_dir.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -17,6 +18,7 @@
 #include <boost/asio/write.hpp>
 
 #include <chrono>
+#include <cstdlib>
 #include <functional>
 #include <optional>
 #include <string>
@@ -148,5 +150,17 @@ inline proxy::Exchange run_exchange(asio::io_context& io, asio::awaitable<proxy:
   run_until(io, [&result] { return result.has_value(); });
   return result.value_or(proxy::Exchange{proxy::UpstreamFailure::connect, "did not finish"});
 }
+
+// A self-signed certificate for DNS name localhost (and no IP address), made with the openssl tool.
+struct LocalhostCertificate {
+  ScratchDir dir;
+  std::string cert = (dir.path() / "cert.pem").string();
+  std::string key = (dir.path() / "key.pem").string();
+  bool made = std::system(("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 "
+                           "-subj /CN=localhost -addext subjectAltName=DNS:localhost -keyout "
+                           + key + " -out " + cert + " 2>/dev/null")
+                              .c_str())
+              == 0;
+};
 
 } // namespace claudegate::test
