@@ -71,11 +71,12 @@ StreamRelay::~StreamRelay() {
 void StreamRelay::run(const Outbound& out) {
   Sink sink(*this);
   Exchange result;
-  asio::co_spawn(m_context, m_upstream.exchange(out, sink),
-                 asio::bind_cancellation_slot(m_cancel.slot(), [&result](std::exception_ptr error, Exchange done) {
-                   result = error ? Exchange{UpstreamFailure::connect, "upstream request failed (internal error)"}
-                                  : std::move(done);
-                 }));
+  asio::co_spawn(
+      m_context, m_upstream.exchange(out, sink),
+      asio::bind_cancellation_slot(m_cancel.slot(), [&result](std::exception_ptr error, Exchange done) {
+        result = error ? Exchange{UpstreamFailure::connect, "upstream request failed (internal error)"}
+                       : std::move(done);
+      }));
   // A cancel_exchange() from before the spawn found no slot to emit to.
   asio::post(m_context, [this] {
     if (m_canceled.load()) {

@@ -117,9 +117,9 @@ asio::awaitable<Connected> open_connection(const Origin& origin, asio::ssl::cont
     co_return std::unexpected(connect_failure(origin, resolve_ec, timeout));
   }
   if (resolve_ec) {
-    co_return std::unexpected(Exchange{UpstreamFailure::connect,
-                                       fmt::format("cannot resolve upstream host {} ({})", origin.host,
-                                                   resolve_ec.message())});
+    co_return std::unexpected(
+        Exchange{UpstreamFailure::connect,
+                 fmt::format("cannot resolve upstream host {} ({})", origin.host, resolve_ec.message())});
   }
   auto connection = std::make_unique<Connection>(executor);
   connection->tcp().expires_after(std::chrono::seconds(timeout));

@@ -7,10 +7,10 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <doctest/doctest.h>
 
-#include <chrono>
 #include <atomic>
-#include <thread>
+#include <chrono>
 #include <string>
+#include <thread>
 #include <vector>
 
 using namespace claudegate::proxy;

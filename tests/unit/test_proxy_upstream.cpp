@@ -63,8 +63,8 @@ TEST_CASE("upstream: one keep-alive connection serves two exchanges, the request
   REQUIRE(requests.size() == 2);
   const std::string& request = requests[0];
   CHECK(request.starts_with("POST /base/v1/messages?beta=true&x=%2F.. HTTP/1.1\r\n"));
-  for (const char* line : {"x-api-key: sk-server\r\n", "Accept-Encoding: identity\r\n", "Content-Length: 7\r\n",
-                           "content-type: application/json\r\n"}) {
+  for (const char* line : {"x-api-key: sk-server\r\n", "Accept-Encoding: identity\r\n",
+                           "Content-Length: 7\r\n", "content-type: application/json\r\n"}) {
     CAPTURE(line);
     CHECK(request.find(line) != std::string::npos);
   }
@@ -183,7 +183,8 @@ TEST_CASE("upstream: a sink that refuses data cancels; the connection is not reu
   auto upstream = upstream_at(server.url());
   RecordingSink refusing;
   refusing.accept = false;
-  CHECK(run_exchange(io, upstream->exchange(post("/v1/messages"), refusing)).failure == UpstreamFailure::canceled);
+  CHECK(run_exchange(io, upstream->exchange(post("/v1/messages"), refusing)).failure
+        == UpstreamFailure::canceled);
   RecordingSink sink;
   CHECK(run_exchange(io, upstream->exchange(post("/v1/messages"), sink)).failure == UpstreamFailure::none);
   CHECK(server.connections == 2);
@@ -219,7 +220,9 @@ TEST_CASE("upstream: the mock answers JSON and streams SSE events one chunk each
   SystemRandom random;
   auto mock = mock_upstream(random);
   RecordingSink json;
-  auto message = post("/v1/messages", R"({"model":"claude-haiku-4-5","max_tokens":16,"messages":[{"role":"user","content":"hi"}]})");
+  auto message =
+      post("/v1/messages",
+           R"({"model":"claude-haiku-4-5","max_tokens":16,"messages":[{"role":"user","content":"hi"}]})");
   CHECK(run_exchange(io, mock->exchange(message, json)).failure == UpstreamFailure::none);
   CHECK(json.received.status == 200);
   CHECK(json.received.headers["content-type"] == "application/json");

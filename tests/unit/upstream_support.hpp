@@ -62,8 +62,10 @@ private:
 };
 
 // One request read from `stream` (head and Content-Length body); nullopt at EOF.
-template <typename Stream> asio::awaitable<std::optional<std::string>> read_request(Stream& stream, std::string& buffer) {
-  auto [ec, head_end] = co_await asio::async_read_until(stream, asio::dynamic_buffer(buffer), "\r\n\r\n", k_tuple);
+template <typename Stream>
+asio::awaitable<std::optional<std::string>> read_request(Stream& stream, std::string& buffer) {
+  auto [ec, head_end] =
+      co_await asio::async_read_until(stream, asio::dynamic_buffer(buffer), "\r\n\r\n", k_tuple);
   if (ec) {
     co_return std::nullopt;
   }
@@ -72,8 +74,9 @@ template <typename Stream> asio::awaitable<std::optional<std::string>> read_requ
     length = std::stoul(buffer.substr(at + 16));
   }
   if (buffer.size() < head_end + length) {
-    auto [read_ec, n] = co_await asio::async_read(stream, asio::dynamic_buffer(buffer),
-                                                  asio::transfer_exactly(head_end + length - buffer.size()), k_tuple);
+    auto [read_ec, n] =
+        co_await asio::async_read(stream, asio::dynamic_buffer(buffer),
+                                  asio::transfer_exactly(head_end + length - buffer.size()), k_tuple);
     if (read_ec) {
       co_return std::nullopt;
     }
