@@ -107,7 +107,7 @@ private:
     auto [write_ec, written] = co_await connection.with_stream(
         [&request](auto& stream) { return http::async_write(stream, request, k_http_use); });
     if (write_ec) {
-      co_return failed(write_ec, reused, "could not be sent the request");
+      co_return failed(write_ec, reused, "failed while the request was sent");
     }
     ReplyParser parser;
     parser.body_limit(boost::none); // relayed as it arrives, never held whole
@@ -151,7 +151,8 @@ private:
       }
     }
     connection.tcp().expires_never();
-    co_return Attempt{{}, false, parser.keep_alive()};
+    // Bytes past the reply (a misbehaving server) would be read as the next one: not kept then.
+    co_return Attempt{{}, false, parser.keep_alive() && connection.buffer().size() == 0};
   }
 
   Attempt failed(const boost::system::error_code& ec, bool retry, std::string_view what) const {
