@@ -36,8 +36,7 @@ GetReply get_failed(GetFailure failure, std::string detail = {}) {
 }
 
 // Write the GET on `stream` and read the reply within the limits.
-template <typename Stream>
-asio::awaitable<GetReply> exchange(Stream& stream, const GetRequest& request) {
+template <typename Stream> asio::awaitable<GetReply> exchange(Stream& stream, const GetRequest& request) {
   auto& tcp_layer = beast::get_lowest_layer(stream);
   http::request<http::empty_body> get{http::verb::get, request.target, 11};
   get.set(http::field::host, request.authority);
@@ -91,7 +90,8 @@ asio::awaitable<GetReply> tls_exchange(beast::tcp_stream tcp_stream, const GetRe
   beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(request.timeout));
   if (auto [ec] = co_await stream.async_handshake(asio::ssl::stream_base::client, k_get_use); ec) {
     const std::string why = tls::verify_failure(stream.native_handle());
-    co_return why.empty() ? get_failed(GetFailure::tls_handshake, ec.message()) : get_failed(GetFailure::tls_verify, why);
+    co_return why.empty() ? get_failed(GetFailure::tls_handshake, ec.message())
+                          : get_failed(GetFailure::tls_verify, why);
   }
   co_return co_await exchange(stream, request);
 }
@@ -106,7 +106,8 @@ asio::awaitable<GetReply> get(const GetRequest& request) {
   beast::tcp_stream stream(executor);
   stream.expires_after(std::chrono::seconds(request.timeout));
   if (auto [ec, endpoint] = co_await stream.async_connect(endpoints, k_get_use); ec) {
-    co_return get_failed(ec == beast::error::timeout ? GetFailure::connect_timeout : GetFailure::refused, ec.message());
+    co_return get_failed(ec == beast::error::timeout ? GetFailure::connect_timeout : GetFailure::refused,
+                         ec.message());
   }
   if (request.tls) {
     co_return co_await tls_exchange(std::move(stream), request);

@@ -16,13 +16,22 @@ struct GetRequest {
   std::string port;
   std::string authority; // the Host header
   std::string target;
-  std::int64_t timeout = 5;   // seconds: the connect, and each read
-  std::size_t max_bytes = 0;  // largest body accepted
+  std::int64_t timeout = 5;  // seconds: the connect, and each read
+  std::size_t max_bytes = 0; // largest body accepted
 };
 
 // Why a GET failed; the reason words are jwks_remote's error messages.
-enum class GetFailure { none, refused, connect_timeout, read_failed, tls_handshake, tls_verify, tls_setup,
-                        too_big, too_slow };
+enum class GetFailure {
+  none,
+  refused,
+  connect_timeout,
+  read_failed,
+  tls_handshake,
+  tls_verify,
+  tls_setup,
+  too_big,
+  too_slow
+};
 
 struct GetReply {
   GetFailure failure = GetFailure::none;

@@ -24,10 +24,10 @@ namespace {
 constexpr std::string_view k_fix_url = "check --jwks (e.g. https://TENANT/.well-known/jwks.json)";
 
 struct UrlParts {
-  std::string scheme; // "http" or "https"
+  std::string scheme;    // "http" or "https"
   std::string authority; // host[:port] as in the URL
   std::string host;      // without brackets or port
-  std::string target; // path and query, "/" at least
+  std::string target;    // path and query, "/" at least
 };
 
 std::string host_of(std::string_view authority) {
@@ -51,7 +51,8 @@ Result<UrlParts> split_url(std::string_view url) {
     return fail(Errc::config,
                 fmt::format("--jwks {}: user info in the URL is not supported; {}", url, k_fix_url));
   }
-  UrlParts parts{std::string(scheme), std::string(authority), host_of(authority), end == std::string_view::npos ? "/" : std::string(url.substr(end))};
+  UrlParts parts{std::string(scheme), std::string(authority), host_of(authority),
+                 end == std::string_view::npos ? "/" : std::string(url.substr(end))};
   if (parts.host.empty()) {
     return fail(Errc::config, fmt::format("--jwks {}: the URL has no host; {}", url, k_fix_url));
   }
@@ -201,7 +202,7 @@ Result<Document> fetch(const std::string& url, const Limits& limits) {
     return propagate(parts);
   }
   GetReply reply = http_get({parts->scheme == "https", parts->host, port_of(*parts), parts->authority,
-                              parts->target, limits.timeout, limits.max_bytes});
+                             parts->target, limits.timeout, limits.max_bytes});
   if (reply.failure != GetFailure::none || reply.status != 200) {
     return std::unexpected(exchange_error(url, reply, limits));
   }

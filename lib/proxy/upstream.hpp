@@ -23,8 +23,9 @@ namespace http = boost::beast::http;
 
 struct Outbound {
   std::string method = "POST";
-  std::string target;  // path and query, exactly as the client sent them
-  http::fields headers; // already filtered; the upstream adds x-api-key, Host, Content-Length, Accept-Encoding: identity
+  std::string target;   // path and query, exactly as the client sent them
+  http::fields headers; // already filtered; the upstream adds x-api-key, Host, Content-Length,
+                        // Accept-Encoding: identity
   std::string body;
   bool stream = false;
 };

@@ -44,6 +44,9 @@ std::string endpoint_name(const Origin& origin) {
 }
 
 Exchange connect_failure(const Origin& origin, const boost::system::error_code& ec, std::int64_t timeout) {
+  if (ec == asio::error::operation_aborted) {
+    return {UpstreamFailure::canceled, "canceled"};
+  }
   if (ec == beast::error::timeout) {
     return {UpstreamFailure::timeout, fmt::format("upstream {} did not accept a connection in time "
                                                   "(connect timeout {} s)",
@@ -55,7 +58,7 @@ Exchange connect_failure(const Origin& origin, const boost::system::error_code& 
 
 Exchange tls_failure(const Origin& origin, const SSL* ssl, const boost::system::error_code& ec,
                      std::int64_t timeout) {
-  if (ec == beast::error::timeout) {
+  if (ec == beast::error::timeout || ec == asio::error::operation_aborted) {
     return connect_failure(origin, ec, timeout);
   }
   const std::string why = tls::verify_failure(ssl);
@@ -110,10 +113,13 @@ asio::awaitable<Connected> open_connection(const Origin& origin, asio::ssl::cont
   const auto executor = co_await asio::this_coro::executor;
   tcp::resolver resolver(executor);
   auto [resolve_ec, endpoints] = co_await resolver.async_resolve(origin.host, origin.port, k_connect_use);
+  if (resolve_ec == asio::error::operation_aborted) {
+    co_return std::unexpected(connect_failure(origin, resolve_ec, timeout));
+  }
   if (resolve_ec) {
-    co_return std::unexpected(Exchange{UpstreamFailure::connect,
-                                       fmt::format("cannot resolve upstream host {} ({})", origin.host,
-                                                   resolve_ec.message())});
+    co_return std::unexpected(
+        Exchange{UpstreamFailure::connect,
+                 fmt::format("cannot resolve upstream host {} ({})", origin.host, resolve_ec.message())});
   }
   auto connection = std::make_unique<Connection>(executor);
   connection->tcp().expires_after(std::chrono::seconds(timeout));

@@ -101,13 +101,13 @@ private:
     return request;
   }
 
-  asio::awaitable<Attempt> attempt_on(Connection& connection, const UpstreamRequest& request, const Outbound& out,
-                                      UpstreamSink& sink, bool reused) {
+  asio::awaitable<Attempt> attempt_on(Connection& connection, const UpstreamRequest& request,
+                                      const Outbound& out, UpstreamSink& sink, bool reused) {
     connection.tcp().expires_after(std::chrono::seconds(m_settings.read_timeout));
     auto [write_ec, written] = co_await connection.with_stream(
         [&request](auto& stream) { return http::async_write(stream, request, k_http_use); });
     if (write_ec) {
-      co_return failed(write_ec, reused, "could not be sent the request");
+      co_return failed(write_ec, reused, "failed while the request was sent");
     }
     ReplyParser parser;
     parser.body_limit(boost::none); // relayed as it arrives, never held whole
@@ -128,7 +128,8 @@ private:
   asio::awaitable<Attempt> relay(Connection& connection, ReplyParser& parser, UpstreamSink& sink) {
     const auto& message = parser.get();
     // Named, not a temporary in the co_await expression (GCC 12 mishandles those).
-    const UpstreamHead head{static_cast<int>(message.result_int()), static_cast<const http::fields&>(message)};
+    const UpstreamHead head{static_cast<int>(message.result_int()),
+                            static_cast<const http::fields&>(message)};
     if (!co_await sink.head(head)) {
       co_return Attempt{k_canceled};
     }
@@ -150,7 +151,8 @@ private:
       }
     }
     connection.tcp().expires_never();
-    co_return Attempt{{}, false, parser.keep_alive()};
+    // Bytes past the reply (a misbehaving server) would be read as the next one: not kept then.
+    co_return Attempt{{}, false, parser.keep_alive() && connection.buffer().size() == 0};
   }
 
   Attempt failed(const boost::system::error_code& ec, bool retry, std::string_view what) const {
@@ -161,7 +163,8 @@ private:
       return {{UpstreamFailure::timeout,
                fmt::format("upstream did not answer in time (read timeout {} s)", m_settings.read_timeout)}};
     }
-    return {{UpstreamFailure::connect, fmt::format("upstream {} {} ({})", m_origin.authority, what, ec.message())},
+    return {{UpstreamFailure::connect,
+             fmt::format("upstream {} {} ({})", m_origin.authority, what, ec.message())},
             retry};
   }
 

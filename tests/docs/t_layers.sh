@@ -48,7 +48,7 @@ check_file() {
       ;;
     esac
   done < <(sed -nE 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*[<"]([^>"]+)[>"].*/\1/p' "$file" |
-    grep -E '^claudegate/|^[^<]*\.hpp$' | grep -vE '^(doctest|nlohmann|fmt|CLI|toml\+\+|openssl)/' || true)
+    grep -E '^claudegate/|^[^<]*\.hpp$' | grep -vE '^(doctest|nlohmann|fmt|CLI|toml\+\+|openssl|boost)/' || true)
 }
 
 # Print every violation in tree $1.
