@@ -12,6 +12,8 @@
 #include "claudegate/base/duration.hpp"
 #include "claudegate/base/net.hpp"
 #include "claudegate/proxy/anthropic_error.hpp"
+#include "claudegate/store/ledger_writer.hpp"
+#include "claudegate/store/quota_book.hpp"
 
 #include <fmt/core.h>
 #include <httplib.h>
@@ -282,9 +284,12 @@ Result<int> bind(GatewayServer& server, const ServeOptions& options) {
   return port;
 }
 
-// The parts every request shares, alive for the whole run.
+// The parts every request shares, alive for the whole run. Destroyed in
+// reverse: the quota book (returns its leases), the ledger (drains), the log.
 struct Services {
   RequestLog log;
+  std::unique_ptr<store::LedgerWriter> ledger;
+  std::unique_ptr<store::QuotaBook> quota;
   Metrics metrics;
   std::unique_ptr<KeyringWatch> keys;
   std::unique_ptr<Upstream> upstream;
@@ -311,10 +316,55 @@ Result<void> open_idp(Services& services, const ServeOptions& options, const Ser
   return {};
 }
 
+// A ledger write that failed (retried) or an entry given up at shutdown, in the request log.
+store::LedgerWriter::Reporting ledger_reporting(RequestLog& log, const Clock& clock) {
+  return {[&log, &clock](const Error& error, std::size_t waiting) {
+            log.write({{"time", duration::format_time(clock.now())},
+                       {"level", "error"},
+                       {"error", fmt::format("could not record usage: {} ({} ledger entries wait; retrying)",
+                                             error.message, waiting)}});
+          },
+          [&log, &clock](const store::LedgerEntry& entry, const Error& error) {
+            if (entry.kind != store::LedgerEntry::Kind::row) {
+              return; // a lease not returned expires by itself
+            }
+            const auto& row = entry.row;
+            log.write({{"time", duration::format_time(clock.now())},
+                       {"level", "error"},
+                       {"request_id", row.request_id},
+                       {"sub", row.subject},
+                       {"model", row.model},
+                       {"input_tokens", row.input_tokens},
+                       {"output_tokens", row.output_tokens},
+                       {"cache_read_tokens", row.cache_read_tokens},
+                       {"cache_write_tokens", row.cache_write_tokens},
+                       {"error", fmt::format("usage not recorded: {}", error.message)}});
+          }};
+}
+
+// Quota leases in memory and the write-behind ledger (DESIGN.md §3).
+void open_metering(Services& services, const ServeResources& resources) {
+  services.ledger =
+      std::make_unique<store::LedgerWriter>(resources.store, ledger_reporting(services.log, resources.clock));
+  services.quota = std::make_unique<store::QuotaBook>(resources.store, *services.ledger, resources.clock);
+}
+
+// After the server stopped: leases back, the ledger and the log written out.
+void close_metering(Services& services) {
+  if (services.quota) {
+    services.quota->close();
+  }
+  if (services.ledger) {
+    services.ledger->drain();
+  }
+  services.log.drain();
+}
+
 Result<void> open_services(Services& services, const ServeOptions& options, const ServeResources& resources) {
   if (auto opened = services.log.open(options.log_file); !opened) {
     return opened;
   }
+  open_metering(services, resources);
   auto keys = KeyringWatch::open(resources.keys_dir, resources.clock);
   if (!keys) {
     return propagate(keys);
@@ -390,7 +440,7 @@ Result<void> run_server(const ServeOptions& options, const ServeResources& resou
   SignalWatch signals;           // before any thread starts, so they all inherit the mask
   const access::AccessPolicy roles(access::route_roles(resources.config.access),
                                    options.allow_remote ? access::Reach::remote : access::Reach::loopback);
-  Gateway gateway({resources.config, resources.store, resources.clock, resources.random, *services.keys,
+  Gateway gateway({resources.config, resources.store, *services.quota, resources.clock, resources.random, *services.keys,
                    *services.upstream, services.metrics, services.log, services.aborting, options.body_limit,
                    services.idp ? &*services.idp : nullptr},
                   roles);
@@ -408,6 +458,7 @@ Result<void> run_server(const ServeOptions& options, const ServeResources& resou
                 services.aborting, options.drain_timeout);
   const bool served = server.listen_after_bind(); // returns once stopped and every worker is done
   signals.finish();
+  close_metering(services);
   if (!served && !signals.received()) {
     return fail(Errc::io, fmt::format("serving on {}:{} failed", options.host, *port));
   }
