@@ -185,7 +185,7 @@ CREATE TRIGGER api_keys_delete_epoch AFTER DELETE ON api_keys
 -- else while expires_at is ahead; a settled row moves its tokens from here
 -- to the ledger in one transaction.
 CREATE TABLE quota_leases (
-  id          INTEGER PRIMARY KEY,
+  id          INTEGER PRIMARY KEY AUTOINCREMENT, -- never reused: a process may still name a lease gone
   subject     TEXT NOT NULL,
   day         INTEGER NOT NULL,
   outstanding INTEGER NOT NULL,
