@@ -430,14 +430,14 @@ Result<Listen> parse_listen(std::string_view listen) {
 
 Result<void> run_server(const ServeOptions& options, const ServeResources& resources,
                         const std::function<void(int port)>& on_listening) {
+  std::signal(SIGPIPE, SIG_IGN); // a client that hangs up is a failed write, not a dead process
+  SignalWatch signals;           // before any thread starts (the ledger's too), so they all inherit the mask
   Services services;
   auto ready = check_options(options);
   ready = ready ? open_services(services, options, resources) : ready;
   if (!ready) {
     return ready;
   }
-  std::signal(SIGPIPE, SIG_IGN); // a client that hangs up is a failed write, not a dead process
-  SignalWatch signals;           // before any thread starts, so they all inherit the mask
   const access::AccessPolicy roles(access::route_roles(resources.config.access),
                                    options.allow_remote ? access::Reach::remote : access::Reach::loopback);
   Gateway gateway({resources.config, resources.store, *services.quota, resources.clock, resources.random, *services.keys,
