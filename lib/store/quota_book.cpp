@@ -49,7 +49,7 @@ Result<Reservation> QuotaBook::reserve(const ReservationRequest& request) {
     return Reservation{m_next_id++, request.wanted, QuotaStatus{0, 0, std::nullopt, day + k_book_day}};
   }
   if (auto failing = m_ledger.failing()) {
-    return fail(Errc::storage, fmt::format("usage cannot be recorded ({})", failing->message));
+    return fail(Errc::storage, fmt::format("{} (usage cannot be recorded)", failing->message));
   }
   std::unique_lock lock(m_mutex);
   for (;;) {
