@@ -440,9 +440,9 @@ Result<void> run_server(const ServeOptions& options, const ServeResources& resou
   }
   const access::AccessPolicy roles(access::route_roles(resources.config.access),
                                    options.allow_remote ? access::Reach::remote : access::Reach::loopback);
-  Gateway gateway({resources.config, resources.store, *services.quota, resources.clock, resources.random, *services.keys,
-                   *services.upstream, services.metrics, services.log, services.aborting, options.body_limit,
-                   services.idp ? &*services.idp : nullptr},
+  Gateway gateway({resources.config, resources.store, *services.quota, resources.clock, resources.random,
+                   *services.keys, *services.upstream, services.metrics, services.log, services.aborting,
+                   options.body_limit, services.idp ? &*services.idp : nullptr},
                   roles);
   GatewayServer server;
   configure(server, options);

@@ -11,7 +11,8 @@
 namespace claudegate::store {
 
 LedgerWriter::LedgerWriter(UsageStore& store, Reporting reporting)
-    : LedgerWriter(store, std::move(reporting), Options{}) {}
+    : LedgerWriter(store, std::move(reporting), Options{}) {
+}
 
 LedgerWriter::LedgerWriter(UsageStore& store, Reporting reporting, Options options)
     : m_store(store), m_reporting(std::move(reporting)), m_options(options) {
@@ -157,7 +158,8 @@ void LedgerWriter::write_batch(std::unique_lock<std::mutex>& lock) {
     m_progress.notify_all();
     return;
   }
-  m_queue.insert(m_queue.begin(), std::make_move_iterator(batch.begin()), std::make_move_iterator(batch.end()));
+  m_queue.insert(m_queue.begin(), std::make_move_iterator(batch.begin()),
+                 std::make_move_iterator(batch.end()));
   m_failing = written.error();
   ++m_failures;
   m_backoff = std::clamp(m_backoff * 2, m_options.retry_min, m_options.retry_max);

@@ -19,7 +19,8 @@ namespace claudegate::store {
 namespace {
 
 constexpr std::int64_t k_book_day = 86'400;
-constexpr std::int64_t k_extend_every = k_lease_ttl / 6; // also the margin before expiry a lease stops serving
+constexpr std::int64_t k_extend_every =
+    k_lease_ttl / 6; // also the margin before expiry a lease stops serving
 constexpr std::int64_t k_idle_return = k_lease_ttl / 3;
 
 // What `request` holds when its lease can cover it: wanted, or under
@@ -234,7 +235,8 @@ void QuotaBook::maintain() {
     }
     std::vector<std::int64_t> idle;
     for (const auto& [id, lease] : m_leases) {
-      if (lease.held <= 0 && (now - lease.last_reserved >= k_idle_return || lease.day != duration::utc_day_start(now))) {
+      if (lease.held <= 0
+          && (now - lease.last_reserved >= k_idle_return || lease.day != duration::utc_day_start(now))) {
         idle.push_back(id);
       }
     }

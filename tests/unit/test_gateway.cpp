@@ -75,8 +75,8 @@ struct GatewayCase {
 
   // A gateway that also accepts `idp`'s tokens (serve-local --jwks) when given.
   std::unique_ptr<Gateway> open_gateway(const ExternalIssuer* idp = nullptr) {
-    return std::make_unique<Gateway>(GatewayParts{config, *store, quota, clock, random, *keys, *upstream, metrics,
-                                                  log, aborting, config.serve.body_limit, idp});
+    return std::make_unique<Gateway>(GatewayParts{config, *store, quota, clock, random, *keys, *upstream,
+                                                  metrics, log, aborting, config.serve.body_limit, idp});
   }
 
   std::filesystem::path log_path() const { return dir.path() / "requests.log"; }

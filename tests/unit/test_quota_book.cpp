@@ -173,8 +173,9 @@ TEST_CASE("quota book: a new UTC day starts a fresh lease; the old day's is retu
   p.book.settle(evening->id, spent("ned", 900, next));
   REQUIRE(p.writer.flush());
   CHECK(sql_count(scratch, "select count(*) from quota_leases") == 1);
-  CHECK(sql_count(scratch, "select count(*) from quota_leases where day = " +
-                              std::to_string(duration::utc_day_start(next))) == 1);
+  CHECK(sql_count(scratch, "select count(*) from quota_leases where day = "
+                               + std::to_string(duration::utc_day_start(next)))
+        == 1);
 }
 
 TEST_CASE("quota book: an expired lease of a crashed process stops counting; live ones are extended") {
@@ -194,9 +195,9 @@ TEST_CASE("quota book: an expired lease of a crashed process stops counting; liv
   // maintain() (the ledger thread's task) keeps this process's lease alive past its first expiry.
   p.clock.set(later + store::k_lease_ttl - 2);
   p.book.maintain();
-  CHECK(sql_count(scratch, "select expires_at from quota_leases where owner = '" +
-                              store::reservation_owner() + "'") == later + store::k_lease_ttl - 2 +
-                                                                          store::k_lease_ttl);
+  CHECK(sql_count(scratch,
+                  "select expires_at from quota_leases where owner = '" + store::reservation_owner() + "'")
+        == later + store::k_lease_ttl - 2 + store::k_lease_ttl);
 }
 
 TEST_CASE("quota book: while the ledger cannot be written, nothing more is reserved") {

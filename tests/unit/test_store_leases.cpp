@@ -37,8 +37,8 @@ store::UsageRecord lease_row(const std::string& subject, std::int64_t tokens, in
 
 store::LeaseRequest lease_for(std::int64_t amount, std::int64_t limit, const std::string& owner,
                               std::int64_t lease_id = 0, std::int64_t available = 0) {
-  store::LeaseRequest request{exact_reservation("sam", k_lease_now, amount, limit, owner), lease_id, available,
-                              k_lease_now + store::k_lease_ttl};
+  store::LeaseRequest request{exact_reservation("sam", k_lease_now, amount, limit, owner), lease_id,
+                              available, k_lease_now + store::k_lease_ttl};
   return request;
 }
 
@@ -58,7 +58,9 @@ public:
   std::atomic<bool> broken{false};
   std::atomic<int> attempts{0};
 
-  Result<store::Reservation> reserve(const store::ReservationRequest& r) override { return m_inner.reserve(r); }
+  Result<store::Reservation> reserve(const store::ReservationRequest& r) override {
+    return m_inner.reserve(r);
+  }
   Result<std::int64_t> release_orphaned(const std::function<bool(std::string_view)>& alive) override {
     return m_inner.release_orphaned(alive);
   }
@@ -104,7 +106,7 @@ TEST_CASE("lease_amounts: the shortfall plus a quarter of what is left after it,
   amounts = store::lease_amounts(plain, 200, 0); // covered by the lease alone
   REQUIRE(amounts);
   CHECK(amounts->added == 0);
-  CHECK_FALSE(store::lease_amounts(plain, 50, 40)); // 90 reachable < 100
+  CHECK_FALSE(store::lease_amounts(plain, 50, 40));  // 90 reachable < 100
   CHECK_FALSE(store::lease_amounts(plain, 0, -500)); // over the limit already
   auto everything = plain;
   everything.take_remaining = true;
@@ -153,14 +155,15 @@ TEST_CASE("store leases: a row's tokens leave its lease in the same transaction;
   REQUIRE(lease);
   REQUIRE(lease->granted());
   const std::int64_t outstanding = lease->outstanding;
-  REQUIRE(s.write_ledger({store::LedgerEntry{store::LedgerEntry::Kind::row, lease->lease_id, 0,
-                                             lease_row("sam", 60, 1)}}));
+  REQUIRE(s.write_ledger(
+      {store::LedgerEntry{store::LedgerEntry::Kind::row, lease->lease_id, 0, lease_row("sam", 60, 1)}}));
   auto status = s.quota_status("sam", k_lease_now, 1000);
   REQUIRE(status);
   CHECK(status->used == 60);
   CHECK(status->reserved == outstanding - 60); // used + held unchanged: moved, not added
   // Growing the lease counts what it already holds (its outstanding is in `reserved`).
-  auto grown = s.take_lease(lease_for(500, 1000, store::reservation_owner(), lease->lease_id, 0), k_lease_now);
+  auto grown =
+      s.take_lease(lease_for(500, 1000, store::reservation_owner(), lease->lease_id, 0), k_lease_now);
   REQUIRE(grown);
   CHECK(grown->lease_id == lease->lease_id);
   CHECK(grown->outstanding == outstanding - 60 + grown->amounts.added);
@@ -251,7 +254,8 @@ TEST_CASE("ledger writer: rows a failing store never takes are reported lost at 
   store::LedgerWriter::Options options;
   options.drain_timeout = std::chrono::milliseconds(100);
   store::LedgerWriter writer(
-      flaky, {{}, [&](const store::LedgerEntry& entry, const Error&) { lost.push_back(entry.row.request_id); }},
+      flaky,
+      {{}, [&](const store::LedgerEntry& entry, const Error&) { lost.push_back(entry.row.request_id); }},
       options);
   for (int i = 0; i < 5; ++i) {
     writer.append_row(0, lease_row("jo", 1, i));

@@ -25,7 +25,8 @@ const std::string k_grow_lease =
 const std::string k_delete_expired = "DELETE FROM quota_leases WHERE expires_at <= ?";
 const std::string k_extend_lease =
     "UPDATE quota_leases SET expires_at = MAX(expires_at, ?) WHERE id = ? AND expires_at > ?";
-const std::string k_spend_lease = "UPDATE quota_leases SET outstanding = MAX(0, outstanding - ?) WHERE id = ?";
+const std::string k_spend_lease =
+    "UPDATE quota_leases SET outstanding = MAX(0, outstanding - ?) WHERE id = ?";
 const std::string k_close_lease = "DELETE FROM quota_leases WHERE id = ?";
 } // namespace lease_sql
 
@@ -51,7 +52,8 @@ Result<std::optional<std::int64_t>> live_lease(Connection& db, const LeaseReques
 
 // Grow live lease `id` by `added`; its outstanding after.
 Result<std::int64_t> grow_lease(Connection& db, std::int64_t id, std::int64_t added, UnixSeconds expires_at) {
-  return single(db, lease_sql::k_grow_lease, [&](Query& q) { q.bind(1, added).bind(2, expires_at).bind(3, id); });
+  return single(db, lease_sql::k_grow_lease,
+                [&](Query& q) { q.bind(1, added).bind(2, expires_at).bind(3, id); });
 }
 
 Result<std::int64_t> insert_lease(Connection& db, const LeaseRequest& request, std::int64_t added) {
@@ -100,7 +102,8 @@ Result<void> write_entry(Connection& db, const LedgerEntry& entry) {
                [&](Query& q) { q.bind(1, entry.row.total_tokens()).bind(2, entry.lease_id); });
   }
   case LedgerEntry::Kind::give_back:
-    return run(db, lease_sql::k_spend_lease, [&](Query& q) { q.bind(1, entry.tokens).bind(2, entry.lease_id); });
+    return run(db, lease_sql::k_spend_lease,
+               [&](Query& q) { q.bind(1, entry.tokens).bind(2, entry.lease_id); });
   case LedgerEntry::Kind::close:
     return run(db, lease_sql::k_close_lease, [&](Query& q) { q.bind(1, entry.lease_id); });
   }
@@ -110,9 +113,8 @@ Result<void> write_entry(Connection& db, const LedgerEntry& entry) {
 } // namespace
 
 Result<std::int64_t> leased_on_day(Connection& db, const std::string& subject, UnixSeconds now) {
-  return single(db, lease_sql::k_leased, [&](Query& q) {
-    q.bind(1, subject).bind(2, duration::utc_day_start(now)).bind(3, now);
-  });
+  return single(db, lease_sql::k_leased,
+                [&](Query& q) { q.bind(1, subject).bind(2, duration::utc_day_start(now)).bind(3, now); });
 }
 
 Result<LeaseGrant> SqliteStore::take_lease(const LeaseRequest& request, UnixSeconds now) {

@@ -326,7 +326,6 @@ Result<void> add_to_rollups(Connection& db, const UsageRecord& u) {
              [&](Query& q) { q.bind(1, u.subject).bind(2, u.at).bind(3, u.quota_limit); });
 }
 
-
 Result<Reservation> SqliteStore::reserve(const ReservationRequest& request) {
   Reservation reservation;
   auto done = batched([&]() -> Result<void> {

@@ -24,7 +24,8 @@ class QuotaBook {
 public:
   // Registers maintain() as `ledger`'s maintenance task. `store`, `ledger`
   // and `clock` must outlive the book; leases are owned by `owner`.
-  QuotaBook(UsageStore& store, LedgerWriter& ledger, const Clock& clock, std::string owner = reservation_owner());
+  QuotaBook(UsageStore& store, LedgerWriter& ledger, const Clock& clock,
+            std::string owner = reservation_owner());
   QuotaBook(const QuotaBook&) = delete;
   QuotaBook& operator=(const QuotaBook&) = delete;
   ~QuotaBook(); // close()
@@ -69,11 +70,11 @@ private:
   };
   struct Subject {
     UnixSeconds day = 0;
-    std::int64_t lease_id = 0;   // the lease reservations come from (0: none)
-    std::int64_t used = 0;       // settled today, as far as this process knows
-    std::int64_t elsewhere = 0;  // held outside this process's lease at the last take
-    std::int64_t held = 0;       // this process's reservations in flight today
-    bool taking = false;         // a reserver is growing the lease in the store
+    std::int64_t lease_id = 0;  // the lease reservations come from (0: none)
+    std::int64_t used = 0;      // settled today, as far as this process knows
+    std::int64_t elsewhere = 0; // held outside this process's lease at the last take
+    std::int64_t held = 0;      // this process's reservations in flight today
+    bool taking = false;        // a reserver is growing the lease in the store
   };
   struct Held {
     std::int64_t lease_id = 0;
