@@ -212,15 +212,11 @@ Checked<Ticket> Gateway::admit(const Caller& caller, const MessageRequest& messa
   return ticket;
 }
 
-// Reserve for `request`; a refusal while reservations are outstanding first
-// releases those of processes known dead (a gateway that crashed mid-request).
+// Reserve for `request` from the quota book (a lease in memory; the store
+// only when the lease runs short). Reservations and leases of processes
+// known dead are dropped by the book's maintenance on the ledger thread.
 Result<store::Reservation> Gateway::reserve(const store::ReservationRequest& request) {
-  auto reservation = m_parts.store.reserve(request);
-  if (!reservation || reservation->granted() || reservation->status.reserved == 0) {
-    return reservation;
-  }
-  auto released = m_parts.store.release_orphaned(store::owner_may_be_alive);
-  return released && *released > 0 ? m_parts.store.reserve(request) : reservation;
+  return m_parts.quota.reserve(request);
 }
 
 // The ticket of a granted reservation, with the max_tokens it leaves room
@@ -320,12 +316,8 @@ void Gateway::settle(const Ticket& ticket, const CallRecord& call) {
   record.stream = call.stream;
   record.quota_limit = ticket.limit;
   record.estimated = call.estimated;
-  if (auto settled = m_parts.store.settle(ticket.reservation_id, record); !settled) {
-    m_parts.log.write({{"time", duration::format_time(record.at)},
-                       {"level", "error"},
-                       {"request_id", call.request_id},
-                       {"error", fmt::format("could not record usage: {}", settled.error().message)}});
-  }
+  // Queued for the ledger's store thread, which logs a write that fails.
+  m_parts.quota.settle(ticket.reservation_id, record);
 }
 
 void Gateway::charge(CallRecord& call, const Charge& charge) {
@@ -334,10 +326,7 @@ void Gateway::charge(CallRecord& call, const Charge& charge) {
 }
 
 void Gateway::refresh_status(Ticket& ticket) {
-  auto status = m_parts.store.quota_status(ticket.subject, m_parts.clock.now(), ticket.limit);
-  if (status) {
-    ticket.status = *status;
-  }
+  ticket.status = m_parts.quota.status(ticket.subject, m_parts.clock.now(), ticket.limit);
 }
 
 void Gateway::quota_headers(Response& res, const Ticket& ticket) {

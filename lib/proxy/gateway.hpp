@@ -21,6 +21,7 @@
 #include "claudegate/proxy/sse_usage.hpp"
 #include "claudegate/store/api_key_cache.hpp"
 #include "claudegate/store/api_keys.hpp"
+#include "claudegate/store/quota_book.hpp"
 #include "claudegate/store/store.hpp"
 #include "claudegate/store/verified_cache.hpp"
 
@@ -50,6 +51,7 @@ struct ExternalIssuer {
 struct GatewayParts {
   const config::Config& config;
   store::Store& store;
+  store::QuotaBook& quota; // reservations from leases in memory; settled rows go behind the request
   const Clock& clock;
   RandomSource& random;
   KeyringWatch& keys;

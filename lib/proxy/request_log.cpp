@@ -13,6 +13,7 @@
 namespace claudegate::proxy {
 
 RequestLog::~RequestLog() {
+  drain();
   if (m_file != nullptr) {
     std::fclose(m_file);
   }
@@ -41,10 +42,64 @@ Result<void> RequestLog::open(const std::filesystem::path& path) {
 }
 
 void RequestLog::write(const json::Json& line) {
-  const std::string text = line.dump(-1, ' ', false, json::Json::error_handler_t::replace) + "\n";
+  std::string text = line.dump(-1, ' ', false, json::Json::error_handler_t::replace) + "\n";
+  std::unique_lock lock(m_mutex);
+  if (m_stopped) {
+    put({std::move(text)}); // under the lock: late lines stay whole and in order
+    return;
+  }
+  if (!m_thread.joinable()) {
+    m_thread = std::thread([this] { run(); });
+  }
+  m_queue.push_back(std::move(text));
+  ++m_queued;
+  lock.unlock();
+  m_wake.notify_one();
+}
+
+void RequestLog::flush() {
+  std::unique_lock lock(m_mutex);
+  const std::size_t target = m_queued;
+  m_done.wait(lock, [&] { return m_written >= target || m_stopped; });
+}
+
+void RequestLog::drain() {
+  {
+    const std::lock_guard lock(m_mutex);
+    m_stopping = true;
+  }
+  m_wake.notify_one();
+  if (m_thread.joinable()) {
+    m_thread.join();
+  }
   const std::lock_guard lock(m_mutex);
+  m_stopped = true;
+  m_done.notify_all();
+}
+
+// Take what queued, write it unlocked with one flush, until drained.
+void RequestLog::run() {
+  std::unique_lock lock(m_mutex);
+  for (;;) {
+    m_wake.wait(lock, [&] { return !m_queue.empty() || m_stopping; });
+    if (m_queue.empty()) {
+      return;
+    }
+    std::vector<std::string> lines;
+    lines.swap(m_queue);
+    lock.unlock();
+    put(lines);
+    lock.lock();
+    m_written += lines.size();
+    m_done.notify_all();
+  }
+}
+
+void RequestLog::put(const std::vector<std::string>& lines) {
   std::FILE* out = m_file != nullptr ? m_file : stderr;
-  std::fwrite(text.data(), 1, text.size(), out);
+  for (const auto& text : lines) {
+    std::fwrite(text.data(), 1, text.size(), out);
+  }
   std::fflush(out);
 }
 

@@ -12,6 +12,8 @@
 #include "claudegate/base/duration.hpp"
 #include "claudegate/base/net.hpp"
 #include "claudegate/proxy/anthropic_error.hpp"
+#include "claudegate/store/ledger_writer.hpp"
+#include "claudegate/store/quota_book.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/thread_pool.hpp>
@@ -201,9 +203,12 @@ ServerLimits server_limits(const ServeOptions& options) {
   return limits;
 }
 
-// The parts every request shares, alive for the whole run.
+// The parts every request shares, alive for the whole run. Destroyed in
+// reverse: the quota book (returns its leases), the ledger (drains), the log.
 struct Services {
   RequestLog log;
+  std::unique_ptr<store::LedgerWriter> ledger;
+  std::unique_ptr<store::QuotaBook> quota;
   Metrics metrics;
   std::unique_ptr<KeyringWatch> keys;
   std::unique_ptr<Upstream> upstream;
@@ -230,10 +235,55 @@ Result<void> open_idp(Services& services, const ServeOptions& options, const Ser
   return {};
 }
 
+// A ledger write that failed (retried) or an entry given up at shutdown, in the request log.
+store::LedgerWriter::Reporting ledger_reporting(RequestLog& log, const Clock& clock) {
+  return {[&log, &clock](const Error& error, std::size_t waiting) {
+            log.write({{"time", duration::format_time(clock.now())},
+                       {"level", "error"},
+                       {"error", fmt::format("could not record usage: {} ({} ledger entries wait; retrying)",
+                                             error.message, waiting)}});
+          },
+          [&log, &clock](const store::LedgerEntry& entry, const Error& error) {
+            if (entry.kind != store::LedgerEntry::Kind::row) {
+              return; // a lease not returned expires by itself
+            }
+            const auto& row = entry.row;
+            log.write({{"time", duration::format_time(clock.now())},
+                       {"level", "error"},
+                       {"request_id", row.request_id},
+                       {"sub", row.subject},
+                       {"model", row.model},
+                       {"input_tokens", row.input_tokens},
+                       {"output_tokens", row.output_tokens},
+                       {"cache_read_tokens", row.cache_read_tokens},
+                       {"cache_write_tokens", row.cache_write_tokens},
+                       {"error", fmt::format("usage not recorded: {}", error.message)}});
+          }};
+}
+
+// Quota leases in memory and the write-behind ledger (DESIGN.md §3).
+void open_metering(Services& services, const ServeResources& resources) {
+  services.ledger =
+      std::make_unique<store::LedgerWriter>(resources.store, ledger_reporting(services.log, resources.clock));
+  services.quota = std::make_unique<store::QuotaBook>(resources.store, *services.ledger, resources.clock);
+}
+
+// After the server stopped: leases back, the ledger and the log written out.
+void close_metering(Services& services) {
+  if (services.quota) {
+    services.quota->close();
+  }
+  if (services.ledger) {
+    services.ledger->drain();
+  }
+  services.log.drain();
+}
+
 Result<void> open_services(Services& services, const ServeOptions& options, const ServeResources& resources) {
   if (auto opened = services.log.open(options.log_file); !opened) {
     return opened;
   }
+  open_metering(services, resources);
   auto keys = KeyringWatch::open(resources.keys_dir, resources.clock);
   if (!keys) {
     return propagate(keys);
@@ -290,18 +340,18 @@ Result<Listen> parse_listen(std::string_view listen) {
 
 Result<void> run_server(const ServeOptions& options, const ServeResources& resources,
                         const std::function<void(int port)>& on_listening) {
+  std::signal(SIGPIPE, SIG_IGN); // a client that hangs up is a failed write, not a dead process
+  SignalWatch signals;           // before any thread starts (the ledger's too), so they all inherit the mask
   Services services;
   auto ready = check_options(options);
   ready = ready ? open_services(services, options, resources) : ready;
   if (!ready) {
     return ready;
   }
-  std::signal(SIGPIPE, SIG_IGN); // a client that hangs up is a failed write, not a dead process
-  SignalWatch signals;           // before any thread starts, so they all inherit the mask
   const access::AccessPolicy roles(access::route_roles(resources.config.access),
                                    options.allow_remote ? access::Reach::remote : access::Reach::loopback);
-  Gateway gateway({resources.config, resources.store, resources.clock, resources.random, *services.keys,
-                   *services.upstream, services.metrics, services.log, options.body_limit,
+  Gateway gateway({resources.config, resources.store, *services.quota, resources.clock, resources.random,
+                   *services.keys, *services.upstream, services.metrics, services.log, options.body_limit,
                    services.idp ? &*services.idp : nullptr},
                   roles);
   const std::size_t threads = io_threads(options.threads);
@@ -319,6 +369,7 @@ Result<void> run_server(const ServeOptions& options, const ServeResources& resou
   server.run(); // returns once stopped and every connection has ended
   signals.finish();
   blocking.join();
+  close_metering(services);
   return {};
 }
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// Quota reservations beyond one backend: how much a request may hold, and
-// who holds it (so only the death of the holder frees a reservation).
+// Quota reservations and leases beyond one backend: how much a request may
+// hold and a lease may grow by, and who holds them (so only the death of
+// the holder frees a reservation early).
 #include "claudegate/store/store.hpp"
 
 #include <fmt/core.h>
@@ -88,6 +89,21 @@ std::optional<std::int64_t> reservation_amount(const ReservationRequest& request
     return std::nullopt;
   }
   return amount;
+}
+
+std::optional<LeaseAmounts> lease_amounts(const ReservationRequest& reservation, std::int64_t available,
+                                          std::int64_t remaining) {
+  const std::int64_t free = std::max<std::int64_t>(0, remaining);
+  const std::int64_t own = std::max<std::int64_t>(0, available);
+  // Both are bounded by the limit (an int64), so their sum cannot overflow unless the limit is near max.
+  const std::int64_t reachable = own > k_no_ceiling - free ? k_no_ceiling : own + free;
+  const auto amount = reservation_amount(reservation, reachable);
+  if (!amount) {
+    return std::nullopt;
+  }
+  const std::int64_t shortfall = std::max<std::int64_t>(0, *amount - own);
+  const std::int64_t spare = reservation.take_remaining ? 0 : (free - shortfall) / k_lease_spare_divisor;
+  return LeaseAmounts{*amount, shortfall + spare};
 }
 
 std::string reservation_owner() {

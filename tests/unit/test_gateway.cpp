@@ -75,6 +75,8 @@ struct GatewayCase {
   FixedClock clock{k_now};
   SystemRandom random;
   std::unique_ptr<store::Store> store = open_store();
+  store::LedgerWriter writer{*store, {}};
+  store::QuotaBook quota{*store, writer, clock};
   std::unique_ptr<KeyringWatch> keys = open_keys();
   std::unique_ptr<Upstream> upstream = mock_upstream(random);
   Metrics metrics;
@@ -105,8 +107,8 @@ struct GatewayCase {
 
   // A gateway that also accepts `idp`'s tokens (serve-local --jwks) when given.
   std::unique_ptr<Gateway> open_gateway(const ExternalIssuer* idp = nullptr) {
-    return std::make_unique<Gateway>(GatewayParts{config, *store, clock, random, *keys, *upstream, metrics,
-                                                  log, config.serve.body_limit, idp});
+    return std::make_unique<Gateway>(GatewayParts{config, *store, quota, clock, random, *keys, *upstream,
+                                                  metrics, log, config.serve.body_limit, idp});
   }
 
   std::filesystem::path log_path() const { return dir.path() / "requests.log"; }
@@ -148,8 +150,9 @@ struct GatewayCase {
     return kept.response;
   }
 
-  // The ledger's total for `subject` (all days).
+  // The ledger's total for `subject` (all days), once the rows queued are written.
   store::UsageRow ledger(const std::string& subject) {
+    REQUIRE(writer.flush());
     store::UsageQuery query;
     query.since = 0;
     query.subject = subject;
@@ -158,7 +161,8 @@ struct GatewayCase {
     return rows->empty() ? store::UsageRow{} : rows->front();
   }
 
-  std::vector<json::Json> log_lines() const {
+  std::vector<json::Json> log_lines() {
+    log.flush();
     std::ifstream in(log_path());
     std::vector<json::Json> lines;
     for (std::string line; std::getline(in, line);) {
@@ -206,6 +210,8 @@ TEST_CASE("gateway: a valid request is forwarded, metered into the ledger and lo
   CHECK(row.input_tokens == input);
   CHECK(row.output_tokens == output);
   CHECK(row.estimated_requests == 0);
+  g.quota.close(); // the lease goes back behind the row
+  REQUIRE(g.writer.flush());
   auto status = g.store->quota_status("alice", k_now, 50000);
   REQUIRE(status);
   CHECK(status->used == input + output);

@@ -20,7 +20,7 @@ namespace claudegate::store::sqlite_backend {
 
 namespace {
 
-constexpr int k_schema_version = 4;
+constexpr int k_schema_version = 5;
 constexpr int k_busy_timeout_ms = 30'000;
 constexpr auto k_wal_retry_pause = std::chrono::milliseconds(10);
 
@@ -178,6 +178,21 @@ CREATE TRIGGER api_keys_update_epoch AFTER UPDATE OF name, subject, grant_json, 
   BEGIN UPDATE revocation_epoch SET epoch = epoch + 1; END;
 CREATE TRIGGER api_keys_delete_epoch AFTER DELETE ON api_keys
   BEGIN UPDATE revocation_epoch SET epoch = epoch + 1; END;
+)sql",
+                                                                         R"sql(
+-- Quota leases: part of a subject's quota of one UTC day held by a gateway
+-- process (owner) in memory. Its outstanding tokens count against everyone
+-- else while expires_at is ahead; a settled row moves its tokens from here
+-- to the ledger in one transaction.
+CREATE TABLE quota_leases (
+  id          INTEGER PRIMARY KEY AUTOINCREMENT, -- never reused: a process may still name a lease gone
+  subject     TEXT NOT NULL,
+  day         INTEGER NOT NULL,
+  outstanding INTEGER NOT NULL,
+  expires_at  INTEGER NOT NULL,
+  owner       TEXT NOT NULL
+);
+CREATE INDEX quota_leases_by_subject ON quota_leases (subject, day);
 )sql"};
 
 Result<void> refuse_newer(const Connection& db, std::int64_t version) {

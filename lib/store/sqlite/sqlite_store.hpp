@@ -70,6 +70,17 @@ Result<void> check_store_files(const std::filesystem::path& path);
 
 Result<void> insert_audit(Connection& db, const AuditEvent& event);
 
+// ---- metering (usage.cpp, leases.cpp) -------------------------------------------
+
+Result<std::int64_t> used_on_day(Connection& db, const std::string& subject, UnixSeconds now);
+// The outstanding tokens of `subject`'s leases of `now`'s UTC day that live at `now`.
+Result<std::int64_t> leased_on_day(Connection& db, const std::string& subject, UnixSeconds now);
+Result<QuotaStatus> read_quota(Connection& db, const std::string& subject, UnixSeconds now,
+                               std::optional<std::int64_t> limit);
+// A ledger row and its share of the daily and per-subject rollups.
+Result<void> insert_usage(Connection& db, const UsageRecord& usage);
+Result<void> add_to_rollups(Connection& db, const UsageRecord& usage);
+
 // ---- the store ------------------------------------------------------------------
 
 struct PresentedToken {
@@ -104,6 +115,10 @@ public:
   Result<Reservation> reserve(const ReservationRequest& request) override;
   Result<std::int64_t> release_orphaned(const std::function<bool(std::string_view owner)>& alive) override;
   Result<void> settle(std::int64_t reservation_id, const UsageRecord& usage) override;
+  Result<LeaseGrant> take_lease(const LeaseRequest& request, UnixSeconds now) override;
+  Result<std::vector<std::int64_t>> extend_leases(const std::vector<std::int64_t>& ids, UnixSeconds now,
+                                                  UnixSeconds expires_at) override;
+  Result<void> write_ledger(const std::vector<LedgerEntry>& entries) override;
   Result<QuotaStatus> quota_status(const std::string& subject, UnixSeconds now,
                                    std::optional<std::int64_t> limit) override;
   Result<std::vector<UsageRow>> usage(const UsageQuery& query) override;

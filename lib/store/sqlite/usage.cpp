@@ -26,8 +26,10 @@ const std::string k_reserved_since =
 const std::string k_insert_reservation =
     "INSERT INTO quota_reservations (subject, created_at, estimate, owner) VALUES (?, ?, ?, ?) RETURNING id";
 const std::string k_delete_reservation = "DELETE FROM quota_reservations WHERE id = ?";
-const std::string k_reservation_owners = "SELECT DISTINCT owner FROM quota_reservations";
+const std::string k_reservation_owners =
+    "SELECT owner FROM quota_reservations UNION SELECT owner FROM quota_leases";
 const std::string k_delete_owned_reservations = "DELETE FROM quota_reservations WHERE owner = ?";
+const std::string k_delete_owned_leases = "DELETE FROM quota_leases WHERE owner = ?";
 const std::string k_insert_usage =
     "INSERT INTO usage_ledger (at, subject, jti, model, status, input_tokens, output_tokens, "
     "cache_read_tokens, cache_write_tokens, latency_ms, request_id, stream, quota_limit, estimated) "
@@ -266,13 +268,16 @@ std::vector<UsageSpan> plan_usage(const UsageQuery& query) {
   return spans;
 }
 
+} // namespace
+
 Result<std::int64_t> used_on_day(Connection& db, const std::string& subject, UnixSeconds now) {
   return single(db, sql::k_used_on_day,
                 [&](Query& q) { q.bind(1, duration::utc_day_start(now)).bind(2, subject); });
 }
 
 // Today's settled and outstanding tokens of `subject`: every reservation
-// made today counts until it is settled (or released as an orphan).
+// made today counts until it is settled (or released as an orphan), every
+// lease of today until it is returned or expires.
 Result<QuotaStatus> read_quota(Connection& db, const std::string& subject, UnixSeconds now,
                                std::optional<std::int64_t> limit) {
   auto used = used_on_day(db, subject, now);
@@ -285,7 +290,11 @@ Result<QuotaStatus> read_quota(Connection& db, const std::string& subject, UnixS
   if (!reserved) {
     return propagate(reserved);
   }
-  return QuotaStatus{*used, *reserved, limit, duration::utc_day_start(now) + k_day_seconds};
+  auto leased = leased_on_day(db, subject, now);
+  if (!leased) {
+    return propagate(leased);
+  }
+  return QuotaStatus{*used, *reserved + *leased, limit, counted_from + k_day_seconds};
 }
 
 Result<std::int64_t> insert_reservation(Connection& db, const ReservationRequest& request,
@@ -316,8 +325,6 @@ Result<void> add_to_rollups(Connection& db, const UsageRecord& u) {
   return run(db, sql::k_upsert_subject,
              [&](Query& q) { q.bind(1, u.subject).bind(2, u.at).bind(3, u.quota_limit); });
 }
-
-} // namespace
 
 Result<Reservation> SqliteStore::reserve(const ReservationRequest& request) {
   Reservation reservation;
@@ -359,9 +366,11 @@ Result<std::int64_t> SqliteStore::release_orphaned(const std::function<bool(std:
       }
     });
     for (const auto& owner : dead) {
-      auto deleted = listed ? m_db.prepare(sql::k_delete_owned_reservations) : propagate(listed);
-      listed = deleted ? deleted->bind(1, owner).run() : propagate(deleted);
-      released += listed ? deleted->changes() : 0;
+      for (const auto* text : {&sql::k_delete_owned_reservations, &sql::k_delete_owned_leases}) {
+        auto deleted = listed ? m_db.prepare(*text) : propagate(listed);
+        listed = deleted ? deleted->bind(1, owner).run() : propagate(deleted);
+        released += listed ? deleted->changes() : 0;
+      }
     }
     return listed;
   });

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Two serve-local on one SQLite file (one home), one subject with a small
+# daily limit, 300 concurrent requests spread over both: each process
+# reserves from its own lease in memory, yet together they never push the
+# ledger past the limit; the rest get 429; on SIGTERM both return their
+# leases (issue #16 target 7).
+source "$(dirname "$0")/proxy_common.sh"
+
+"$CG" keygen >/dev/null
+LIMIT=4000
+# A plan whose only bound is the daily quota (no rpm or concurrency 429s).
+cat >"$CLAUDEGATE_HOME/claudegate.toml" <<'EOF'
+[plans.team]
+daily_token_limit = 4000
+models = ["claude-*"]
+max_tokens = 4096
+rpm = 1000000
+max_concurrent = 100000
+EOF
+TOKEN=$("$CG" issue --sub tess --plan team)
+
+start_server --mock-upstream
+BASE_A=$BASE PID_A=$SERVER_PID
+start_server --mock-upstream
+BASE_B=$BASE PID_B=$SERVER_PID
+
+"$PY" - "$BASE_A" "$BASE_B" "$TOKEN" "$MSG" >"$SCRATCH/statuses" <<'EOF'
+import sys, urllib.request, urllib.error
+from concurrent.futures import ThreadPoolExecutor
+bases, token, body = sys.argv[1:3], sys.argv[3], sys.argv[4].encode()
+def one(i):
+    req = urllib.request.Request(bases[i % 2] + "/v1/messages", data=body, method="POST",
+                                 headers={"x-api-key": token, "content-type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=60) as res:
+            return res.status
+    except urllib.error.HTTPError as e:
+        return e.code
+    except Exception as e:
+        return "error:%s" % e
+with ThreadPoolExecutor(max_workers=300) as pool:
+    for status in pool.map(one, range(300)):
+        print(status)
+EOF
+ok=$(grep -c '^200$' "$SCRATCH/statuses" || true)
+limited=$(grep -c '^429$' "$SCRATCH/statuses" || true)
+[ $((ok + limited)) = 300 ] || fail "unexpected statuses: $(sort "$SCRATCH/statuses" | uniq -c | tr '\n' ' ')"
+[ "$ok" -ge 10 ] && [ "$limited" -ge 1 ] || fail "expected 200s and 429s, got $ok and $limited"
+
+# Both stop (SIGTERM): the ledger is complete and every lease is back.
+SERVER_PID=$PID_A stop_server
+SERVER_PID=$PID_B stop_server
+used=$(ledger "select sum(input_tokens + output_tokens + cache_read_tokens + cache_write_tokens) from usage_ledger where subject='tess'")
+[ "$used" -le $LIMIT ] || fail "the two gateways together let the ledger reach $used, past the limit $LIMIT"
+[ "$(ledger "select count(*) from usage_ledger where subject='tess'")" = "$ok" ] || fail "one ledger row per 200"
+[ "$(ledger "select count(distinct request_id) from usage_ledger where subject='tess'")" = "$ok" ] \
+  || fail "duplicate ledger rows"
+[ "$(ledger 'select count(*) from quota_leases')" = 0 ] || fail "leases left after shutdown: $(ledger 'select * from quota_leases')"
+# Not stranded in one process's lease: most of the quota was served.
+[ "$used" -ge $((LIMIT / 2)) ] || fail "only $used of $LIMIT served: leases stranded the rest"
+echo "served=$ok refused=$limited tokens=$used/$LIMIT"
+pass
