@@ -19,6 +19,12 @@ namespace {
 // still relayed whole, but charged as an estimate.
 constexpr std::size_t k_max_kept_reply = 8 * 1024 * 1024;
 
+// A non-streaming reply is held until this much of it is in: a reply that
+// ends before (nearly all of them) leaves in one piece, with the upstream's
+// status, or as a 502 when the upstream broke off; a longer one is relayed
+// as it arrives, so memory stays bounded whatever the upstream sends.
+constexpr std::size_t k_held_reply = 256 * 1024;
+
 // The upstream's Content-Length, when it framed its body with one.
 std::optional<std::uint64_t> content_length(const http::fields& headers) {
   if (headers.find(http::field::transfer_encoding) != headers.end()) {
@@ -63,20 +69,10 @@ public:
 
   asio::awaitable<bool> head(const UpstreamHead& head) override {
     m_head = head;
-    if (m_forward.rewrite) {
-      co_return true; // answered whole once read
+    if (!m_forward.out.stream) {
+      co_return true; // held with the first bytes of the body (see data)
     }
-    Response res;
-    m_gateway.relay_head(res, m_forward.call, head);
-    res.set_header("Content-Type", content_type(head.headers, m_forward.out.stream ? "text/event-stream"
-                                                                                   : "application/json"));
-    if (m_forward.ticket) {
-      m_gateway.refresh_status(*m_forward.ticket);
-      m_gateway.quota_headers(res, *m_forward.ticket);
-    }
-    m_head_written = true;
-    m_client_gone = !co_await m_writer.write_head(res, content_length(head.headers));
-    co_return !m_client_gone;
+    co_return co_await release({});
   }
 
   asio::awaitable<bool> data(std::string_view chunk) override {
@@ -86,37 +82,33 @@ public:
     } else {
       keep(chunk);
     }
-    if (m_forward.rewrite) {
+    if (m_released) {
+      m_client_gone = !co_await m_writer.write_body(chunk);
+      co_return !m_client_gone;
+    }
+    if (m_forward.rewrite || m_kept.size() <= k_held_reply) {
       co_return true;
     }
-    m_client_gone = !co_await m_writer.write_body(chunk);
-    co_return !m_client_gone;
+    co_return co_await release(m_kept);
   }
 
-  // After the exchange: end the body, or answer now when no head went out.
+  // After the exchange: end the body, or answer whole when nothing went out yet.
   asio::awaitable<void> complete(const Exchange& exchange) {
     auto& call = m_forward.call;
-    if (m_head_written) {
-      if (exchange.failure == UpstreamFailure::none) {
-        m_client_gone = !co_await m_writer.end_body();
-      } else if (m_forward.out.stream && broke_off(exchange) && !m_client_gone) {
-        co_await m_writer.write_body(failure_event(exchange, call.request_id));
-        m_client_gone = !co_await m_writer.end_body();
-      } else {
-        m_writer.abandon(); // the body stops short: only closing the connection says so
+    if (!m_released) {
+      Response res = exchange.failure == UpstreamFailure::none && m_head ? whole_reply() : Response{};
+      if (exchange.failure != UpstreamFailure::none || !m_head) {
+        m_gateway.upstream_failed(res, call, exchange);
       }
-      co_return;
-    }
-    Response res;
-    if (exchange.failure != UpstreamFailure::none || !m_head) {
-      m_gateway.upstream_failed(res, call, exchange);
+      m_client_gone = !co_await m_writer.write(res);
+    } else if (exchange.failure == UpstreamFailure::none) {
+      m_client_gone = !co_await m_writer.end_body();
+    } else if (m_forward.out.stream && broke_off(exchange) && !m_client_gone) {
+      co_await m_writer.write_body(failure_event(exchange, call.request_id));
+      m_client_gone = !co_await m_writer.end_body();
     } else {
-      m_gateway.relay_head(res, call, *m_head);
-      const bool whole = !m_overflowed && m_head->status == 200;
-      res.set_content(whole ? m_forward.rewrite(m_kept) : m_kept,
-                      content_type(m_head->headers, "application/json"));
+      m_writer.abandon(); // the body stops short: only closing the connection says so
     }
-    m_client_gone = !co_await m_writer.write(res);
   }
 
   const SseUsageMeter& meter() const { return m_meter; }
@@ -126,6 +118,40 @@ public:
   void set_client_gone() { m_client_gone = true; }
 
 private:
+  // The reply's head as the client gets it: the upstream's status and
+  // relayable headers, the content type, the caller's quota.
+  Response reply_head() {
+    Response res;
+    m_gateway.relay_head(res, m_forward.call, *m_head);
+    res.set_header("Content-Type", content_type(m_head->headers, m_forward.out.stream ? "text/event-stream"
+                                                                                      : "application/json"));
+    if (m_forward.ticket) {
+      m_gateway.refresh_status(*m_forward.ticket);
+      m_gateway.quota_headers(res, *m_forward.ticket);
+    }
+    return res;
+  }
+
+  // A reply read to its end while held: sent in one piece (rewritten when asked).
+  Response whole_reply() {
+    Response res = reply_head();
+    const bool rewrite = m_forward.rewrite && !m_overflowed && m_head->status == 200;
+    res.body = rewrite ? m_forward.rewrite(m_kept) : m_kept;
+    return res;
+  }
+
+  // Send the head and what is held of the body; from now on chunks are relayed as they come.
+  asio::awaitable<bool> release(std::string_view held) {
+    m_released = true;
+    const Response res = reply_head();
+    bool sent = co_await m_writer.write_head(res, content_length(m_head->headers));
+    if (sent && !held.empty()) {
+      sent = co_await m_writer.write_body(held);
+    }
+    m_client_gone = !sent;
+    co_return sent;
+  }
+
   void keep(std::string_view chunk) {
     if (m_kept.size() + chunk.size() > k_max_kept_reply) {
       m_overflowed = true;
@@ -138,7 +164,7 @@ private:
   Forward& m_forward;
   ReplyWriter& m_writer;
   std::optional<UpstreamHead> m_head;
-  bool m_head_written = false;
+  bool m_released = false; // the head went out: the rest of the body is relayed as it comes
   bool m_client_gone = false;
   bool m_overflowed = false;
   SseUsageMeter m_meter;

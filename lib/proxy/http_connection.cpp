@@ -143,11 +143,14 @@ asio::awaitable<bool> HttpConnection::serve(const std::string& head) {
       co_return false;
     }
   }
-  auto refused = co_await read_body(*request, framing);
-  if (refused) {
-    co_await refuse(m_shared.handler.refused(request, *refused));
+  auto body = co_await read_body(*request, framing);
+  if (!body) { // refused, or the client left mid-body (nothing to answer)
+    if (body.error()) {
+      co_await refuse(m_shared.handler.refused(request, *body.error()));
+    }
     co_return false;
   }
+  add_form_params(*request);
   ResponseWriter writer(*this, parsed->keep_alive && !m_shared.stopping, request->head_only);
   co_await m_shared.handler.serve(*request, writer);
   co_return writer.reusable();
@@ -262,60 +265,71 @@ void HttpConnection::consume(std::size_t n) {
   }
 }
 
-asio::awaitable<std::optional<Rejection>> HttpConnection::read_body(Request& request,
+asio::awaitable<HttpConnection::BodyRead> HttpConnection::read_body(Request& request,
                                                                     const BodyFraming& framing) {
-  set_deadline(SteadyClock::now() + m_shared.limits.body);
-  std::optional<Rejection> refused;
+  m_body_cap = SteadyClock::now() + m_shared.limits.body_total;
+  body_progress();
+  BodyRead read;
   if (framing.chunked) {
-    refused = co_await read_chunked(request.body);
+    read = co_await read_chunked(request.body);
   } else if (framing.length > 0) {
-    const bool complete = co_await read_length(framing.length, request.body);
-    if (!complete) {
-      refused =
-          Rejection{400, "invalid_request_error",
-                    fmt::format("{} {}: the request body did not arrive in full (Content-Length not met "
-                                "in time)",
-                                request.method, request.path),
-                    std::nullopt, false};
-    }
+    read = co_await read_length(framing.length, request.body);
   }
   clear_deadline();
-  co_return refused;
+  if (!read && read.error() && read.error()->status == 400 && read.error()->message.empty()) {
+    read.error()->message =
+        fmt::format("{} {}: the request body did not arrive in full ({} not met in time)", request.method,
+                    request.path, framing.chunked ? "chunked framing" : "Content-Length");
+  }
+  co_return read;
 }
 
-asio::awaitable<bool> HttpConnection::read_length(std::uint64_t length, std::string& body) {
+// The body stopped short: the deadline passed (a 400, message filled in by
+// read_body), or the client closed its end (nothing to answer).
+HttpConnection::BodyRead HttpConnection::cut_short() {
+  if (std::exchange(m_expired, false)) {
+    return std::unexpected(Rejection{400, "invalid_request_error", "", std::nullopt, false});
+  }
+  return std::unexpected(std::nullopt);
+}
+
+asio::awaitable<HttpConnection::BodyRead> HttpConnection::read_length(std::uint64_t length,
+                                                                      std::string& body) {
   while (pending().size() < length) {
     const std::size_t got = co_await receive();
     if (got == 0) {
-      m_expired = false;
-      co_return false;
+      co_return cut_short();
     }
+    body_progress();
   }
   body.assign(pending().substr(0, static_cast<std::size_t>(length)));
   consume(static_cast<std::size_t>(length));
-  co_return true;
+  co_return BodyRead{};
 }
 
-asio::awaitable<std::optional<Rejection>> HttpConnection::read_chunked(std::string& body) {
+asio::awaitable<HttpConnection::BodyRead> HttpConnection::read_chunked(std::string& body) {
   ChunkedBody decoder(m_shared.limits.body_bytes, m_shared.limits.head_bytes.max_line);
   for (;;) {
     auto used = decoder.feed(pending(), body);
     if (!used) {
-      co_return used.error();
+      co_return std::unexpected(used.error());
     }
     consume(*used);
     if (decoder.done()) {
-      co_return std::nullopt;
+      co_return BodyRead{};
     }
     const std::size_t got = co_await receive();
     if (got == 0) {
-      m_expired = false;
-      co_return Rejection{
-          400, "invalid_request_error",
-          "the chunked request body did not arrive in full (its last chunk did not come in time)",
-          std::nullopt, false};
+      co_return cut_short();
     }
+    body_progress();
   }
+}
+
+// A body may take its time as long as it keeps coming: the read timeout
+// runs between its bytes, and a cap bounds the whole.
+void HttpConnection::body_progress() {
+  set_deadline(std::min(SteadyClock::now() + m_shared.limits.body, m_body_cap));
 }
 
 asio::awaitable<bool> HttpConnection::send(std::vector<asio::const_buffer> buffers) {

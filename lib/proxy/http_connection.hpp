@@ -60,9 +60,13 @@ private:
   std::optional<Rejection> oversized(std::string_view head) const;
   // Receive more onto the buffer: the byte count, 0 when closed or failed.
   asio::awaitable<std::size_t> receive();
-  asio::awaitable<std::optional<Rejection>> read_body(Request& request, const BodyFraming& framing);
-  asio::awaitable<bool> read_length(std::uint64_t length, std::string& body);
-  asio::awaitable<std::optional<Rejection>> read_chunked(std::string& body);
+  // The body read whole, or why not: a rejection, or none when the client left.
+  using BodyRead = std::expected<void, std::optional<Rejection>>;
+  asio::awaitable<BodyRead> read_body(Request& request, const BodyFraming& framing);
+  asio::awaitable<BodyRead> read_length(std::uint64_t length, std::string& body);
+  asio::awaitable<BodyRead> read_chunked(std::string& body);
+  BodyRead cut_short();
+  void body_progress();
   // Serve one request whose checked head is `head`; false when the connection must end.
   asio::awaitable<bool> serve(const std::string& head);
   asio::awaitable<bool> continue_or_refuse(const Request& request);
@@ -79,6 +83,7 @@ private:
   asio::ip::tcp::socket m_socket;
   asio::steady_timer m_timer;
   std::chrono::steady_clock::time_point m_deadline = std::chrono::steady_clock::time_point::max();
+  std::chrono::steady_clock::time_point m_body_cap; // the latest a body being read may end
   bool m_expired = false; // the deadline passed and the socket's operations were cancelled
   bool m_idle = false;    // waiting for a request's first byte
   bool m_done = false;

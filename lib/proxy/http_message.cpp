@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "http_message.hpp"
 
+#include <boost/beast/core/string.hpp>
+
 #include <charconv>
 
 namespace claudegate::proxy {
@@ -82,6 +84,18 @@ std::multimap<std::string, std::string> parse_query(std::string_view query) {
                    eq == std::string_view::npos ? std::string{} : percent_decode(pair.substr(eq + 1), true));
   }
   return params;
+}
+
+void add_form_params(Request& request) {
+  const std::string type = request.header("Content-Type");
+  const std::string_view media = std::string_view(type).substr(0, type.find(';'));
+  if (!boost::beast::iequals(boost::beast::string_view(media.data(), media.size()),
+                             "application/x-www-form-urlencoded")) {
+    return;
+  }
+  for (auto& param : parse_query(request.body)) {
+    request.params.insert(std::move(param));
+  }
 }
 
 } // namespace claudegate::proxy

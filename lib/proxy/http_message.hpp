@@ -56,4 +56,8 @@ std::string percent_decode(std::string_view text, bool plus_is_space);
 // The query parameters of `query` (the part after '?'), decoded.
 std::multimap<std::string, std::string> parse_query(std::string_view query);
 
+// Add the fields of an application/x-www-form-urlencoded body to
+// `request.params`, after those of the query; other bodies add nothing.
+void add_form_params(Request& request);
+
 } // namespace claudegate::proxy

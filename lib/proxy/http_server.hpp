@@ -41,10 +41,11 @@ public:
 };
 
 struct ServerLimits {
-  std::chrono::milliseconds head{30'000};       // the whole request head, from its first byte
-  std::chrono::milliseconds body{30'000};       // the whole request body
-  std::chrono::milliseconds keep_alive{30'000}; // idle between requests
-  std::chrono::milliseconds write{30'000};      // each write to the client
+  std::chrono::milliseconds head{30'000};        // the whole request head, from its first byte
+  std::chrono::milliseconds body{30'000};        // between bytes of a request body
+  std::chrono::milliseconds body_total{300'000}; // the whole request body
+  std::chrono::milliseconds keep_alive{30'000};  // idle between requests
+  std::chrono::milliseconds write{30'000};       // each write to the client
   HeadLimits head_bytes;
   std::uint64_t body_bytes = 32 * 1024 * 1024;
   std::size_t per_peer = 512; // connections at once from one non-loopback address

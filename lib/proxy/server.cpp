@@ -198,6 +198,7 @@ ServerLimits server_limits(const ServeOptions& options) {
   ServerLimits limits;
   const std::chrono::seconds read(std::min<std::int64_t>(options.read_timeout, 86'400));
   limits.head = limits.body = limits.keep_alive = read;
+  limits.body_total = std::max<std::chrono::milliseconds>(10 * read, std::chrono::minutes(5));
   limits.write = std::max<std::chrono::milliseconds>(read, std::chrono::seconds(30));
   limits.body_bytes = static_cast<std::uint64_t>(options.body_limit);
   return limits;

@@ -164,7 +164,7 @@ private:
                fmt::format("upstream did not answer in time (read timeout {} s)", m_settings.read_timeout)}};
     }
     return {{UpstreamFailure::connect,
-             fmt::format("upstream {} {} ({})", m_origin.authority, what, ec.message())},
+             fmt::format("upstream request failed: {} {} ({})", m_origin.authority, what, ec.message())},
             retry};
   }
 

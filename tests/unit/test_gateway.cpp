@@ -210,24 +210,23 @@ TEST_CASE("gateway: a valid request is forwarded, metered into the ledger and lo
   CHECK(row.input_tokens == input);
   CHECK(row.output_tokens == output);
   CHECK(row.estimated_requests == 0);
-  g.quota.close(); // the lease goes back behind the row
+  const auto next = g.post(g.token("alice")); // the same reply: the same usage
+  CHECK(remaining - std::stoll(next.header("x-claudegate-quota-remaining")) == input + output);
+  g.quota.close(); // the lease goes back behind the rows
   REQUIRE(g.writer.flush());
   auto status = g.store->quota_status("alice", k_now, 50000);
   REQUIRE(status);
-  CHECK(status->used == input + output);
-  CHECK(status->reserved == 0); // the reservation was settled, not left behind
+  CHECK(status->used == 2 * (input + output));
+  CHECK(status->reserved == 0); // the reservations were settled, not left behind
 
   const auto lines = g.log_lines();
-  REQUIRE(lines.size() == 1);
+  REQUIRE(lines.size() == 2);
   CHECK(lines[0]["sub"] == "alice");
   CHECK(lines[0]["status"] == 200);
   CHECK(lines[0]["model"] == "claude-haiku-4-5");
   CHECK(lines[0]["input_tokens"] == input);
   CHECK(lines[0]["time"] == "2026-11-23T10:00:00Z");       // the injected clock
   CHECK(lines[0].dump().find("eyJ") == std::string::npos); // never the token
-
-  const auto next = g.post(g.token("alice"));
-  CHECK(remaining - std::stoll(next.header("x-claudegate-quota-remaining")) == input + output);
 }
 
 TEST_CASE("gateway: no token is a 401 envelope, neither forwarded nor metered") {
