@@ -14,7 +14,7 @@ set -euo pipefail
 
 build=(g++ cmake ninja-build pkg-config git ccache
   libssl-dev openssl libsqlite3-dev
-  libcli11-dev libfmt-dev nlohmann-json3-dev libtomlplusplus-dev libcpp-httplib-dev doctest-dev
+  libcli11-dev libfmt-dev nlohmann-json3-dev libtomlplusplus-dev doctest-dev
   libboost1.81-dev)
 test=(sqlite3 python3 python3-jwt python3-cryptography curl clang-format
   groff man-db zsh fish tmux) # man page lint, completion tests

@@ -144,7 +144,7 @@ std::optional<Rejection> check_framing(const Framing& framing) {
   if (framing.encodings > 1 || (framing.encodings == 1 && framing.encoding != "chunked")) {
     return bad_head("Transfer-Encoding: only a single chunked coding is supported");
   }
-  // httplib would inflate such a body before authentication with no bound
+  // Inflating such a body before authentication has no bound
   // on the result (a 300 KB gzip body takes 500 MB): refused unread.
   if (!framing.content_coding.empty()) {
     return Rejection{415, "invalid_request_error",
@@ -218,7 +218,7 @@ std::optional<std::string> check_segments(std::string_view path) {
   return std::nullopt;
 }
 
-// "METHOD target HTTP/1.x" with a method httplib routes (it answers others
+// "METHOD target HTTP/1.x" with a method the server knows (others are refused
 // without reading the rest of the head, which would then pass for a request).
 std::optional<Rejection> check_request_line(std::string_view line) {
   static const std::set<std::string_view> k_methods = {"GET",     "HEAD",    "POST",  "PUT",   "DELETE",
@@ -262,7 +262,7 @@ bool is_range_field(std::string_view line) {
 }
 
 // `head` without its Range fields: the gateway serves whole bodies (RFC 9110
-// §14.2 lets a server ignore Range), so httplib never slices a relayed one.
+// §14.2 lets a server ignore Range), so a relayed one is never sliced.
 std::string without_range(std::string_view head, const std::vector<std::string_view>& lines) {
   if (std::none_of(lines.begin() + 1, lines.end(), is_range_field) || !head.ends_with("\r\n\r\n")) {
     return std::string(head);

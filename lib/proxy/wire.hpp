@@ -65,21 +65,21 @@ std::string_view error_type_for(int status);
 
 // Bounds on one request head (request line and header fields).
 struct HeadLimits {
-  std::size_t max_line = 8192;       // request line or one field line, as httplib's own limits
+  std::size_t max_line = 8192;       // request line or one field line, as common servers' limits
   std::size_t max_bytes = 64 * 1024; // the whole head
   std::size_t max_fields = 100;
 };
 
-// Check a complete request `head` (request line to blank line) before httplib
-// parses it, for what httplib would accept but RFC 9112 says to refuse:
+// Check a complete request `head` (request line to blank line) before it is
+// parsed, for what lenient parsers accept but RFC 9112 says to refuse:
 // bare CR or LF, control bytes, obs-fold, malformed field names, more than
 // `limits` allow, ambiguous framing (Content-Length repeated or not a
 // number, Content-Length with Transfer-Encoding, a coding other than chunked),
-// a compressed body (415: httplib would inflate it unbounded) and a target
+// a compressed body (415: inflating it is unbounded) and a target
 // whose path is not canonical (see check_target_path).
 // Returns the head to parse (a request without framing gets Content-Length: 0,
 // as RFC 9112 §6.3 says its body is empty; Range fields are dropped, so
-// httplib never slices a relayed body) or the rejection (400, 414, 415, 431).
+// a relayed body is never sliced) or the rejection (400, 414, 415, 431).
 std::expected<std::string, Rejection> check_request_head(std::string_view head, const HeadLimits& limits);
 
 // Why the path of origin-form `target` is not the one the gateway routes

@@ -105,7 +105,7 @@ body_case "non-UTF-8 bytes in a string" 400 invalid_request_error \
 body_case "an empty body" 400 invalid_request_error ''
 case_reply "no body framing at all" 400 invalid_request_error "${POST}Authorization: Bearer $TOKEN\r\n\r\n"
 # A client that stops sending mid-body (half-close) has hung up as far as
-# TCP tells: no reply (httplib's is_socket_alive rule), nothing forwarded.
+# TCP tells: no reply, nothing forwarded.
 CASE="a body cut short (half-close)"
 before=$(wc -l <"$RECORD")
 raw --half-close "${POST}Authorization: Bearer $TOKEN\r\nContent-Length: 200\r\n\r\n{\"model\":"

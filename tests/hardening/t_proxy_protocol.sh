@@ -90,7 +90,7 @@ expect_status 200
 [ "$(header content-length)" = "$get_length" ] || fail "$CASE: sliced: $HEADERS"
 echo "ok  $CASE -> ignored, 200 with the whole body"
 
-# --- a compressed request body: httplib would inflate it unbounded before
+# --- a compressed request body: inflating it is unbounded before
 # authentication (300 KB of gzip took 500 MB), so it is refused unread ---
 "$PY" -c 'import gzip, sys; sys.stdout.buffer.write(gzip.compress(b" " * 3000000))' >"$SCRATCH/bomb.gz"
 case_reply "a gzip request body" 415 invalid_request_error --wait-close \
