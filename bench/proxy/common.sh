@@ -6,6 +6,7 @@
 # a free port, wrk's "result k=v …" lines (messages.lua) and the ledger check.
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
+# shellcheck source=../../scripts/lib/serve_local.sh
 source "$root/scripts/lib/serve_local.sh"
 build_dir=${BUILD_DIR:-build-release}
 [[ $build_dir == /* ]] || build_dir=$root/$build_dir
@@ -127,6 +128,7 @@ start_nginx() {
     >"$dir/nginx.conf"
   "$NGINX" -p "$dir/" -c "$dir/nginx.conf" -e "$dir/error.log" &
   pids+=($!)
+  # shellcheck disable=SC2034 # used by the scripts that source this file
   server_pids[$name]=$!
 }
 
