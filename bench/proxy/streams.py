@@ -1,20 +1,31 @@
 # SPDX-License-Identifier: Apache-2.0
 """Streaming load for serve-local, driven by streams.sh.
 
-  streams.py upstream PORT_FILE EVENTS INTERVAL
-      A Messages upstream on a free loopback port (written to PORT_FILE).
-      "stream": true requests get Anthropic's SSE event sequence with EVENTS
-      text deltas INTERVAL seconds apart; every event carries the time it was
-      sent ("bench_sent_ns"). Other requests get a canned JSON reply at once.
-  streams.py client URL TOKEN STREAMS PID SPREAD
-      Opens STREAMS streaming requests to URL (spread over SPREAD seconds),
-      reads every event, samples PID's resident memory (PID 0: none), and
-      prints one JSON summary: streams completed, first-event and per-event delays (arrival
-      minus the upstream's send time, ms) and the peak RSS (MiB).
+  streams.py upstream PORT_FILE EVENTS INTERVAL [PROCS]
+      A Messages upstream on a free loopback port (written to PORT_FILE), served by PROCS
+      processes (default 1) on SO_REUSEPORT sockets. "stream": true requests get Anthropic's
+      SSE event sequence with EVENTS text deltas INTERVAL seconds apart; every event carries
+      the time it was sent ("bench_sent_ns"). Other requests get a canned JSON reply at once.
+  streams.py client URL TOKEN STREAMS SPREAD TIMEOUT [PROCS [SOURCES]]
+      Opens STREAMS streaming requests to URL, spread evenly over SPREAD seconds (a stream
+      not done TIMEOUT seconds after it opened counts as failed), from PROCS
+      processes (default 1; stream j belongs to process j % PROCS) and from SOURCES loopback
+      source addresses (default 1: 127.0.0.1; else 127.0.0.2 … round robin), reads every
+      event, and prints one JSON summary: streams completed, first-event and per-event
+      delays (arrival minus the upstream's send time, ms).
+
+Both sides are asyncio on epoll (no thread per stream), and raise their own soft open-file
+limit to the hard one. Several processes keep one event loop's own queueing out of the
+delays at thousands of streams; the reference run straight to the upstream has the same.
 """
 import asyncio
 import json
+import multiprocessing
 import os
+import re
+import resource
+import signal
+import socket
 import sys
 import time
 
@@ -25,6 +36,13 @@ CANNED = json.dumps({
     "stop_reason": "end_turn", "stop_sequence": None,
     "usage": {"input_tokens": 31, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0,
               "output_tokens": 42}}).encode()
+SENT = re.compile(rb'"bench_sent_ns":\s*(\d+)')
+
+
+def raise_file_limit():
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def parse_head(head):
@@ -92,13 +110,41 @@ async def serve_connection(reader, writer, events, interval):
         writer.close()
 
 
-async def upstream(port_file, events, interval):
-    server = await asyncio.start_server(lambda r, w: serve_connection(r, w, events, interval),
-                                        "127.0.0.1", 0, backlog=4096)
-    with open(port_file + ".tmp", "w") as out:
-        out.write(str(server.sockets[0].getsockname()[1]))
-    os.rename(port_file + ".tmp", port_file)
+async def serve(sock, events, interval):
+    server = await asyncio.start_server(lambda r, w: serve_connection(r, w, events, interval), sock=sock)
     await server.serve_forever()
+
+
+def upstream_process(sock, events, interval):
+    raise_file_limit()
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    asyncio.run(serve(sock, events, interval))
+
+
+def stop_on_term(*_):
+    sys.exit(0)  # SystemExit runs multiprocessing's exit handler, which ends the daemon children
+
+
+def upstream(port_file, events, interval, procs=1):
+    """PROCS processes, each accepting on its own SO_REUSEPORT socket of one port."""
+    signal.signal(signal.SIGTERM, stop_on_term)
+    socks, port = [], 0
+    for _ in range(procs):
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind(("127.0.0.1", port))
+        sock.listen(4096)
+        port = sock.getsockname()[1]
+        socks.append(sock)
+    fork = multiprocessing.get_context("fork")
+    children = [fork.Process(target=upstream_process, args=(s, events, interval), daemon=True) for s in socks]
+    for child in children:
+        child.start()
+    with open(port_file + ".tmp", "w") as out:
+        out.write(str(port))
+    os.rename(port_file + ".tmp", port_file)
+    for child in children:
+        child.join()
 
 
 async def read_chunk(reader):
@@ -109,48 +155,57 @@ async def read_chunk(reader):
     return data
 
 
-async def one_stream(url_host, url_port, token, result):
-    """One streaming request; appends arrival-minus-send delays (ms) to `result`."""
-    reader, writer = await asyncio.open_connection(url_host, url_port)
-    body = json.dumps({"model": "claude-3-5-haiku-latest", "max_tokens": 256, "stream": True,
-                       "messages": [{"role": "user", "content": "Tell me a slow story."}]}).encode()
-    writer.write(b"POST /v1/messages HTTP/1.1\r\nHost: bench\r\ncontent-type: application/json\r\n"
-                 b"anthropic-version: 2023-06-01\r\nauthorization: Bearer %s\r\n"
-                 b"content-length: %d\r\n\r\n%s" % (token.encode(), len(body), body))
-    await writer.drain()
-    first, headers = parse_head(await reader.readuntil(b"\r\n\r\n"))
-    status = first.split()[1]
-    if status != "200" or "chunked" not in headers.get("transfer-encoding", ""):
-        raise RuntimeError(f"status {status}, headers {headers}")
-    buffer, delays, stopped = b"", [], False
-    while chunk := await read_chunk(reader):
-        now = time.time_ns()
-        buffer += chunk
-        *events, buffer = buffer.split(b"\n\n")
-        for event in events:
-            data = json.loads(event.split(b"data: ", 1)[1])
-            delays.append((now - data["bench_sent_ns"]) / 1e6)
-            stopped = stopped or data["type"] == "message_stop"
-    writer.close()
-    if not stopped:
-        raise RuntimeError("stream ended without message_stop")
-    result.append(delays)
+async def one_stream(host, port, source, token):
+    """One streaming request; its arrival-minus-send delays (ms), first event first."""
+    reader, writer = await asyncio.open_connection(host, port, local_addr=source)
+    try:
+        body = json.dumps({"model": "claude-3-5-haiku-latest", "max_tokens": 256, "stream": True,
+                           "messages": [{"role": "user", "content": "Tell me a slow story."}]}).encode()
+        writer.write(b"POST /v1/messages HTTP/1.1\r\nHost: bench\r\ncontent-type: application/json\r\n"
+                     b"anthropic-version: 2023-06-01\r\nauthorization: Bearer %s\r\n"
+                     b"content-length: %d\r\n\r\n%s" % (token.encode(), len(body), body))
+        await writer.drain()
+        first, headers = parse_head(await reader.readuntil(b"\r\n\r\n"))
+        status = first.split()[1]
+        if status != "200" or "chunked" not in headers.get("transfer-encoding", ""):
+            raise RuntimeError(f"status {status}, headers {headers}")
+        buffer, delays, stopped = b"", [], False
+        while chunk := await read_chunk(reader):
+            now = time.time_ns()
+            buffer += chunk
+            *events, buffer = buffer.split(b"\n\n")
+            for event in events:
+                delays.append((now - int(SENT.search(event).group(1))) / 1e6)
+                stopped = stopped or b'"message_stop"' in event
+        if not stopped:
+            raise RuntimeError("stream ended without message_stop")
+        return delays
+    finally:
+        writer.close()
 
 
-def rss_mib(pid):
-    if pid == 0:
-        return 0.0
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
+async def scheduled(start, seconds, coroutine):
+    await asyncio.sleep(max(0.0, start + seconds - time.monotonic()))
+    return await coroutine
 
 
-async def sample_rss(pid, peak):
-    while True:
-        peak[0] = max(peak[0], rss_mib(pid))
-        await asyncio.sleep(0.2)
+async def client_part(url, token, streams, spread, procs, index, sources, start, limit):
+    host, port = url.removeprefix("http://").split(":")
+    mine = range(index, streams, procs)
+    outcomes = await asyncio.gather(
+        *(scheduled(start, spread * j / streams,
+                    asyncio.wait_for(one_stream(host, int(port), (f"127.0.0.{2 + j % sources}", 0)
+                                                if sources > 1 else None, token), limit))
+          for j in mine),
+        return_exceptions=True)
+    return ([o for o in outcomes if not isinstance(o, BaseException)],
+            [repr(o) for o in outcomes if isinstance(o, BaseException)])
+
+
+def client_process(pipe, *args):
+    raise_file_limit()
+    pipe.send(asyncio.run(client_part(*args)))
+    pipe.close()
 
 
 def percentile(values, p):
@@ -158,42 +213,47 @@ def percentile(values, p):
     return ordered[min(len(ordered) - 1, int(len(ordered) * p / 100))] if ordered else float("nan")
 
 
-async def delayed(seconds, coroutine):
-    await asyncio.sleep(seconds)
-    return await coroutine
-
-
-async def client(url, token, streams, pid, spread):
-    host, port = url.removeprefix("http://").split(":")
-    peak = [rss_mib(pid)]
-    idle = peak[0]
-    sampler = asyncio.create_task(sample_rss(pid, peak))
-    result = []
-    started = time.monotonic()
-    outcomes = await asyncio.gather(
-        *(delayed(spread * i / streams, one_stream(host, int(port), token, result)) for i in range(streams)),
-        return_exceptions=True)
-    sampler.cancel()
-    errors = [repr(o) for o in outcomes if isinstance(o, BaseException)]
+def client(url, token, streams, spread, limit, procs=1, sources=1):
+    """Runs the client processes, merges their delays and prints the JSON summary."""
+    fork = multiprocessing.get_context("fork")
+    start = time.monotonic() + 0.5  # CLOCK_MONOTONIC is one clock for every process
+    parts = []
+    for index in range(procs):
+        ours, theirs = fork.Pipe(duplex=False)
+        child = fork.Process(target=client_process, daemon=True,
+                             args=(theirs, url, token, streams, spread, procs, index, sources, start, limit))
+        child.start()
+        theirs.close()
+        parts.append((child, ours))
+    result, errors = [], []
+    for child, pipe in parts:
+        try:
+            done, failed = pipe.recv()
+        except EOFError:
+            done, failed = [], [f"client process {child.pid} died"]
+        result += done
+        errors += failed
+        child.join()
     first = [d[0] for d in result]
     every = [x for d in result for x in d]
     print(json.dumps({
-        "streams": streams, "completed": len(result), "failed": len(errors), "errors": errors[:3],
-        "seconds": round(time.monotonic() - started, 1),
+        "streams": streams, "completed": len(result), "failed": streams - len(result), "errors": errors[:3],
+        "seconds": round(time.monotonic() - start, 1), "procs": procs, "sources": sources,
         "first_event_ms": {"p50": percentile(first, 50), "p99": percentile(first, 99), "max": max(first, default=0)},
         "first_over_50ms": sum(1 for x in first if x > 50),
         "event_ms": {"p50": percentile(every, 50), "p99": percentile(every, 99), "max": max(every, default=0)},
-        "events": len(every), "rss_idle_mib": round(idle, 1), "rss_peak_mib": round(peak[0], 1)}))
+        "events": len(every)}))
 
 
 def main():
     mode, args = sys.argv[1], sys.argv[2:]
-    if mode == "upstream":
-        asyncio.run(upstream(args[0], int(args[1]), float(args[2])))
-    elif mode == "client":
-        asyncio.run(client(args[0], args[1], int(args[2]), int(args[3]), float(args[4])))
+    if mode == "upstream" and len(args) in (3, 4):
+        upstream(args[0], int(args[1]), float(args[2]), *(int(a) for a in args[3:]))
+    elif mode == "client" and len(args) in (5, 6, 7):
+        client(args[0], args[1], int(args[2]), float(args[3]), float(args[4]), *(int(a) for a in args[5:]))
     else:
-        sys.exit(f"usage: {sys.argv[0]} upstream PORT_FILE EVENTS INTERVAL | client URL TOKEN STREAMS PID SPREAD")
+        sys.exit(f"usage: {sys.argv[0]} upstream PORT_FILE EVENTS INTERVAL [PROCS]"
+                 " | client URL TOKEN STREAMS SPREAD TIMEOUT [PROCS [SOURCES]]")
 
 
 if __name__ == "__main__":
