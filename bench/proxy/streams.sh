@@ -75,6 +75,9 @@ client=$!
 pids+=("$client")
 sleep $((spread + 2))
 beside=$(wrk_result "$SERVE_URL" 1 "$short_conns" "$short_seconds")
+overlap="the streams were open through the whole short-request run"
+kill -0 "$client" 2>/dev/null ||
+  overlap="NOTE: the streams ended before the short-request run did (EVENTS × INTERVAL < SPREAD + 2 + $short_seconds s)"
 wait "$client" || die "the stream client failed against serve-local"
 rss_peak=$(serve_mib VmHWM)
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -88,11 +91,12 @@ echo "machine: $(nproc) cores; load average before $load_before, after $load_aft
   "$sources client source address(es); delays are client read time minus upstream send time"
 echo
 python3 - "$scratch/direct.json" "$scratch/served.json" "$rss_idle" "$rss_peak" "$hwm_scope" "$alone" "$beside" \
-  <<'EOF'
+  "$overlap" <<'EOF'
 import json, sys
 direct, served = (json.load(open(name)) for name in sys.argv[1:3])
 rss_idle, rss_peak, hwm_scope = float(sys.argv[3]), float(sys.argv[4]), sys.argv[5]
 short = [dict(kv.split("=") for kv in line.split()[1:]) for line in sys.argv[6:8]]
+overlap = sys.argv[8]
 print("| path | streams completed | first event p50 / p99 / max ms | first > 50 ms | every event p50 / p99 / max ms |")
 print("|---|---|---|---|---|")
 for name, r in (("straight to upstream", direct), ("through serve-local", served)):
@@ -106,7 +110,7 @@ for r in (direct, served):
 print(f"- serve-local RSS: {rss_idle} MiB before the streams, peak {rss_peak} MiB {hwm_scope} (VmHWM)")
 print(f"- short requests through serve-local (wrk -t 1 -c 8): alone {short[0]['rps']} req/s,"
       f" p99 {short[0]['p99_ms']} ms; beside the streams {short[1]['rps']} req/s, p99 {short[1]['p99_ms']} ms"
-      f" (non-2xx {short[0]['non2xx']} / {short[1]['non2xx']})")
+      f" (non-2xx {short[0]['non2xx']} / {short[1]['non2xx']}); {overlap}")
 # RESULT lines for bench/summarize.py, which holds the goals.
 f, d, n = served["first_event_ms"], direct["first_event_ms"], served["streams"]
 print(f'RESULT streams.completed {served["completed"]} streams "{served["completed"]} of {n} through'
