@@ -2,7 +2,7 @@
 """Collect the benchmarks' RESULT lines into docs/PERFORMANCE.md (driven by scripts/bench.sh).
 
   summarize.py OUT --command CMD --date DATE --load LOAD --wall SECONDS
-               [--notes FILE] PIECE...
+               [--methods FILE] [--notes FILE] PIECE...
 
 Each PIECE is NAME:KIND:EXIT:FILE, the captured output of one benchmark (KIND md: its tables are
 markdown; text: shown in a code block) and its exit status. A benchmark reports a target with
@@ -141,6 +141,7 @@ def main():
     parser.add_argument("--date", required=True)
     parser.add_argument("--load", required=True)
     parser.add_argument("--wall", required=True)
+    parser.add_argument("--methods")
     parser.add_argument("--notes")
     parser.add_argument("pieces", nargs="*")
     args = parser.parse_intermixed_args()
@@ -154,8 +155,9 @@ def main():
            f"- wall time of the run: {args.wall} s", "", "## Targets", "",
            markdown_table(["target", "reference", "measured", "ratio / figure", "goal", "result"],
                           [r for r, _ in rows]), ""]
-    if args.notes and os.path.exists(args.notes):
-        out += [open(args.notes).read().strip(), ""]
+    for extra in (args.methods, args.notes):  # hand-written: how rows are measured, why some are not met
+        if extra and os.path.exists(extra):
+            out += [open(extra).read().strip(), ""]
     out += ["## Details", ""] + [details(p) for p in pieces]
     with open(args.out, "w") as f:
         f.write("\n".join(out))

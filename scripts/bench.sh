@@ -108,9 +108,10 @@ piece streams md env BUILD_DIR="$BUILD_DIR" bench/proxy/streams.sh "${STREAMS:-9
 piece idle md env BUILD_DIR="$BUILD_DIR" bench/proxy/idle.sh "${IDLE:-10000}" "${PROXY_SECONDS:-8}"
 
 # The summary, also kept as a script that rewrites it from the saved outputs
-# (after editing bench/NOTES.md, the hand-written notes placed under the table).
+# (after editing bench/METHODS.md or bench/NOTES.md, the hand-written text placed under the table).
 summarize=(python3 bench/summarize.py "$out_file" --command "$command_line" --date "$start_date"
-  --load "$start_load" --wall "$(($(date +%s) - started))" --notes bench/NOTES.md "${pieces[@]}")
+  --load "$start_load" --wall "$(($(date +%s) - started))" --methods bench/METHODS.md --notes bench/NOTES.md
+  "${pieces[@]}")
 printf '#!/bin/sh\n# Rewrites %s from this run'"'"'s saved outputs; run from the source root.\n%s\n' "$out_file" \
   "${summarize[*]@Q}" >"$results/summarize.sh"
 chmod +x "$results/summarize.sh"

@@ -125,5 +125,9 @@ beside, alone = float(short[1]["p99_ms"]), float(short[0]["p99_ms"])
 print(f'RESULT streams.short_p99 {beside - alone:.3f} ms "p99 {beside:.3f} ms beside {n} streams"'
       f' "p99 {alone:.3f} ms alone (wrk -t 1 -c 8)"')
 failed = direct["failed"] + served["failed"]
-sys.exit(0 if failed == 0 and all(s["non2xx"] == "0" == s["socket_errors"] for s in short) else 1)
+short_failed = not all(s["non2xx"] == "0" == s["socket_errors"] for s in short)
+if failed or short_failed:
+    print(f"- FAILED: {failed} streams failed; short requests: non-2xx {short[0]['non2xx']} / {short[1]['non2xx']},"
+          f" socket errors (a run with no answer counts one) {short[0]['socket_errors']} / {short[1]['socket_errors']}")
+sys.exit(1 if failed or short_failed else 0)
 EOF
