@@ -14,9 +14,10 @@
       event, and prints one JSON summary: streams completed, first-event and per-event
       delays (arrival minus the upstream's send time, ms).
 
-Both sides are asyncio on epoll (no thread per stream), and raise their own soft open-file
-limit to the hard one. Several processes keep one event loop's own queueing out of the
-delays at thousands of streams; the reference run straight to the upstream has the same.
+Both sides are asyncio protocols on epoll (no thread, and no task woken per event, per stream:
+callbacks and timers), and raise their own soft open-file limit to the hard one. Several
+processes keep one event loop's own queueing out of the delays at thousands of streams; the
+reference run straight to the upstream has the same.
 """
 import asyncio
 import json
@@ -55,14 +56,6 @@ def parse_head(head):
     return first, headers
 
 
-async def read_head(reader):
-    """The request's headers, or None at EOF."""
-    try:
-        return parse_head(await reader.readuntil(b"\r\n\r\n"))[1]
-    except (asyncio.IncompleteReadError, ConnectionError):
-        return None
-
-
 def sse(event, data):
     """One SSE event as an HTTP chunk, stamped with the time it leaves."""
     data["bench_sent_ns"] = time.time_ns()
@@ -70,48 +63,86 @@ def sse(event, data):
     return b"%x\r\n%s\r\n" % (len(payload), payload)
 
 
-async def trickle(writer, events, interval):
-    """Anthropic's event sequence, text deltas `interval` seconds apart."""
-    writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream; charset=utf-8\r\n"
-                 b"request-id: req_bench_stream\r\ntransfer-encoding: chunked\r\n\r\n")
-    start = {"type": "message_start", "message": {
-        "id": "msg_bench", "type": "message", "role": "assistant", "model": MODEL, "content": [],
-        "stop_reason": None, "usage": {"input_tokens": 31, "cache_creation_input_tokens": 0,
-                                       "cache_read_input_tokens": 0, "output_tokens": 1}}}
-    writer.write(sse("message_start", start))
-    writer.write(sse("content_block_start", {"type": "content_block_start", "index": 0,
-                                             "content_block": {"type": "text", "text": ""}}))
-    await writer.drain()
-    for i in range(events):
-        await asyncio.sleep(interval)
-        writer.write(sse("content_block_delta", {"type": "content_block_delta", "index": 0,
-                                                 "delta": {"type": "text_delta", "text": f"word{i} "}}))
-        await writer.drain()
-    writer.write(sse("content_block_stop", {"type": "content_block_stop", "index": 0}))
-    writer.write(sse("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn"},
-                                       "usage": {"output_tokens": events}}))
-    writer.write(sse("message_stop", {"type": "message_stop"}) + b"0\r\n\r\n")
-    await writer.drain()
+STREAM_HEAD = (b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream; charset=utf-8\r\n"
+               b"request-id: req_bench_stream\r\ntransfer-encoding: chunked\r\n\r\n")
+MESSAGE_START = {"type": "message_start", "message": {
+    "id": "msg_bench", "type": "message", "role": "assistant", "model": MODEL, "content": [],
+    "stop_reason": None, "usage": {"input_tokens": 31, "cache_creation_input_tokens": 0,
+                                   "cache_read_input_tokens": 0, "output_tokens": 1}}}
 
 
-async def serve_connection(reader, writer, events, interval):
-    try:
-        while (headers := await read_head(reader)) is not None:
-            body = await reader.readexactly(int(headers.get("content-length", "0")))
+DELTA = (b'event: content_block_delta\ndata: {"type": "content_block_delta", "index": 0, "delta": '
+         b'{"type": "text_delta", "text": "word%d "}, "bench_sent_ns": %d}\n\n')
+
+
+class Upstream(asyncio.Protocol):
+    """One upstream connection: requests in turn; a streaming one is Anthropic's event sequence,
+    text deltas INTERVAL seconds apart, written from timer callbacks (no task per stream)."""
+
+    def __init__(self, events, interval):
+        self.events, self.interval = events, interval
+        self.buffer, self.body_length, self.timer = b"", None, None
+
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def connection_lost(self, exc):
+        if self.timer:
+            self.timer.cancel()
+
+    def data_received(self, data):
+        self.buffer += data
+        while self.timer is None:  # one request at a time: a stream finishes first
+            if self.body_length is None:
+                end = self.buffer.find(b"\r\n\r\n")
+                if end < 0:
+                    return
+                headers = parse_head(self.buffer[:end])[1]
+                self.buffer = self.buffer[end + 4:]
+                self.body_length = int(headers.get("content-length", "0"))
+            if len(self.buffer) < self.body_length:
+                return
+            body, self.buffer = self.buffer[:self.body_length], self.buffer[self.body_length:]
+            self.body_length = None
             if b'"stream":true' in body.replace(b" ", b""):
-                await trickle(writer, events, interval)
-                continue
-            writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
-                         b"request-id: req_bench\r\ncontent-length: %d\r\n\r\n%s" % (len(CANNED), CANNED))
-            await writer.drain()
-    except (asyncio.IncompleteReadError, ConnectionError):
-        pass
-    finally:
-        writer.close()
+                self.start_stream()
+            else:
+                self.transport.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+                                     b"request-id: req_bench\r\ncontent-length: %d\r\n\r\n%s"
+                                     % (len(CANNED), CANNED))
+
+    def start_stream(self):
+        # Three writes (three segments, TCP_NODELAY), as an upstream sending its head, then each event
+        # as it has it would: a relay's delayed-ACK or Nagle stall on the first event shows.
+        self.transport.write(STREAM_HEAD)
+        self.transport.write(sse("message_start", dict(MESSAGE_START)))
+        self.transport.write(sse("content_block_start", {"type": "content_block_start", "index": 0,
+                                                         "content_block": {"type": "text", "text": ""}}))
+        self.sent, self.started = 0, asyncio.get_running_loop().time()
+        self.timer = asyncio.get_running_loop().call_at(self.started + self.interval, self.tick)
+
+    def tick(self):
+        if self.transport.is_closing():
+            return
+        payload = DELTA % (self.sent, time.time_ns())  # what sse() writes, without json.dumps per event
+        self.transport.write(b"%x\r\n%s\r\n" % (len(payload), payload))
+        self.sent += 1
+        if self.sent < self.events:
+            loop = asyncio.get_running_loop()
+            self.timer = loop.call_at(self.started + (self.sent + 1) * self.interval, self.tick)
+            return
+        self.transport.write(
+            sse("content_block_stop", {"type": "content_block_stop", "index": 0})
+            + sse("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn"},
+                                    "usage": {"output_tokens": self.events}})
+            + sse("message_stop", {"type": "message_stop"}) + b"0\r\n\r\n")
+        self.timer = None
+        if self.buffer:
+            self.data_received(b"")
 
 
 async def serve(sock, events, interval):
-    server = await asyncio.start_server(lambda r, w: serve_connection(r, w, events, interval), sock=sock)
+    server = await asyncio.get_running_loop().create_server(lambda: Upstream(events, interval), sock=sock)
     await server.serve_forever()
 
 
@@ -147,56 +178,88 @@ def upstream(port_file, events, interval, procs=1):
         child.join()
 
 
-async def read_chunk(reader):
-    """One chunk of a chunked body; b"" at its end."""
-    size = int((await reader.readline()).split(b";")[0], 16)
-    data = await reader.readexactly(size) if size else b""
-    await reader.readexactly(2)
-    return data
+class Stream(asyncio.Protocol):
+    """One streaming request: parses the reply as it arrives (callbacks, no task woken per
+    event) and resolves `done` with its arrival-minus-send delays (ms), first event first."""
 
+    def __init__(self, request, done):
+        self.request, self.done = request, done
+        self.buffer, self.events, self.delays = b"", b"", []
+        self.head, self.chunk, self.stopped = True, None, False
 
-async def one_stream(host, port, source, token):
-    """One streaming request; its arrival-minus-send delays (ms), first event first."""
-    reader, writer = await asyncio.open_connection(host, port, local_addr=source)
-    try:
-        body = json.dumps({"model": "claude-3-5-haiku-latest", "max_tokens": 256, "stream": True,
-                           "messages": [{"role": "user", "content": "Tell me a slow story."}]}).encode()
-        writer.write(b"POST /v1/messages HTTP/1.1\r\nHost: bench\r\ncontent-type: application/json\r\n"
-                     b"anthropic-version: 2023-06-01\r\nauthorization: Bearer %s\r\n"
-                     b"content-length: %d\r\n\r\n%s" % (token.encode(), len(body), body))
-        await writer.drain()
-        first, headers = parse_head(await reader.readuntil(b"\r\n\r\n"))
-        status = first.split()[1]
-        if status != "200" or "chunked" not in headers.get("transfer-encoding", ""):
-            raise RuntimeError(f"status {status}, headers {headers}")
-        buffer, delays, stopped = b"", [], False
-        while chunk := await read_chunk(reader):
-            now = time.time_ns()
-            buffer += chunk
-            *events, buffer = buffer.split(b"\n\n")
+    def connection_made(self, transport):
+        self.transport = transport
+        transport.write(self.request)
+
+    def connection_lost(self, exc):
+        self.fail(f"connection closed before the stream's end ({exc!r})")
+
+    def fail(self, why):
+        if not self.done.done():
+            self.done.set_exception(RuntimeError(why))
+        self.transport.close()
+
+    def data_received(self, data):
+        now = time.time_ns()
+        self.buffer += data
+        if self.head:
+            end = self.buffer.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            first, headers = parse_head(self.buffer[:end])
+            self.buffer, self.head = self.buffer[end + 4:], False
+            status = first.split()[1]
+            if status != "200" or "chunked" not in headers.get("transfer-encoding", ""):
+                return self.fail(f"status {status}, headers {headers}")
+        while True:
+            if self.chunk is None:  # its size line
+                end = self.buffer.find(b"\r\n")
+                if end < 0:
+                    return
+                self.chunk = int(self.buffer[:end].split(b";")[0], 16)
+                self.buffer = self.buffer[end + 2:]
+            if len(self.buffer) < self.chunk + 2:
+                return
+            if self.chunk == 0:
+                if not self.stopped:
+                    return self.fail("stream ended without message_stop")
+                self.done.set_result(self.delays)
+                self.transport.close()
+                return
+            self.events += self.buffer[:self.chunk]
+            self.buffer, self.chunk = self.buffer[self.chunk + 2:], None
+            *events, self.events = self.events.split(b"\n\n")
             for event in events:
-                delays.append((now - int(SENT.search(event).group(1))) / 1e6)
-                stopped = stopped or b'"message_stop"' in event
-        if not stopped:
-            raise RuntimeError("stream ended without message_stop")
-        return delays
+                self.delays.append((now - int(SENT.search(event).group(1))) / 1e6)
+                self.stopped = self.stopped or b'"message_stop"' in event
+
+
+async def one_stream(host, port, source, request, at, limit):
+    """Opens one stream at loop time `at`; its delays, or an exception after `limit` seconds."""
+    loop = asyncio.get_running_loop()
+    await asyncio.sleep(max(0.0, at - loop.time()))
+    done = loop.create_future()
+    transport, _ = await asyncio.wait_for(
+        loop.create_connection(lambda: Stream(request, done), host, port, local_addr=source), limit)
+    try:
+        return await asyncio.wait_for(done, limit)
     finally:
-        writer.close()
-
-
-async def scheduled(start, seconds, coroutine):
-    await asyncio.sleep(max(0.0, start + seconds - time.monotonic()))
-    return await coroutine
+        transport.close()
 
 
 async def client_part(url, token, streams, spread, procs, index, sources, start, limit):
     host, port = url.removeprefix("http://").split(":")
-    mine = range(index, streams, procs)
+    body = json.dumps({"model": "claude-3-5-haiku-latest", "max_tokens": 256, "stream": True,
+                       "messages": [{"role": "user", "content": "Tell me a slow story."}]}).encode()
+    request = (b"POST /v1/messages HTTP/1.1\r\nHost: bench\r\ncontent-type: application/json\r\n"
+               b"anthropic-version: 2023-06-01\r\nauthorization: Bearer %s\r\n"
+               b"content-length: %d\r\n\r\n%s" % (token.encode(), len(body), body))
+    # CLOCK_MONOTONIC, shared by every process, is also the event loop's clock
+    at = asyncio.get_running_loop().time() - time.monotonic() + start
     outcomes = await asyncio.gather(
-        *(scheduled(start, spread * j / streams,
-                    asyncio.wait_for(one_stream(host, int(port), (f"127.0.0.{2 + j % sources}", 0)
-                                                if sources > 1 else None, token), limit))
-          for j in mine),
+        *(one_stream(host, int(port), (f"127.0.0.{2 + j % sources}", 0) if sources > 1 else None, request,
+                     at + spread * j / streams, limit)
+          for j in range(index, streams, procs)),
         return_exceptions=True)
     return ([o for o in outcomes if not isinstance(o, BaseException)],
             [repr(o) for o in outcomes if isinstance(o, BaseException)])
