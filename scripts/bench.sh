@@ -5,9 +5,10 @@
 # everything to a log and writes docs/PERFORMANCE.md: the machine, the command,
 # the date, one table with a row per target (bench/summarize.py, from the
 # benchmarks' RESULT lines) and then the benchmarks' own tables. About 10
-# minutes on 2 cores, 4 of them the proxy pieces (run.sh, streams.sh, idle.sh). A benchmark that fails marks its rows "failed"; the file
-# is still written and the script exits 1. Each piece's output and the log
-# stay in $BUILD_DIR/bench-results/.
+# minutes on 2 cores, 3 of them the proxy pieces (run.sh, streams.sh,
+# idle.sh). A benchmark that fails marks its rows "failed"; the file is still
+# written and the script exits 1. Each piece's output and the log stay in
+# $BUILD_DIR/bench-results/.
 #
 # Usage: scripts/bench.sh [SECONDS ROUNDS]   (bench_jose's seconds per round and rounds; default 0.3 3)
 # Env: BUILD_DIR (default build-release), BENCH_OUT (default docs/PERFORMANCE.md),

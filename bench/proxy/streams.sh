@@ -10,7 +10,7 @@
 # next to the same load without them.
 #
 # Usage: bench/proxy/streams.sh [STREAMS] [EVENTS] [INTERVAL] [SERVE_THREADS]
-#   defaults 1000 streams, 20 events 1 s apart, SERVE_THREADS "default":
+#   defaults 9000 streams (issue #16 target 4), 20 events 1 s apart, SERVE_THREADS "default":
 #   serve-local's own default (no --threads); a number passes --threads N.
 # Env: CG (claudegate binary, as in run.sh), SPREAD (seconds over which the
 #   streams open, default 10: shorter than the streams, so all are open at
@@ -24,7 +24,7 @@
 # Exits 1 when a stream or a short request failed.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
-streams=${1:-1000}
+streams=${1:-9000}
 events=${2:-20}
 interval=${3:-1}
 serve_threads=${4:-default}
