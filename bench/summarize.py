@@ -2,7 +2,7 @@
 """Collect the benchmarks' RESULT lines into docs/PERFORMANCE.md (driven by scripts/bench.sh).
 
   summarize.py OUT --command CMD --date DATE --load LOAD --wall SECONDS
-               [--notes FILE] PIECE...
+               [--methods FILE] [--notes FILE] PIECE...
 
 Each PIECE is NAME:KIND:EXIT:FILE, the captured output of one benchmark (KIND md: its tables are
 markdown; text: shown in a code block) and its exit status. A benchmark reports a target with
@@ -11,7 +11,9 @@ markdown; text: shown in a code block) and its exit status. A benchmark reports 
 
 (shell-quoted). The goals live here, once, in TARGETS: each names what is measured, the reference
 it is measured against and the goal it must meet (numbered by area: 1 verify, 2 verify --batch,
-3 issue, 4 proxy throughput and latency, 5 streams, 6 store, 7 cold start). A target with no
+3 issue, 4 proxy throughput and latency, 5 streams, 6 store, 7 cold start; then 16.N, the targets
+table of issue #16, some reading the same RESULT as an older row with the issue's goal; its
+targets 7 and 8 are tests, not rows). A target with no
 RESULT line, or whose benchmark exited non-zero, is "failed" (a target without a numeric goal whose
 benchmark succeeded but printed nothing is "not measured"). Exits 1 when a row failed.
 """
@@ -48,6 +50,25 @@ TARGETS = [
     ("store.sqlite_share", "6. share of serve-local CPU time in SQLite", "proxy", None, None, "%"),
     ("coldstart", "7. `claudegate verify TOKEN` process / `openssl version` process", "cold_start", "<=", 2,
      "×"),
+] + [row for conns in (32, 64) for row in (
+    (f"proxy.rps.{conns}", f"16.1 throughput through serve-local / nginx `proxy_pass`, {conns} connections, every "
+     "request verified, quota-checked and metered", "proxy", ">=", 50, "%"),
+    (f"proxy.p99.{conns}", f"16.2 p99 through serve-local − nginx's p99, {conns} connections", "proxy", "<=", 1,
+     "ms"),
+    (f"proxy.cpu.{conns}", f"16.3 server CPU per request / nginx's, {conns} connections", "proxy", "<=", 2.5, "×"),
+)] + [
+    ("streams.completed", "16.4 9 000 concurrent streams (20 events 1 s apart), default settings: complete",
+     "streams", ">=", 9000, "streams"),
+    ("streams.first_event_p99", "16.4 9 000 concurrent streams: first-event p99 (upstream send → client read)",
+     "streams", "<=", 50, "ms"),
+    ("streams.rss", "16.4 9 000 concurrent streams: serve-local peak RSS", "streams", "<", 512, "MiB"),
+    ("streams.short_p99", "16.5 short requests' p99 beside those streams − alone", "streams", "<=", 5, "ms"),
+    ("idle.p99", "16.6 wrk p99 through serve-local beside 10 000 idle connections − without", "idle", "<=", 2,
+     "ms"),
+    ("idle.held", "16.6 idle connections (no token, a partial request head each) held while wrk ran", "idle",
+     ">=", 10000, "connections"),
+    ("idle.healthz", "16.6 `/healthz` probes answered while the idle connections are held", "idle", ">=", 100,
+     "%"),
 ]
 
 OPS = {">=": lambda a, b: a >= b, "<=": lambda a, b: a <= b, "<": lambda a, b: a < b}
@@ -120,6 +141,7 @@ def main():
     parser.add_argument("--date", required=True)
     parser.add_argument("--load", required=True)
     parser.add_argument("--wall", required=True)
+    parser.add_argument("--methods")
     parser.add_argument("--notes")
     parser.add_argument("pieces", nargs="*")
     args = parser.parse_intermixed_args()
@@ -133,8 +155,9 @@ def main():
            f"- wall time of the run: {args.wall} s", "", "## Targets", "",
            markdown_table(["target", "reference", "measured", "ratio / figure", "goal", "result"],
                           [r for r, _ in rows]), ""]
-    if args.notes and os.path.exists(args.notes):
-        out += [open(args.notes).read().strip(), ""]
+    for extra in (args.methods, args.notes):  # hand-written: how rows are measured, why some are not met
+        if extra and os.path.exists(extra):
+            out += [open(extra).read().strip(), ""]
     out += ["## Details", ""] + [details(p) for p in pieces]
     with open(args.out, "w") as f:
         f.write("\n".join(out))

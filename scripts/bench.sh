@@ -4,15 +4,17 @@
 # every target's benchmark (each measures its reference in the same run), tees
 # everything to a log and writes docs/PERFORMANCE.md: the machine, the command,
 # the date, one table with a row per target (bench/summarize.py, from the
-# benchmarks' RESULT lines) and then the benchmarks' own tables. About 7
-# minutes on 2 cores. A benchmark that fails marks its rows "failed"; the file
-# is still written and the script exits 1. Each piece's output and the log
-# stay in $BUILD_DIR/bench-results/.
+# benchmarks' RESULT lines) and then the benchmarks' own tables. About 10
+# minutes on 2 cores, 3 of them the proxy pieces (run.sh, streams.sh,
+# idle.sh). A benchmark that fails marks its rows "failed"; the file is still
+# written and the script exits 1. Each piece's output and the log stay in
+# $BUILD_DIR/bench-results/.
 #
 # Usage: scripts/bench.sh [SECONDS ROUNDS]   (bench_jose's seconds per round and rounds; default 0.3 3)
 # Env: BUILD_DIR (default build-release), BENCH_OUT (default docs/PERFORMANCE.md),
-#   PROXY_SECONDS (default 8 per line), PROXY_CONNS (default 32,64), STREAMS (default 1000),
-#   BATCH_TOKENS (default 100000), STORE_ROWS (ledger and deny-list rows, default 1000000); smaller
+#   PROXY_SECONDS (default 8 per wrk line, run.sh and idle.sh), PROXY_CONNS (default 32,64),
+#   STREAMS (default 9000, 20 events 1 s apart, serve-local's default settings), IDLE (idle
+#   connections held, default 10000), BATCH_TOKENS (default 100000), STORE_ROWS (ledger and deny-list rows, default 1000000); smaller
 #   values make a quick check of the script, not figures for the targets.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -103,12 +105,14 @@ piece usage_report text usage_report
 piece prune md "$bin/bench_cli" prune "$CG" "$(fresh_home prune)" "$store_rows"
 piece proxy md env BUILD_DIR="$BUILD_DIR" PROFILE_SECONDS=5 bench/proxy/run.sh "${PROXY_SECONDS:-8}" \
   "${PROXY_CONNS:-32,64}"
-piece streams md env BUILD_DIR="$BUILD_DIR" bench/proxy/streams.sh "${STREAMS:-1000}"
+piece streams md env BUILD_DIR="$BUILD_DIR" bench/proxy/streams.sh "${STREAMS:-9000}"
+piece idle md env BUILD_DIR="$BUILD_DIR" bench/proxy/idle.sh "${IDLE:-10000}" "${PROXY_SECONDS:-8}"
 
 # The summary, also kept as a script that rewrites it from the saved outputs
-# (after editing bench/NOTES.md, the hand-written notes placed under the table).
+# (after editing bench/METHODS.md or bench/NOTES.md, the hand-written text placed under the table).
 summarize=(python3 bench/summarize.py "$out_file" --command "$command_line" --date "$start_date"
-  --load "$start_load" --wall "$(($(date +%s) - started))" --notes bench/NOTES.md "${pieces[@]}")
+  --load "$start_load" --wall "$(($(date +%s) - started))" --methods bench/METHODS.md --notes bench/NOTES.md
+  "${pieces[@]}")
 printf '#!/bin/sh\n# Rewrites %s from this run'"'"'s saved outputs; run from the source root.\n%s\n' "$out_file" \
   "${summarize[*]@Q}" >"$results/summarize.sh"
 chmod +x "$results/summarize.sh"

@@ -1,15 +1,18 @@
 # SPDX-License-Identifier: Apache-2.0
 # shellcheck shell=bash
-# Shared by run.sh and streams.sh: tool checks, a scratch folder whose
-# processes the EXIT trap stops, a signing key plus bench token, serve-local
-# on a free port, and wrk's "result k=v …" lines (messages.lua).
+# Shared by run.sh, streams.sh and idle.sh: tool checks, the open-file limit
+# raised to the hard limit, a scratch folder whose processes the EXIT trap
+# stops, a signing key plus bench token, private nginx servers, serve-local on
+# a free port, wrk's "result k=v …" lines (messages.lua) and the ledger check.
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
+# shellcheck source=../../scripts/lib/serve_local.sh
 source "$root/scripts/lib/serve_local.sh"
 build_dir=${BUILD_DIR:-build-release}
 [[ $build_dir == /* ]] || build_dir=$root/$build_dir
 CG=${CG:-$build_dir/apps/claudegate/claudegate}
 API_KEY=sk-ant-bench-dummy
+NGINX=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
 
 die() {
   echo "bench/proxy: error: $*" >&2
@@ -23,6 +26,23 @@ need() {
     command -v "$tool" >/dev/null || die "$tool is not installed (scripts/install-deps.sh installs it)"
   done
   [ -x "$CG" ] || die "no claudegate binary at $CG; build first (BUILD_DIR) or set CG"
+}
+
+# Thousands of sockets per process (streams, idle connections): the soft
+# open-file limit goes up to the hard one for this script and what it starts.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+# Fail unless the soft open-file limit allows $1 descriptors in one process.
+need_files() {
+  local limit
+  limit=$(ulimit -n)
+  [ "$limit" = unlimited ] || [ "$limit" -ge "$1" ] ||
+    die "$1 open files needed in one process, the limit is $limit (ulimit -Hn $(ulimit -Hn)); raise it"
+}
+
+# Fail unless nginx is installed.
+need_nginx() {
+  [ -x "$NGINX" ] || die "nginx not found at $NGINX (scripts/install-deps.sh installs nginx-light)"
 }
 
 scratch=$(mktemp -d)
@@ -73,4 +93,63 @@ wrk_result() {
 # Field $2 (e.g. p99_ms) of a "result k=v …" line $1.
 field() {
   tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p"
+}
+
+# Two free loopback ports, held together while chosen so they differ.
+free_ports() {
+  python3 -c 'import socket
+s = [socket.socket() for _ in range(2)]
+for x in s: x.bind(("127.0.0.1", 0))
+print(*(x.getsockname()[1] for x in s))'
+}
+
+# Fill the @NAME@ placeholders of template $1 from "NAME=value" pairs "$@".
+render() {
+  local template=$1 pair args=()
+  shift
+  for pair in "$@"; do args+=(-e "s|@${pair%%=*}@|${pair#*=}|g"); done
+  sed "${args[@]}" "$template"
+}
+
+# nginx keeps root's workers as nobody, who cannot enter the private prefix.
+user_line() {
+  if [ "$(id -u)" = 0 ]; then echo "user $(id -un) $(id -gn);"; fi
+}
+
+# Start a private nginx named $1 serving site $2 with $3 workers; extra
+# NAME=value pairs for the site. Its master's pid goes into server_pids[$1].
+declare -A server_pids
+start_nginx() {
+  local name=$1 site=$2 workers=$3 dir=$scratch/$1
+  shift 3
+  mkdir -p "$dir/tmp"
+  render "$here/$site" "$@" >"$dir/site.conf"
+  render "$here/nginx.conf.in" "USER_LINE=$(user_line)" "WORKERS=$workers" "SITE=$dir/site.conf" \
+    >"$dir/nginx.conf"
+  "$NGINX" -p "$dir/" -c "$dir/nginx.conf" -e "$dir/error.log" &
+  pids+=($!)
+  # shellcheck disable=SC2034 # used by the scripts that source this file
+  server_pids[$name]=$!
+}
+
+# Wait up to 10 s for anything to answer HTTP at $1.
+wait_http() {
+  local i
+  for ((i = 0; i < 100; i++)); do
+    curl -s -o /dev/null --max-time 1 "$1" && return 0
+    sleep 0.1
+  done
+  die "nothing answers at $1"
+}
+
+# Metering check: prints the ledger's request count for sub bench, and fails
+# unless it is between $1 and $2 (default: no upper bound) and every request
+# was charged the canned reply's 42 output tokens.
+check_metering() {
+  "$CG" usage-report --sub bench --format json | python3 -c 'import json, sys
+totals = json.load(sys.stdin)["totals"]
+n, out = totals["requests"], totals["output_tokens"]
+print(n)
+low, high = int(sys.argv[1]), int(sys.argv[2] or n)
+sys.exit(0 if low <= n <= high and out == 42 * n else 1)' "$1" "${2:-}"
 }

@@ -5,7 +5,9 @@
 # through a plain nginx reverse proxy (proxy_pass, upstream keep-alive) and
 # through serve-local with token verification, quota reserve/settle and usage
 # metering all on. Prints a markdown table and, for bench/summarize.py, RESULT
-# lines with serve-local's throughput and p99 next to nginx's.
+# lines with serve-local's throughput, p99 and CPU time per request next to
+# nginx's (issue #16 targets 1-3), and checks that the ledger holds every
+# request serve-local answered.
 #
 # Usage: bench/proxy/run.sh [SECONDS] [CONNECTIONS[,CONNECTIONS…]] [THREADS]
 #   defaults 10 s per line, 32 and 64 connections, 2 wrk threads.
@@ -25,58 +27,11 @@ source "$(dirname "$0")/common.sh"
 seconds=${1:-10}
 conn_list=${2:-32,64}
 threads=${3:-2}
-NGINX=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
 WARMUP=${WARMUP:-2}
 PROXY_WORKERS=${PROXY_WORKERS:-auto}
 PROFILE_SECONDS=${PROFILE_SECONDS:-0}
 need wrk curl python3
-[ -x "$NGINX" ] || die "nginx not found at $NGINX (scripts/install-deps.sh installs nginx-light)"
-
-# Two free loopback ports, held together while chosen so they differ.
-free_ports() {
-  python3 -c 'import socket
-s = [socket.socket() for _ in range(2)]
-for x in s: x.bind(("127.0.0.1", 0))
-print(*(x.getsockname()[1] for x in s))'
-}
-
-# Fill the @NAME@ placeholders of template $1 from "NAME=value" pairs "$@".
-render() {
-  local template=$1 pair args=()
-  shift
-  for pair in "$@"; do args+=(-e "s|@${pair%%=*}@|${pair#*=}|g"); done
-  sed "${args[@]}" "$template"
-}
-
-# nginx keeps root's workers as nobody, who cannot enter the private prefix.
-user_line() {
-  if [ "$(id -u)" = 0 ]; then echo "user $(id -un) $(id -gn);"; fi
-}
-
-# Start a private nginx named $1 serving site $2 with $3 workers; extra
-# NAME=value pairs for the site. Its master's pid goes into server_pids[$1].
-declare -A server_pids
-start_nginx() {
-  local name=$1 site=$2 workers=$3 dir=$scratch/$1
-  shift 3
-  mkdir -p "$dir/tmp"
-  render "$here/$site" "$@" >"$dir/site.conf"
-  render "$here/nginx.conf.in" "USER_LINE=$(user_line)" "WORKERS=$workers" "SITE=$dir/site.conf" \
-    >"$dir/nginx.conf"
-  "$NGINX" -p "$dir/" -c "$dir/nginx.conf" -e "$dir/error.log" &
-  pids+=($!)
-  server_pids[$name]=$!
-}
-
-# Wait up to 10 s for anything to answer HTTP at $1.
-wait_http() {
-  local i
-  for ((i = 0; i < 100; i++)); do
-    curl -s -o /dev/null --max-time 1 "$1" && return 0
-    sleep 0.1
-  done
-  die "nothing answers at $1"
-}
+need_nginx
 
 # One request like wrk's to $1: must be 200 with a usage block; $2 = header it must carry.
 probe() {
@@ -112,21 +67,25 @@ cpu_ms() {
 }
 
 # wrk at $2 connections against $1 (served by process $3) after a warm-up;
-# prints wrk's "result …" line plus listen_drops=N (listen-queue drops) and
-# cpu_us=N (the server's CPU time per answered request) for the measurement.
+# prints wrk's "result …" line plus listen_drops=N (listen-queue drops),
+# cpu_ms=N and cpu_us=N (the server's CPU time, and per answered request) for
+# the measurement, and warm_requests=N (the warm-up's answered requests).
 measure() {
-  local drops cpu line
-  wrk_result "$1" "$threads" "$2" "$WARMUP" >/dev/null
+  local drops cpu line warm
+  warm=$(wrk_result "$1" "$threads" "$2" "$WARMUP")
   drops=$(listen_drops)
   cpu=$(cpu_ms "$3")
   line=$(wrk_result "$1" "$threads" "$2" "$seconds")
   cpu=$(($(cpu_ms "$3") - cpu))
   local answered
   answered=$(field "$line" requests)
-  echo "$line listen_drops=$(($(listen_drops) - drops)) cpu_us=$((cpu * 1000 / (answered > 0 ? answered : 1)))"
+  echo "$line listen_drops=$(($(listen_drops) - drops)) cpu_ms=$cpu" \
+    "cpu_us=$(awk -v c="$cpu" -v n="$answered" 'BEGIN { printf "%.1f", 1000 * c / (n > 0 ? n : 1) }')" \
+    "warm_requests=$(field "$warm" requests)"
 }
 
 declare -A results
+profiled=0
 failed=0
 record() {
   local key=$1 line=$2
@@ -146,15 +105,23 @@ table_row() {
 }
 
 # serve-local against the nginx proxy at $1 connections: RESULT lines for
-# bench/summarize.py (throughput as a percentage of nginx's, p99 difference).
+# bench/summarize.py (throughput as a percentage of nginx's, p99 difference,
+# CPU time per request as a multiple of nginx's: all of the nginx proxy's
+# processes, master and workers, against serve-local's one process).
 result_lines() {
   local conns=$1 sl=${results[serve-local:$1]} ng=${results[nginx-proxy:$1]}
   awk -v c="$conns" -v sr="$(field "$sl" rps)" -v nr="$(field "$ng" rps)" \
-    -v sp="$(field "$sl" p99_ms)" -v np="$(field "$ng" p99_ms)" 'BEGIN {
+    -v sp="$(field "$sl" p99_ms)" -v np="$(field "$ng" p99_ms)" \
+    -v sc="$(field "$sl" cpu_ms)" -v sn="$(field "$sl" requests)" \
+    -v nc="$(field "$ng" cpu_ms)" -v nn="$(field "$ng" requests)" 'BEGIN {
       printf "RESULT proxy.rps.%s %.1f %% \"serve-local %.0f req/s\" \"nginx proxy_pass %.0f req/s\"\n", c,
         100 * sr / nr, sr, nr
       printf "RESULT proxy.p99.%s %.3f ms \"serve-local p99 %.3f ms\" \"nginx proxy_pass p99 %.3f ms\"\n", c,
         sp - np, sp, np
+      su = 1000 * sc / (sn > 0 ? sn : 1); nu = 1000 * nc / (nn > 0 ? nn : 1); ratio = (nu > 0 ? su / nu : 999)
+      printf "RESULT proxy.cpu.%s %.2f × \"serve-local %.1f µs CPU per request (%d ms / %d requests)\"" \
+        " \"nginx proxy_pass %.1f µs CPU per request (master + workers, %d ms / %d requests)\"\n", c,
+        ratio, su, sc, sn, nu, nc, nn
     }'
 }
 
@@ -174,7 +141,7 @@ profile_sqlite() {
   perf record -q -e cpu-clock -F 999 -g -p "$SERVE_PID" -o "$data" -- sleep "$PROFILE_SECONDS" \
     2>"$scratch/perf.err" &
   local perf_pid=$!
-  wrk_result "$SERVE_URL" "$threads" "$conns" "$PROFILE_SECONDS" >/dev/null
+  profiled=$(field "$(wrk_result "$SERVE_URL" "$threads" "$conns" "$PROFILE_SECONDS")" requests)
   if ! wait "$perf_pid"; then
     echo "- SQLite share not measured: perf record failed: $(head -c 300 "$scratch/perf.err")"
     return 0
@@ -201,17 +168,6 @@ profile_sqlite() {
   echo "- where serve-local's CPU time goes in that profile (shared object: self %, with callees %):" \
     "$(awk '/^ +[0-9.]+%/ && n++ < 8 { printf "%s%s %s / %s", sep, $3, $2, $1; sep = "; " }' "$scratch/perf.txt")"
   echo "RESULT store.sqlite_share $self % \"${self}% self, with callees ${children}, ${samples:-0} samples\" \"-\""
-}
-
-# Metering check: prints the ledger's request count for sub bench, and fails
-# unless it covers the $1 requests wrk saw answered and every one was charged
-# the canned reply's 42 output tokens.
-check_metering() {
-  "$CG" usage-report --sub bench --format json | python3 -c 'import json, sys
-totals = json.load(sys.stdin)["totals"]
-n, out = totals["requests"], totals["output_tokens"]
-print(n)
-sys.exit(0 if n >= int(sys.argv[1]) and out == 42 * n else 1)' "$1"
 }
 
 read -r up_port proxy_port < <(free_ports)
@@ -255,11 +211,19 @@ echo
 for conns in "${conn_counts[@]}"; do result_lines "$conns"; done
 [ "$PROFILE_SECONDS" = 0 ] || profile_sqlite "${conn_counts[-1]}"
 stop_serve_local
-answered=0
+# Every request serve-local answered must be in the ledger: the probe, the
+# warm-ups, the measured lines and the profile's line as wrk counted them, plus
+# at most one request per connection that each wrk run left in flight.
+answered=$((1 + profiled))
+in_flight=$((PROFILE_SECONDS == 0 ? 0 : ${conn_counts[-1]}))
 for conns in "${conn_counts[@]}"; do
-  answered=$((answered + $(field "${results[serve-local:$conns]}" requests)))
+  line=${results[serve-local:$conns]}
+  answered=$((answered + $(field "$line" warm_requests) + $(field "$line" requests)))
+  in_flight=$((in_flight + 2 * conns))
 done
-metered=$(check_metering "$answered") || die "serve-local metered ${metered:-?} requests, fewer than" \
-  "the $answered measured or without the upstream's usage"
-echo "- serve-local metered $metered requests (probe, warm-ups, $answered measured), 42 output tokens each"
+metered=$(check_metering "$answered" $((answered + in_flight))) ||
+  die "serve-local metered ${metered:-?} requests, not the $answered answered (+ up to $in_flight in flight)" \
+    "or not each with the upstream's usage"
+echo "- serve-local metered $metered requests, every one it answered (probe, warm-ups, measured lines," \
+  "profile: $answered, + up to $in_flight in flight when wrk stopped), 42 output tokens each"
 [ "$failed" = 0 ] || die "some requests failed (non-2xx or socket errors above)"
