@@ -126,7 +126,8 @@ void setup_serve_local(CLI::App& app, Context& ctx) {
                   "file holding the Anthropic API key (mode 0600; default: env ANTHROPIC_API_KEY)");
   cmd->add_flag("--mock-upstream", opt->mock_upstream,
                 "answer with the built-in mock Claude (no key needed)");
-  cmd->add_option("--threads", opt->threads, "io threads, each serving its own connections (default: one per core)")
+  cmd->add_option("--threads", opt->threads,
+                  "io threads, each serving its own connections (default: one per core)")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--body-limit", opt->body_limit, "largest request body in bytes (default 32 MiB)")
       ->check(CLI::PositiveNumber);

@@ -234,6 +234,13 @@ TEST_CASE("ledger writer: a failing store keeps the rows queued, says so, and wr
   CHECK_FALSE(writer.flush());
   CHECK(writer.failing());
   CHECK(writer.waiting() == 20);
+  const auto reported = [&] {
+    const std::lock_guard lock(seen_mutex);
+    return !failures.empty();
+  };
+  for (int i = 0; i < 400 && !reported(); ++i) { // reported by the writer's thread, maybe just after flush
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
   {
     const std::lock_guard lock(seen_mutex);
     REQUIRE_FALSE(failures.empty());
