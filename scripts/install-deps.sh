@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 # Install the Debian packages a command needs, and only those:
 #   scripts/install-deps.sh build     compiler, CMake, Ninja and the libraries (doctest too: tests build by default)
-#   scripts/install-deps.sh test      build + what the tests run: Python with PyJWT, curl, sqlite3, groff,
+#   scripts/install-deps.sh test      build + what the tests run: Python with PyJWT, curl, sqlite3, PostgreSQL, groff,
 #                                     shells for the completion tests, clang-format, Node.js and npm
 #   scripts/install-deps.sh fuzz      build + clang 16 and libFuzzer
 #   scripts/install-deps.sh bench     build + nginx and wrk (the proxy benchmark's references)
@@ -15,8 +15,8 @@ set -euo pipefail
 build=(g++ cmake ninja-build pkg-config git ccache
   libssl-dev openssl libsqlite3-dev
   libcli11-dev libfmt-dev nlohmann-json3-dev libtomlplusplus-dev doctest-dev
-  libboost1.81-dev)
-test=(sqlite3 python3 python3-jwt python3-cryptography curl clang-format
+  libboost1.81-dev libpq-dev)
+test=(sqlite3 postgresql python3 python3-jwt python3-cryptography curl clang-format
   groff man-db zsh fish tmux) # man page lint, completion tests
 fuzz=(clang-16 libclang-rt-16-dev) # clang 14 cannot compile libstdc++ 12's <expected>
 bench=(nginx-light wrk python3 curl)

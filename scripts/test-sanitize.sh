@@ -8,9 +8,11 @@
 # run halts on the first error with exit code 86, which no test expects.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib/test_postgres.sh
 scripts/install-deps.sh test
 build_dir=${BUILD_DIR:-build-asan}
 BUILD_DIR=$build_dir PRESET=asan scripts/build.sh "$@" # CMakePresets.json "asan"
 export ASAN_OPTIONS="halt_on_error=1:exitcode=86:detect_leaks=1:abort_on_error=0:check_initialization_order=1:strict_init_order=1:detect_stack_use_after_return=1"
 export UBSAN_OPTIONS="halt_on_error=1:exitcode=86:print_stacktrace=1"
+start_test_postgres
 ctest --test-dir "$build_dir" --output-on-failure -j "$(nproc)"

@@ -6,6 +6,8 @@
 # fail when CI is set.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib/test_postgres.sh
 scripts/install-deps.sh test
 PRESET=ci scripts/build.sh "$@"
+start_test_postgres
 ctest --test-dir "${BUILD_DIR:-build}" --output-on-failure -j "$(nproc)"
