@@ -4,6 +4,7 @@
 #include "claudegate/base/clock.hpp"
 #include "claudegate/base/errors.hpp"
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -58,6 +59,13 @@ public:
   // A number that changes whenever a revocation is written (by any process):
   // results of find_revocation stay true while it stays the same. Fails with storage.
   virtual Result<std::int64_t> revocation_epoch() = 0;
+
+  // Wait at most `timeout` for a revocation written by any process, and
+  // say whether one was pushed (true: revocation_epoch has likely moved).
+  // A backend without push (SQLite) sleeps `timeout` and gives false;
+  // PostgreSQL listens (LISTEN/NOTIFY) on this object's own connection.
+  // Callers poll revocation_epoch after each wait either way. Fails with storage.
+  virtual Result<bool> wait_for_revocation(std::chrono::milliseconds timeout);
 
   // Every revocation, newest first.
   virtual Result<std::vector<Revocation>> list_revocations() = 0;
