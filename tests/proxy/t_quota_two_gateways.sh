@@ -25,24 +25,7 @@ BASE_A=$BASE PID_A=$SERVER_PID
 start_server --mock-upstream
 BASE_B=$BASE PID_B=$SERVER_PID
 
-"$PY" - "$BASE_A" "$BASE_B" "$TOKEN" "$MSG" >"$SCRATCH/statuses" <<'EOF'
-import sys, urllib.request, urllib.error
-from concurrent.futures import ThreadPoolExecutor
-bases, token, body = sys.argv[1:3], sys.argv[3], sys.argv[4].encode()
-def one(i):
-    req = urllib.request.Request(bases[i % 2] + "/v1/messages", data=body, method="POST",
-                                 headers={"x-api-key": token, "content-type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=60) as res:
-            return res.status
-    except urllib.error.HTTPError as e:
-        return e.code
-    except Exception as e:
-        return "error:%s" % e
-with ThreadPoolExecutor(max_workers=300) as pool:
-    for status in pool.map(one, range(300)):
-        print(status)
-EOF
+"$PY" "$PROXY_DIR/concurrent_posts.py" 300 "$TOKEN" "$MSG" "$BASE_A" "$BASE_B" >"$SCRATCH/statuses"
 ok=$(grep -c '^200$' "$SCRATCH/statuses" || true)
 limited=$(grep -c '^429$' "$SCRATCH/statuses" || true)
 [ $((ok + limited)) = 300 ] || fail "unexpected statuses: $(sort "$SCRATCH/statuses" | uniq -c | tr '\n' ' ')"
