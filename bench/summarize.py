@@ -13,7 +13,8 @@ markdown; text: shown in a code block) and its exit status. A benchmark reports 
 it is measured against and the goal it must meet (numbered by area: 1 verify, 2 verify --batch,
 3 issue, 4 proxy throughput and latency, 5 streams, 6 store, 7 cold start; then 16.N, the targets
 table of issue #16, some reading the same RESULT as an older row with the issue's goal; its
-targets 7 and 8 are tests, not rows). A target with no
+targets 7 and 8 are tests, not rows; then 17.N, issue #17's benchmarks of replicas on PostgreSQL,
+whose other targets are tests). A target with no
 RESULT line, or whose benchmark exited non-zero, is "failed" (a target without a numeric goal whose
 benchmark succeeded but printed nothing is "not measured"). Exits 1 when a row failed.
 """
@@ -69,6 +70,10 @@ TARGETS = [
      ">=", 10000, "connections"),
     ("idle.healthz", "16.6 `/healthz` probes answered while the idle connections are held", "idle", ">=", 100,
      "%"),
+    ("replicas.rps.32", "17.1 throughput of 2 serve-local on one PostgreSQL / 1 serve-local on SQLite, 32 "
+     "connections, every request verified, quota-leased and metered", "replicas", ">=", 80, "%"),
+    ("replicas.report", "17.2 `usage-report` over 1 000 000 ledger rows on PostgreSQL (worst listed form)",
+     "replicas", "<", 500, "ms"),
 ]
 
 OPS = {">=": lambda a, b: a >= b, "<=": lambda a, b: a <= b, "<": lambda a, b: a < b}

@@ -6,7 +6,8 @@
 # the date, one table with a row per target (bench/summarize.py, from the
 # benchmarks' RESULT lines) and then the benchmarks' own tables. About 10
 # minutes on 2 cores, 3 of them the proxy pieces (run.sh, streams.sh,
-# idle.sh). A benchmark that fails marks its rows "failed"; the file is still
+# idle.sh), 1 the replicas on PostgreSQL (bench/replicas/run.sh). A
+# benchmark that fails marks its rows "failed"; the file is still
 # written and the script exits 1. Each piece's output and the log stay in
 # $BUILD_DIR/bench-results/.
 #
@@ -107,6 +108,7 @@ piece proxy md env BUILD_DIR="$BUILD_DIR" PROFILE_SECONDS=5 bench/proxy/run.sh "
   "${PROXY_CONNS:-32,64}"
 piece streams md env BUILD_DIR="$BUILD_DIR" bench/proxy/streams.sh "${STREAMS:-9000}"
 piece idle md env BUILD_DIR="$BUILD_DIR" bench/proxy/idle.sh "${IDLE:-10000}" "${PROXY_SECONDS:-8}"
+piece replicas md env BUILD_DIR="$BUILD_DIR" bench/replicas/run.sh "${PROXY_SECONDS:-8}" 32 "$store_rows"
 
 # The summary, also kept as a script that rewrites it from the saved outputs
 # (after editing bench/METHODS.md or bench/NOTES.md, the hand-written text placed under the table).

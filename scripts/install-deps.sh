@@ -19,7 +19,7 @@ build=(g++ cmake ninja-build pkg-config git ccache
 test=(sqlite3 postgresql python3 python3-jwt python3-cryptography curl clang-format
   groff man-db zsh fish tmux) # man page lint, completion tests
 fuzz=(clang-16 libclang-rt-16-dev) # clang 14 cannot compile libstdc++ 12's <expected>
-bench=(nginx-light wrk python3 curl)
+bench=(nginx-light wrk python3 curl postgresql) # postgresql: bench/replicas
 demo=(python3 curl)
 
 usage() {
