@@ -20,6 +20,7 @@
 # Exits 1 when a measured request was not a 2xx or hit a socket error, when a
 # ledger misses requests, or when usage-report's totals differ from SQL's.
 set -euo pipefail
+# shellcheck source=../proxy/common.sh
 source "$(dirname "$0")/../proxy/common.sh"
 seconds=${1:-8}
 conns=${2:-32}

@@ -42,7 +42,7 @@ DANA=$("$CG" issue --sub dana --plan team)
 
 step "three serve-local on the same database"
 GATEWAYS=()
-for i in 1 2 3; do
+for _ in 1 2 3; do
   start_gateway
   GATEWAYS+=("$GATEWAY")
 done
