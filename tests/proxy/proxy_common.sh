@@ -5,13 +5,15 @@
 source "$(dirname "$0")/../cli/common.sh"
 source "$(dirname "$0")/../../scripts/lib/serve_local.sh"
 command -v curl >/dev/null || { echo "SKIPPED: curl not installed"; exit 77; }
-command -v sqlite3 >/dev/null || { echo "SKIPPED: sqlite3 not installed"; exit 77; }
+if [ "$STORE_BACKEND" = sqlite ]; then
+  command -v sqlite3 >/dev/null || { echo "SKIPPED: sqlite3 not installed"; exit 77; }
+fi
 
 PROXY_DIR=$(cd "$(dirname "$0")" && pwd)
 PIDS=()
 cleanup() {
   for pid in "${PIDS[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
-  rm -rf "$SCRATCH"
+  cleanup_scratch
 }
 trap cleanup EXIT
 
@@ -97,8 +99,8 @@ expect_envelope() {
   expect_contains "$(json_get "$BODY" 'd["request_id"]')" "req_"
 }
 
-# SQL over the store.
-ledger() { sqlite3 "$CLAUDEGATE_HOME/claudegate.db" "$1"; }
+# SQL over the store (either backend: store_sql).
+ledger() { store_sql "$1"; }
 
 # Wait (up to 10 s) until the ledger holds at least $1 rows matching SQL
 # condition $2 (default: any): a stream is settled only after its last byte
