@@ -5,7 +5,8 @@
 //
 //   bench_report [ROWS]                     seed ROWS (default 1000000) into a scratch store, time
 //   bench_report --ledger FILE              time over FILE, seeded earlier by --seed-direct
-//   bench_report --seed-store FILE ROWS     seed FILE through Store::settle (the gateway's path); for tests
+//   bench_report --seed-store STORE ROWS    seed STORE (a file or postgresql:// URI, as --db) through
+//                                           Store::settle (the gateway's path); for tests
 //   bench_report --seed-direct FILE ROWS    seed FILE with INSERTs in one transaction (see seed_direct),
 //   printing
 //                                           its rate next to Store::settle's
@@ -13,6 +14,7 @@
 // Rows are deterministic for a given ROWS and UTC day: 200 subjects, 4 models,
 // spread over the 30 days ending now.
 #include <claudegate/base/duration.hpp>
+#include <claudegate/store/open.hpp>
 #include <claudegate/store/report.hpp>
 #include <claudegate/store/sqlite.hpp>
 #include <claudegate/store/store.hpp>
@@ -144,8 +146,13 @@ std::unique_ptr<store::Store> open_store(const std::filesystem::path& path) {
 }
 
 // The gateway's own path: one Store::settle (one durable transaction) per request.
-double seed_store(const std::filesystem::path& path, std::int64_t rows, UnixSeconds now) {
-  auto store = open_store(path);
+double seed_store(const std::string& location, std::int64_t rows, UnixSeconds now) {
+  auto where = store::parse_store_location(location);
+  auto opened = where ? store::open_store(*where) : propagate(where);
+  if (!opened) {
+    die(opened.error().message);
+  }
+  auto store = std::move(*opened);
   LedgerRows source(now, rows);
   const auto start = SteadyClock::now();
   for (std::int64_t i = 0; i < rows; ++i) {

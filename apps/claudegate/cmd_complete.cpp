@@ -189,11 +189,13 @@ std::vector<std::string> plan_names(Context& ctx) {
   return names;
 }
 
-// Subjects or models seen in the usage ledger; never creates a store to find none.
+// Subjects or models seen in the usage ledger; never creates a SQLite file
+// to find none (a PostgreSQL store is asked: its database exists already).
 std::vector<std::string> ledger_names(Context& ctx, store::GroupBy by) {
-  auto paths = ctx.paths();
+  const auto location = ctx.store_location();
   std::error_code ec;
-  if (!paths || !std::filesystem::exists(paths->db, ec)) {
+  if (!location ||
+      (location->backend == store::StoreLocation::Backend::sqlite && !std::filesystem::exists(location->path, ec))) {
     return {};
   }
   auto store = ctx.store();

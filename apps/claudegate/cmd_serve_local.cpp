@@ -75,11 +75,12 @@ Result<proxy::ServeOptions> serve_options(const ServeLocalOptions& opt, const co
   return out;
 }
 
-void announce(const proxy::ServeOptions& options, int port) {
+void announce(const proxy::ServeOptions& options, int port, const std::string& store) {
   const bool v6 = options.host.find(':') != std::string::npos;
   const std::string host = v6 ? "[" + options.host + "]" : options.host;
   const std::string upstream = options.mode == proxy::UpstreamMode::mock ? "mock" : options.upstream;
   fmt::print(stderr, "claudegate: serving on http://{}:{} (upstream: {})\n", host, port, upstream);
+  fmt::print(stderr, "claudegate: store: {}\n", store);
   if (!options.jwks_url.empty()) {
     fmt::print(stderr, "claudegate: also accepting tokens of issuer {} (keys: {}; default plan {})\n",
                options.jwks_issuer, options.jwks_url, options.jwks_plan);
@@ -92,8 +93,9 @@ ExitCode run_serve_local(const ServeLocalOptions& opt, Context& ctx) {
   auto options = cfg ? serve_options(opt, **cfg) : propagate(cfg);
   auto paths = options ? ctx.paths_created() : propagate(options);
   auto store = paths ? ctx.store() : propagate(paths);
-  if (!store) {
-    return ctx.report(store.error());
+  auto location = store ? ctx.store_location() : propagate(store);
+  if (!location) {
+    return ctx.report(location.error());
   }
   // Reservations of a gateway that crashed mid-request would hold quota forever.
   if (auto released = (*store)->release_orphaned(store::owner_may_be_alive); released && *released > 0) {
@@ -101,7 +103,7 @@ ExitCode run_serve_local(const ServeLocalOptions& opt, Context& ctx) {
                *released);
   }
   const proxy::ServeResources resources{**cfg, paths->keys_dir, **store, ctx.clock(), ctx.random()};
-  auto served = proxy::run_server(*options, resources, [&](int port) { announce(*options, port); });
+  auto served = proxy::run_server(*options, resources, [&](int port) { announce(*options, port, location->display()); });
   if (!served) {
     return ctx.report(served.error());
   }

@@ -86,14 +86,15 @@ claims::VerifyPolicy make_policy(const VerifyOptions& opt, const config::Config&
 }
 
 // The store for the revocation checks, opened by each thread on its first
-// use; no store file yet means nothing was ever revoked.
+// use; no SQLite file yet means nothing was ever revoked. The location is
+// read here, once, not by the threads (the context is not theirs to share);
+// an error in it is reported only if a thread needs the store.
 batch_verify::StoreOpener store_opener(Context& ctx) {
-  return [&ctx]() -> Result<std::unique_ptr<store::Store>> {
-    auto paths = ctx.paths();
-    if (!paths) {
-      return propagate(paths);
+  return [location = ctx.store_location()]() -> Result<std::unique_ptr<store::Store>> {
+    if (!location) {
+      return propagate(location);
     }
-    return batch_verify::open_existing_sqlite(paths->db);
+    return batch_verify::open_existing(*location);
   };
 }
 

@@ -2,7 +2,6 @@
 #include "context.hpp"
 
 #include <claudegate/base/fs.hpp>
-#include <claudegate/store/sqlite.hpp>
 
 #include <fmt/core.h>
 
@@ -14,7 +13,9 @@ namespace claudegate::app {
 void Context::setup_global_options(CLI::App& app) {
   app.add_option("--home", m_overrides.home, "claudegate home folder (keys/, claudegate.db, claudegate.toml)")
       ->envname("CLAUDEGATE_HOME");
-  app.add_option("--db", m_overrides.db, "SQLite store file (default: HOME/claudegate.db)")
+  app.add_option("--db", m_overrides.db,
+                 "the store: a SQLite file, sqlite:PATH, or a postgresql:// URI for replicas sharing one "
+                 "database (default: the config's store, else HOME/claudegate.db)")
       ->envname("CLAUDEGATE_DB");
   app.add_option("--config", m_overrides.config, "config file (default: HOME/claudegate.toml)")
       ->envname("CLAUDEGATE_CONFIG");
@@ -68,15 +69,44 @@ Result<keyring::Keyring> Context::keyring() {
   return keyring::Keyring::open(paths->keys_dir, m_clock.now());
 }
 
+Result<store::StoreLocation> Context::store_location() {
+  auto paths = this->paths();
+  if (!paths) {
+    return propagate(paths);
+  }
+  if (paths->db_explicit) {
+    return store::parse_store_location(paths->db);
+  }
+  auto cfg = config();
+  if (!cfg) {
+    return propagate(cfg);
+  }
+  if ((*cfg)->store.empty()) {
+    return store::parse_store_location(paths->db);
+  }
+  auto location = store::parse_store_location((*cfg)->store);
+  if (!location) {
+    return fail(location.error().code, fmt::format("the store key of {}: {}", paths->config.string(),
+                                                   location.error().message));
+  }
+  return location;
+}
+
 Result<store::Store*> Context::store() {
   if (m_store) {
     return m_store.get();
   }
-  auto paths = paths_created();
-  if (!paths) {
-    return propagate(paths);
+  auto location = store_location();
+  if (!location) {
+    return propagate(location);
   }
-  auto opened = store::open_sqlite(paths->db);
+  // A SQLite file in the home needs the home; a database server does not.
+  if (location->backend == store::StoreLocation::Backend::sqlite) {
+    if (auto created = paths_created(); !created) {
+      return propagate(created);
+    }
+  }
+  auto opened = store::open_store(*location);
   if (!opened) {
     return propagate(opened);
   }

@@ -8,6 +8,7 @@
 #include <claudegate/base/home.hpp>
 #include <claudegate/base/json.hpp>
 #include <claudegate/jose/keyring.hpp>
+#include <claudegate/store/open.hpp>
 #include <claudegate/store/store.hpp>
 
 #include <CLI/CLI.hpp>
@@ -40,8 +41,13 @@ public:
   // The keyring in the home's keys/ folder at the current time.
   Result<keyring::Keyring> keyring();
 
-  // The store (SQLite at the home's db path), opened on first use; creates
-  // the home when missing.
+  // Where the store lives: --db / CLAUDEGATE_DB, else the config's store
+  // key, else HOME/claudegate.db (SQLite). Fails with config on a
+  // malformed location (shown with any password masked).
+  Result<store::StoreLocation> store_location();
+
+  // The store at store_location(), opened on first use; creates the home
+  // when missing and the store is a SQLite file.
   Result<store::Store*> store();
 
   // Report `error` on stderr, as "claudegate: error: …" (or, when `format`

@@ -190,6 +190,7 @@ const std::vector<Entry<Config>>& root_entries() {
       entry("family_ttl", &Config::family_ttl, Duration{1}, "absolute lifetime of a refresh family"),
       entry("leeway", &Config::leeway, Duration{0}, "clock skew allowed"),
       entry("max_access_ttl", &Config::max_access_ttl, Duration{1}, "longest access token lifetime"),
+      entry("store", &Config::store, Text{}, "the store: a file, sqlite:PATH or postgresql:// URI (--db)"),
       entry("serve", &Config::serve, SubTable<ServeConfig>{"serve", serve_entries}, "serve-local's settings"),
       entry("plans", &Config::plans, PlanTables{}, "[plans.NAME] tables add plans or change built-in ones"),
       entry("access", &Config::access, SubTable<AccessConfig>{"access", access_entries},

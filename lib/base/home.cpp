@@ -54,7 +54,8 @@ Result<HomePaths> resolve(const Overrides& overrides) {
   }
   paths.keys_dir = paths.home / "keys";
   const auto db = given(overrides.db);
-  paths.db = db ? std::filesystem::path(*db) : paths.home / "claudegate.db";
+  paths.db = db ? *db : (paths.home / "claudegate.db").string();
+  paths.db_explicit = db.has_value();
   const auto config = given(overrides.config);
   paths.config = config ? std::filesystem::path(*config) : paths.home / "claudegate.toml";
   paths.config_explicit = config.has_value();

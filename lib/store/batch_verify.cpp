@@ -2,6 +2,7 @@
 #include "claudegate/store/batch_verify.hpp"
 
 #include "claudegate/jose/jws.hpp"
+#include "claudegate/store/open.hpp"
 #include "claudegate/store/revocation.hpp"
 #include "claudegate/store/sqlite.hpp"
 
@@ -127,6 +128,13 @@ Result<std::unique_ptr<store::Store>> open_existing_sqlite(const std::filesystem
     return nullptr;
   }
   return store::open_sqlite(db);
+}
+
+Result<std::unique_ptr<store::Store>> open_existing(const store::StoreLocation& location) {
+  if (location.backend == store::StoreLocation::Backend::sqlite) {
+    return open_existing_sqlite(location.path);
+  }
+  return store::open_store(location);
 }
 
 Result<store::RevocationStore*> LazyStore::get() {

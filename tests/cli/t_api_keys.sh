@@ -7,8 +7,11 @@
 # retires the old key at the end of the overlap; `revoke --api-key ID`
 # revokes (idempotent); the store holds no secret; bad usage is exit 2 and
 # an unknown id exit 3.
+# store-backends: sqlite postgresql
 source "$(dirname "$0")/common.sh"
-command -v sqlite3 >/dev/null || { echo "SKIPPED: sqlite3 not installed"; exit 77; }
+if [ "$STORE_BACKEND" = sqlite ]; then
+  command -v sqlite3 >/dev/null || { echo "SKIPPED: sqlite3 not installed"; exit 77; }
+fi
 
 id_of() { local rest=${1#cgk_}; echo "${rest%%_*}"; }
 secret_of() { local rest=${1#cgk_}; echo "${rest#*_}"; }
@@ -34,7 +37,7 @@ expect_exit 0 "$CG" revoke --list
 expect_contains "$OUT" "$ID"
 expect_contains "$OUT" billing-svc
 expect_contains "$OUT" active
-HASH=$(sqlite3 "$CLAUDEGATE_HOME/claudegate.db" "select secret_hash from api_keys where id='$ID'")
+HASH=$(store_sql "select secret_hash from api_keys where id='$ID'")
 [ -n "$HASH" ] || fail "no stored hash for $ID"
 expect_not_contains "$OUT" "$SECRET"
 expect_not_contains "$OUT" "$HASH"
@@ -74,11 +77,12 @@ expect_exit 0 "$CG" revoke --list --json
   || fail "successor not active: $OUT"
 expect_exit 5 "$CG" issue --api-key --rotate "$ID"
 expect_contains "$ERR" revoked
-[ "$(sqlite3 "$CLAUDEGATE_HOME/claudegate.db" "select count(*) from audit_events where detail like '%$ID%'")" -ge 1 ] \
+[ "$(store_sql "select count(*) from audit_events where detail like '%$ID%'")" -ge 1 ] \
   || fail "revocation not audited"
 
 # The store holds hashes only.
-DUMP=$(sqlite3 "$CLAUDEGATE_HOME/claudegate.db" .dump)
+DUMP=$(store_dump)
+expect_contains "$DUMP" "$NEW_ID"
 for key in "$KEY" "$JSON_KEY" "$NEW_KEY"; do
   case "$DUMP" in *"$(secret_of "$key")"*) fail "a key's secret is in the store" ;; esac
 done

@@ -2,6 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 # Refresh families: R0 → R1 → R2 rotate; presenting R0 again exits 6 and revokes
 # the family, after which R2 and the family's access tokens are rejected (exit 5).
+# store-backends: sqlite postgresql
 source "$(dirname "$0")/common.sh"
 expect_exit 0 "$CG" keygen
 
@@ -14,9 +15,14 @@ expect_exit 0 "$CG" verify "$A0"
 [ "$(json_get "$OUT" 'd["fid"]')" = "$FID" ] || fail "access token lacks fid: $OUT"
 
 # Only the hash is stored, never the token.
-db=$CLAUDEGATE_HOME/claudegate.db
-[ "$(mode_of "$db")" = 600 ] || fail "store mode $(mode_of "$db")"
-! grep -qa "${R0#cgr_}" "$db" "$db-wal" 2>/dev/null || fail "refresh token stored in clear"
+if [ "$STORE_BACKEND" = sqlite ]; then
+  db=$CLAUDEGATE_HOME/claudegate.db
+  [ "$(mode_of "$db")" = 600 ] || fail "store mode $(mode_of "$db")"
+  ! grep -qa "${R0#cgr_}" "$db" "$db-wal" 2>/dev/null || fail "refresh token stored in clear"
+fi
+dump=$(store_dump)
+expect_contains "$dump" "$FID"
+expect_not_contains "$dump" "${R0#cgr_}"
 
 expect_exit 0 "$CG" issue --refresh-token "$R0" --json
 A1=$(json_get "$OUT" 'd["access_token"]'); R1=$(json_get "$OUT" 'd["refresh_token"]')

@@ -4,6 +4,7 @@
 # (revoked, naming the subject), revoke --sub says how many families it
 # stopped (text and --json), other subjects' families keep rotating, and a
 # family begun after the cut-off works.
+# store-backends: sqlite postgresql
 source "$(dirname "$0")/common.sh"
 expect_exit 0 "$CG" keygen
 

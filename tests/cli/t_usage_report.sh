@@ -2,7 +2,9 @@
 # SPDX-License-Identifier: Apache-2.0
 # usage-report: an empty ledger is an empty table (exit 0); bad flags exit 2;
 # on a ledger seeded through Store::settle, totals, grouped rows and quotas
-# equal an independent sqlite3 query over the same file.
+# equal an independent SQL query over the same store (sqlite3 or psql: a
+# plain GROUP BY over the ledger table).
+# store-backends: sqlite postgresql
 source "$(dirname "$0")/common.sh"
 
 # ---- empty ledger: fresh home, every format --------------------------------
@@ -41,12 +43,26 @@ if [ ! -x "$SEED" ]; then
   echo "SKIPPED: seeding needs bench_report (cmake --build BUILD --target bench_report)"
   exit 77
 fi
-export CLAUDEGATE_DB=$SCRATCH/ledger.db
+if [ "$STORE_BACKEND" = sqlite ]; then
+  export CLAUDEGATE_DB=$SCRATCH/ledger.db
+else
+  CLAUDEGATE_DB=$(pg_new_database) # empty, as the SQLite file is
+  export CLAUDEGATE_DB
+fi
 rows=5000
 "$SEED" --seed-store "$CLAUDEGATE_DB" "$rows" 2>/dev/null
 
-# sqlite3 [OPTIONS…] SQL over the seeded file, read-only.
-sql() { sqlite3 -init /dev/null -batch -readonly -noheader "${@:1:$#-1}" "$CLAUDEGATE_DB" "${!#}"; }
+# SQL $1 over the seeded store, read-only, as CSV without a header.
+# The dialects differ in a few functions: the UTC day of `at` and the larger of two.
+if [ "$STORE_BACKEND" = sqlite ]; then
+  sql() { sqlite3 -init /dev/null -batch -readonly -noheader -csv "$CLAUDEGATE_DB" "$1"; }
+  day="date(at, 'unixepoch')"
+  greatest=max
+else
+  sql() { PGOPTIONS='-c default_transaction_read_only=on' psql -Xq --csv -t -v ON_ERROR_STOP=1 "$CLAUDEGATE_DB" -c "$1"; }
+  day="to_char(to_timestamp(at) AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
+  greatest=greatest
+fi
 tokens="input_tokens + output_tokens + cache_read_tokens + cache_write_tokens"
 sums="COUNT(*), COALESCE(SUM(input_tokens), 0), COALESCE(SUM(output_tokens), 0), \
 COALESCE(SUM(cache_read_tokens), 0), COALESCE(SUM(cache_write_tokens), 0), COALESCE(SUM($tokens), 0)"
@@ -63,8 +79,8 @@ check_totals() {
   expect_exit 0 "$CG" usage-report --format json "$@"
   local mine theirs
   mine=$(json_get "$OUT" "$report_totals")
-  theirs=$(sql -csv "SELECT $sums FROM usage_ledger WHERE $where")
-  [ "$mine" = "$theirs" ] || fail "totals of usage-report $*: $mine, sqlite3: $theirs"
+  theirs=$(sql "SELECT $sums FROM usage_ledger WHERE $where")
+  [ "$mine" = "$theirs" ] || fail "totals of usage-report $*: $mine, SQL: $theirs"
 }
 
 check_totals "at >= 0" --since 0 --until $((now + 86400))
@@ -87,13 +103,12 @@ check_rows() {
   keys=$(($(tr -cd , <<<"$1" | wc -c) + 1))
   # The keys and the six counters; quota columns are checked below.
   mine=$(tail -n +2 <<<"$OUT" | tr -d '\r' | cut -d, -f1-$((keys + 6)))
-  theirs=$(sql -csv "SELECT $2, $sums FROM usage_ledger WHERE at >= $since AND at < $until \
+  theirs=$(sql "SELECT $2, $sums FROM usage_ledger WHERE at >= $since AND at < $until \
     GROUP BY $2 ORDER BY $2" | tr -d '\r')
   [ -n "$mine" ] || fail "no rows for --by $1"
-  [ "$mine" = "$theirs" ] || fail "rows of --by $1 differ from sqlite3:
+  [ "$mine" = "$theirs" ] || fail "rows of --by $1 differ from SQL:
 $(diff <(echo "$mine") <(echo "$theirs") | head -n 20)"
 }
-day="date(at, 'unixepoch')"
 check_rows sub "subject"
 check_rows day "$day"
 check_rows model,sub "model, subject"
@@ -102,19 +117,19 @@ check_rows sub,day,model "subject, $day, model"
 # Today's limit (from each subject's latest request) and remaining quota.
 expect_exit 0 "$CG" usage-report --format csv --since 0 --until $((now + 86400)) --by sub
 mine=$(tail -n +2 <<<"$OUT" | tr -d '\r' | cut -d, -f1,8,9)
-theirs=$(sql -csv "WITH s AS (SELECT DISTINCT subject FROM usage_ledger), q AS (SELECT subject,
+theirs=$(sql "WITH s AS (SELECT DISTINCT subject FROM usage_ledger), q AS (SELECT subject,
   (SELECT quota_limit FROM usage_ledger l WHERE l.subject = s.subject ORDER BY at DESC, id DESC LIMIT 1) AS lim,
   (SELECT COALESCE(SUM($tokens), 0) FROM usage_ledger l WHERE l.subject = s.subject
      AND at >= $today AND at < $((today + 86400))) AS used FROM s)
-  SELECT subject, lim, CASE WHEN lim IS NOT NULL THEN MAX(0, lim - used) END
+  SELECT subject, lim, CASE WHEN lim IS NOT NULL THEN $greatest(0, lim - used) END
   FROM q ORDER BY subject" | tr -d '\r')
-[ "$mine" = "$theirs" ] || fail "quotas differ from sqlite3:
+[ "$mine" = "$theirs" ] || fail "quotas differ from SQL:
 $(diff <(echo "$mine") <(echo "$theirs") | head -n 20)"
 grep -q ',,$' <<<"$mine" || fail "expected unlimited subjects (empty limit) in: $mine"
 
 # Table: a TOTAL line with thousands separators; unlimited subjects show ∞.
 expect_exit 0 "$CG" usage-report --since 0 --by sub
-total=$(sql "SELECT printf('%,d', SUM($tokens)) FROM usage_ledger")
+total=$("$PY" -c 'import sys; print(f"{int(sys.argv[1]):,}")' "$(sql "SELECT SUM($tokens) FROM usage_ledger")")
 grep -q "^TOTAL .* $total\$" <<<"$OUT" || fail "TOTAL line without $total: $(grep '^TOTAL' <<<"$OUT")"
 expect_contains "$OUT" "∞"
 expect_contains "$OUT" "LEFT TODAY"
@@ -127,6 +142,6 @@ for columns in 80 50; do
   [ "$widest" -le "$columns" ] || fail "chart line of $widest columns at COLUMNS=$columns"
 done
 groups=$(sql "SELECT COUNT(*) FROM (SELECT 1 FROM usage_ledger WHERE at >= $since AND at < $until \
-  GROUP BY subject, $day)")
+  GROUP BY subject, $day) AS g")
 [ "$(grep -c '█\|▏\|▎\|▍\|▌\|▋\|▊\|▉' <<<"$OUT")" = "$groups" ] || fail "expected $groups bars"
 pass

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
+# store-backends: postgresql
 # Two serve-local replicas on one PostgreSQL under load, one killed with -9:
 # the other keeps serving; every 200 the killed one sent at least 50 ms
 # before the kill is in the ledger; and its leases stop counting at their
@@ -7,7 +8,6 @@
 # lease rows' expires_at rather than by waiting) (issue #17 faults).
 source "$(dirname "$0")/../proxy/proxy_common.sh"
 need_postgres
-pg_database
 
 "$CG" keygen >/dev/null
 # A limited plan (its reservations come from a lease) without rpm or concurrency refusals.
@@ -76,7 +76,7 @@ killed_at=$(date +%s)
 # The survivor's ledger writes are its own; the victim's rows were written
 # (group commits ≤ 10 ms) before it died. Both are in PostgreSQL now.
 SERVER_PID=${REPLICA_PIDS[1]} stop_server
-pg "select request_id from usage_ledger where subject = 'kira'" | sort >"$SCRATCH/stored"
+ledger "select request_id from usage_ledger where subject = 'kira'" | sort >"$SCRATCH/stored"
 sort "$SCRATCH/settled" | sed '/^$/d' >"$SCRATCH/settled_sorted"
 missing=$(comm -23 "$SCRATCH/settled_sorted" "$SCRATCH/stored" | wc -l)
 echo "the killed replica's 200s >= 50 ms before the kill: $(wc -l <"$SCRATCH/settled_sorted"), missing from the ledger: $missing"
@@ -86,11 +86,11 @@ echo "the killed replica's 200s >= 50 ms before the kill: $(wc -l <"$SCRATCH/set
 # dead: owners on a shared server may be on other hosts), and each stops
 # counting at most k_lease_ttl (30 s) after the kill, when it was last extended at best.
 owner_like="%|$KILLED|%"
-leases=$(pg "select count(*) from quota_leases where owner like '$owner_like'")
-latest=$(pg "select coalesce(max(expires_at), 0) from quota_leases where owner like '$owner_like'")
-live_after=$(pg "select count(*) from quota_leases where owner like '$owner_like' and expires_at > $((killed_at + 31))")
+leases=$(ledger "select count(*) from quota_leases where owner like '$owner_like'")
+latest=$(ledger "select coalesce(max(expires_at), 0) from quota_leases where owner like '$owner_like'")
+live_after=$(ledger "select count(*) from quota_leases where owner like '$owner_like' and expires_at > $((killed_at + 31))")
 echo "the killed replica's leases: $leases, latest expiry $((latest - killed_at)) s after the kill"
-[ "$live_after" = 0 ] || fail "a lease of the killed replica outlives k_lease_ttl: $(pg 'select * from quota_leases')"
-[ "$(pg "select count(*) from quota_leases where owner not like '$owner_like'")" = 0 ] \
-  || fail "the survivor left leases after SIGTERM: $(pg 'select * from quota_leases')"
+[ "$live_after" = 0 ] || fail "a lease of the killed replica outlives k_lease_ttl: $(ledger 'select * from quota_leases')"
+[ "$(ledger "select count(*) from quota_leases where owner not like '$owner_like'")" = 0 ] \
+  || fail "the survivor left leases after SIGTERM: $(ledger 'select * from quota_leases')"
 pass

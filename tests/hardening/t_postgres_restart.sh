@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
+# store-backends: postgresql
 # PostgreSQL stopped and started again under load on a serve-local replica
 # (a throwaway cluster of the test's own, so it can be restarted): while the
 # server is down, requests whose checks need the store get 503 api_error in
@@ -10,7 +11,6 @@
 source "$(dirname "$0")/../proxy/proxy_common.sh"
 need_postgres
 start_pg_cluster
-pg_database "$PG_ADMIN"
 
 "$CG" keygen >/dev/null
 # A limited plan (reservations come from a lease) without rpm or concurrency refusals.
@@ -133,7 +133,7 @@ PY
 
 # SIGTERM drains the write-behind queue: every 200 (the load's) is in the ledger.
 stop_server
-pg "select request_id from usage_ledger where subject = 'ruth'" | sort >"$SCRATCH/stored_ids"
+ledger "select request_id from usage_ledger where subject = 'ruth'" | sort >"$SCRATCH/stored_ids"
 sort "$SCRATCH/ok_ids" | sed '/^$/d' >"$SCRATCH/ok_sorted"
 missing=$(comm -23 "$SCRATCH/ok_sorted" "$SCRATCH/stored_ids" | wc -l)
 echo "200s: $(wc -l <"$SCRATCH/ok_sorted"), ledger rows: $(wc -l <"$SCRATCH/stored_ids"), 200s missing from the ledger: $missing"

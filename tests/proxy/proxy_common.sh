@@ -5,21 +5,19 @@
 source "$(dirname "$0")/../cli/common.sh"
 source "$(dirname "$0")/../../scripts/lib/serve_local.sh"
 command -v curl >/dev/null || { echo "SKIPPED: curl not installed"; exit 77; }
-command -v sqlite3 >/dev/null || { echo "SKIPPED: sqlite3 not installed"; exit 77; }
+if [ "$STORE_BACKEND" = sqlite ]; then
+  command -v sqlite3 >/dev/null || { echo "SKIPPED: sqlite3 not installed"; exit 77; }
+fi
 
 PROXY_DIR=$(cd "$(dirname "$0")" && pwd)
 PG_CLUSTER_SH=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../scripts" && pwd)/pg-cluster.sh
 PIDS=()
-PG_DATABASES=() # dropped on exit (pg_database)
 PG_CLUSTERS=()  # stopped on exit (start_pg_cluster)
 cleanup() {
   for pid in "${PIDS[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
-  local db dir
-  for db in "${PG_DATABASES[@]}"; do # "ADMIN-URI NAME"
-    psql -X -q -d "${db% *}" -c "DROP DATABASE IF EXISTS ${db##* } WITH (FORCE)" >/dev/null 2>&1 || true
-  done
+  local dir
   for dir in "${PG_CLUSTERS[@]}"; do "$PG_CLUSTER_SH" stop "$dir" || true; done
-  rm -rf "$SCRATCH"
+  cleanup_scratch
 }
 trap cleanup EXIT
 
@@ -106,8 +104,8 @@ expect_envelope() {
   expect_contains "$(json_get "$BODY" 'd["request_id"]')" "req_"
 }
 
-# SQL over the store.
-ledger() { sqlite3 "$CLAUDEGATE_HOME/claudegate.db" "$1"; }
+# SQL over the store (either backend: store_sql).
+ledger() { store_sql "$1"; }
 
 # Wait (up to 10 s) until the ledger holds at least $1 rows matching SQL
 # condition $2 (default: any): a stream is settled only after its last byte
@@ -125,53 +123,31 @@ MSG='{"model":"claude-haiku-4-5","max_tokens":100,"messages":[{"role":"user","co
 
 # ---- several gateways on one PostgreSQL (issue #17) ----------------------------
 
-# For the PostgreSQL-only tests: skip (77) saying why when
-# CLAUDEGATE_TEST_POSTGRES (an admin URI of a test server, exported by
-# scripts/test.sh; scripts/pg-cluster.sh starts one) is unset, fail with CI set.
+# The PostgreSQL-only tests (marked "# store-backends: postgresql"): skip,
+# or fail with CI set, without a test server (require_test_postgres); a
+# fresh database of it as the store, also when run by hand without
+# CLAUDEGATE_TEST_STORE=postgresql. SQL over it: ledger (store_sql).
 need_postgres() {
-  if [ -z "${CLAUDEGATE_TEST_POSTGRES:-}" ]; then
-    [ -z "${CI:-}" ] || fail "CLAUDEGATE_TEST_POSTGRES is unset, and with CI set the PostgreSQL tests must run (scripts/test.sh starts a server)"
-    echo "SKIPPED: CLAUDEGATE_TEST_POSTGRES is unset: no PostgreSQL server to test against (scripts/test.sh starts one; or export CLAUDEGATE_TEST_POSTGRES=\$(scripts/pg-cluster.sh start DIR))" >&2
-    exit 77
+  require_test_postgres
+  if [ "$STORE_BACKEND" != postgresql ]; then
+    STORE_BACKEND=postgresql
+    CLAUDEGATE_DB=$(pg_new_database)
+    export CLAUDEGATE_DB
   fi
-  command -v psql >/dev/null || fail "psql is not installed (scripts/install-deps.sh test installs postgresql)"
 }
-
-# A fresh database on the server of admin URI $1 (default
-# CLAUDEGATE_TEST_POSTGRES), dropped on exit; sets PG_DB to its URI and
-# exports it as CLAUDEGATE_DB, so every command and serve-local use it.
-pg_database() {
-  local admin=${1:-$CLAUDEGATE_TEST_POSTGRES} name base
-  name=cg_$(date +%s)_$$_${#PG_DATABASES[@]}
-  psql -X -q -v ON_ERROR_STOP=1 -d "$admin" -c "CREATE DATABASE $name" >/dev/null || fail "cannot create database $name"
-  PG_DATABASES+=("$admin $name")
-  base=${admin%%\?*}
-  PG_DB=${base%/*}/$name${admin#"$base"}
-  export CLAUDEGATE_DB=$PG_DB
-}
-
-# SQL $1 over the test database, unaligned (one row a line, columns split by |).
-pg() { psql -X -q -At -v ON_ERROR_STOP=1 -d "$PG_DB" -c "$1"; }
 
 # A throwaway cluster of our own (scripts/pg-cluster.sh) in the scratch
 # folder, for the tests that stop or restart the server; stopped on exit.
-# Sets PG_CLUSTER (its folder: data/, server.log) and PG_ADMIN (admin URI).
+# Sets PG_CLUSTER (its folder: data/, server.log) and PG_CTL; the store
+# (CLAUDEGATE_DB) becomes the cluster's database "postgres".
 start_pg_cluster() {
   chmod 711 "$SCRATCH" # the postgres user must reach the cluster's folder
   PG_CLUSTER=$SCRATCH/pg
   PG_CLUSTERS+=("$PG_CLUSTER")
-  PG_ADMIN=$("$PG_CLUSTER_SH" start "$PG_CLUSTER") || fail "could not start a PostgreSQL cluster"
+  CLAUDEGATE_DB=$("$PG_CLUSTER_SH" start "$PG_CLUSTER") || fail "could not start a PostgreSQL cluster"
+  export CLAUDEGATE_DB
   # pg_ctl runs as the cluster's owner (the server refuses root).
   PG_CTL=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)/pg_ctl
-}
-
-# pg_ctl "$@" on our own cluster, as its owner.
-pg_ctl_cluster() {
-  if [ "$(id -u)" = 0 ]; then
-    runuser -u postgres -- "$PG_CTL" -D "$PG_CLUSTER/data" "$@"
-  else
-    "$PG_CTL" -D "$PG_CLUSTER/data" "$@"
-  fi
 }
 
 # Start $1 serve-local replicas with extra args "$@", each with its own log
@@ -194,6 +170,6 @@ stop_replicas() {
 }
 
 # Tokens in the ledger of subject $1 (every kind of token counted against the quota).
-pg_ledger_tokens() {
-  pg "select coalesce(sum(input_tokens + output_tokens + cache_read_tokens + cache_write_tokens), 0) from usage_ledger where subject = '$1'"
+ledger_tokens() {
+  ledger "select coalesce(sum(input_tokens + output_tokens + cache_read_tokens + cache_write_tokens), 0) from usage_ledger where subject = '$1'"
 }

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
+# store-backends: postgresql
 # Three serve-local replicas on one PostgreSQL, one subject with a daily
 # limit, 300 concurrent requests round-robin over them: each replica
 # reserves from its own lease, yet together they never push the ledger past
@@ -8,7 +9,6 @@
 # (issue #17 target: replicas).
 source "$(dirname "$0")/proxy_common.sh"
 need_postgres
-pg_database
 
 "$CG" keygen >/dev/null
 LIMIT=3000
@@ -35,19 +35,19 @@ limited=$(grep -c '^429$' "$SCRATCH/statuses" || true)
 
 # All stop (SIGTERM): the ledger is complete and every lease is back.
 stop_replicas
-used=$(pg_ledger_tokens rhea)
-rows=$(pg "select count(*) from usage_ledger where subject = 'rhea'")
+used=$(ledger_tokens rhea)
+rows=$(ledger "select count(*) from usage_ledger where subject = 'rhea'")
 # One request's worth: every row is the same request, its usage its reservation.
-per_request=$(pg "select max(input_tokens + output_tokens) from usage_ledger where subject = 'rhea'")
-smallest=$(pg "select min(input_tokens + output_tokens) from usage_ledger where subject = 'rhea'")
+per_request=$(ledger "select max(input_tokens + output_tokens) from usage_ledger where subject = 'rhea'")
+smallest=$(ledger "select min(input_tokens + output_tokens) from usage_ledger where subject = 'rhea'")
 left=$((LIMIT - used))
 echo "served=$ok refused=$limited ledger: $rows rows, $used of $LIMIT tokens; one request = $per_request tokens; left $left"
 [ "$used" -le $LIMIT ] || fail "the three replicas together let the ledger reach $used, past the limit $LIMIT"
 [ "$rows" = "$ok" ] || fail "one ledger row per 200: $rows rows for $ok"
-[ "$(pg "select count(distinct request_id) from usage_ledger where subject = 'rhea'")" = "$ok" ] \
+[ "$(ledger "select count(distinct request_id) from usage_ledger where subject = 'rhea'")" = "$ok" ] \
   || fail "duplicate ledger rows"
 [ "$smallest" = "$per_request" ] || fail "requests of unequal usage ($smallest..$per_request): the arithmetic below needs equal ones"
-[ "$(pg 'select count(*) from quota_leases')" = 0 ] || fail "leases left after shutdown: $(pg 'select * from quota_leases')"
+[ "$(ledger 'select count(*) from quota_leases')" = 0 ] || fail "leases left after shutdown: $(ledger 'select * from quota_leases')"
 # Refused while more than one request's worth was left: quota stranded in
 # other replicas' leases (their spare) turned requests away.
 [ "$left" -le "$per_request" ] \

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
+# store-backends: postgresql
 # Three serve-local replicas on one PostgreSQL, a token in use on each (its
 # verification cached), then `revoke --sub` from a shell: every replica
 # refuses the token (401) within 1 s of revoke's exit, pushed by
@@ -7,7 +8,6 @@
 # reach every replica within 1 s). Prints the measured figure.
 source "$(dirname "$0")/proxy_common.sh"
 need_postgres
-pg_database
 
 "$CG" keygen >/dev/null
 TOKEN=$("$CG" issue --sub vera --plan admin)

@@ -86,6 +86,9 @@ struct Config {
   std::int64_t family_ttl = 30 * 86400;
   std::int64_t leeway = 60;
   std::int64_t max_access_ttl = 24 * 3600;
+  // Where the store lives when --db/CLAUDEGATE_DB do not say: a file path,
+  // "sqlite:PATH" or a postgresql:// URI; empty = HOME/claudegate.db.
+  std::string store;
   ServeConfig serve;
   std::map<std::string, Plan> plans; // built-ins: free, pro, admin
   AccessConfig access;

@@ -13,7 +13,11 @@ namespace claudegate::home {
 struct HomePaths {
   std::filesystem::path home;
   std::filesystem::path keys_dir; // home/keys
-  std::filesystem::path db;       // home/claudegate.db unless overridden
+  // Where the store lives, as text (store::parse_store_location reads it):
+  // a file path, "sqlite:PATH" or a postgresql:// URI; home/claudegate.db
+  // unless overridden.
+  std::string db;
+  bool db_explicit = false;       // --db/CLAUDEGATE_DB given: beats the config's store key
   std::filesystem::path config;   // home/claudegate.toml unless overridden
   bool config_explicit = false;   // --config/CLAUDEGATE_CONFIG given: must exist
 };

@@ -7,6 +7,7 @@
 #include "claudegate/jose/jwks_remote.hpp"
 #include "claudegate/jose/keyset.hpp"
 #include "claudegate/jose/token.hpp"
+#include "claudegate/store/open.hpp"
 #include "claudegate/store/store.hpp"
 
 #include <cstddef>
@@ -49,6 +50,10 @@ using StoreOpener = std::function<Result<std::unique_ptr<store::Store>>()>;
 // The SQLite store at `db`; null when no such file exists (nothing was ever
 // revoked: a store file is not created just to be read).
 Result<std::unique_ptr<store::Store>> open_existing_sqlite(const std::filesystem::path& db);
+
+// The store at `location`: a SQLite file as open_existing_sqlite (null when
+// missing); a PostgreSQL database opened as any command opens it.
+Result<std::unique_ptr<store::Store>> open_existing(const store::StoreLocation& location);
 
 // One thread's store for the revocation checks, opened on its first use.
 class LazyStore {
