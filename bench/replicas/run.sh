@@ -82,6 +82,16 @@ wrk_split() {
   rm -f "$scratch"/wrk.*
 }
 
+# Prints the ledger's request count for sub bench; fails unless it holds at
+# least the $1 requests wrk counted, each with the upstream's 42 output tokens
+# (the requests a stopping wrk cut short are metered too, without usage).
+metered_at_least() {
+  "$CG" usage-report --sub bench --format json | python3 -c 'import json, sys
+totals = json.load(sys.stdin)["totals"]
+print(totals["requests"])
+sys.exit(0 if totals["requests"] >= int(sys.argv[1]) and totals["output_tokens"] >= 42 * int(sys.argv[1]) else 1)' "$1"
+}
+
 failed=0
 # A warm-up, then the measured line over the servers at URLs "$@"; prints the measured line.
 measure_over() {
@@ -103,8 +113,8 @@ wrk_result "$SERVE_URL" 2 "$conns" "$WARMUP" >/dev/null
 sqlite_line=$(wrk_result "$SERVE_URL" 2 "$conns" "$seconds")
 if [ "$(field "$sqlite_line" non2xx)" != 0 ] || [ "$(field "$sqlite_line" socket_errors)" != 0 ]; then failed=1; fi
 stop_serve_local
-sqlite_metered=$(check_metering "$(field "$sqlite_line" requests)") ||
-  die "serve-local on SQLite metered ${sqlite_metered:-?} requests, fewer than the $(field "$sqlite_line" requests) wrk counted"
+sqlite_metered=$(metered_at_least "$(field "$sqlite_line" requests)") ||
+  die "serve-local on SQLite metered ${sqlite_metered:-?} requests: fewer than the $(field "$sqlite_line" requests) wrk counted, or not each with the upstream's usage"
 
 # ---- 2 serve-local on one PostgreSQL database ---------------------------------
 CLAUDEGATE_DB=$(new_database rps)
@@ -118,8 +128,8 @@ for _ in 1 2; do
 done
 pg_line=$(measure_over "${replica_urls[@]}")
 for SERVE_PID in "${replica_pids[@]}"; do stop_serve_local; done
-pg_metered=$(check_metering "$(field "$pg_line" requests)") ||
-  die "the replicas on PostgreSQL metered ${pg_metered:-?} requests, fewer than the $(field "$pg_line" requests) wrk counted"
+pg_metered=$(metered_at_least "$(field "$pg_line" requests)") ||
+  die "the replicas on PostgreSQL metered ${pg_metered:-?} requests: fewer than the $(field "$pg_line" requests) wrk counted, or not each with the upstream's usage"
 unset CLAUDEGATE_DB
 
 echo "### 2 replicas on PostgreSQL vs 1 serve-local on SQLite (wrk, keep-alive, $conns connections, ${seconds} s after ${WARMUP} s warm-up)"
