@@ -4,6 +4,7 @@
 # the JWT; anthropic-* headers, query and body arrive byte for byte;
 # request-id is relayed, org-wide ratelimit headers are not; the ledger
 # holds the upstream's usage.
+# store-backends: sqlite postgresql
 source "$(dirname "$0")/proxy_common.sh"
 
 "$CG" keygen >/dev/null
