@@ -1,0 +1,189 @@
+// SPDX-License-Identifier: Apache-2.0
+// Quota leases and the write-behind ledger on PostgreSQL: a lease is taken
+// or grown in one transaction under its subject's advisory lock
+// (lease_amounts decides), so N processes never overshoot a limit
+// together; a ledger batch is written all or none, its subjects locked.
+#include "pg_store.hpp"
+
+#include "claudegate/base/duration.hpp"
+
+#include <fmt/format.h>
+
+#include <set>
+#include <string>
+#include <vector>
+
+namespace claudegate::store::pg {
+
+namespace {
+
+namespace sql {
+const std::string k_live_lease = "SELECT outstanding FROM quota_leases WHERE id = $1 AND subject = $2 AND day = $3 "
+                                 "AND owner = $4 AND expires_at > $5";
+const std::string k_insert_lease = "INSERT INTO quota_leases (subject, day, outstanding, expires_at, owner) "
+                                   "VALUES ($1, $2, $3, $4, $5) RETURNING id";
+const std::string k_grow_lease = "UPDATE quota_leases SET outstanding = outstanding + $1, "
+                                 "expires_at = GREATEST(expires_at, $2) WHERE id = $3 RETURNING outstanding";
+const std::string k_delete_expired = "DELETE FROM quota_leases WHERE subject = $1 AND expires_at <= $2";
+const std::string k_extend_leases = "UPDATE quota_leases SET expires_at = GREATEST(expires_at, $1) "
+                                    "WHERE id = ANY($2::bigint[]) AND expires_at > $3 RETURNING id";
+const std::string k_spend_lease = "UPDATE quota_leases SET outstanding = GREATEST(0, outstanding - $1) WHERE id = $2";
+const std::string k_close_lease = "DELETE FROM quota_leases WHERE id = $1";
+const std::string k_lease_subjects = "SELECT DISTINCT subject FROM quota_leases WHERE id = ANY($1::bigint[])";
+} // namespace sql
+
+// `ids` as a PostgreSQL array literal.
+std::string array_of(const std::vector<std::int64_t>& ids) {
+  return fmt::format("{{{}}}", fmt::join(ids, ","));
+}
+
+// The outstanding tokens of live lease `request.lease_id` (nullopt: none,
+// no longer live, or not the caller's for this subject and day).
+Result<std::optional<std::int64_t>> live_lease(Connection& db, const LeaseRequest& request, UnixSeconds now) {
+  if (request.lease_id == 0) {
+    return std::optional<std::int64_t>{};
+  }
+  const auto& r = request.reservation;
+  auto rows = db.query(sql::k_live_lease, Params()
+                                               .add(request.lease_id)
+                                               .add(r.subject)
+                                               .add(duration::utc_day_start(r.now))
+                                               .add(r.owner)
+                                               .add(now));
+  if (!rows) {
+    return propagate(rows);
+  }
+  return rows->size() > 0 ? std::optional<std::int64_t>(rows->integer(0, 0)) : std::nullopt;
+}
+
+// Grant `grant.amounts` onto the request's lease, or a new one when it is gone.
+Result<void> apply_grant(Connection& db, const LeaseRequest& request, bool live, LeaseGrant& grant) {
+  const auto& r = request.reservation;
+  auto rows = live ? db.query(sql::k_grow_lease,
+                              Params().add(grant.amounts.added).add(request.expires_at).add(request.lease_id))
+                   : db.query(sql::k_insert_lease, Params()
+                                                       .add(r.subject)
+                                                       .add(duration::utc_day_start(r.now))
+                                                       .add(grant.amounts.added)
+                                                       .add(request.expires_at)
+                                                       .add(r.owner));
+  if (!rows) {
+    return propagate(rows);
+  }
+  grant.lease_id = live ? request.lease_id : rows->scalar();
+  grant.outstanding = live ? rows->scalar() : grant.amounts.added;
+  grant.expires_at = request.expires_at;
+  grant.held += grant.amounts.added;
+  return {};
+}
+
+Result<void> write_entry(Connection& db, const LedgerEntry& entry) {
+  switch (entry.kind) {
+  case LedgerEntry::Kind::row: {
+    if (auto inserted = insert_usage(db, entry.row); !inserted || entry.lease_id == 0) {
+      return inserted;
+    }
+    auto spent = db.query(sql::k_spend_lease, Params().add(entry.row.total_tokens()).add(entry.lease_id));
+    return spent ? Result<void>{} : propagate(spent);
+  }
+  case LedgerEntry::Kind::give_back: {
+    auto spent = db.query(sql::k_spend_lease, Params().add(entry.tokens).add(entry.lease_id));
+    return spent ? Result<void>{} : propagate(spent);
+  }
+  case LedgerEntry::Kind::close: {
+    auto closed = db.query(sql::k_close_lease, Params().add(entry.lease_id));
+    return closed ? Result<void>{} : propagate(closed);
+  }
+  }
+  return {};
+}
+
+// The subjects `entries` touch: their rows' and their leases'.
+Result<std::set<std::string>> subjects_of(Connection& db, const std::vector<LedgerEntry>& entries) {
+  std::set<std::string> subjects;
+  std::vector<std::int64_t> leases;
+  for (const auto& entry : entries) {
+    if (entry.kind == LedgerEntry::Kind::row) {
+      subjects.insert(entry.row.subject);
+    }
+    if (entry.lease_id != 0) {
+      leases.push_back(entry.lease_id);
+    }
+  }
+  if (leases.empty()) {
+    return subjects;
+  }
+  auto rows = db.query(sql::k_lease_subjects, Params().add(array_of(leases)));
+  if (!rows) {
+    return propagate(rows);
+  }
+  for (int row = 0; row < rows->size(); ++row) {
+    subjects.insert(rows->text(row, 0));
+  }
+  return subjects;
+}
+
+} // namespace
+
+Result<LeaseGrant> PgStore::take_lease(const LeaseRequest& request, UnixSeconds now) {
+  LeaseGrant grant;
+  const auto& r = request.reservation;
+  auto done = transaction("take a quota lease", [&](Connection& db) -> Result<void> {
+    auto locked = lock_subjects(db, {r.subject});
+    auto swept = locked ? db.query(sql::k_delete_expired, Params().add(r.subject).add(now)) : propagate(locked);
+    auto status = swept ? read_quota(db, r.subject, r.now, r.limit) : propagate(swept);
+    auto lease = status ? live_lease(db, request, now) : propagate(status);
+    if (!lease) {
+      return propagate(lease);
+    }
+    grant.used = status->used;
+    grant.held = status->reserved;
+    const std::int64_t remaining = r.limit.value_or(0) - status->used - status->reserved;
+    const auto amounts = lease_amounts(r, *lease ? request.available : 0, remaining);
+    if (!amounts) {
+      return {};
+    }
+    grant.amounts = *amounts;
+    return apply_grant(db, request, lease->has_value(), grant);
+  });
+  return done ? Result<LeaseGrant>(grant) : propagate(done);
+}
+
+Result<std::vector<std::int64_t>> PgStore::extend_leases(const std::vector<std::int64_t>& ids, UnixSeconds now,
+                                                         UnixSeconds expires_at) {
+  return with_connection("extend quota leases", [&](Connection& db) -> Result<std::vector<std::int64_t>> {
+    auto rows = db.query(sql::k_extend_leases, Params().add(expires_at).add(array_of(ids)).add(now));
+    if (!rows) {
+      return propagate(rows);
+    }
+    std::set<std::int64_t> extended;
+    for (int row = 0; row < rows->size(); ++row) {
+      extended.insert(rows->integer(row, 0));
+    }
+    std::vector<std::int64_t> out;
+    for (const std::int64_t id : ids) {
+      if (extended.contains(id)) {
+        out.push_back(id);
+      }
+    }
+    return out;
+  });
+}
+
+Result<void> PgStore::write_ledger(const std::vector<LedgerEntry>& entries) {
+  return transaction("write the usage ledger", [&](Connection& db) -> Result<void> {
+    auto subjects = subjects_of(db, entries);
+    auto locked = subjects ? lock_subjects(db, *subjects) : propagate(subjects);
+    if (!locked) {
+      return locked;
+    }
+    for (const auto& entry : entries) {
+      if (auto written = write_entry(db, entry); !written) {
+        return written;
+      }
+    }
+    return {};
+  });
+}
+
+} // namespace claudegate::store::pg
