@@ -108,10 +108,10 @@ ledger() { store_sql "$1"; }
 wait_rows() {
   local i
   for ((i = 0; i < 100; i++)); do
-    [ "$(ledger "select count(*) from usage_ledger where ${2:-1}")" -ge "$1" ] && return 0
+    [ "$(ledger "select count(*) from usage_ledger where ${2:-1 = 1}")" -ge "$1" ] && return 0
     sleep 0.1
   done
-  fail "expected $1 ledger rows where ${2:-1}: $(ledger 'select * from usage_ledger')"
+  fail "expected $1 ledger rows where ${2:-1 = 1}: $(ledger 'select * from usage_ledger')"
 }
 
 MSG='{"model":"claude-haiku-4-5","max_tokens":100,"messages":[{"role":"user","content":"Hello"}]}'
