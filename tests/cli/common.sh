@@ -80,7 +80,8 @@ store_sql() {
 # for what must never be stored.
 store_dump() {
   case "$STORE_BACKEND" in
-    postgresql) pg_dump --data-only "${CLAUDEGATE_DB:-$STORE_PG_URI}" ;;
+    # Without the random \restrict key newer pg_dumps write: equal data, equal text.
+    postgresql) pg_dump --data-only "${CLAUDEGATE_DB:-$STORE_PG_URI}" | sed '/^\\\(un\)\{0,1\}restrict /d' ;;
     *) sqlite3 "${CLAUDEGATE_DB:-$CLAUDEGATE_HOME/claudegate.db}" .dump ;;
   esac
 }
