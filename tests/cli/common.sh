@@ -67,10 +67,11 @@ require_test_postgres() {
 }
 
 # SQL $1 over the store under test (sqlite3 or psql -At: rows one a line,
-# columns joined by "|"); keep it portable.
+# columns joined by "|"); keep it portable. Its store is CLAUDEGATE_DB's,
+# else the home's file or this test's database.
 store_sql() {
   case "$STORE_BACKEND" in
-    postgresql) psql "$CLAUDEGATE_DB" -XAtq -v ON_ERROR_STOP=1 -c "$1" ;;
+    postgresql) psql "${CLAUDEGATE_DB:-$STORE_PG_URI}" -XAtq -v ON_ERROR_STOP=1 -c "$1" ;;
     *) sqlite3 "${CLAUDEGATE_DB:-$CLAUDEGATE_HOME/claudegate.db}" "$1" ;;
   esac
 }
@@ -79,7 +80,8 @@ store_sql() {
 # for what must never be stored.
 store_dump() {
   case "$STORE_BACKEND" in
-    postgresql) pg_dump --data-only "$CLAUDEGATE_DB" ;;
+    # Without the random \restrict key newer pg_dumps write: equal data, equal text.
+    postgresql) pg_dump --data-only "${CLAUDEGATE_DB:-$STORE_PG_URI}" | sed '/^\\\(un\)\{0,1\}restrict /d' ;;
     *) sqlite3 "${CLAUDEGATE_DB:-$CLAUDEGATE_HOME/claudegate.db}" .dump ;;
   esac
 }
@@ -96,8 +98,8 @@ case "$STORE_BACKEND" in
   sqlite) ;;
   postgresql)
     require_test_postgres
-    CLAUDEGATE_DB=$(pg_new_database)
-    export CLAUDEGATE_DB
+    STORE_PG_URI=$(pg_new_database) # store_sql's database when CLAUDEGATE_DB is unset
+    export CLAUDEGATE_DB=$STORE_PG_URI
     ;;
   *) fail "CLAUDEGATE_TEST_STORE=$STORE_BACKEND: expected sqlite or postgresql" ;;
 esac

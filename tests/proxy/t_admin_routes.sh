@@ -5,6 +5,7 @@
 # filters as query parameters, POST /admin/revoke takes effect on the next
 # request; without the role each route is 403 naming it, without a token
 # 401; admin calls count in rpm but are never metered nor forwarded.
+# store-backends: sqlite postgresql
 source "$(dirname "$0")/proxy_common.sh"
 
 cat >"$SCRATCH/claudegate.toml" <<'TOML'

@@ -7,6 +7,7 @@
 # epoch); a rotated key works during its overlap and is refused after it
 # while its successor works; a wrong secret is 401; no secret ever reaches
 # the request log, /metrics or an error message.
+# store-backends: sqlite postgresql
 source "$(dirname "$0")/proxy_common.sh"
 
 cat >"$SCRATCH/claudegate.toml" <<'TOML'
@@ -92,7 +93,7 @@ call "$BASE/metrics"
 expect_status 200
 METRICS=$BODY
 stop_server
-DUMP=$(sqlite3 "$CLAUDEGATE_HOME/claudegate.db" .dump)
+DUMP=$(store_dump)
 for key in "$KEY" "$TINY" "$OLD" "$NEW"; do
   secret=$(secret_of "$key")
   for where in SERVER_LOG METRICS DUMP; do
@@ -100,5 +101,5 @@ for key in "$KEY" "$TINY" "$OLD" "$NEW"; do
     case "$text" in *"$secret"*) fail "a key's secret appears in $where" ;; esac
   done
 done
-expect_contains "$(cat "$SERVER_LOG")" "$(id_of "$OLD")"
+wait_log "$(id_of "$OLD")"
 pass

@@ -4,6 +4,7 @@
 # the JWT; anthropic-* headers, query and body arrive byte for byte;
 # request-id is relayed, org-wide ratelimit headers are not; the ledger
 # holds the upstream's usage.
+# store-backends: sqlite postgresql
 source "$(dirname "$0")/proxy_common.sh"
 
 "$CG" keygen >/dev/null
@@ -68,7 +69,7 @@ expect_status 200
 
 # The log names the request but never a token or key.
 stop_server
-expect_contains "$(cat "$SERVER_LOG")" '"request_id":"req_upstream_123"'
+wait_log '"request_id":"req_upstream_123"'
 expect_not_contains "$(cat "$SERVER_LOG")" "$TOKEN"
 expect_not_contains "$(cat "$SERVER_LOG")" "sk-ant-server-key"
 pass

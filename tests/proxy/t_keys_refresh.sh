@@ -3,6 +3,7 @@
 # Key rotation needs no restart; /.well-known/jwks.json publishes the keys;
 # /auth/refresh rotates a refresh token (reuse revokes the family);
 # /auth/revoke (RFC 7009) kills the caller's own token on the next request.
+# store-backends: sqlite postgresql
 source "$(dirname "$0")/proxy_common.sh"
 
 "$CG" keygen >/dev/null

@@ -3,6 +3,7 @@
 # --mock-upstream needs no API key and meters like the real thing; without
 # it and without a key serve-local refuses to start (exit 2); a non-loopback
 # --listen needs --allow-remote; the body limit answers 413 in the envelope.
+# store-backends: sqlite postgresql
 source "$(dirname "$0")/proxy_common.sh"
 
 "$CG" keygen >/dev/null
@@ -26,7 +27,7 @@ call "$BASE/v1/messages" -H "x-api-key: $TOKEN" -d "{\"pad\":\"$(head -c 5000 /d
 expect_status 413
 expect_envelope request_too_large
 stop_server
-[ "$(ledger "select count(*), sum(stream), min(input_tokens) > 0, min(output_tokens) > 0 from usage_ledger where subject='ivy'")" = "2|1|1|1" ] \
+[ "$(ledger "select count(*), sum(CAST(stream AS INTEGER)), CASE WHEN min(input_tokens) > 0 THEN 1 END, CASE WHEN min(output_tokens) > 0 THEN 1 END from usage_ledger where subject='ivy'")" = "2|1|1|1" ] \
   || fail "mock requests not metered: $(ledger 'select * from usage_ledger')"
 expect_exit 0 "$CG" usage-report --by sub --format json
 expect_contains "$OUT" '"ivy"'

@@ -4,6 +4,7 @@
 # key's id and secret (HTTP Basic or form fields) buy an access token of the
 # key's grant, its scope narrowed on request; every §5.2 error; and the
 # token works on the Messages route under the key's subject.
+# store-backends: sqlite postgresql
 source "$(dirname "$0")/proxy_common.sh"
 
 cat >"$SCRATCH/claudegate.toml" <<'TOML'

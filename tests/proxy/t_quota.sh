@@ -3,6 +3,7 @@
 # Daily quota: 20 concurrent requests against a small limit never push the
 # ledger past it; the refused ones get 429 rate_limit_error with retry-after
 # (seconds to UTC midnight) and x-should-retry: false.
+# store-backends: sqlite postgresql
 source "$(dirname "$0")/proxy_common.sh"
 
 "$CG" keygen >/dev/null

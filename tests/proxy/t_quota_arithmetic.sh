@@ -4,6 +4,7 @@
 # 1..serve.max_output_tokens (128 000 unless configured) is a 400 before
 # anything is reserved, and a user with a 1 000-token limit cannot spend
 # more than 1 000 however large a max_tokens is in flight.
+# store-backends: sqlite postgresql
 source "$(dirname "$0")/proxy_common.sh"
 
 "$CG" keygen >/dev/null
@@ -31,7 +32,7 @@ for _ in 1 2 3 4 5 6 7 8 9 10; do
   call "$BASE/v1/messages" -H "x-api-key: $TOKEN" -d "$(body 100)"
 done
 wait
-wait_rows 1 "subject='ivan' and stream=1"
+wait_rows 1 "subject='ivan' and CAST(stream AS INTEGER) = 1"
 spent=$(ledger "select sum(input_tokens + output_tokens) from usage_ledger where subject='ivan'")
 [ "$spent" -le 1000 ] || fail "a 1000-token limit was overspent: $spent"
 stop_server

@@ -87,6 +87,7 @@ refresh_ttl = "14d"
 family_ttl = 5184000
 leeway = "0s"
 max_access_ttl = "2d"
+store = "postgresql://gate@db.internal/claudegate"
 
 [serve]
 listen = "127.0.0.1:9000"
@@ -105,6 +106,7 @@ threads = 4
   CHECK(cfg->family_ttl == 5184000);
   CHECK(cfg->leeway == 0);
   CHECK(cfg->max_access_ttl == 2 * 86400);
+  CHECK(cfg->store == "postgresql://gate@db.internal/claudegate");
   CHECK(cfg->serve.listen == "127.0.0.1:9000");
   CHECK(cfg->serve.upstream == "http://127.0.0.1:9999");
   CHECK(cfg->serve.body_limit == 1024 * 1024);

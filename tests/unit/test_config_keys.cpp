@@ -36,9 +36,9 @@ const config::KeyDoc* find_doc(const std::vector<config::KeyDoc>& docs, const st
 TEST_CASE("config keys: key_docs lists every key of every table, each documented") {
   const auto docs = config::key_docs();
   // top level (with serve, plans, access), [serve] (with lockout), [serve.lockout], [plans.NAME], [access]
-  CHECK(docs.size() == 10 + 11 + 5 + 7 + 4);
+  CHECK(docs.size() == 11 + 11 + 5 + 7 + 4);
   for (const char* name :
-       {"issuer", "max_access_ttl", "serve", "plans", "serve.listen", "serve.max_output_tokens",
+       {"issuer", "max_access_ttl", "store", "serve", "plans", "serve.listen", "serve.max_output_tokens",
         "plans.NAME.models", "plans.NAME.unbounded_input_reserve"}) {
     CAPTURE(name);
     const auto* doc = find_doc(docs, name);
