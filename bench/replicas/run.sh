@@ -193,16 +193,14 @@ t = json.load(sys.stdin)["totals"]
 print(t["requests"], t["input_tokens"], t["output_tokens"])')
 [ "$sql_totals" = "$cg_totals" ] || die "usage-report's totals ($cg_totals) differ from SQL's ($sql_totals)"
 
-# Best wall time in ms of 5 runs of "$@".
-best_ms() {
-  local best=999999 start end
-  for _ in 1 2 3 4 5; do
-    start=$(date +%s%N)
-    "$@" >/dev/null
-    end=$(date +%s%N)
-    best=$(((end - start) / 1000000 < best ? (end - start) / 1000000 : best))
-  done
-  echo "$best"
+# Best wall time in ms of 5 runs of "$@" (output discarded).
+best_of_5_ms() {
+  python3 -c 'import subprocess, sys, time
+def run():
+    start = time.monotonic()
+    subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, check=True)
+    return time.monotonic() - start
+print(round(1000 * min(run() for _ in range(5))))' "$@"
 }
 echo
 echo "### usage-report over $rows ledger rows on PostgreSQL (seeded in $seed_ms ms; best of 5)"
@@ -214,7 +212,7 @@ worst_form=""
 for range in "" "--since $since --until $until_"; do
   for by in "" "--by sub" "--by day" "--by sub,day,model" "--by sub,day,model --format json"; do
     # shellcheck disable=SC2086 # word splitting of the flag lists is intended
-    ms=$(best_ms "$CG" --db "$report_db" usage-report $range $by) || die "usage-report $range $by failed"
+    ms=$(best_of_5_ms "$CG" --db "$report_db" usage-report $range $by) || die "usage-report $range $by failed"
     form="usage-report ${range:+--since/--until 30 days }$by"
     printf '| `%s` | %s |\n' "${form% }" "$ms"
     if ((ms > worst)); then

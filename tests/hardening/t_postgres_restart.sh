@@ -13,15 +13,7 @@ need_postgres
 start_pg_cluster
 
 "$CG" keygen >/dev/null
-# A limited plan (reservations come from a lease) without rpm or concurrency refusals.
-cat >"$CLAUDEGATE_HOME/claudegate.toml" <<'TOML'
-[plans.team]
-daily_token_limit = 1000000000
-models = ["claude-*"]
-max_tokens = 4096
-rpm = 1000000
-max_concurrent = 100000
-TOML
+write_team_plan # a limited plan: its reservations come from a lease
 TOKEN=$("$CG" issue --sub ruth --plan team)
 UNSEEN=$("$CG" issue --sub ruth --plan team) # first presented while the server is down
 start_server --mock-upstream

@@ -180,6 +180,20 @@ stop_replicas() {
   for pid in "${REPLICA_PIDS[@]}"; do SERVER_PID=$pid stop_server; done
 }
 
+# A claudegate.toml in the home with one plan, "team", whose only bound is a
+# daily limit of $1 tokens (default 1 000 000 000: reservations still come
+# from a lease), without rpm or concurrency refusals.
+write_team_plan() {
+  cat >"$CLAUDEGATE_HOME/claudegate.toml" <<TOML
+[plans.team]
+daily_token_limit = ${1:-1000000000}
+models = ["claude-*"]
+max_tokens = 4096
+rpm = 1000000
+max_concurrent = 100000
+TOML
+}
+
 # Tokens in the ledger of subject $1 (every kind of token counted against the quota).
 ledger_tokens() {
   ledger "select coalesce(sum(input_tokens + output_tokens + cache_read_tokens + cache_write_tokens), 0) from usage_ledger where subject = '$1'"

@@ -15,14 +15,7 @@ LIMIT=3000
 # Only the daily quota bounds (no rpm or concurrency 429s). max_tokens 10 is
 # below the mock's shortest answer (24 words), so every reply's usage equals
 # its reservation: at the end, what is left is exactly what was never served.
-cat >"$CLAUDEGATE_HOME/claudegate.toml" <<TOML
-[plans.team]
-daily_token_limit = $LIMIT
-models = ["claude-*"]
-max_tokens = 4096
-rpm = 1000000
-max_concurrent = 100000
-TOML
+write_team_plan $LIMIT
 TOKEN=$("$CG" issue --sub rhea --plan team)
 BODY='{"model":"claude-haiku-4-5","max_tokens":10,"messages":[{"role":"user","content":"Hello"}]}'
 
