@@ -51,12 +51,12 @@ bench_cleanup() {
 }
 trap 'cleanup; bench_cleanup' EXIT
 
-# A fresh database; prints its URI.
+# A fresh database, dropped on exit; sets NEW_DB to its URI.
 new_database() {
   local name=cg_bench_$1_$$ base=${admin%%\?*}
   psql -X -q -v ON_ERROR_STOP=1 -d "$admin" -c "CREATE DATABASE $name" >/dev/null || die "cannot create $name"
   databases+=("$name")
-  echo "${base%/*}/$name${admin#"$base"}"
+  NEW_DB=${base%/*}/$name${admin#"$base"}
 }
 
 # wrk over the replicas at URLs "$@", $conns connections split evenly, one
@@ -117,8 +117,8 @@ sqlite_metered=$(metered_at_least "$(field "$sqlite_line" requests)") ||
   die "serve-local on SQLite metered ${sqlite_metered:-?} requests: fewer than the $(field "$sqlite_line" requests) wrk counted, or not each with the upstream's usage"
 
 # ---- 2 serve-local on one PostgreSQL database ---------------------------------
-CLAUDEGATE_DB=$(new_database rps)
-export CLAUDEGATE_DB
+new_database rps
+export CLAUDEGATE_DB=$NEW_DB
 replica_urls=()
 replica_pids=()
 for _ in 1 2; do
@@ -151,7 +151,8 @@ awk -v c="$conns" -v p="$(field "$pg_line" rps)" -v s="$(field "$sqlite_line" rp
     c, 100 * p / s, p, s }'
 
 # ---- usage-report over $rows ledger rows on PostgreSQL ------------------------
-report_db=$(new_database report)
+new_database report
+report_db=$NEW_DB
 "$CG" --db "$report_db" usage-report >/dev/null # creates the schema
 now=$(date +%s)
 seed_started=$(date +%s%N)
