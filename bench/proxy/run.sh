@@ -17,7 +17,8 @@
 #   the cores serve-local's thread pool can use too; the upstream nginx always
 #   runs 1 worker), PROFILE_SECONDS (default 0: off; else one more line of
 #   that length at the last connection count with perf sampling serve-local,
-#   for the share of its CPU time in SQLite).
+#   for the share of its CPU time in SQLite), PROFILE_DIR (keep that
+#   profile's perf.data and reports there, for `perf report -i`).
 # The table also gives each server's CPU time per request (load-independent
 # on a busy machine) and the kernel's listen-queue drops during each line.
 # Exits 1 when any measured request was not a 2xx or hit a socket error, or
@@ -167,6 +168,9 @@ profile_sqlite() {
     "connections, not a measured line): ${self}% self, with callees ${children}"
   echo "- where serve-local's CPU time goes in that profile (shared object: self %, with callees %):" \
     "$(awk '/^ +[0-9.]+%/ && n++ < 8 { printf "%s%s %s / %s", sep, $3, $2, $1; sep = "; " }' "$scratch/perf.txt")"
+  if [ -n "${PROFILE_DIR:-}" ]; then
+    mkdir -p "$PROFILE_DIR" && cp "$data" "$scratch"/perf*.txt "$PROFILE_DIR"/
+  fi
   echo "RESULT store.sqlite_share $self % \"${self}% self, with callees ${children}, ${samples:-0} samples\" \"-\""
 }
 

@@ -113,11 +113,12 @@ void Gateway::auth_failed(const Request& req, std::string_view presented, std::s
 Result<PresentedToken> Gateway::verify_presented(std::string_view presented) {
   const UnixSeconds now = m_parts.clock.now();
   if (api_key::looks_like_key(presented)) {
-    auto key = m_api_keys.authenticate(m_parts.store, presented, now);
+    auto key = m_api_keys.authenticate(m_parts.store, m_parts.epochs, presented, now);
     return key ? Result<PresentedToken>(PresentedToken{(*key)->token}) : propagate(key);
   }
   const auto ring = m_parts.keys.current();
-  auto verified = m_verified.verify(presented, ring->verification_keys(), policy(), now, &m_parts.store);
+  auto verified =
+      m_verified.verify(presented, ring->verification_keys(), policy(), now, &m_parts.store, m_parts.epochs);
   if (verified) {
     return PresentedToken{std::move(*verified)};
   }
@@ -138,7 +139,7 @@ Result<PresentedToken> Gateway::verify_external(std::string_view presented, Unix
   auto external = policy();
   external.issuer = m_parts.idp->issuer;
   external.revocation_namespace = m_parts.idp->issuer;
-  auto verified = m_verified.verify(presented, **keys, external, now, &m_parts.store);
+  auto verified = m_verified.verify(presented, **keys, external, now, &m_parts.store, m_parts.epochs);
   if (!verified) {
     return propagate(verified);
   }

@@ -51,6 +51,9 @@ struct ExternalIssuer {
 struct GatewayParts {
   const config::Config& config;
   store::Store& store;
+  // The revocation epoch the verified-token and API-key caches compare
+  // with: serve-local's RevocationWatch (no store read per request).
+  store::EpochSource& epochs;
   store::QuotaBook& quota; // reservations from leases in memory; settled rows go behind the request
   const Clock& clock;
   RandomSource& random;
@@ -194,6 +197,7 @@ private:
   void quota_headers(Response& res, const Ticket& ticket);
   void upstream_failed(Response& res, CallRecord& call, const Exchange& exchange);
   Checked<void> revoke_presented(const std::string& presented, CallRecord& call);
+  void revocation_written();
   oauth::Checked<store::ApiKeyRecord> authenticate_client(const oauth::ClientCredentials& client);
   oauth::Checked<std::string> client_token(const Request& req, CallRecord& call);
   Outcome forward_models(const Request& req, CallRecord& call, const Caller& caller);

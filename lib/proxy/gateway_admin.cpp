@@ -247,6 +247,7 @@ void Gateway::revoke_reply(const Request& req, Response& res, CallRecord& call, 
     reject(res, call, detail.error());
     return;
   }
+  revocation_written();
   res.set_header("Cache-Control", "no-store");
   res.set_content(json::Json{{"revoked", *detail}}.dump(), "application/json");
 }

@@ -28,7 +28,8 @@ oauth::OAuthError client_rejection(const Error& error) {
 
 // The API key `client` authenticates as, checked against its client_id.
 oauth::Checked<store::ApiKeyRecord> Gateway::authenticate_client(const oauth::ClientCredentials& client) {
-  auto key = m_api_keys.authenticate(m_parts.store, client.client_secret, m_parts.clock.now());
+  auto key =
+      m_api_keys.authenticate(m_parts.store, m_parts.epochs, client.client_secret, m_parts.clock.now());
   if (!key) {
     return std::unexpected(client_rejection(key.error()));
   }

@@ -135,6 +135,9 @@ void Gateway::refresh(const Request& req, Response& res) {
                                          m_parts.random);
              !pair) {
     const auto rejection = refresh_rejection(pair.error());
+    if (pair.error().code == Errc::refresh_reuse) {
+      revocation_written(); // the reuse revoked the family
+    }
     auth_failed(req, {}, errc_code(pair.error().code), rejection);
     reject(res, call, rejection);
   } else {
@@ -145,6 +148,13 @@ void Gateway::refresh(const Request& req, Response& res) {
     res.set_content(pair_json(*pair, now).dump(), "application/json");
   }
   finish(call);
+}
+
+// This process wrote a revocation: the caches stop trusting what it undoes
+// from the next request on, without waiting for the watch to notice. Should
+// the read fail, the watch still catches up within its poll.
+void Gateway::revocation_written() {
+  (void)m_parts.epochs.refresh();
 }
 
 // Revoke a token its holder presents: a refresh token's family, or an
@@ -199,6 +209,7 @@ void Gateway::revoke(const Request& req, Response& res) {
   } else if (auto done = revoke_presented(presented, call); !done) {
     reject(res, call, done.error());
   } else {
+    revocation_written();
     call.status = 200;
     res.set_content("{}", "application/json");
   }

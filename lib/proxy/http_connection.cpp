@@ -24,10 +24,6 @@ constexpr std::size_t k_read_size = 16 * 1024;
 constexpr std::size_t k_max_linger_bytes = 4 * 1024 * 1024;
 constexpr auto k_linger = std::chrono::seconds(2);
 
-bool is_loopback_text(const std::string& address) {
-  return address.starts_with("127.") || address == "::1" || address.starts_with("::ffff:127.");
-}
-
 // The request `head` (checked by check_request_head) as the handlers see it.
 std::optional<HttpConnection::ParsedHead> parse_request(const std::string& head, const ServerLimits& limits) {
   http::request_parser<http::empty_body> parser;
@@ -73,10 +69,9 @@ HttpConnection::~HttpConnection() {
   std::function<void()> on_idle;
   {
     const std::lock_guard lock(m_shared.mutex);
-    if (!is_loopback_text(m_peer)) {
-      if (auto it = m_shared.per_peer.find(m_peer); it != m_shared.per_peer.end() && --it->second == 0) {
-        m_shared.per_peer.erase(it);
-      }
+    // Loopback peers are not counted (admit_peer), so never in per_peer.
+    if (auto it = m_shared.per_peer.find(m_peer); it != m_shared.per_peer.end() && --it->second == 0) {
+      m_shared.per_peer.erase(it);
     }
     if (--m_shared.connections == 0 && m_shared.stopping) {
       on_idle = m_shared.on_idle;
@@ -208,7 +203,7 @@ asio::awaitable<HttpConnection::HeadRead> HttpConnection::read_head() {
       clear_deadline();
       co_return end + 2; // a bare-LF head, for check_request_head to refuse
     }
-    if (auto too_big = oversized(head)) {
+    if (auto too_big = check_partial_head(head, m_shared.limits.head_bytes)) {
       co_return *too_big;
     }
     const std::size_t got = co_await receive();
@@ -228,21 +223,6 @@ asio::awaitable<HttpConnection::HeadRead> HttpConnection::read_head() {
       set_deadline(SteadyClock::now() + limits.head);
     }
   }
-}
-
-std::optional<Rejection> HttpConnection::oversized(std::string_view head) const {
-  const auto& limits = m_shared.limits.head_bytes;
-  if (head.find('\n') == std::string_view::npos && head.size() > limits.max_line) {
-    return Rejection{414, "request_too_large",
-                     fmt::format("the request line is longer than {} bytes", limits.max_line), std::nullopt,
-                     false};
-  }
-  if (head.size() > limits.max_bytes) {
-    return Rejection{431, "request_too_large",
-                     fmt::format("request headers are larger than {} bytes", limits.max_bytes), std::nullopt,
-                     false};
-  }
-  return std::nullopt;
 }
 
 asio::awaitable<std::size_t> HttpConnection::receive() {

@@ -57,7 +57,7 @@ private:
   using HeadRead = std::variant<std::size_t, Rejection, Closed>;
 
   asio::awaitable<HeadRead> read_head();
-  std::optional<Rejection> oversized(std::string_view head) const;
+
   // Receive more onto the buffer: the byte count, 0 when closed or failed.
   asio::awaitable<std::size_t> receive();
   // The body read whole, or why not: a rejection, or none when the client left.

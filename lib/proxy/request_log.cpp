@@ -6,11 +6,17 @@
 #include <fmt/core.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <fcntl.h>
 #include <unistd.h>
 
 namespace claudegate::proxy {
+
+namespace {
+// How long the writer lets lines gather before it writes them.
+constexpr std::chrono::milliseconds k_batch_delay{5};
+} // namespace
 
 RequestLog::~RequestLog() {
   drain();
@@ -51,10 +57,13 @@ void RequestLog::write(const json::Json& line) {
   if (!m_thread.joinable()) {
     m_thread = std::thread([this] { run(); });
   }
+  const bool first = m_queue.empty();
   m_queue.push_back(std::move(text));
   ++m_queued;
   lock.unlock();
-  m_wake.notify_one();
+  if (first) { // later lines join the batch the writer is about to take
+    m_wake.notify_one();
+  }
 }
 
 void RequestLog::flush() {
@@ -85,6 +94,9 @@ void RequestLog::run() {
     if (m_queue.empty()) {
       return;
     }
+    // Let the lines of the next few ms join this write (one wake-up and one
+    // write per batch under load); drain() cuts the wait short.
+    m_wake.wait_for(lock, k_batch_delay, [&] { return m_stopping; });
     std::vector<std::string> lines;
     lines.swap(m_queue);
     lock.unlock();

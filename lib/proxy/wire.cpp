@@ -280,17 +280,25 @@ Rejection too_large(int status, std::string message) {
   return {status, std::string(error_type_for(status)), std::move(message), std::nullopt, false};
 }
 
+Rejection long_request_line(const HeadLimits& limits) {
+  return too_large(414, fmt::format("the request line is longer than {} bytes", limits.max_line));
+}
+
+Rejection large_head(const HeadLimits& limits) {
+  return too_large(431, fmt::format("request headers are larger than the limit ({} fields of up to {} "
+                                    "bytes, {} bytes in all)",
+                                    limits.max_fields, limits.max_line, limits.max_bytes));
+}
+
 std::optional<Rejection> check_sizes(const std::vector<std::string_view>& lines, std::size_t bytes,
                                      const HeadLimits& limits) {
   if (lines.front().size() > limits.max_line) {
-    return too_large(414, fmt::format("the request line is longer than {} bytes", limits.max_line));
+    return long_request_line(limits);
   }
   const bool long_field = std::any_of(lines.begin() + 1, lines.end(),
                                       [&](std::string_view line) { return line.size() > limits.max_line; });
   if (bytes > limits.max_bytes || lines.size() - 1 > limits.max_fields || long_field) {
-    return too_large(431, fmt::format("request headers are larger than the limit ({} fields of up to {} "
-                                      "bytes, {} bytes in all)",
-                                      limits.max_fields, limits.max_line, limits.max_bytes));
+    return large_head(limits);
   }
   return std::nullopt;
 }
@@ -392,6 +400,16 @@ std::string_view error_type_for(int status) {
   default:
     return status >= 400 && status < 500 ? "invalid_request_error" : "api_error";
   }
+}
+
+std::optional<Rejection> check_partial_head(std::string_view partial, const HeadLimits& limits) {
+  if (partial.find('\n') == std::string_view::npos && partial.size() > limits.max_line) {
+    return long_request_line(limits);
+  }
+  if (partial.size() > limits.max_bytes) {
+    return large_head(limits);
+  }
+  return std::nullopt;
 }
 
 std::expected<std::string, Rejection> check_request_head(std::string_view head, const HeadLimits& limits) {

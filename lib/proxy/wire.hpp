@@ -82,6 +82,11 @@ struct HeadLimits {
 // a relayed body is never sliced) or the rejection (400, 414, 415, 431).
 std::expected<std::string, Rejection> check_request_head(std::string_view head, const HeadLimits& limits);
 
+// The 414 or 431 a head still arriving (`partial`: no blank line yet) has
+// already earned: a request line, or the whole, past `limits`, with
+// check_request_head's messages. Nothing while it may still pass.
+std::optional<Rejection> check_partial_head(std::string_view partial, const HeadLimits& limits);
+
 // Why the path of origin-form `target` is not the one the gateway routes
 // and forwards (the router sees it percent-decoded, the upstream as sent):
 // percent-encoded "/", "\", "." or other unreserved bytes, malformed or

@@ -10,19 +10,21 @@ namespace claudegate::api_key {
 KeyCache::KeyCache(std::size_t capacity) : m_keys(capacity) {
 }
 
-Result<std::shared_ptr<const AuthenticatedKey>>
-KeyCache::authenticate(store::Store& store, std::string_view presented, UnixSeconds now) {
+Result<std::shared_ptr<const AuthenticatedKey>> KeyCache::authenticate(store::Store& store,
+                                                                       store::EpochSource& epochs,
+                                                                       std::string_view presented,
+                                                                       UnixSeconds now) {
   auto parts = parse(presented);
   if (!parts) {
     return propagate(parts);
   }
-  auto hit = m_keys.find(parts->id, &store, [&](const AuthenticatedKey& key) {
+  auto hit = m_keys.find(parts->id, epochs, [&](const AuthenticatedKey& key) {
     return secret_matches(key.record, parts->secret) && check_usable(key.record, now).has_value();
   });
   if (!hit) {
     return propagate(hit);
   }
-  auto key = *hit ? std::move(hit) : load(store, presented, parts->id, now);
+  auto key = *hit ? std::move(hit) : load(store, epochs, presented, parts->id, now);
   if (key) {
     note_use(store, (*key)->record.id, now);
   }
@@ -31,9 +33,11 @@ KeyCache::authenticate(store::Store& store, std::string_view presented, UnixSeco
 
 // The full path. The epoch is read before the key: a revocation committed
 // after this read moves the epoch on, so the next hit reads the key again.
-Result<std::shared_ptr<const AuthenticatedKey>>
-KeyCache::load(store::Store& store, std::string_view presented, const std::string& id, UnixSeconds now) {
-  auto epoch = epoch_cache::current_epoch(&store);
+Result<std::shared_ptr<const AuthenticatedKey>> KeyCache::load(store::Store& store,
+                                                               store::EpochSource& epochs,
+                                                               std::string_view presented,
+                                                               const std::string& id, UnixSeconds now) {
+  auto epoch = epochs.current_epoch();
   if (!epoch) {
     return propagate(epoch);
   }

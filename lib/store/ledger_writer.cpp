@@ -35,13 +35,20 @@ void LedgerWriter::append(LedgerEntry entry) {
     }
     return;
   }
-  if (m_queue.empty()) {
+  const bool first = m_queue.empty();
+  if (first) {
     m_oldest = Clock::now();
   }
   m_queue.push_back(std::move(entry));
   ++m_appended;
+  // The store thread needs waking only to learn when the batch is due (its
+  // first entry) or that it is full: entries in between just join it, so a
+  // busy gateway wakes the thread once per batch, not once per request.
+  const bool wake = first || m_queue.size() == m_options.max_batch;
   lock.unlock();
-  m_wake.notify_one();
+  if (wake) {
+    m_wake.notify_one();
+  }
 }
 
 void LedgerWriter::append_row(std::int64_t lease_id, const UsageRecord& row) {

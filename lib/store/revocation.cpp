@@ -5,8 +5,6 @@
 
 #include <fmt/core.h>
 
-#include <thread>
-
 namespace claudegate::revocation {
 
 namespace {
@@ -104,14 +102,3 @@ Result<std::int64_t> revoke(store::Store& store, Target target, const std::strin
 }
 
 } // namespace claudegate::revocation
-
-namespace claudegate::store {
-
-// No push without a server to push it (SQLite): wait out the timeout; the
-// caller polls revocation_epoch after it either way.
-Result<bool> RevocationStore::wait_for_revocation(std::chrono::milliseconds timeout) {
-  std::this_thread::sleep_for(timeout);
-  return false;
-}
-
-} // namespace claudegate::store

@@ -28,9 +28,10 @@ VerifiedCache::VerifiedCache(std::size_t capacity) : m_entries(capacity) {
 
 Result<token::VerifiedToken> VerifiedCache::verify(std::string_view token, const keyset::KeySet& keys,
                                                    const claims::VerifyPolicy& policy, UnixSeconds now,
-                                                   store::RevocationStore* store) {
-  auto hit =
-      m_entries.find(token, store, [&](const Entry& entry) { return still_valid(entry, keys, policy, now); });
+                                                   store::RevocationStore* store,
+                                                   store::EpochSource& epochs) {
+  auto hit = m_entries.find(token, epochs,
+                            [&](const Entry& entry) { return still_valid(entry, keys, policy, now); });
   if (!hit) {
     return propagate(hit);
   }
@@ -43,7 +44,7 @@ Result<token::VerifiedToken> VerifiedCache::verify(std::string_view token, const
   std::int64_t epoch = 0;
   auto verified =
       revocation::verify_unrevoked(token, keys, policy, now, [&]() -> Result<store::RevocationStore*> {
-        auto read = epoch_cache::current_epoch(store);
+        auto read = epochs.current_epoch();
         if (!read) {
           return propagate(read);
         }

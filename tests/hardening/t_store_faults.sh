@@ -54,7 +54,7 @@ for ((i = 0; i < 50; i++)); do [ "$(wc -l <"$RECORD")" = 2 ] && break; sleep 0.1
 dd if=/dev/zero of="$MNT/filler" bs=4k 2>/dev/null || true
 wait "$slow"
 expect_contains "$(cat "$SCRATCH/slow")" "hello from the fake upstream"
-expect_contains "$(cat "$SERVER_LOG")" "could not record usage"
+wait_log "could not record usage"
 [ "$(grep -c '"status":200.*"input_tokens":12\|"input_tokens":12.*"status":200' "$SERVER_LOG")" = 2 ] \
   || fail "the request log lost the unsettled request's usage: $(cat "$SERVER_LOG")"
 
@@ -78,7 +78,7 @@ integrity_ok "$db" "a full disk"
 [ "$(ledger 'select count(*) from usage_ledger')" = 1 ] || fail "ledger: $(ledger 'select * from usage_ledger')"
 # The unrecorded usage stays held by the lease it came from (until the lease expires) and is in the log.
 [ "$(ledger 'select count(*) from quota_leases')" = 1 ] || fail "the lease of the unrecorded usage was dropped"
-expect_contains "$(cat "$SERVER_LOG")" "usage not recorded"
+wait_log "usage not recorded"
 [ "$(ledger "select count(*) from revoked_jtis where jti = 'full-disk-jti'")" = 0 ] || fail "half a revocation"
 expect_exit 0 "$CG" issue --refresh-token "$R" # the failed rotation did not use it up
 

@@ -112,4 +112,15 @@ wait_rows() {
   fail "expected $1 ledger rows where ${2:-1}: $(ledger 'select * from usage_ledger')"
 }
 
+# Wait (up to 10 s) until serve-local's request log holds text $1: lines
+# are written behind the requests, a few ms after the reply has gone.
+wait_log() {
+  local i
+  for ((i = 0; i < 100; i++)); do
+    grep -qF -- "$1" "$SERVER_LOG" && return 0
+    sleep 0.1
+  done
+  fail "expected '$1' in the request log: $(cat "$SERVER_LOG")"
+}
+
 MSG='{"model":"claude-haiku-4-5","max_tokens":100,"messages":[{"role":"user","content":"Hello"}]}'

@@ -100,5 +100,5 @@ for key in "$KEY" "$TINY" "$OLD" "$NEW"; do
     case "$text" in *"$secret"*) fail "a key's secret appears in $where" ;; esac
   done
 done
-expect_contains "$(cat "$SERVER_LOG")" "$(id_of "$OLD")"
+wait_log "$(id_of "$OLD")"
 pass

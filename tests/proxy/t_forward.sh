@@ -68,7 +68,7 @@ expect_status 200
 
 # The log names the request but never a token or key.
 stop_server
-expect_contains "$(cat "$SERVER_LOG")" '"request_id":"req_upstream_123"'
+wait_log '"request_id":"req_upstream_123"'
 expect_not_contains "$(cat "$SERVER_LOG")" "$TOKEN"
 expect_not_contains "$(cat "$SERVER_LOG")" "sk-ant-server-key"
 pass

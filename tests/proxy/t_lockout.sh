@@ -105,7 +105,7 @@ body=${RT0#cgr_}
 refresh "cgr_$first${body:1}"
 expect_status 401
 for reason in refresh_reuse revoked; do
-  expect_contains "$(cat "$SERVER_LOG")" "\"reason\":\"$reason\",\"route\":\"POST /auth/refresh\""
+  wait_log "\"reason\":\"$reason\",\"route\":\"POST /auth/refresh\""
 done
 [ "$(grep -c '"event":"auth_failure".*"route":"POST /auth/refresh"' "$SERVER_LOG")" = 3 ] \
   || fail "three refresh failures logged: $(cat "$SERVER_LOG")"

@@ -23,6 +23,7 @@ constexpr std::int64_t k_ttl = 90 * 86'400;
 
 struct KeyCase {
   ScratchStore s;
+  store::StoreEpoch epochs{s.store.get()};
   SystemRandom rng;
   api_key::MintedKey minted = api_key::mint(rng);
   store::ApiKeyRecord record = create(minted, "billing-svc");
@@ -202,35 +203,35 @@ TEST_CASE("api key store: revoking and retiring move the revocation epoch on; la
 TEST_CASE("api key cache: a warm key is served without reading the key again, until a revocation") {
   KeyCase c;
   api_key::KeyCache cache(16);
-  REQUIRE(cache.authenticate(*c.s.store, c.minted.key, k_now + 1));
+  REQUIRE(cache.authenticate(*c.s.store, c.epochs, c.minted.key, k_now + 1));
   CHECK(cache.misses() == 1);
   // Edited behind the store's back (no epoch change): a warm cache does not see it.
   c.s.raw("DROP TRIGGER api_keys_delete_epoch");
   c.s.raw("DELETE FROM api_keys");
-  REQUIRE(cache.authenticate(*c.s.store, c.minted.key, k_now + 2));
+  REQUIRE(cache.authenticate(*c.s.store, c.epochs, c.minted.key, k_now + 2));
   CHECK(cache.hits() == 1);
   // A wrong secret for a warm id is never a hit.
-  CHECK(error_of(cache.authenticate(*c.s.store, with_other_secret(c.minted), k_now + 3))
+  CHECK(error_of(cache.authenticate(*c.s.store, c.epochs, with_other_secret(c.minted), k_now + 3))
         == Errc::unknown_key);
 }
 
 TEST_CASE("api key cache: a revocation is seen on the next request") {
   KeyCase c;
   api_key::KeyCache cache(16);
-  REQUIRE(cache.authenticate(*c.s.store, c.minted.key, k_now + 1));
-  REQUIRE(cache.authenticate(*c.s.store, c.minted.key, k_now + 2));
+  REQUIRE(cache.authenticate(*c.s.store, c.epochs, c.minted.key, k_now + 1));
+  REQUIRE(cache.authenticate(*c.s.store, c.epochs, c.minted.key, k_now + 2));
   CHECK(cache.hits() == 1);
   REQUIRE(c.s.store->revoke_api_key(c.minted.parts.id, "leaked", k_now + 3));
-  CHECK(error_of(cache.authenticate(*c.s.store, c.minted.key, k_now + 4)) == Errc::revoked);
+  CHECK(error_of(cache.authenticate(*c.s.store, c.epochs, c.minted.key, k_now + 4)) == Errc::revoked);
 }
 
 TEST_CASE("api key cache: a warm rotated key stops at the end of its overlap, without a store change") {
   KeyCase c;
   api_key::KeyCache cache(16);
   REQUIRE(c.s.store->retire_api_key(c.minted.parts.id, k_now + 10));
-  REQUIRE(cache.authenticate(*c.s.store, c.minted.key, k_now + 1));
-  REQUIRE(cache.authenticate(*c.s.store, c.minted.key, k_now + 9));
-  CHECK(error_of(cache.authenticate(*c.s.store, c.minted.key, k_now + 10)) == Errc::revoked);
+  REQUIRE(cache.authenticate(*c.s.store, c.epochs, c.minted.key, k_now + 1));
+  REQUIRE(cache.authenticate(*c.s.store, c.epochs, c.minted.key, k_now + 9));
+  CHECK(error_of(cache.authenticate(*c.s.store, c.epochs, c.minted.key, k_now + 10)) == Errc::revoked);
 }
 
 TEST_CASE("api key cache: last use is written at most once a minute") {
@@ -241,11 +242,11 @@ TEST_CASE("api key cache: last use is written at most once a minute") {
     REQUIRE((found && found->has_value()));
     return (*found)->last_used_at;
   };
-  REQUIRE(cache.authenticate(*c.s.store, c.minted.key, k_now + 1));
+  REQUIRE(cache.authenticate(*c.s.store, c.epochs, c.minted.key, k_now + 1));
   CHECK(last_used() == k_now + 1);
-  REQUIRE(cache.authenticate(*c.s.store, c.minted.key, k_now + 30));
+  REQUIRE(cache.authenticate(*c.s.store, c.epochs, c.minted.key, k_now + 30));
   CHECK(last_used() == k_now + 1);
-  REQUIRE(cache.authenticate(*c.s.store, c.minted.key, k_now + 61));
+  REQUIRE(cache.authenticate(*c.s.store, c.epochs, c.minted.key, k_now + 61));
   CHECK(last_used() == k_now + 61);
 }
 
@@ -269,14 +270,14 @@ TEST_CASE("api key: revoke --sub stops the subject's keys made until then, not l
   CHECK(c.authenticate(later.key, k_now + 11));
 
   api_key::KeyCache cache(16);
-  CHECK(error_of(cache.authenticate(*c.s.store, c.minted.key, k_now + 12)) == Errc::revoked);
-  CHECK(cache.authenticate(*c.s.store, later.key, k_now + 12));
+  CHECK(error_of(cache.authenticate(*c.s.store, c.epochs, c.minted.key, k_now + 12)) == Errc::revoked);
+  CHECK(cache.authenticate(*c.s.store, c.epochs, later.key, k_now + 12));
 }
 
 TEST_CASE("api key: the cache gives the token of the key's grant, built once per load") {
   KeyCase c;
   api_key::KeyCache cache(16);
-  auto first = cache.authenticate(*c.s.store, c.minted.key, k_now + 1);
+  auto first = cache.authenticate(*c.s.store, c.epochs, c.minted.key, k_now + 1);
   REQUIRE(first);
   const auto& claims = (*first)->token.claims;
   CHECK((*first)->token.header == json::Json{{"typ", "api_key"}});
@@ -286,8 +287,8 @@ TEST_CASE("api key: the cache gives the token of the key's grant, built once per
   CHECK(claims["daily_token_limit"] == 1234);
   CHECK(claims["jti"] == c.record.id);
   CHECK(claims["exp"] == c.record.expires_at);
-  auto hit = cache.authenticate(*c.s.store, c.minted.key, k_now + 2);
-  auto again = cache.authenticate(*c.s.store, c.minted.key, k_now + 3);
+  auto hit = cache.authenticate(*c.s.store, c.epochs, c.minted.key, k_now + 2);
+  auto again = cache.authenticate(*c.s.store, c.epochs, c.minted.key, k_now + 3);
   REQUIRE(hit);
   REQUIRE(again);
   CHECK(again->get() == hit->get()); // hits share the cached entry: no copy, no rebuild

@@ -75,6 +75,7 @@ struct GatewayCase {
   FixedClock clock{k_now};
   SystemRandom random;
   std::unique_ptr<store::Store> store = open_store();
+  store::StoreEpoch epochs{store.get()}; // read at each look-up: revocations count at once
   store::LedgerWriter writer{*store, {}};
   store::QuotaBook quota{*store, writer, clock};
   std::unique_ptr<KeyringWatch> keys = open_keys();
@@ -107,8 +108,8 @@ struct GatewayCase {
 
   // A gateway that also accepts `idp`'s tokens (serve-local --jwks) when given.
   std::unique_ptr<Gateway> open_gateway(const ExternalIssuer* idp = nullptr) {
-    return std::make_unique<Gateway>(GatewayParts{config, *store, quota, clock, random, *keys, *upstream,
-                                                  metrics, log, config.serve.body_limit, idp});
+    return std::make_unique<Gateway>(GatewayParts{config, *store, epochs, quota, clock, random, *keys,
+                                                  *upstream, metrics, log, config.serve.body_limit, idp});
   }
 
   std::filesystem::path log_path() const { return dir.path() / "requests.log"; }

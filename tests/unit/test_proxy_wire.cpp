@@ -225,6 +225,23 @@ TEST_CASE("check_request_head refuses heads over its limits with 414 and 431") {
   CHECK(check("GET / HTTP/1.1\r\nx-1: v\r\n\r\n") == 0);
 }
 
+TEST_CASE("check_partial_head refuses a head still arriving once it cannot pass, with the same messages") {
+  const HeadLimits limits{100, 1000, 5};
+  const auto status = [&](const std::string& partial) {
+    const auto refused = check_partial_head(partial, limits);
+    return refused ? refused->status : 0;
+  };
+  CHECK(status("GET /" + std::string(60, 'a')) == 0);                    // may still end in time
+  CHECK(status("GET /" + std::string(120, 'a')) == 414);                 // no line end yet, already too long
+  CHECK(status("GET / HTTP/1.1\r\nx-a: " + std::string(120, 'a')) == 0); // a field: left to the whole head
+  CHECK(status("GET / HTTP/1.1\r\nx-a: " + std::string(1200, 'a')) == 431);
+  const auto whole =
+      check_request_head("GET / HTTP/1.1\r\nx-a: " + std::string(1200, 'a') + "\r\n\r\n", limits);
+  REQUIRE(!whole.has_value());
+  CHECK(check_partial_head("GET / HTTP/1.1\r\nx-a: " + std::string(1200, 'a'), limits)->message
+        == whole.error().message);
+}
+
 TEST_CASE("write_rejection fills Anthropic's envelope and the retry headers") {
   Response res;
   write_rejection(res, Rejection(429, "rate_limit_error", "daily quota used", 3600, false), "req_x");

@@ -64,10 +64,11 @@ struct CacheCase {
   Result<token::VerifiedToken> verify_with(std::string_view token, const keyset::KeySet& with,
                                            UnixSeconds now,
                                            const claims::VerifyPolicy& policy = cache_policy()) {
-    return cache.verify(token, with, policy, now, s.store.get());
+    return cache.verify(token, with, policy, now, s.store.get(), epochs);
   }
 
   ScratchStore s;
+  store::StoreEpoch epochs{s.store.get()};
   verified_cache::VerifiedCache cache{16};
   token::IssuedAccessToken issued;
   keyset::KeySet keys;
@@ -159,6 +160,7 @@ TEST_CASE("verified cache: a changed byte is a different token and fails in full
 
 TEST_CASE("verified cache: a full cache makes room and keeps verifying correctly") {
   ScratchStore s;
+  store::StoreEpoch epochs(s.store.get());
   verified_cache::VerifiedCache cache(2);
   const auto keys = public_keys(keys::Alg::EdDSA);
   std::vector<token::IssuedAccessToken> tokens;
@@ -167,7 +169,7 @@ TEST_CASE("verified cache: a full cache makes room and keeps verifying correctly
   }
   for (int round = 0; round < 2; ++round) {
     for (const auto& issued : tokens) {
-      auto verified = cache.verify(issued.token, keys, cache_policy(), k_issued, s.store.get());
+      auto verified = cache.verify(issued.token, keys, cache_policy(), k_issued, s.store.get(), epochs);
       REQUIRE(verified);
       CHECK(verified->claims["jti"] == issued.jti);
     }
@@ -177,9 +179,10 @@ TEST_CASE("verified cache: a full cache makes room and keeps verifying correctly
 
 TEST_CASE("verified cache: without a store, only signature and claims are cached") {
   verified_cache::VerifiedCache cache(4);
+  store::StoreEpoch no_store(nullptr);
   const auto issued = issue_token(keys::Alg::ES256);
   const auto keys = public_keys(keys::Alg::ES256);
-  REQUIRE(cache.verify(issued.token, keys, cache_policy(), k_issued, nullptr));
-  REQUIRE(cache.verify(issued.token, keys, cache_policy(), k_issued, nullptr));
+  REQUIRE(cache.verify(issued.token, keys, cache_policy(), k_issued, nullptr, no_store));
+  REQUIRE(cache.verify(issued.token, keys, cache_policy(), k_issued, nullptr, no_store));
   CHECK(cache.hits() == 1);
 }

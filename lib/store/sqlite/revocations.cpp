@@ -229,6 +229,18 @@ Result<std::optional<Revocation>> SqliteStore::find_revocation(const TokenIdenti
   return find_first_revocation(m_db, token);
 }
 
+Result<bool> SqliteStore::wait_for_revocation(std::chrono::milliseconds timeout) {
+  const std::lock_guard lock(m_events_mutex); // never the connection's: the wait blocks
+  if (!m_events) {
+    auto events = FileEvents::watch(m_db.path());
+    if (!events) {
+      return propagate(events);
+    }
+    m_events.emplace(std::move(*events));
+  }
+  return m_events->wait(timeout);
+}
+
 Result<std::int64_t> SqliteStore::revocation_epoch() {
   const std::lock_guard lock(m_mutex);
   if (auto placed = check_in_place(m_db); !placed) {

@@ -5,11 +5,13 @@
 
 #include "../group_commit.hpp"
 #include "claudegate/store/store.hpp"
+#include "file_events.hpp"
 #include "sqlite_util.hpp"
 
 #include <filesystem>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 
@@ -110,6 +112,8 @@ public:
                                       const std::string& reason, UnixSeconds now) override;
   Result<std::optional<Revocation>> find_revocation(const TokenIdentity& token) override;
   Result<std::int64_t> revocation_epoch() override;
+  // Wakes on writes to the store's files (inotify; by any process).
+  Result<bool> wait_for_revocation(std::chrono::milliseconds timeout) override;
   Result<std::vector<Revocation>> list_revocations() override;
   Result<std::int64_t> prune(UnixSeconds now, std::int64_t leeway) override;
   Result<Reservation> reserve(const ReservationRequest& request) override;
@@ -149,6 +153,8 @@ private:
   Connection m_db;
   Durability m_durability = Durability::full; // as set by prepare_connection
   GroupCommit m_metering;
+  std::mutex m_events_mutex; // wait_for_revocation's watch, made on first use
+  std::optional<FileEvents> m_events;
 };
 
 template <typename Write> Result<void> SqliteStore::write(Durability durability, Write&& body) {

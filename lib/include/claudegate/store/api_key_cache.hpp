@@ -29,24 +29,25 @@ public:
   explicit KeyCache(std::size_t capacity);
 
   // As api_key::authenticate(`store`, `presented`, `now`), with the same
-  // verdicts. A hit needs the key's id looked up before, the store's
-  // revocation epoch unchanged since (revoking or rotating a key moves it
-  // on), the presented secret to match the stored hash and the key to be
+  // verdicts. A hit needs the key's id looked up before, the revocation
+  // epoch (as `epochs` gives it) unchanged since (revoking or rotating a
+  // key moves it on), the presented secret to match the stored hash and the key to be
   // usable at `now` (expiry, end of a rotation overlap); anything else takes
   // the full path, and only successes are kept, with the token of the key's
   // grant built once (token_of). Records the key's last use
   // (store::ApiKeyStore::touch_api_key) at most every k_touch_interval
   // seconds. Thread-safe.
-  Result<std::shared_ptr<const AuthenticatedKey>> authenticate(store::Store& store,
-                                                               std::string_view presented, UnixSeconds now);
+  Result<std::shared_ptr<const AuthenticatedKey>>
+  authenticate(store::Store& store, store::EpochSource& epochs, std::string_view presented, UnixSeconds now);
 
   // Hits, and authentications that took the full path, so far.
   std::uint64_t hits() const { return m_keys.hits(); }
   std::uint64_t misses() const { return m_keys.misses(); }
 
 private:
-  Result<std::shared_ptr<const AuthenticatedKey>> load(store::Store& store, std::string_view presented,
-                                                       const std::string& id, UnixSeconds now);
+  Result<std::shared_ptr<const AuthenticatedKey>> load(store::Store& store, store::EpochSource& epochs,
+                                                       std::string_view presented, const std::string& id,
+                                                       UnixSeconds now);
   void note_use(store::Store& store, const std::string& id, UnixSeconds now);
 
   epoch_cache::EpochCache<AuthenticatedKey> m_keys;

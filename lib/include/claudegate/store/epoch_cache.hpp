@@ -3,7 +3,7 @@
 
 #include "claudegate/base/clock.hpp"
 #include "claudegate/base/errors.hpp"
-#include "claudegate/store/revocations.hpp"
+#include "claudegate/store/revocation_watch.hpp"
 
 #include <atomic>
 #include <cstdint>
@@ -20,25 +20,19 @@
 // any revocation, by any process, moves it on and makes every entry a miss.
 namespace claudegate::epoch_cache {
 
-// The revocation epoch of `store`; 0 for no store (nothing is ever
-// revoked). Fails with storage.
-inline Result<std::int64_t> current_epoch(store::RevocationStore* store) {
-  return store == nullptr ? Result<std::int64_t>{0} : store->revocation_epoch();
-}
-
 template <typename Value> class EpochCache {
 public:
   // At most `capacity` entries (> 0) are held at once.
   explicit EpochCache(std::size_t capacity) : m_capacity(capacity == 0 ? 1 : capacity) {}
 
-  // The value kept for `key` when `usable(value)` holds and `store`'s epoch
-  // is the one it was remembered with (a hit); null otherwise (a miss).
-  // Fails with storage. Thread-safe.
+  // The value kept for `key` when `usable(value)` holds and the epoch of
+  // `epochs` is the one it was remembered with (a hit); null otherwise (a
+  // miss). Fails with storage. Thread-safe.
   template <typename Usable>
-  Result<std::shared_ptr<const Value>> find(std::string_view key, store::RevocationStore* store,
+  Result<std::shared_ptr<const Value>> find(std::string_view key, store::EpochSource& epochs,
                                             Usable&& usable) {
     if (auto entry = lookup(key); entry && usable(entry->value)) {
-      auto epoch = current_epoch(store);
+      auto epoch = epochs.current_epoch();
       if (!epoch) {
         return propagate(epoch);
       }

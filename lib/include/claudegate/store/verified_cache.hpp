@@ -24,13 +24,13 @@ public:
 
   // As revocation::verify_unrevoked(`token`, `keys`, `policy`, `now`, `store`), with the
   // same verdicts. A hit needs the exact token bytes verified before by the
-  // same key material (kid and thumbprint still in `keys`), the store's
-  // revocation epoch unchanged since its check, and claims::check to pass
+  // same key material (kid and thumbprint still in `keys`), the revocation
+  // epoch (as `epochs` gives it) unchanged since its check, and claims::check to pass
   // again at `now` (so exp, nbf, iat, issuer and audience hold every time).
   // Anything else takes the full path; only successes are kept. Thread-safe.
   Result<token::VerifiedToken> verify(std::string_view token, const keyset::KeySet& keys,
                                       const claims::VerifyPolicy& policy, UnixSeconds now,
-                                      store::RevocationStore* store);
+                                      store::RevocationStore* store, store::EpochSource& epochs);
 
   // Hits, and verifications that took the full path, so far.
   std::uint64_t hits() const;
