@@ -26,7 +26,9 @@ bool is_postgres_uri(std::string_view text) {
 }
 
 bool is_hex_escape(std::string_view text, std::size_t at) {
-  const auto hex = [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); };
+  const auto hex = [](char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+  };
   return at + 2 < text.size() && hex(text[at + 1]) && hex(text[at + 2]);
 }
 

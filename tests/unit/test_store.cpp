@@ -198,143 +198,145 @@ TEST_CASE("store: a missing folder is an io error") {
 // ---- refresh families --------------------------------------------------------------
 
 TEST_CASE("store: rotation walks a chain R0 -> R1 -> R2 and re-issues the grant") {
-  ScratchDir scratch;
-  auto s = open_store(scratch.path() / "db");
-  REQUIRE(s->create_family(family("F", "h0", k_now + 30 * k_day, k_now + 7 * k_day)));
-  auto r1 = rotate(*s, "h0", "h1", k_now + 10);
-  REQUIRE(r1);
-  CHECK(r1->family_id == "F");
-  CHECK(r1->subject == "alice");
-  CHECK(r1->generation == 1);
-  CHECK(r1->grant.at("plan") == "pro");
-  CHECK(r1->token_expires_at == k_now + 10 + 7 * k_day);
-  auto r2 = rotate(*s, "h1", "h2", k_now + 20);
-  REQUIRE(r2);
-  CHECK(r2->generation == 2);
-  CHECK(s->family_of("h2").value() == std::optional<std::string>("F"));
-  CHECK(s->family_of("nope").value() == std::nullopt);
+  FOR_EACH_STORE(scratch) {
+    auto& s = scratch.store;
+    REQUIRE(s->create_family(family("F", "h0", k_now + 30 * k_day, k_now + 7 * k_day)));
+    auto r1 = rotate(*s, "h0", "h1", k_now + 10);
+    REQUIRE(r1);
+    CHECK(r1->family_id == "F");
+    CHECK(r1->subject == "alice");
+    CHECK(r1->generation == 1);
+    CHECK(r1->grant.at("plan") == "pro");
+    CHECK(r1->token_expires_at == k_now + 10 + 7 * k_day);
+    auto r2 = rotate(*s, "h1", "h2", k_now + 20);
+    REQUIRE(r2);
+    CHECK(r2->generation == 2);
+    CHECK(s->family_of("h2").value() == std::optional<std::string>("F"));
+    CHECK(s->family_of("nope").value() == std::nullopt);
+  }
 }
 
 TEST_CASE("store: reuse of a used token revokes the family, audits, and kills its successor") {
-  ScratchDir scratch;
-  const auto path = scratch.path() / "db";
-  auto s = open_store(path);
-  REQUIRE(s->create_family(family("F", "h0", k_now + 30 * k_day, k_now + 7 * k_day)));
-  REQUIRE(rotate(*s, "h0", "h1", k_now + 1));
-  REQUIRE(rotate(*s, "h1", "h2", k_now + 2));
+  FOR_EACH_STORE(scratch) {
+    auto& s = scratch.store;
+    REQUIRE(s->create_family(family("F", "h0", k_now + 30 * k_day, k_now + 7 * k_day)));
+    REQUIRE(rotate(*s, "h0", "h1", k_now + 1));
+    REQUIRE(rotate(*s, "h1", "h2", k_now + 2));
 
-  auto reused = rotate(*s, "h0", "hx", k_now + 3);
-  REQUIRE_FALSE(reused);
-  CHECK(reused.error().code == Errc::refresh_reuse);
-  auto revocation = s->find_revocation(identity("any", "alice", k_now, "F")).value();
-  REQUIRE(revocation);
-  CHECK(revocation->kind == store::RevocationKind::family);
-  CHECK(revocation->reason == "refresh token reuse");
-  CHECK(sql_int(path, "SELECT COUNT(*) FROM audit_events WHERE kind = 'refresh_reuse' AND subject = 'alice'")
-        == 1);
-  CHECK(sql_int(path, "SELECT COUNT(*) FROM refresh_tokens WHERE token_hash = 'hx'") == 0);
+    auto reused = rotate(*s, "h0", "hx", k_now + 3);
+    REQUIRE_FALSE(reused);
+    CHECK(reused.error().code == Errc::refresh_reuse);
+    auto revocation = s->find_revocation(identity("any", "alice", k_now, "F")).value();
+    REQUIRE(revocation);
+    CHECK(revocation->kind == store::RevocationKind::family);
+    CHECK(revocation->reason == "refresh token reuse");
+    CHECK(scratch.sql_int(
+              "SELECT COUNT(*) FROM audit_events WHERE kind = 'refresh_reuse' AND subject = 'alice'")
+          == 1);
+    CHECK(scratch.sql_int("SELECT COUNT(*) FROM refresh_tokens WHERE token_hash = 'hx'") == 0);
 
-  auto after = rotate(*s, "h2", "h3", k_now + 4);
-  REQUIRE_FALSE(after);
-  CHECK(after.error().code == Errc::revoked);
+    auto after = rotate(*s, "h2", "h3", k_now + 4);
+    REQUIRE_FALSE(after);
+    CHECK(after.error().code == Errc::revoked);
+  }
 }
 
 TEST_CASE("store: an unknown token is claim_mismatch") {
-  ScratchDir scratch;
-  auto s = open_store(scratch.path() / "db");
-  auto unknown = rotate(*s, "nope", "h1", k_now);
-  REQUIRE_FALSE(unknown);
-  CHECK(unknown.error().code == Errc::claim_mismatch);
-  CHECK(unknown.error().message == "unknown refresh token");
+  FOR_EACH_STORE(scratch) {
+    auto& s = scratch.store;
+    auto unknown = rotate(*s, "nope", "h1", k_now);
+    REQUIRE_FALSE(unknown);
+    CHECK(unknown.error().code == Errc::claim_mismatch);
+    CHECK(unknown.error().message == "unknown refresh token");
+  }
 }
 
 TEST_CASE("store: an expired token is expired, not reuse, and the family is untouched") {
-  ScratchDir scratch;
-  auto s = open_store(scratch.path() / "db");
-  REQUIRE(s->create_family(family("F", "h0", k_now + 30 * k_day, k_now + 100)));
-  auto late = rotate(*s, "h0", "h1", k_now + 100);
-  REQUIRE_FALSE(late);
-  CHECK(late.error().code == Errc::expired);
-  CHECK_FALSE(s->find_revocation(identity("j", "alice", k_now, "F")).value());
-  CHECK(rotate(*s, "h0", "h1", k_now + 99)); // still the active token
+  FOR_EACH_STORE(scratch) {
+    auto& s = scratch.store;
+    REQUIRE(s->create_family(family("F", "h0", k_now + 30 * k_day, k_now + 100)));
+    auto late = rotate(*s, "h0", "h1", k_now + 100);
+    REQUIRE_FALSE(late);
+    CHECK(late.error().code == Errc::expired);
+    CHECK_FALSE(s->find_revocation(identity("j", "alice", k_now, "F")).value());
+    CHECK(rotate(*s, "h0", "h1", k_now + 99)); // still the active token
+  }
 }
 
 TEST_CASE("store: the family's absolute expiry caps its successors and ends it") {
-  ScratchDir scratch;
-  auto s = open_store(scratch.path() / "db");
-  REQUIRE(s->create_family(family("F", "h0", k_now + 500, k_now + 400)));
-  auto r1 = rotate(*s, "h0", "h1", k_now + 300, 1000);
-  REQUIRE(r1);
-  CHECK(r1->token_expires_at == k_now + 500);
-  auto r2 = rotate(*s, "h1", "h2", k_now + 500, 1000);
-  REQUIRE_FALSE(r2);
-  CHECK(r2.error().code == Errc::expired);
+  FOR_EACH_STORE(scratch) {
+    auto& s = scratch.store;
+    REQUIRE(s->create_family(family("F", "h0", k_now + 500, k_now + 400)));
+    auto r1 = rotate(*s, "h0", "h1", k_now + 300, 1000);
+    REQUIRE(r1);
+    CHECK(r1->token_expires_at == k_now + 500);
+    auto r2 = rotate(*s, "h1", "h2", k_now + 500, 1000);
+    REQUIRE_FALSE(r2);
+    CHECK(r2.error().code == Errc::expired);
+  }
 }
 
 TEST_CASE("store: a failing mint rolls the rotation back") {
-  ScratchDir scratch;
-  auto s = open_store(scratch.path() / "db");
-  REQUIRE(s->create_family(family("F", "h0", k_now + 30 * k_day, k_now + 7 * k_day)));
-  const store::MintFn broken = [](const store::RotatedFamily&) -> Result<void> {
-    return fail(Errc::internal, "signing failed");
-  };
-  auto failed = s->rotate({"h0", "h1", k_now, 3600}, broken);
-  REQUIRE_FALSE(failed);
-  CHECK(failed.error().code == Errc::internal);
-  CHECK(s->family_of("h1").value() == std::nullopt);
-  auto retried = rotate(*s, "h0", "h1", k_now + 1);
-  REQUIRE(retried);
-  CHECK(retried->generation == 1);
+  FOR_EACH_STORE(scratch) {
+    auto& s = scratch.store;
+    REQUIRE(s->create_family(family("F", "h0", k_now + 30 * k_day, k_now + 7 * k_day)));
+    const store::MintFn broken = [](const store::RotatedFamily&) -> Result<void> {
+      return fail(Errc::internal, "signing failed");
+    };
+    auto failed = s->rotate({"h0", "h1", k_now, 3600}, broken);
+    REQUIRE_FALSE(failed);
+    CHECK(failed.error().code == Errc::internal);
+    CHECK(s->family_of("h1").value() == std::nullopt);
+    auto retried = rotate(*s, "h0", "h1", k_now + 1);
+    REQUIRE(retried);
+    CHECK(retried->generation == 1);
+  }
 }
 
 TEST_CASE("store: the schema allows one active token per family") {
-  ScratchDir scratch;
-  const auto path = scratch.path() / "db";
-  open_store(path)->create_family(family("F", "h0", k_now + 30 * k_day, k_now + 7 * k_day)).value();
-  sqlite3* db = nullptr;
-  REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
-  const int rc =
-      sqlite3_exec(db,
-                   "INSERT INTO refresh_tokens (token_hash, family_id, generation, state, issued_at, "
-                   "expires_at) VALUES ('h9', 'F', 9, 'active', 0, 0)",
-                   nullptr, nullptr, nullptr);
-  sqlite3_close(db);
-  CHECK(rc == SQLITE_CONSTRAINT);
+  FOR_EACH_STORE(scratch) {
+    scratch.store->create_family(family("F", "h0", k_now + 30 * k_day, k_now + 7 * k_day)).value();
+    CHECK_FALSE(
+        scratch.try_raw("INSERT INTO refresh_tokens (token_hash, family_id, generation, state, issued_at, "
+                        "expires_at) VALUES ('h9', 'F', 9, 'active', 0, 0)"));
+  }
 }
 
 // ---- revocation ------------------------------------------------------------------------
 
 TEST_CASE("store: jti, subject and family revocations are found and idempotent") {
-  ScratchDir scratch;
-  auto s = open_store(scratch.path() / "db");
-  REQUIRE(s->create_family(family("F", "h0", k_now + 30 * k_day, k_now + 7 * k_day)));
-  for (int twice = 0; twice < 2; ++twice) {
-    REQUIRE(s->revoke_jti("J1", k_now + 900, "bob", "lost laptop", k_now));
-    REQUIRE(s->revoke_subject("carol", k_now, "left", k_now));
-    REQUIRE(s->revoke_family("F", "operator", k_now));
+  FOR_EACH_STORE(scratch) {
+    auto& s = scratch.store;
+    REQUIRE(s->create_family(family("F", "h0", k_now + 30 * k_day, k_now + 7 * k_day)));
+    for (int twice = 0; twice < 2; ++twice) {
+      REQUIRE(s->revoke_jti("J1", k_now + 900, "bob", "lost laptop", k_now));
+      REQUIRE(s->revoke_subject("carol", k_now, "left", k_now));
+      REQUIRE(s->revoke_family("F", "operator", k_now));
+    }
+    auto jti = s->find_revocation(identity("J1", "bob", k_now - 5)).value();
+    REQUIRE(jti);
+    CHECK(jti->kind == store::RevocationKind::jti);
+    CHECK(jti->reason == "lost laptop");
+    CHECK(jti->expires_at == std::optional<UnixSeconds>(k_now + 900));
+    CHECK(s->find_revocation(identity("J2", "carol", k_now)).value()->kind == store::RevocationKind::subject);
+    CHECK_FALSE(s->find_revocation(identity("J3", "carol", k_now + 1)).value());
+    CHECK(s->find_revocation(identity("J4", "alice", k_now, "F")).value()->kind
+          == store::RevocationKind::family);
+    CHECK_FALSE(s->find_revocation(identity("J5", "alice", k_now, "G")).value());
+    CHECK(s->list_revocations().value().size() == 3);
+    CHECK(rotate(*s, "h0", "h1", k_now + 1).error().code == Errc::revoked);
   }
-  auto jti = s->find_revocation(identity("J1", "bob", k_now - 5)).value();
-  REQUIRE(jti);
-  CHECK(jti->kind == store::RevocationKind::jti);
-  CHECK(jti->reason == "lost laptop");
-  CHECK(jti->expires_at == std::optional<UnixSeconds>(k_now + 900));
-  CHECK(s->find_revocation(identity("J2", "carol", k_now)).value()->kind == store::RevocationKind::subject);
-  CHECK_FALSE(s->find_revocation(identity("J3", "carol", k_now + 1)).value());
-  CHECK(s->find_revocation(identity("J4", "alice", k_now, "F")).value()->kind
-        == store::RevocationKind::family);
-  CHECK_FALSE(s->find_revocation(identity("J5", "alice", k_now, "G")).value());
-  CHECK(s->list_revocations().value().size() == 3);
-  CHECK(rotate(*s, "h0", "h1", k_now + 1).error().code == Errc::revoked);
 }
 
 TEST_CASE("store: a subject keeps its latest cut-off") {
-  ScratchDir scratch;
-  auto s = open_store(scratch.path() / "db");
-  REQUIRE(s->revoke_subject("carol", k_now, "first", k_now));
-  REQUIRE(s->revoke_subject("carol", k_now - 100, "older", k_now + 5));
-  CHECK(s->find_revocation(identity("J", "carol", k_now)).value()->reason == "first");
-  REQUIRE(s->revoke_subject("carol", k_now + 100, "later", k_now + 100));
-  CHECK(s->find_revocation(identity("J", "carol", k_now + 50)).value()->reason == "later");
+  FOR_EACH_STORE(scratch) {
+    auto& s = scratch.store;
+    REQUIRE(s->revoke_subject("carol", k_now, "first", k_now));
+    REQUIRE(s->revoke_subject("carol", k_now - 100, "older", k_now + 5));
+    CHECK(s->find_revocation(identity("J", "carol", k_now)).value()->reason == "first");
+    REQUIRE(s->revoke_subject("carol", k_now + 100, "later", k_now + 100));
+    CHECK(s->find_revocation(identity("J", "carol", k_now + 50)).value()->reason == "later");
+  }
 }
 
 namespace {
@@ -354,254 +356,266 @@ store::NewFamily family_of_at(const std::string& id, const std::string& subject,
 } // namespace
 
 TEST_CASE("store: a subject cut-off stops the families begun by then and counts them once") {
-  ScratchDir scratch;
-  const auto path = scratch.path() / "db";
-  auto s = open_store(path);
-  REQUIRE(s->create_family(family_of_at("F1", "alice", k_now, "a0")));
-  REQUIRE(s->create_family(family_of_at("F2", "alice", k_now + 10, "b0")));
-  REQUIRE(s->create_family({"F3", "alice", json::Json{{"sub", "alice"}}, k_now, k_now + 5, "c0", k_now + 5}));
-  REQUIRE(s->create_family(family_of_at("F4", "alice", k_now, "d0")));
-  REQUIRE(s->revoke_family("F4", "operator", k_now + 1));
-  REQUIRE(s->create_family(family_of_at("G", "bob", k_now, "g0")));
-  REQUIRE(rotate(*s, "a0", "a1", k_now + 1));
+  FOR_EACH_STORE(scratch) {
+    auto& s = scratch.store;
+    REQUIRE(s->create_family(family_of_at("F1", "alice", k_now, "a0")));
+    REQUIRE(s->create_family(family_of_at("F2", "alice", k_now + 10, "b0")));
+    REQUIRE(
+        s->create_family({"F3", "alice", json::Json{{"sub", "alice"}}, k_now, k_now + 5, "c0", k_now + 5}));
+    REQUIRE(s->create_family(family_of_at("F4", "alice", k_now, "d0")));
+    REQUIRE(s->revoke_family("F4", "operator", k_now + 1));
+    REQUIRE(s->create_family(family_of_at("G", "bob", k_now, "g0")));
+    REQUIRE(rotate(*s, "a0", "a1", k_now + 1));
 
-  // F1 and F2 are live and begun by the cut-off; F3 expired, F4 already revoked.
-  CHECK(s->revoke_subject("alice", k_now + 10, "left", k_now + 20).value() == 2);
-  auto refused = rotate(*s, "a1", "a2", k_now + 21);
-  REQUIRE_FALSE(refused);
-  CHECK(refused.error().code == Errc::revoked);
-  CHECK(refused.error().message.find("subject alice was revoked at") != std::string::npos);
-  CHECK(rotate(*s, "b0", "b1", k_now + 21).error().code == Errc::revoked);
-  // Refused, not spent: the same token is refused the same way again.
-  CHECK(sql_text(path, "SELECT state FROM refresh_tokens WHERE token_hash = 'a1'") == "active");
-  CHECK(rotate(*s, "a1", "a2", k_now + 22).error().code == Errc::revoked);
-  // Other subjects, and families begun after the cut-off, rotate.
-  CHECK(rotate(*s, "g0", "g1", k_now + 21));
-  REQUIRE(s->create_family(family_of_at("F5", "alice", k_now + 11, "e0")));
-  CHECK(rotate(*s, "e0", "e1", k_now + 21));
+    // F1 and F2 are live and begun by the cut-off; F3 expired, F4 already revoked.
+    CHECK(s->revoke_subject("alice", k_now + 10, "left", k_now + 20).value() == 2);
+    auto refused = rotate(*s, "a1", "a2", k_now + 21);
+    REQUIRE_FALSE(refused);
+    CHECK(refused.error().code == Errc::revoked);
+    CHECK(refused.error().message.find("subject alice was revoked at") != std::string::npos);
+    CHECK(rotate(*s, "b0", "b1", k_now + 21).error().code == Errc::revoked);
+    // Refused, not spent: the same token is refused the same way again.
+    CHECK(scratch.sql_text("SELECT state FROM refresh_tokens WHERE token_hash = 'a1'") == "active");
+    CHECK(rotate(*s, "a1", "a2", k_now + 22).error().code == Errc::revoked);
+    // Other subjects, and families begun after the cut-off, rotate.
+    CHECK(rotate(*s, "g0", "g1", k_now + 21));
+    REQUIRE(s->create_family(family_of_at("F5", "alice", k_now + 11, "e0")));
+    CHECK(rotate(*s, "e0", "e1", k_now + 21));
 
-  // Counted once: the same cut-off again stops nothing new; a later one only F5.
-  CHECK(s->revoke_subject("alice", k_now + 10, "again", k_now + 23).value() == 0);
-  CHECK(s->revoke_subject("alice", k_now + 30, "later", k_now + 30).value() == 1);
+    // Counted once: the same cut-off again stops nothing new; a later one only F5.
+    CHECK(s->revoke_subject("alice", k_now + 10, "again", k_now + 23).value() == 0);
+    CHECK(s->revoke_subject("alice", k_now + 30, "later", k_now + 30).value() == 1);
+  }
 }
 
 TEST_CASE("store: reuse is still detected, punished and audited after a subject cut-off") {
-  ScratchDir scratch;
-  const auto path = scratch.path() / "db";
-  auto s = open_store(path);
-  REQUIRE(s->create_family(family("F", "h0", k_now + 30 * k_day, k_now + 7 * k_day)));
-  REQUIRE(rotate(*s, "h0", "h1", k_now + 1));
-  CHECK(s->revoke_subject("alice", k_now + 2, "left", k_now + 2).value() == 1);
-  // The spent h0 presented again is reuse, whatever the cut-off says.
-  CHECK(rotate(*s, "h0", "hx", k_now + 3).error().code == Errc::refresh_reuse);
-  CHECK(s->find_revocation(identity("any", "bob", k_now + 100, "F")).value()->reason
-        == "refresh token reuse");
-  CHECK(sql_int(path, "SELECT COUNT(*) FROM audit_events WHERE kind = 'refresh_reuse'") == 1);
-  CHECK(rotate(*s, "h1", "h2", k_now + 4).error().code == Errc::revoked);
+  FOR_EACH_STORE(scratch) {
+    auto& s = scratch.store;
+    REQUIRE(s->create_family(family("F", "h0", k_now + 30 * k_day, k_now + 7 * k_day)));
+    REQUIRE(rotate(*s, "h0", "h1", k_now + 1));
+    CHECK(s->revoke_subject("alice", k_now + 2, "left", k_now + 2).value() == 1);
+    // The spent h0 presented again is reuse, whatever the cut-off says.
+    CHECK(rotate(*s, "h0", "hx", k_now + 3).error().code == Errc::refresh_reuse);
+    CHECK(s->find_revocation(identity("any", "bob", k_now + 100, "F")).value()->reason
+          == "refresh token reuse");
+    CHECK(scratch.sql_int("SELECT COUNT(*) FROM audit_events WHERE kind = 'refresh_reuse'") == 1);
+    CHECK(rotate(*s, "h1", "h2", k_now + 4).error().code == Errc::revoked);
+  }
 }
 
 TEST_CASE("store: revoking an unknown family is claim_mismatch") {
-  ScratchDir scratch;
-  auto s = open_store(scratch.path() / "db");
-  auto revoked = s->revoke_family("nope", "why", k_now);
-  REQUIRE_FALSE(revoked);
-  CHECK(revoked.error().code == Errc::claim_mismatch);
+  FOR_EACH_STORE(scratch) {
+    auto& s = scratch.store;
+    auto revoked = s->revoke_family("nope", "why", k_now);
+    REQUIRE_FALSE(revoked);
+    CHECK(revoked.error().code == Errc::claim_mismatch);
+  }
 }
 
 TEST_CASE("store: revocations are listed newest first") {
-  ScratchDir scratch;
-  auto s = open_store(scratch.path() / "db");
-  REQUIRE(s->revoke_jti("old", k_now, "a", "r", k_now - 10));
-  REQUIRE(s->revoke_subject("b", k_now, "r", k_now));
-  REQUIRE(s->revoke_jti("new", std::nullopt, "a", "r", k_now + 10));
-  const auto listed = s->list_revocations().value();
-  REQUIRE(listed.size() == 3);
-  CHECK(listed[0].key == "new");
-  CHECK(listed[0].expires_at == std::nullopt);
-  CHECK(listed[1].kind == store::RevocationKind::subject);
-  CHECK(listed[2].key == "old");
-  CHECK(store::revocation_kind_name(listed[1].kind) == "subject");
+  FOR_EACH_STORE(scratch) {
+    auto& s = scratch.store;
+    REQUIRE(s->revoke_jti("old", k_now, "a", "r", k_now - 10));
+    REQUIRE(s->revoke_subject("b", k_now, "r", k_now));
+    REQUIRE(s->revoke_jti("new", std::nullopt, "a", "r", k_now + 10));
+    const auto listed = s->list_revocations().value();
+    REQUIRE(listed.size() == 3);
+    CHECK(listed[0].key == "new");
+    CHECK(listed[0].expires_at == std::nullopt);
+    CHECK(listed[1].kind == store::RevocationKind::subject);
+    CHECK(listed[2].key == "old");
+    CHECK(store::revocation_kind_name(listed[1].kind) == "subject");
+  }
 }
 
 TEST_CASE("store: prune drops only deny-list rows expired before now - leeway") {
-  ScratchDir scratch;
-  auto s = open_store(scratch.path() / "db");
-  REQUIRE(s->revoke_jti("gone", k_now - 61, "a", "r", k_now - 1000));
-  REQUIRE(s->revoke_jti("edge", k_now - 60, "a", "r", k_now - 1000));
-  REQUIRE(s->revoke_jti("live", k_now + 10, "a", "r", k_now - 1000));
-  REQUIRE(s->revoke_jti("forever", std::nullopt, "a", "r", k_now - 1000));
-  REQUIRE(s->revoke_subject("b", k_now - 5000, "r", k_now - 5000));
-  CHECK(s->prune(k_now, 60).value() == 1);
-  CHECK_FALSE(s->find_revocation(identity("gone", "a", 0)).value());
-  CHECK(s->find_revocation(identity("edge", "a", 0)).value());
-  CHECK(s->list_revocations().value().size() == 4);
-  CHECK(s->prune(k_now, 60).value() == 0);
+  FOR_EACH_STORE(scratch) {
+    auto& s = scratch.store;
+    REQUIRE(s->revoke_jti("gone", k_now - 61, "a", "r", k_now - 1000));
+    REQUIRE(s->revoke_jti("edge", k_now - 60, "a", "r", k_now - 1000));
+    REQUIRE(s->revoke_jti("live", k_now + 10, "a", "r", k_now - 1000));
+    REQUIRE(s->revoke_jti("forever", std::nullopt, "a", "r", k_now - 1000));
+    REQUIRE(s->revoke_subject("b", k_now - 5000, "r", k_now - 5000));
+    CHECK(s->prune(k_now, 60).value() == 1);
+    CHECK_FALSE(s->find_revocation(identity("gone", "a", 0)).value());
+    CHECK(s->find_revocation(identity("edge", "a", 0)).value());
+    CHECK(s->list_revocations().value().size() == 4);
+    CHECK(s->prune(k_now, 60).value() == 0);
+  }
 }
 
 // ---- quota ---------------------------------------------------------------------------------
 
 TEST_CASE("store: reservations are refused past the limit, at the exact boundary") {
-  ScratchDir scratch;
-  auto s = open_store(scratch.path() / "db");
-  using test::exact_reservation;
-  auto first = s->reserve(exact_reservation("alice", k_now, 600, 1000)).value();
-  REQUIRE(first.granted());
-  CHECK(first.amount == 600);
-  CHECK(first.status.reserved == 600);
-  auto second = s->reserve(exact_reservation("alice", k_now, 400, 1000)).value();
-  REQUIRE(second.granted());
-  CHECK(second.id != first.id);
-  CHECK(second.status.reserved == 1000);
-  const auto refused = s->reserve(exact_reservation("alice", k_now, 1, 1000)).value();
-  CHECK_FALSE(refused.granted());
-  CHECK(refused.status.used == 0);
-  CHECK(refused.status.reserved == 1000);
-  CHECK(refused.status.limit == std::optional<std::int64_t>(1000));
-  CHECK(refused.status.resets_at == k_today + k_day);
-  CHECK(s->reserve(exact_reservation("bob", k_now, 1000, 1000)).value().granted());
-  CHECK(s->reserve(exact_reservation("alice", k_now, 1'000'000, std::nullopt)).value().granted());
+  FOR_EACH_STORE(scratch) {
+    auto& s = scratch.store;
+    using test::exact_reservation;
+    auto first = s->reserve(exact_reservation("alice", k_now, 600, 1000)).value();
+    REQUIRE(first.granted());
+    CHECK(first.amount == 600);
+    CHECK(first.status.reserved == 600);
+    auto second = s->reserve(exact_reservation("alice", k_now, 400, 1000)).value();
+    REQUIRE(second.granted());
+    CHECK(second.id != first.id);
+    CHECK(second.status.reserved == 1000);
+    const auto refused = s->reserve(exact_reservation("alice", k_now, 1, 1000)).value();
+    CHECK_FALSE(refused.granted());
+    CHECK(refused.status.used == 0);
+    CHECK(refused.status.reserved == 1000);
+    CHECK(refused.status.limit == std::optional<std::int64_t>(1000));
+    CHECK(refused.status.resets_at == k_today + k_day);
+    CHECK(s->reserve(exact_reservation("bob", k_now, 1000, 1000)).value().granted());
+    CHECK(s->reserve(exact_reservation("alice", k_now, 1'000'000, std::nullopt)).value().granted());
+  }
 }
 
 TEST_CASE("store: a reservation counts until settled, however long its request runs") {
-  ScratchDir scratch;
-  auto s = open_store(scratch.path() / "db");
-  using test::exact_reservation;
-  REQUIRE(s->reserve(exact_reservation("alice", k_now, 1000, 1000)).value().granted());
-  // A stream of several hours still holds its reservation (it used to lapse after 15 minutes).
-  CHECK_FALSE(s->reserve(exact_reservation("alice", k_now + 4 * 3600, 1, 1000)).value().granted());
-  CHECK(s->quota_status("alice", k_now + 4 * 3600, 1000).value().reserved == 1000);
+  FOR_EACH_STORE(scratch) {
+    auto& s = scratch.store;
+    using test::exact_reservation;
+    REQUIRE(s->reserve(exact_reservation("alice", k_now, 1000, 1000)).value().granted());
+    // A stream of several hours still holds its reservation (it used to lapse after 15 minutes).
+    CHECK_FALSE(s->reserve(exact_reservation("alice", k_now + 4 * 3600, 1, 1000)).value().granted());
+    CHECK(s->quota_status("alice", k_now + 4 * 3600, 1000).value().reserved == 1000);
+  }
 }
 
 TEST_CASE("store: huge numbers neither wrap nor slip past the limit") {
-  ScratchDir scratch;
-  auto s = open_store(scratch.path() / "db");
-  using test::exact_reservation;
-  constexpr auto k_max = std::numeric_limits<std::int64_t>::max();
-  CHECK_FALSE(s->reserve(exact_reservation("alice", k_now, k_max, 1000)).value().granted());
-  REQUIRE(s->reserve(exact_reservation("alice", k_now, 600, 1000)).value().granted());
-  CHECK_FALSE(s->reserve(exact_reservation("alice", k_now, k_max, 1000)).value().granted());
-  CHECK_FALSE(s->reserve(exact_reservation("alice", k_now, 401, 1000)).value().granted());
-  CHECK(s->quota_status("alice", k_now, 1000).value().reserved == 600);
-  // A limit of the largest value is as good as unlimited, and still does not wrap.
-  CHECK(s->reserve(exact_reservation("bob", k_now, k_max - 1, k_max)).value().granted());
-  CHECK_FALSE(s->reserve(exact_reservation("bob", k_now, 2, k_max)).value().granted());
+  FOR_EACH_STORE(scratch) {
+    auto& s = scratch.store;
+    using test::exact_reservation;
+    constexpr auto k_max = std::numeric_limits<std::int64_t>::max();
+    CHECK_FALSE(s->reserve(exact_reservation("alice", k_now, k_max, 1000)).value().granted());
+    REQUIRE(s->reserve(exact_reservation("alice", k_now, 600, 1000)).value().granted());
+    CHECK_FALSE(s->reserve(exact_reservation("alice", k_now, k_max, 1000)).value().granted());
+    CHECK_FALSE(s->reserve(exact_reservation("alice", k_now, 401, 1000)).value().granted());
+    CHECK(s->quota_status("alice", k_now, 1000).value().reserved == 600);
+    // A limit of the largest value is as good as unlimited, and still does not wrap.
+    CHECK(s->reserve(exact_reservation("bob", k_now, k_max - 1, k_max)).value().granted());
+    CHECK_FALSE(s->reserve(exact_reservation("bob", k_now, 2, k_max)).value().granted());
+  }
 }
 
 TEST_CASE("store: clamped and unbounded reservations take what is left, never less than the minimum") {
-  ScratchDir scratch;
-  auto s = open_store(scratch.path() / "db");
-  auto request = test::exact_reservation("alice", k_now, 700, 1000);
-  REQUIRE(s->reserve(request).value().granted());
-  request.wanted = 800; // 300 left: clamped to it, as the minimum (200) fits
-  request.minimum = 200;
-  auto clamped = s->reserve(request).value();
-  REQUIRE(clamped.granted());
-  CHECK(clamped.amount == 300);
-  request.wanted = 10;
-  request.minimum = 1;
-  CHECK_FALSE(s->reserve(request).value().granted()); // nothing left at all
-  auto unbounded = test::exact_reservation("bob", k_now, 50, 1000);
-  unbounded.take_remaining = true;
-  auto taken = s->reserve(unbounded).value();
-  REQUIRE(taken.granted());
-  CHECK(taken.amount == 1000); // all that is left, so a second one cannot overshoot with it
-  CHECK_FALSE(s->reserve(unbounded).value().granted());
-  unbounded.subject = "carol";
-  unbounded.ceiling = 400;
-  CHECK(s->reserve(unbounded).value().amount == 400);
+  FOR_EACH_STORE(scratch) {
+    auto& s = scratch.store;
+    auto request = test::exact_reservation("alice", k_now, 700, 1000);
+    REQUIRE(s->reserve(request).value().granted());
+    request.wanted = 800; // 300 left: clamped to it, as the minimum (200) fits
+    request.minimum = 200;
+    auto clamped = s->reserve(request).value();
+    REQUIRE(clamped.granted());
+    CHECK(clamped.amount == 300);
+    request.wanted = 10;
+    request.minimum = 1;
+    CHECK_FALSE(s->reserve(request).value().granted()); // nothing left at all
+    auto unbounded = test::exact_reservation("bob", k_now, 50, 1000);
+    unbounded.take_remaining = true;
+    auto taken = s->reserve(unbounded).value();
+    REQUIRE(taken.granted());
+    CHECK(taken.amount == 1000); // all that is left, so a second one cannot overshoot with it
+    CHECK_FALSE(s->reserve(unbounded).value().granted());
+    unbounded.subject = "carol";
+    unbounded.ceiling = 400;
+    CHECK(s->reserve(unbounded).value().amount == 400);
+  }
 }
 
 TEST_CASE("store: reservations of a dead owner are released, a live one's kept") {
-  ScratchDir scratch;
-  auto s = open_store(scratch.path() / "db");
-  using test::exact_reservation;
-  REQUIRE(s->reserve(exact_reservation("alice", k_now, 600, 1000, "host|boot|1|dead")).value().granted());
-  REQUIRE(s->reserve(exact_reservation("alice", k_now, 300, 1000)).value().granted());
-  const auto released =
-      s->release_orphaned([](std::string_view owner) { return owner == store::reservation_owner(); });
-  CHECK(released.value() == 1);
-  CHECK(s->quota_status("alice", k_now, 1000).value().reserved == 300);
-  CHECK(store::owner_may_be_alive(store::reservation_owner()));
-  CHECK_FALSE(store::owner_may_be_alive(""));
-  // This host, this boot, a pid whose start time does not match: a later process, not the owner.
-  auto owner = store::reservation_owner();
-  CHECK_FALSE(store::owner_may_be_alive(owner.substr(0, owner.rfind('|')) + "|1"));
+  FOR_EACH_STORE(scratch) {
+    auto& s = scratch.store;
+    using test::exact_reservation;
+    REQUIRE(s->reserve(exact_reservation("alice", k_now, 600, 1000, "host|boot|1|dead")).value().granted());
+    REQUIRE(s->reserve(exact_reservation("alice", k_now, 300, 1000)).value().granted());
+    const auto released =
+        s->release_orphaned([](std::string_view owner) { return owner == store::reservation_owner(); });
+    CHECK(released.value() == 1);
+    CHECK(s->quota_status("alice", k_now, 1000).value().reserved == 300);
+    CHECK(store::owner_may_be_alive(store::reservation_owner()));
+    CHECK_FALSE(store::owner_may_be_alive(""));
+    // This host, this boot, a pid whose start time does not match: a later process, not the owner.
+    auto owner = store::reservation_owner();
+    CHECK_FALSE(store::owner_may_be_alive(owner.substr(0, owner.rfind('|')) + "|1"));
+  }
 }
 
 TEST_CASE("store: settle moves a reservation into today's usage") {
-  ScratchDir scratch;
-  auto s = open_store(scratch.path() / "db");
-  using test::exact_reservation;
-  auto reservation = s->reserve(exact_reservation("alice", k_now, 800, 1000)).value();
-  REQUIRE(reservation.granted());
-  auto usage = record(k_now + 5, "alice", "claude-haiku", 300, 200); // 300+200+30+20
-  usage.quota_limit = 1000;
-  REQUIRE(s->settle(reservation.id, usage));
-  const auto status = s->quota_status("alice", k_now + 6, 1000).value();
-  CHECK(status.used == 550);
-  CHECK(status.reserved == 0);
-  CHECK(s->reserve(exact_reservation("alice", k_now + 7, 450, 1000)).value().granted());
-  CHECK_FALSE(s->reserve(exact_reservation("alice", k_now + 7, 1, 1000)).value().granted());
-  CHECK(s->quota_status("alice", k_today + k_day, 1000).value().used == 0);
+  FOR_EACH_STORE(scratch) {
+    auto& s = scratch.store;
+    using test::exact_reservation;
+    auto reservation = s->reserve(exact_reservation("alice", k_now, 800, 1000)).value();
+    REQUIRE(reservation.granted());
+    auto usage = record(k_now + 5, "alice", "claude-haiku", 300, 200); // 300+200+30+20
+    usage.quota_limit = 1000;
+    REQUIRE(s->settle(reservation.id, usage));
+    const auto status = s->quota_status("alice", k_now + 6, 1000).value();
+    CHECK(status.used == 550);
+    CHECK(status.reserved == 0);
+    CHECK(s->reserve(exact_reservation("alice", k_now + 7, 450, 1000)).value().granted());
+    CHECK_FALSE(s->reserve(exact_reservation("alice", k_now + 7, 1, 1000)).value().granted());
+    CHECK(s->quota_status("alice", k_today + k_day, 1000).value().used == 0);
+  }
 }
 
 TEST_CASE("store: estimated rows are counted apart in usage") {
-  ScratchDir scratch;
-  auto s = open_store(scratch.path() / "db");
-  auto exact = record(k_now, "alice", "claude-haiku", 10, 20);
-  auto estimated = record(k_now + 1, "alice", "claude-haiku", 10, 500);
-  estimated.estimated = true;
-  REQUIRE(s->settle(0, exact));
-  REQUIRE(s->settle(0, estimated));
-  store::UsageQuery whole_day;
-  whole_day.since = k_today;
-  whole_day.until = k_today + k_day;
-  store::UsageQuery edge = whole_day;
-  edge.since = k_now; // a partial day: read from the ledger, not the rollup
-  for (const auto& query : {whole_day, edge}) {
-    const auto rows = s->usage(query).value();
-    REQUIRE(rows.size() == 1);
-    CHECK(rows[0].requests == 2);
-    CHECK(rows[0].estimated_requests == 1);
+  FOR_EACH_STORE(scratch) {
+    auto& s = scratch.store;
+    auto exact = record(k_now, "alice", "claude-haiku", 10, 20);
+    auto estimated = record(k_now + 1, "alice", "claude-haiku", 10, 500);
+    estimated.estimated = true;
+    REQUIRE(s->settle(0, exact));
+    REQUIRE(s->settle(0, estimated));
+    store::UsageQuery whole_day;
+    whole_day.since = k_today;
+    whole_day.until = k_today + k_day;
+    store::UsageQuery edge = whole_day;
+    edge.since = k_now; // a partial day: read from the ledger, not the rollup
+    for (const auto& query : {whole_day, edge}) {
+      const auto rows = s->usage(query).value();
+      REQUIRE(rows.size() == 1);
+      CHECK(rows[0].requests == 2);
+      CHECK(rows[0].estimated_requests == 1);
+    }
   }
 }
 
 // ---- usage ----------------------------------------------------------------------------------
 
 TEST_CASE("store: usage groups by sub, day and model with filters") {
-  ScratchDir scratch;
-  auto s = open_store(scratch.path() / "db");
-  REQUIRE(s->settle(0, record(k_today - k_day + 10, "alice", "haiku", 100, 10)));
-  REQUIRE(s->settle(0, record(k_today + 10, "alice", "haiku", 200, 20)));
-  REQUIRE(s->settle(0, record(k_today + 20, "alice", "sonnet", 300, 30)));
-  REQUIRE(s->settle(0, record(k_today + 30, "bob", "haiku", 400, 40)));
+  FOR_EACH_STORE(scratch) {
+    auto& s = scratch.store;
+    REQUIRE(s->settle(0, record(k_today - k_day + 10, "alice", "haiku", 100, 10)));
+    REQUIRE(s->settle(0, record(k_today + 10, "alice", "haiku", 200, 20)));
+    REQUIRE(s->settle(0, record(k_today + 20, "alice", "sonnet", 300, 30)));
+    REQUIRE(s->settle(0, record(k_today + 30, "bob", "haiku", 400, 40)));
 
-  const auto total = s->usage({}).value();
-  REQUIRE(total.size() == 1);
-  CHECK(total[0].requests == 4);
-  CHECK(total[0].input_tokens == 1000);
-  CHECK(total[0].total_tokens() == 1000 + 100 + 100 + 10);
+    const auto total = s->usage({}).value();
+    REQUIRE(total.size() == 1);
+    CHECK(total[0].requests == 4);
+    CHECK(total[0].input_tokens == 1000);
+    CHECK(total[0].total_tokens() == 1000 + 100 + 100 + 10);
 
-  const auto by_sub_day = s->usage({{}, {}, {}, {}, {store::GroupBy::sub, store::GroupBy::day}}).value();
-  REQUIRE(by_sub_day.size() == 3);
-  CHECK(by_sub_day[0].subject == "alice");
-  CHECK(by_sub_day[0].day == duration::utc_day(k_today - k_day));
-  CHECK(by_sub_day[1].day == duration::utc_day(k_today));
-  CHECK(by_sub_day[1].input_tokens == 500);
-  CHECK(by_sub_day[2].subject == "bob");
+    const auto by_sub_day = s->usage({{}, {}, {}, {}, {store::GroupBy::sub, store::GroupBy::day}}).value();
+    REQUIRE(by_sub_day.size() == 3);
+    CHECK(by_sub_day[0].subject == "alice");
+    CHECK(by_sub_day[0].day == duration::utc_day(k_today - k_day));
+    CHECK(by_sub_day[1].day == duration::utc_day(k_today));
+    CHECK(by_sub_day[1].input_tokens == 500);
+    CHECK(by_sub_day[2].subject == "bob");
 
-  const auto by_model = s->usage({k_today, {}, "alice", {}, {store::GroupBy::model}}).value();
-  REQUIRE(by_model.size() == 2);
-  CHECK(by_model[0].model == "haiku");
-  CHECK(by_model[0].requests == 1);
-  CHECK(by_model[1].model == "sonnet");
+    const auto by_model = s->usage({k_today, {}, "alice", {}, {store::GroupBy::model}}).value();
+    REQUIRE(by_model.size() == 2);
+    CHECK(by_model[0].model == "haiku");
+    CHECK(by_model[0].requests == 1);
+    CHECK(by_model[1].model == "sonnet");
 
-  const auto filtered = s->usage({k_today + 15, k_today + 30, {}, "sonnet", {}}).value();
-  CHECK(filtered.at(0).requests == 1);
-  CHECK(s->usage({{}, k_today, {}, {}, {store::GroupBy::sub}}).value().size() == 1);
-  CHECK(s->usage({k_today - k_day + 11, {}, {}, {}, {}}).value().at(0).requests == 3);
-  CHECK(s->usage({{}, k_today + 21, {}, {}, {}}).value().at(0).requests == 3);
-  CHECK(s->usage({{}, {}, "nobody", {}, {store::GroupBy::sub}}).value().empty());
+    const auto filtered = s->usage({k_today + 15, k_today + 30, {}, "sonnet", {}}).value();
+    CHECK(filtered.at(0).requests == 1);
+    CHECK(s->usage({{}, k_today, {}, {}, {store::GroupBy::sub}}).value().size() == 1);
+    CHECK(s->usage({k_today - k_day + 11, {}, {}, {}, {}}).value().at(0).requests == 3);
+    CHECK(s->usage({{}, k_today + 21, {}, {}, {}}).value().at(0).requests == 3);
+    CHECK(s->usage({{}, {}, "nobody", {}, {store::GroupBy::sub}}).value().empty());
+  }
 }
 
 namespace {
@@ -657,99 +671,103 @@ void check_rows(const std::vector<store::UsageRow>& actual, const ExpectedRows& 
 } // namespace
 
 TEST_CASE("store: the daily rollup and the raw ledger agree") {
-  ScratchDir scratch;
-  auto s = open_store(scratch.path() / "db");
-  std::mt19937 random(7);
-  const std::vector<std::string> subjects = {"alice", "bob", "carol"};
-  const std::vector<std::string> models = {"haiku", "sonnet", "opus"};
-  std::vector<store::UsageRecord> records;
-  for (int i = 0; i < 300; ++i) {
-    // Never on a day's first or last second, so the shifted raw ranges below select the same rows.
-    const auto day = static_cast<UnixSeconds>(random() % 6);
-    const UnixSeconds at = k_today - (5 - day) * k_day + 1 + static_cast<UnixSeconds>(random() % (k_day - 2));
-    records.push_back(record(at, subjects[random() % 3], models[random() % 3],
-                             static_cast<std::int64_t>(random() % 1000),
-                             static_cast<std::int64_t>(random() % 500)));
-    REQUIRE(s->settle(0, records.back()));
-  }
-  using store::GroupBy;
-  const std::vector<std::vector<GroupBy>> groupings = {{},
-                                                       {GroupBy::sub},
-                                                       {GroupBy::day},
-                                                       {GroupBy::model},
-                                                       {GroupBy::sub, GroupBy::day},
-                                                       {GroupBy::day, GroupBy::model, GroupBy::sub}};
-  const UnixSeconds since = k_today - 3 * k_day;
-  for (const auto& grouping : groupings) {
-    for (const auto& subject : std::vector<std::optional<std::string>>{std::nullopt, "bob"}) {
-      CAPTURE(grouping.size());
-      CAPTURE(subject.value_or("(all)"));
-      const auto expected = expected_rows(records, since, k_today, subject, grouping);
-      REQUIRE_FALSE(expected.empty());
-      // Whole days (the rollup), and the same rows read from the raw ledger
-      // by ranges that start or end one second inside those days.
-      check_rows(s->usage({since, k_today, subject, {}, grouping}).value(), expected);
-      check_rows(s->usage({since, k_today - 1, subject, {}, grouping}).value(), expected);
-      check_rows(s->usage({since + 1, k_today, subject, {}, grouping}).value(), expected);
+  FOR_EACH_STORE(scratch) {
+    auto& s = scratch.store;
+    std::mt19937 random(7);
+    const std::vector<std::string> subjects = {"alice", "bob", "carol"};
+    const std::vector<std::string> models = {"haiku", "sonnet", "opus"};
+    std::vector<store::UsageRecord> records;
+    for (int i = 0; i < 300; ++i) {
+      // Never on a day's first or last second, so the shifted raw ranges below select the same rows.
+      const auto day = static_cast<UnixSeconds>(random() % 6);
+      const UnixSeconds at =
+          k_today - (5 - day) * k_day + 1 + static_cast<UnixSeconds>(random() % (k_day - 2));
+      records.push_back(record(at, subjects[random() % 3], models[random() % 3],
+                               static_cast<std::int64_t>(random() % 1000),
+                               static_cast<std::int64_t>(random() % 500)));
+      REQUIRE(s->settle(0, records.back()));
     }
+    using store::GroupBy;
+    const std::vector<std::vector<GroupBy>> groupings = {{},
+                                                         {GroupBy::sub},
+                                                         {GroupBy::day},
+                                                         {GroupBy::model},
+                                                         {GroupBy::sub, GroupBy::day},
+                                                         {GroupBy::day, GroupBy::model, GroupBy::sub}};
+    const UnixSeconds since = k_today - 3 * k_day;
+    for (const auto& grouping : groupings) {
+      for (const auto& subject : std::vector<std::optional<std::string>>{std::nullopt, "bob"}) {
+        CAPTURE(grouping.size());
+        CAPTURE(subject.value_or("(all)"));
+        const auto expected = expected_rows(records, since, k_today, subject, grouping);
+        REQUIRE_FALSE(expected.empty());
+        // Whole days (the rollup), and the same rows read from the raw ledger
+        // by ranges that start or end one second inside those days.
+        check_rows(s->usage({since, k_today, subject, {}, grouping}).value(), expected);
+        check_rows(s->usage({since, k_today - 1, subject, {}, grouping}).value(), expected);
+        check_rows(s->usage({since + 1, k_today, subject, {}, grouping}).value(), expected);
+      }
+    }
+    // Three whole days of three subjects and three models: every group is there.
+    CHECK(expected_rows(records, since, k_today, {}, {GroupBy::day, GroupBy::model, GroupBy::sub}).size()
+          == 27);
   }
-  // Three whole days of three subjects and three models: every group is there.
-  CHECK(expected_rows(records, since, k_today, {}, {GroupBy::day, GroupBy::model, GroupBy::sub}).size()
-        == 27);
 }
 
 TEST_CASE("store: a range inside two partial days is read from the raw ledger alone") {
-  ScratchDir scratch;
-  auto s = open_store(scratch.path() / "db");
-  const std::vector<UnixSeconds> times = {k_today - k_day - 1, k_today - k_day + 5, k_today - 7,
-                                          k_today + 3,         k_today + k_day - 2, k_today + k_day};
-  for (UnixSeconds at : times) {
-    REQUIRE(s->settle(0, record(at, at % 2 == 0 ? "alice" : "bob", "haiku", 100, 1)));
+  FOR_EACH_STORE(scratch) {
+    auto& s = scratch.store;
+    const std::vector<UnixSeconds> times = {k_today - k_day - 1, k_today - k_day + 5, k_today - 7,
+                                            k_today + 3,         k_today + k_day - 2, k_today + k_day};
+    for (UnixSeconds at : times) {
+      REQUIRE(s->settle(0, record(at, at % 2 == 0 ? "alice" : "bob", "haiku", 100, 1)));
+    }
+    using store::GroupBy;
+    const auto rollup =
+        s->usage({k_today - k_day, k_today + k_day, {}, {}, {GroupBy::day, GroupBy::sub}}).value();
+    const auto raw =
+        s->usage({k_today - k_day + 1, k_today + k_day - 1, {}, {}, {GroupBy::day, GroupBy::sub}}).value();
+    REQUIRE(rollup.size() == raw.size());
+    for (std::size_t i = 0; i < rollup.size(); ++i) {
+      CHECK(rollup[i].day == raw[i].day);
+      CHECK(rollup[i].subject == raw[i].subject);
+      CHECK(rollup[i].requests == raw[i].requests);
+      CHECK(rollup[i].total_tokens() == raw[i].total_tokens());
+    }
+    CHECK(s->usage({k_today - k_day + 6, k_today + k_day - 2, {}, {}, {}}).value().at(0).requests == 2);
   }
-  using store::GroupBy;
-  const auto rollup =
-      s->usage({k_today - k_day, k_today + k_day, {}, {}, {GroupBy::day, GroupBy::sub}}).value();
-  const auto raw =
-      s->usage({k_today - k_day + 1, k_today + k_day - 1, {}, {}, {GroupBy::day, GroupBy::sub}}).value();
-  REQUIRE(rollup.size() == raw.size());
-  for (std::size_t i = 0; i < rollup.size(); ++i) {
-    CHECK(rollup[i].day == raw[i].day);
-    CHECK(rollup[i].subject == raw[i].subject);
-    CHECK(rollup[i].requests == raw[i].requests);
-    CHECK(rollup[i].total_tokens() == raw[i].total_tokens());
-  }
-  CHECK(s->usage({k_today - k_day + 6, k_today + k_day - 2, {}, {}, {}}).value().at(0).requests == 2);
 }
 
 TEST_CASE("store: subject_quotas reports today's usage and the latest limit") {
-  ScratchDir scratch;
-  auto s = open_store(scratch.path() / "db");
-  auto yesterday = record(k_today - 100, "alice", "haiku", 1000, 0);
-  yesterday.quota_limit = 5000;
-  auto today = record(k_today + 100, "alice", "haiku", 100, 0);
-  today.quota_limit = 9000;
-  auto older = record(k_today + 50, "alice", "haiku", 10, 0);
-  older.quota_limit = 1;
-  REQUIRE(s->settle(0, yesterday));
-  REQUIRE(s->settle(0, today));
-  REQUIRE(s->settle(0, older));
-  REQUIRE(s->settle(0, record(k_today - 100, "bob", "haiku", 5, 5)));
-  const auto quotas = s->subject_quotas(k_now).value();
-  REQUIRE(quotas.size() == 2);
-  CHECK(quotas[0].subject == "alice");
-  CHECK(quotas[0].used_today == 110 + 10 + 1);
-  CHECK(quotas[0].limit == std::optional<std::int64_t>(9000));
-  CHECK(quotas[1].subject == "bob");
-  CHECK(quotas[1].used_today == 0);
-  CHECK(quotas[1].limit == std::nullopt);
+  FOR_EACH_STORE(scratch) {
+    auto& s = scratch.store;
+    auto yesterday = record(k_today - 100, "alice", "haiku", 1000, 0);
+    yesterday.quota_limit = 5000;
+    auto today = record(k_today + 100, "alice", "haiku", 100, 0);
+    today.quota_limit = 9000;
+    auto older = record(k_today + 50, "alice", "haiku", 10, 0);
+    older.quota_limit = 1;
+    REQUIRE(s->settle(0, yesterday));
+    REQUIRE(s->settle(0, today));
+    REQUIRE(s->settle(0, older));
+    REQUIRE(s->settle(0, record(k_today - 100, "bob", "haiku", 5, 5)));
+    const auto quotas = s->subject_quotas(k_now).value();
+    REQUIRE(quotas.size() == 2);
+    CHECK(quotas[0].subject == "alice");
+    CHECK(quotas[0].used_today == 110 + 10 + 1);
+    CHECK(quotas[0].limit == std::optional<std::int64_t>(9000));
+    CHECK(quotas[1].subject == "bob");
+    CHECK(quotas[1].used_today == 0);
+    CHECK(quotas[1].limit == std::nullopt);
+  }
 }
 
 TEST_CASE("store: audit events are appended") {
-  ScratchDir scratch;
-  const auto path = scratch.path() / "db";
-  auto s = open_store(path);
-  REQUIRE(s->audit({k_now, "revoke", "alice", R"({"jti":"J"})"}));
-  CHECK(sql_text(path, "SELECT detail FROM audit_events WHERE kind = 'revoke'") == R"({"jti":"J"})");
+  FOR_EACH_STORE(scratch) {
+    auto& s = scratch.store;
+    REQUIRE(s->audit({k_now, "revoke", "alice", R"({"jti":"J"})"}));
+    CHECK(scratch.sql_text("SELECT detail FROM audit_events WHERE kind = 'revoke'") == R"({"jti":"J"})");
+  }
 }
 
 TEST_CASE("store: utc_day and utc_day_start") {

@@ -17,17 +17,10 @@
 #include <vector>
 
 using namespace claudegate;
-using claudegate::test::ScratchDir;
 
 namespace {
 
 constexpr UnixSeconds k_metering_now = 1'750'000'000;
-
-std::unique_ptr<store::Store> open_metering_store(const ScratchDir& dir) {
-  auto opened = store::open_sqlite(dir.path() / "metering.db");
-  REQUIRE_MESSAGE(opened, (opened ? "" : opened.error().message));
-  return std::move(*opened);
-}
 
 store::UsageRecord usage_of(const std::string& subject, std::int64_t output_tokens, int n) {
   store::UsageRecord record;
@@ -55,51 +48,53 @@ template <typename Work> void on_threads(int count, Work work) {
 } // namespace
 
 TEST_CASE("concurrent reservations never overshoot the daily limit") {
-  ScratchDir dir;
-  auto store = open_metering_store(dir);
-  std::atomic<int> granted{0};
-  std::atomic<int> refused{0};
-  std::atomic<int> failed{0};
-  // 48 requests of 100 tokens against a limit of 1 000: exactly 10 fit.
-  on_threads(48, [&](int) {
-    auto reserved = store->reserve(test::exact_reservation("alice", k_metering_now, 100, 1000));
-    if (!reserved) {
-      ++failed;
-    } else {
-      ++(reserved->granted() ? granted : refused);
-    }
-  });
-  CHECK(failed == 0);
-  CHECK(granted == 10);
-  CHECK(refused == 38);
-  const auto status = store->quota_status("alice", k_metering_now, 1000).value();
-  CHECK(status.reserved == 1000);
+  FOR_EACH_STORE(scratch) {
+    auto& store = scratch.store;
+    std::atomic<int> granted{0};
+    std::atomic<int> refused{0};
+    std::atomic<int> failed{0};
+    // 48 requests of 100 tokens against a limit of 1 000: exactly 10 fit.
+    on_threads(48, [&](int) {
+      auto reserved = store->reserve(test::exact_reservation("alice", k_metering_now, 100, 1000));
+      if (!reserved) {
+        ++failed;
+      } else {
+        ++(reserved->granted() ? granted : refused);
+      }
+    });
+    CHECK(failed == 0);
+    CHECK(granted == 10);
+    CHECK(refused == 38);
+    const auto status = store->quota_status("alice", k_metering_now, 1000).value();
+    CHECK(status.reserved == 1000);
+  }
 }
 
 TEST_CASE("concurrent settles all reach the ledger and the day's total") {
-  ScratchDir dir;
-  auto store = open_metering_store(dir);
-  std::atomic<int> failed{0};
-  on_threads(40, [&](int i) {
-    auto reserved = store->reserve(test::exact_reservation("bob", k_metering_now, 50, std::nullopt));
-    if (!reserved || !reserved->granted()) {
-      ++failed;
-      return;
-    }
-    if (!store->settle(reserved->id, usage_of("bob", 7, i))) {
-      ++failed;
-    }
-  });
-  CHECK(failed == 0);
-  const auto status = store->quota_status("bob", k_metering_now, std::nullopt).value();
-  CHECK(status.used == 40 * 7);
-  CHECK(status.reserved == 0);
-  store::UsageQuery query;
-  query.subject = "bob";
-  query.since = duration::utc_day_start(k_metering_now);
-  query.until = query.since.value() + 86'400;
-  const auto rows = store->usage(query).value();
-  REQUIRE(rows.size() == 1);
-  CHECK(rows[0].requests == 40);
-  CHECK(rows[0].output_tokens == 40 * 7);
+  FOR_EACH_STORE(scratch) {
+    auto& store = scratch.store;
+    std::atomic<int> failed{0};
+    on_threads(40, [&](int i) {
+      auto reserved = store->reserve(test::exact_reservation("bob", k_metering_now, 50, std::nullopt));
+      if (!reserved || !reserved->granted()) {
+        ++failed;
+        return;
+      }
+      if (!store->settle(reserved->id, usage_of("bob", 7, i))) {
+        ++failed;
+      }
+    });
+    CHECK(failed == 0);
+    const auto status = store->quota_status("bob", k_metering_now, std::nullopt).value();
+    CHECK(status.used == 40 * 7);
+    CHECK(status.reserved == 0);
+    store::UsageQuery query;
+    query.subject = "bob";
+    query.since = duration::utc_day_start(k_metering_now);
+    query.until = query.since.value() + 86'400;
+    const auto rows = store->usage(query).value();
+    REQUIRE(rows.size() == 1);
+    CHECK(rows[0].requests == 40);
+    CHECK(rows[0].output_tokens == 40 * 7);
+  }
 }

@@ -7,6 +7,7 @@
 #include "claudegate/store/store.hpp"
 
 #include "scratch_dir.hpp"
+#include "store_support.hpp"
 
 #include <doctest/doctest.h>
 #include <fmt/format.h>
@@ -17,7 +18,6 @@
 #include <vector>
 
 using namespace claudegate;
-using claudegate::test::ScratchDir;
 
 namespace {
 
@@ -25,50 +25,66 @@ constexpr UnixSeconds k_usage_now = 1'750'000'000;
 constexpr UnixSeconds k_usage_day = 86'400;
 const UnixSeconds k_usage_first_day = duration::utc_day_start(k_usage_now) - 4 * k_usage_day;
 
-std::string key_sql(store::GroupBy key) {
+std::string key_sql(store::GroupBy key, test::Backend backend) {
+  const bool pg = backend == test::Backend::postgresql;
   switch (key) {
   case store::GroupBy::sub:
-    return "subject";
+    return pg ? "subject COLLATE \"C\"" : "subject";
   case store::GroupBy::day:
-    return "strftime('%Y-%m-%d', at, 'unixepoch')";
+    return pg ? "to_char(to_timestamp(at) AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
+              : "strftime('%Y-%m-%d', at, 'unixepoch')";
   case store::GroupBy::model:
-    return "model";
+    return pg ? "model COLLATE \"C\"" : "model";
   }
   return "subject";
 }
 
-// One line per group, "keys|requests|input|output|cache_read|cache_write",
-// from the raw ledger in [since, until), ordered by the keys.
-std::string reference(const std::filesystem::path& path, UnixSeconds since, UnixSeconds until,
-                      const std::vector<store::GroupBy>& group_by) {
-  std::string keys;
-  for (auto key : group_by) {
-    keys += (keys.empty() ? "" : ", ") + key_sql(key);
+// The rows of `sql` on `scratch`'s database, one line per row, columns
+// joined by "|" (NULL as 0: a SUM over no rows).
+std::string rows_of(const test::ScratchStore& scratch, const std::string& sql) {
+  std::string out;
+  if (scratch.backend == test::Backend::postgresql) {
+    auto result = test::pg_exec(scratch.database->uri(), sql);
+    REQUIRE(result);
+    for (int row = 0; row < PQntuples(result.get()); ++row) {
+      for (int i = 0; i < PQnfields(result.get()); ++i) {
+        out += i == 0 ? "" : "|";
+        out += PQgetisnull(result.get(), row, i) ? "0" : PQgetvalue(result.get(), row, i);
+      }
+      out += "\n";
+    }
+    return out;
   }
-  const std::string sql = fmt::format(
-      "SELECT {}{}COUNT(*), SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens), "
-      "SUM(cache_write_tokens) FROM usage_ledger WHERE at >= ?1 AND at < ?2{}",
-      keys, keys.empty() ? "" : ", ", keys.empty() ? "" : " GROUP BY " + keys + " ORDER BY " + keys);
   sqlite3* db = nullptr;
-  REQUIRE(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
+  REQUIRE(sqlite3_open_v2(scratch.path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
   sqlite3_stmt* statement = nullptr;
   REQUIRE(sqlite3_prepare_v2(db, sql.c_str(), -1, &statement, nullptr) == SQLITE_OK);
-  sqlite3_bind_int64(statement, 1, since);
-  sqlite3_bind_int64(statement, 2, until);
-  std::string out;
   while (sqlite3_step(statement) == SQLITE_ROW) {
     for (int i = 0; i < sqlite3_column_count(statement); ++i) {
       out += i == 0 ? "" : "|";
-      // The grouping keys are text; the counts are numbers (0 for a SUM over no rows).
-      out += i < static_cast<int>(group_by.size())
-                 ? std::string(reinterpret_cast<const char*>(sqlite3_column_text(statement, i)))
-                 : std::to_string(sqlite3_column_int64(statement, i));
+      const auto* text = sqlite3_column_text(statement, i);
+      out += text != nullptr ? reinterpret_cast<const char*>(text) : "0";
     }
     out += "\n";
   }
   sqlite3_finalize(statement);
   sqlite3_close(db);
   return out;
+}
+
+// One line per group, "keys|requests|input|output|cache_read|cache_write",
+// from the raw ledger in [since, until), ordered by the keys.
+std::string reference(const test::ScratchStore& scratch, UnixSeconds since, UnixSeconds until,
+                      const std::vector<store::GroupBy>& group_by) {
+  std::string keys;
+  for (auto key : group_by) {
+    keys += (keys.empty() ? "" : ", ") + key_sql(key, scratch.backend);
+  }
+  return rows_of(scratch, fmt::format("SELECT {}{}COUNT(*), SUM(input_tokens), SUM(output_tokens), "
+                                      "SUM(cache_read_tokens), SUM(cache_write_tokens) FROM usage_ledger "
+                                      "WHERE at >= {} AND at < {}{}",
+                                      keys, keys.empty() ? "" : ", ", since, until,
+                                      keys.empty() ? "" : " GROUP BY " + keys + " ORDER BY " + keys));
 }
 
 std::string lines_of(const std::vector<store::UsageRow>& rows, const std::vector<store::GroupBy>& group_by) {
@@ -87,54 +103,52 @@ std::string lines_of(const std::vector<store::UsageRow>& rows, const std::vector
 } // namespace
 
 TEST_CASE("store usage: unaligned ranges across day edges equal a plain GROUP BY over the ledger") {
-  const ScratchDir scratch;
-  const auto path = scratch.path() / "claudegate.db";
-  auto opened = store::open_sqlite(path);
-  REQUIRE(opened);
-  auto& s = **opened;
-  std::mt19937 random(11);
-  const std::vector<std::string> subjects = {"alice", "bob", "carol", "Dave", "é-user"};
-  const std::vector<std::string> models = {"haiku", "sonnet", "opus"};
-  for (int i = 0; i < 400; ++i) {
-    store::UsageRecord r;
-    // Some rows on a day's first and last second, where an off-by-one would show.
-    const auto offset = static_cast<UnixSeconds>(random() % (5 * k_usage_day));
-    r.at = k_usage_first_day + (i % 10 == 0 ? (offset / k_usage_day) * k_usage_day : offset)
-           - (i % 10 == 1 ? 1 : 0);
-    r.subject = subjects[random() % subjects.size()];
-    r.model = models[random() % models.size()];
-    r.jti = "j" + std::to_string(i);
-    r.request_id = "r" + std::to_string(i);
-    r.status = 200;
-    r.input_tokens = static_cast<std::int64_t>(random() % 1000);
-    r.output_tokens = static_cast<std::int64_t>(random() % 300);
-    r.cache_read_tokens = static_cast<std::int64_t>(random() % 50);
-    r.cache_write_tokens = static_cast<std::int64_t>(random() % 20);
-    REQUIRE(s.settle(0, r));
-  }
-  using store::GroupBy;
-  const std::vector<std::vector<GroupBy>> groupings = {{},
-                                                       {GroupBy::sub},
-                                                       {GroupBy::day},
-                                                       {GroupBy::model, GroupBy::sub},
-                                                       {GroupBy::sub, GroupBy::day, GroupBy::model}};
-  const std::vector<std::pair<UnixSeconds, UnixSeconds>> ranges = {
-      {k_usage_first_day + 4321, k_usage_first_day + 4 * k_usage_day - 1234},     // both edges partial
-      {k_usage_first_day, k_usage_first_day + 3 * k_usage_day},                   // aligned: rollup only
-      {k_usage_first_day + 1, k_usage_first_day + 2 * k_usage_day},               // partial first day
-      {k_usage_first_day + k_usage_day, k_usage_first_day + 3 * k_usage_day + 1}, // partial last day
-      {k_usage_first_day + 100, k_usage_first_day + 200 + k_usage_day}, // two partial days, no whole one
-      {k_usage_first_day + 100, k_usage_first_day + 5000},              // inside one day
-      {k_usage_first_day - 10 * k_usage_day, k_usage_first_day - 5 * k_usage_day}, // no rows
-  };
-  for (const auto& [since, until] : ranges) {
-    for (const auto& grouping : groupings) {
-      CAPTURE(since);
-      CAPTURE(until);
-      CAPTURE(grouping.size());
-      auto rows = s.usage({since, until, std::nullopt, std::nullopt, grouping});
-      REQUIRE(rows);
-      CHECK(lines_of(*rows, grouping) == reference(path, since, until, grouping));
+  FOR_EACH_STORE(scratch) {
+    auto& s = *scratch.store;
+    std::mt19937 random(11);
+    const std::vector<std::string> subjects = {"alice", "bob", "carol", "Dave", "é-user"};
+    const std::vector<std::string> models = {"haiku", "sonnet", "opus"};
+    for (int i = 0; i < 400; ++i) {
+      store::UsageRecord r;
+      // Some rows on a day's first and last second, where an off-by-one would show.
+      const auto offset = static_cast<UnixSeconds>(random() % (5 * k_usage_day));
+      r.at = k_usage_first_day + (i % 10 == 0 ? (offset / k_usage_day) * k_usage_day : offset)
+             - (i % 10 == 1 ? 1 : 0);
+      r.subject = subjects[random() % subjects.size()];
+      r.model = models[random() % models.size()];
+      r.jti = "j" + std::to_string(i);
+      r.request_id = "r" + std::to_string(i);
+      r.status = 200;
+      r.input_tokens = static_cast<std::int64_t>(random() % 1000);
+      r.output_tokens = static_cast<std::int64_t>(random() % 300);
+      r.cache_read_tokens = static_cast<std::int64_t>(random() % 50);
+      r.cache_write_tokens = static_cast<std::int64_t>(random() % 20);
+      REQUIRE(s.settle(0, r));
+    }
+    using store::GroupBy;
+    const std::vector<std::vector<GroupBy>> groupings = {{},
+                                                         {GroupBy::sub},
+                                                         {GroupBy::day},
+                                                         {GroupBy::model, GroupBy::sub},
+                                                         {GroupBy::sub, GroupBy::day, GroupBy::model}};
+    const std::vector<std::pair<UnixSeconds, UnixSeconds>> ranges = {
+        {k_usage_first_day + 4321, k_usage_first_day + 4 * k_usage_day - 1234},     // both edges partial
+        {k_usage_first_day, k_usage_first_day + 3 * k_usage_day},                   // aligned: rollup only
+        {k_usage_first_day + 1, k_usage_first_day + 2 * k_usage_day},               // partial first day
+        {k_usage_first_day + k_usage_day, k_usage_first_day + 3 * k_usage_day + 1}, // partial last day
+        {k_usage_first_day + 100, k_usage_first_day + 200 + k_usage_day}, // two partial days, no whole one
+        {k_usage_first_day + 100, k_usage_first_day + 5000},              // inside one day
+        {k_usage_first_day - 10 * k_usage_day, k_usage_first_day - 5 * k_usage_day}, // no rows
+    };
+    for (const auto& [since, until] : ranges) {
+      for (const auto& grouping : groupings) {
+        CAPTURE(since);
+        CAPTURE(until);
+        CAPTURE(grouping.size());
+        auto rows = s.usage({since, until, std::nullopt, std::nullopt, grouping});
+        REQUIRE(rows);
+        CHECK(lines_of(*rows, grouping) == reference(scratch, since, until, grouping));
+      }
     }
   }
 }

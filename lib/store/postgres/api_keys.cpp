@@ -17,7 +17,8 @@ const std::string k_columns = "id, name, subject, grant_json, secret_hash, creat
 const std::string k_insert =
     "INSERT INTO api_keys (" + k_columns + ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
 const std::string k_find = "SELECT " + k_columns + " FROM api_keys WHERE id = $1";
-const std::string k_list = "SELECT " + k_columns + " FROM api_keys ORDER BY created_at DESC, id COLLATE \"C\"";
+const std::string k_list =
+    "SELECT " + k_columns + " FROM api_keys ORDER BY created_at DESC, id COLLATE \"C\"";
 const std::string k_exists = "SELECT 1 FROM api_keys WHERE id = $1 FOR UPDATE";
 const std::string k_revoke =
     "UPDATE api_keys SET revoked_at = $2, revoked_reason = $3 WHERE id = $1 AND revoked_at IS NULL";
@@ -52,7 +53,8 @@ Result<void> check_known(Connection& db, const std::string& id) {
     return propagate(exists);
   }
   if (exists->size() == 0) {
-    return fail(Errc::claim_mismatch, fmt::format("unknown API key {}; `claudegate revoke --list` shows the keys", id));
+    return fail(Errc::claim_mismatch,
+                fmt::format("unknown API key {}; `claudegate revoke --list` shows the keys", id));
   }
   return {};
 }
@@ -104,7 +106,8 @@ Result<std::optional<ApiKeyRecord>> PgStore::find_api_key(const std::string& id)
     }
     ApiKeyRecord key = read_key(*rows, 0);
     if (key.grant.is_discarded()) {
-      return fail(Errc::storage, fmt::format("API key {} has an unreadable grant in store {}", key.id, m_server.shown));
+      return fail(Errc::storage,
+                  fmt::format("API key {} has an unreadable grant in store {}", key.id, m_server.shown));
     }
     return key;
   });

@@ -19,8 +19,9 @@ namespace {
 constexpr std::string_view k_reuse_reason = "refresh token reuse";
 
 namespace sql {
-const std::string k_insert_family = "INSERT INTO refresh_families (family_id, subject, grant_json, created_at, "
-                                    "expires_at) VALUES ($1, $2, $3, $4, $5)";
+const std::string k_insert_family =
+    "INSERT INTO refresh_families (family_id, subject, grant_json, created_at, "
+    "expires_at) VALUES ($1, $2, $3, $4, $5)";
 const std::string k_insert_token = "INSERT INTO refresh_tokens (token_hash, family_id, generation, state, "
                                    "issued_at, expires_at) VALUES ($1, $2, $3, 'active', $4, $5)";
 // Locks the token and its family until the rotation's transaction ends.
@@ -54,8 +55,10 @@ Result<std::optional<PresentedToken>> find_presented(Connection& db, const std::
     return std::optional<PresentedToken>{};
   }
   const Rows& r = *rows;
-  PresentedToken token{r.text(0, 0), static_cast<int>(r.integer(0, 1)), r.text(0, 2), r.integer(0, 3),
-                       r.text(0, 4), r.text(0, 5),  r.integer(0, 6), !r.is_null(0, 7)};
+  PresentedToken token{r.text(0, 0),    static_cast<int>(r.integer(0, 1)),
+                       r.text(0, 2),    r.integer(0, 3),
+                       r.text(0, 4),    r.text(0, 5),
+                       r.integer(0, 6), !r.is_null(0, 7)};
   token.subject_cutoff = r.optional_integer(0, 8);
   return token;
 }
@@ -97,8 +100,9 @@ Result<void> check_presentable(const PresentedToken& token, UnixSeconds now) {
 
 Result<void> insert_token(Connection& db, const std::string& token_hash, const std::string& family_id,
                           int generation, UnixSeconds issued_at, UnixSeconds expires_at) {
-  auto done = db.query(sql::k_insert_token,
-                       Params().add(token_hash).add(family_id).add(generation).add(issued_at).add(expires_at));
+  auto done =
+      db.query(sql::k_insert_token,
+               Params().add(token_hash).add(family_id).add(generation).add(issued_at).add(expires_at));
   return done ? Result<void>{} : propagate(done);
 }
 
@@ -110,7 +114,8 @@ Result<void> revoke_family_rows(Connection& db, const std::string& family_id, co
   return retired ? Result<void>{} : propagate(retired);
 }
 
-Result<RotatedFamily> record_successor(Connection& db, const PresentedToken& token, const Rotation& rotation) {
+Result<RotatedFamily> record_successor(Connection& db, const PresentedToken& token,
+                                       const Rotation& rotation) {
   auto used = db.query(sql::k_mark_used, Params().add(rotation.now).add(rotation.presented_hash));
   if (!used) {
     return propagate(used);
@@ -140,7 +145,8 @@ Result<void> PgStore::create_family(const NewFamily& family) {
     if (!inserted) {
       return propagate(inserted);
     }
-    return insert_token(db, family.token_hash, family.family_id, 0, family.created_at, family.token_expires_at);
+    return insert_token(db, family.token_hash, family.family_id, 0, family.created_at,
+                        family.token_expires_at);
   });
 }
 
@@ -186,16 +192,18 @@ Result<RotatedFamily> PgStore::punish_reuse(Connection& db, Transaction& tx, con
 }
 
 Result<std::optional<std::string>> PgStore::family_of(const std::string& token_hash) {
-  return with_connection("look up a refresh token", [&](Connection& db) -> Result<std::optional<std::string>> {
-    auto rows = db.query(sql::k_family_of, Params().add(token_hash));
-    if (!rows) {
-      return propagate(rows);
-    }
-    return rows->size() > 0 ? std::optional<std::string>(rows->text(0, 0)) : std::nullopt;
-  });
+  return with_connection(
+      "look up a refresh token", [&](Connection& db) -> Result<std::optional<std::string>> {
+        auto rows = db.query(sql::k_family_of, Params().add(token_hash));
+        if (!rows) {
+          return propagate(rows);
+        }
+        return rows->size() > 0 ? std::optional<std::string>(rows->text(0, 0)) : std::nullopt;
+      });
 }
 
-Result<void> PgStore::revoke_family(const std::string& family_id, const std::string& reason, UnixSeconds now) {
+Result<void> PgStore::revoke_family(const std::string& family_id, const std::string& reason,
+                                    UnixSeconds now) {
   return transaction("revoke a refresh family", [&](Connection& db) -> Result<void> {
     auto exists = db.query(sql::k_family_exists, Params().add(family_id));
     if (!exists) {

@@ -18,8 +18,9 @@ namespace claudegate::store::pg {
 namespace {
 
 namespace sql {
-const std::string k_live_lease = "SELECT outstanding FROM quota_leases WHERE id = $1 AND subject = $2 AND day = $3 "
-                                 "AND owner = $4 AND expires_at > $5";
+const std::string k_live_lease =
+    "SELECT outstanding FROM quota_leases WHERE id = $1 AND subject = $2 AND day = $3 "
+    "AND owner = $4 AND expires_at > $5";
 const std::string k_insert_lease = "INSERT INTO quota_leases (subject, day, outstanding, expires_at, owner) "
                                    "VALUES ($1, $2, $3, $4, $5) RETURNING id";
 const std::string k_grow_lease = "UPDATE quota_leases SET outstanding = outstanding + $1, "
@@ -27,7 +28,8 @@ const std::string k_grow_lease = "UPDATE quota_leases SET outstanding = outstand
 const std::string k_delete_expired = "DELETE FROM quota_leases WHERE subject = $1 AND expires_at <= $2";
 const std::string k_extend_leases = "UPDATE quota_leases SET expires_at = GREATEST(expires_at, $1) "
                                     "WHERE id = ANY($2::bigint[]) AND expires_at > $3 RETURNING id";
-const std::string k_spend_lease = "UPDATE quota_leases SET outstanding = GREATEST(0, outstanding - $1) WHERE id = $2";
+const std::string k_spend_lease =
+    "UPDATE quota_leases SET outstanding = GREATEST(0, outstanding - $1) WHERE id = $2";
 const std::string k_close_lease = "DELETE FROM quota_leases WHERE id = $1";
 const std::string k_lease_subjects = "SELECT DISTINCT subject FROM quota_leases WHERE id = ANY($1::bigint[])";
 } // namespace sql
@@ -45,11 +47,11 @@ Result<std::optional<std::int64_t>> live_lease(Connection& db, const LeaseReques
   }
   const auto& r = request.reservation;
   auto rows = db.query(sql::k_live_lease, Params()
-                                               .add(request.lease_id)
-                                               .add(r.subject)
-                                               .add(duration::utc_day_start(r.now))
-                                               .add(r.owner)
-                                               .add(now));
+                                              .add(request.lease_id)
+                                              .add(r.subject)
+                                              .add(duration::utc_day_start(r.now))
+                                              .add(r.owner)
+                                              .add(now));
   if (!rows) {
     return propagate(rows);
   }
@@ -130,7 +132,8 @@ Result<LeaseGrant> PgStore::take_lease(const LeaseRequest& request, UnixSeconds 
   const auto& r = request.reservation;
   auto done = transaction("take a quota lease", [&](Connection& db) -> Result<void> {
     auto locked = lock_subjects(db, {r.subject});
-    auto swept = locked ? db.query(sql::k_delete_expired, Params().add(r.subject).add(now)) : propagate(locked);
+    auto swept =
+        locked ? db.query(sql::k_delete_expired, Params().add(r.subject).add(now)) : propagate(locked);
     auto status = swept ? read_quota(db, r.subject, r.now, r.limit) : propagate(swept);
     auto lease = status ? live_lease(db, request, now) : propagate(status);
     if (!lease) {
@@ -149,8 +152,8 @@ Result<LeaseGrant> PgStore::take_lease(const LeaseRequest& request, UnixSeconds 
   return done ? Result<LeaseGrant>(grant) : propagate(done);
 }
 
-Result<std::vector<std::int64_t>> PgStore::extend_leases(const std::vector<std::int64_t>& ids, UnixSeconds now,
-                                                         UnixSeconds expires_at) {
+Result<std::vector<std::int64_t>> PgStore::extend_leases(const std::vector<std::int64_t>& ids,
+                                                         UnixSeconds now, UnixSeconds expires_at) {
   return with_connection("extend quota leases", [&](Connection& db) -> Result<std::vector<std::int64_t>> {
     auto rows = db.query(sql::k_extend_leases, Params().add(expires_at).add(array_of(ids)).add(now));
     if (!rows) {

@@ -110,7 +110,8 @@ public:
 
 private:
   // Run `body(connection)` on a pooled connection for `op`; its result.
-  template <typename Body> auto with_connection(std::string_view op, Body&& body) -> decltype(body(std::declval<Connection&>()));
+  template <typename Body>
+  auto with_connection(std::string_view op, Body&& body) -> decltype(body(std::declval<Connection&>()));
   // Run `body(connection)` in one transaction, committed when it succeeds.
   template <typename Body> Result<void> transaction(std::string_view op, Body&& body);
   Result<RotatedFamily> punish_reuse(Connection& db, Transaction& tx, const PresentedToken& token,
@@ -122,7 +123,8 @@ private:
 };
 
 template <typename Body>
-auto PgStore::with_connection(std::string_view op, Body&& body) -> decltype(body(std::declval<Connection&>())) {
+auto PgStore::with_connection(std::string_view op, Body&& body)
+    -> decltype(body(std::declval<Connection&>())) {
   auto conn = m_pool.acquire(op);
   if (!conn) {
     return propagate(conn);

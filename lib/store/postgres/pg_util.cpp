@@ -44,16 +44,16 @@ Server server_of(const std::string& uri) {
   return Server{uri, location.display(), uri_option(uri, "password")};
 }
 
-Error storage_error(const Server& server, std::string_view op, std::string_view detail) {
+Error storage_error(const Server& server, std::string_view op, std::string_view detail, bool unreachable) {
   std::string why = trimmed(std::string(detail));
   // libpq does not echo passwords; should it ever, the message still must not.
-  for (std::size_t at = 0; server.password.size() >= 3 && (at = why.find(server.password, at)) != std::string::npos;) {
+  for (std::size_t at = 0;
+       server.password.size() >= 3 && (at = why.find(server.password, at)) != std::string::npos;) {
     why.replace(at, server.password.size(), "***");
   }
   std::ranges::replace(why, '\n', ' ');
-  return Error{Errc::storage,
-               fmt::format("cannot {} in PostgreSQL store {} ({}); check that the server is up and reachable",
-                           op, server.shown, why)};
+  return Error{Errc::storage, fmt::format("cannot {} in PostgreSQL store {} ({}){}", op, server.shown, why,
+                                          unreachable ? "; check that the server is up and reachable" : "")};
 }
 
 std::int64_t Rows::integer(int row, int column) const {
@@ -98,7 +98,7 @@ Result<Connection> Connection::open(const Server& server) {
 Error Connection::error(const PGresult* result) const {
   const char* message = result != nullptr ? PQresultErrorMessage(result) : nullptr;
   const bool empty = message == nullptr || *message == '\0';
-  return storage_error(*m_server, m_op, empty ? PQerrorMessage(m_conn.get()) : message);
+  return storage_error(*m_server, m_op, empty ? PQerrorMessage(m_conn.get()) : message, broken());
 }
 
 Result<ResultHandle> Connection::checked(PGresult* raw) const {
@@ -126,7 +126,7 @@ Result<Rows> Connection::query(const std::string& sql, const Params& params) {
     values.push_back(value ? value->c_str() : nullptr);
   }
   auto result = checked(PQexecPrepared(m_conn.get(), known->second.c_str(), static_cast<int>(values.size()),
-                                           values.data(), nullptr, nullptr, 0));
+                                       values.data(), nullptr, nullptr, 0));
   return result ? Result<Rows>(Rows(std::move(*result))) : propagate(result);
 }
 

@@ -8,7 +8,8 @@
 namespace claudegate::store::pg {
 
 void Backoff::failed(std::chrono::steady_clock::time_point now) {
-  m_wait = std::clamp(m_wait * 2, std::chrono::milliseconds(k_first_backoff), std::chrono::milliseconds(k_max_backoff));
+  m_wait = std::clamp(m_wait * 2, std::chrono::milliseconds(k_first_backoff),
+                      std::chrono::milliseconds(k_max_backoff));
   m_next = now + m_wait;
 }
 

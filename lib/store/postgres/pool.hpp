@@ -82,7 +82,7 @@ private:
   std::mutex m_mutex;
   std::condition_variable m_returned;
   std::array<Slot, k_max_connections> m_slots;
-  std::size_t m_opened = 0; // slots in use so far
+  std::size_t m_opened = 0;        // slots in use so far
   std::vector<std::size_t> m_idle; // most recently used last
   // Moves on when a connection is found broken: the others, likely cut by
   // the same restart, are reconnected on their next use instead of failing too.

@@ -43,10 +43,11 @@ const std::string k_find_revocation =
     "UNION ALL SELECT 2, revoked_reason, revoked_at, NULL FROM refresh_families "
     "WHERE family_id = $4 AND revoked_at IS NOT NULL";
 const std::string k_list_revocations =
-    "SELECT 'jti', jti, reason, revoked_at, expires_at FROM revoked_jtis "
+    "SELECT kind, key, reason, revoked_at, expires_at FROM ("
+    "SELECT 'jti' AS kind, jti AS key, reason, revoked_at, expires_at FROM revoked_jtis "
     "UNION ALL SELECT 'subject', subject, reason, revoked_at, NULL FROM subject_cutoffs "
     "UNION ALL SELECT 'family', family_id, revoked_reason, revoked_at, NULL FROM refresh_families "
-    "WHERE revoked_at IS NOT NULL ORDER BY 4 DESC, 1 COLLATE \"C\", 2 COLLATE \"C\"";
+    "WHERE revoked_at IS NOT NULL) r ORDER BY revoked_at DESC, kind COLLATE \"C\", key COLLATE \"C\"";
 const std::string k_prune = "DELETE FROM revoked_jtis WHERE expires_at IS NOT NULL AND expires_at < $1";
 } // namespace sql
 
@@ -69,7 +70,8 @@ const std::string& revocation_key(const TokenIdentity& token, RevocationKind kin
 Result<void> PgStore::revoke_jti(const std::string& jti, std::optional<UnixSeconds> expires_at,
                                  const std::string& subject, const std::string& reason, UnixSeconds now) {
   return transaction("revoke a token", [&](Connection& db) -> Result<void> {
-    auto done = db.query(sql::k_revoke_jti, Params().add(jti).add(subject).add(reason).add(now).add(expires_at));
+    auto done =
+        db.query(sql::k_revoke_jti, Params().add(jti).add(subject).add(reason).add(now).add(expires_at));
     return done ? Result<void>{} : propagate(done);
   });
 }
@@ -80,7 +82,8 @@ Result<std::int64_t> PgStore::revoke_subject(const std::string& subject, UnixSec
   std::int64_t families = 0;
   auto written = transaction("revoke a subject", [&](Connection& db) -> Result<void> {
     auto locked = db.query(sql::k_lock_cutoff, Params().add(subject));
-    auto counted = locked ? db.query(sql::k_families_to_cut, Params().add(subject).add(cutoff).add(now)) : locked;
+    auto counted =
+        locked ? db.query(sql::k_families_to_cut, Params().add(subject).add(cutoff).add(now)) : locked;
     if (!counted) {
       return propagate(counted);
     }
@@ -94,8 +97,9 @@ Result<std::int64_t> PgStore::revoke_subject(const std::string& subject, UnixSec
 // When several apply, the jti's wins over the subject's, over the family's.
 Result<std::optional<Revocation>> PgStore::find_revocation(const TokenIdentity& token) {
   return with_connection("check a revocation", [&](Connection& db) -> Result<std::optional<Revocation>> {
-    auto rows = db.query(sql::k_find_revocation,
-                         Params().add(token.jti).add(token.subject).add(token.issued_at).add(token.family_id));
+    auto rows =
+        db.query(sql::k_find_revocation,
+                 Params().add(token.jti).add(token.subject).add(token.issued_at).add(token.family_id));
     if (!rows) {
       return propagate(rows);
     }
@@ -210,7 +214,8 @@ Result<bool> RevocationListener::wait(std::chrono::milliseconds timeout) {
     if (!notified) {
       return failed(notified.error());
     }
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (*notified || left.count() <= 0) {
       return *notified;
     }

@@ -176,11 +176,13 @@ CREATE TRIGGER api_keys_delete_epoch AFTER DELETE ON api_keys
 )sql"};
 
 namespace sql {
-const std::string k_version = "SELECT CASE WHEN to_regclass('claudegate_schema') IS NULL THEN -1 "
-                              "ELSE (SELECT COALESCE(MAX(version), 0) FROM claudegate_schema) END";
+const std::string k_has_version = "SELECT to_regclass('claudegate_schema') IS NOT NULL";
+const std::string k_version = "SELECT COALESCE(MAX(version), 0) FROM claudegate_schema";
 const std::string k_lock = fmt::format("SELECT pg_advisory_xact_lock({})", k_migration_lock);
-const std::string k_create_version = "CREATE TABLE IF NOT EXISTS claudegate_schema (version INTEGER NOT NULL)";
-const std::string k_stamp = "DELETE FROM claudegate_schema; INSERT INTO claudegate_schema (version) VALUES ({})";
+const std::string k_create_version =
+    "CREATE TABLE IF NOT EXISTS claudegate_schema (version INTEGER NOT NULL)";
+const std::string k_stamp =
+    "DELETE FROM claudegate_schema; INSERT INTO claudegate_schema (version) VALUES ({})";
 } // namespace sql
 
 Result<void> refuse_newer(const Server& server, std::int64_t version) {
@@ -195,6 +197,10 @@ Result<void> refuse_newer(const Server& server, std::int64_t version) {
 
 // The database's schema version: -1 before claudegate's first open.
 Result<std::int64_t> read_version(Connection& db) {
+  auto exists = db.query(sql::k_has_version);
+  if (!exists || exists->text(0, 0) != "t") {
+    return exists ? Result<std::int64_t>(-1) : propagate(exists);
+  }
   auto version = db.query(sql::k_version);
   return version ? Result<std::int64_t>(version->scalar()) : propagate(version);
 }
@@ -213,7 +219,8 @@ Result<void> migrate(Connection& db) {
   if (auto newer = refuse_newer(db.server(), *version); !newer) {
     return newer;
   }
-  for (auto step = static_cast<std::size_t>(std::max<std::int64_t>(*version, 0)); step < k_migrations.size(); ++step) {
+  for (auto step = static_cast<std::size_t>(std::max<std::int64_t>(*version, 0)); step < k_migrations.size();
+       ++step) {
     if (auto applied = db.exec(std::string(k_migrations[step])); !applied) {
       return applied;
     }

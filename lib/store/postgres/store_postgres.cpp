@@ -13,11 +13,13 @@
 namespace claudegate::store::pg {
 
 namespace {
-const std::string k_insert_audit = "INSERT INTO audit_events (at, kind, subject, detail) VALUES ($1, $2, $3, $4)";
+const std::string k_insert_audit =
+    "INSERT INTO audit_events (at, kind, subject, detail) VALUES ($1, $2, $3, $4)";
 } // namespace
 
 Result<void> insert_audit(Connection& db, const AuditEvent& event) {
-  auto done = db.query(k_insert_audit, Params().add(event.at).add(event.kind).add(event.subject).add(event.detail));
+  auto done =
+      db.query(k_insert_audit, Params().add(event.at).add(event.kind).add(event.subject).add(event.detail));
   return done ? Result<void>{} : propagate(done);
 }
 

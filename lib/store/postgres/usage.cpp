@@ -29,10 +29,12 @@ const std::string k_quota =
     "(SELECT COALESCE(SUM(estimate), 0) FROM quota_reservations WHERE subject = $1 AND created_at >= $2), "
     "(SELECT COALESCE(SUM(outstanding), 0) FROM quota_leases WHERE subject = $1 AND day = $2 "
     "AND expires_at > $3)";
-const std::string k_insert_reservation = "INSERT INTO quota_reservations (subject, created_at, estimate, owner) "
-                                         "VALUES ($1, $2, $3, $4) RETURNING id";
+const std::string k_insert_reservation =
+    "INSERT INTO quota_reservations (subject, created_at, estimate, owner) "
+    "VALUES ($1, $2, $3, $4) RETURNING id";
 const std::string k_delete_reservation = "DELETE FROM quota_reservations WHERE id = $1";
-const std::string k_reservation_owners = "SELECT owner FROM quota_reservations UNION SELECT owner FROM quota_leases";
+const std::string k_reservation_owners =
+    "SELECT owner FROM quota_reservations UNION SELECT owner FROM quota_leases";
 const std::string k_delete_owned = "WITH r AS (DELETE FROM quota_reservations WHERE owner = $1 RETURNING 1), "
                                    "l AS (DELETE FROM quota_leases WHERE owner = $1 RETURNING 1) "
                                    "SELECT (SELECT COUNT(*) FROM r) + (SELECT COUNT(*) FROM l)";
@@ -93,7 +95,8 @@ std::pair<std::string, Params> usage_sql(const UsageQuery& query, const UsageSou
   std::string filters;
   const auto filter = [&](std::string_view column, std::string_view op, const auto& value) {
     params.add(value);
-    filters += fmt::format("{}{} {} ${}", filters.empty() ? " WHERE " : " AND ", column, op, params.values().size());
+    filters +=
+        fmt::format("{}{} {} ${}", filters.empty() ? " WHERE " : " AND ", column, op, params.values().size());
   };
   if (query.since) {
     filter(source.time, ">=", *query.since);
@@ -108,10 +111,10 @@ std::pair<std::string, Params> usage_sql(const UsageQuery& query, const UsageSou
     filter("model", "=", *query.model);
   }
   const std::string key_list = fmt::format("{}", fmt::join(keys, ", "));
-  std::string text = fmt::format("SELECT {}{}{}::bigint, SUM(input_tokens)::bigint, SUM(output_tokens)::bigint, "
-                                 "SUM(cache_read_tokens)::bigint, SUM(cache_write_tokens)::bigint, {}::bigint FROM {}{}",
-                                 key_list, keys.empty() ? "" : ", ", source.requests, source.estimated, source.table,
-                                 filters);
+  std::string text = fmt::format(
+      "SELECT {}{}{}::bigint, SUM(input_tokens)::bigint, SUM(output_tokens)::bigint, "
+      "SUM(cache_read_tokens)::bigint, SUM(cache_write_tokens)::bigint, {}::bigint FROM {}{}",
+      key_list, keys.empty() ? "" : ", ", source.requests, source.estimated, source.table, filters);
   if (!keys.empty()) {
     text += " GROUP BY " + key_list;
   }
@@ -196,7 +199,8 @@ Result<QuotaStatus> read_quota(Connection& db, const std::string& subject, UnixS
   if (!rows) {
     return propagate(rows);
   }
-  return QuotaStatus{rows->integer(0, 0), rows->integer(0, 1) + rows->integer(0, 2), limit, day + k_day_seconds};
+  return QuotaStatus{rows->integer(0, 0), rows->integer(0, 1) + rows->integer(0, 2), limit,
+                     day + k_day_seconds};
 }
 
 Result<void> insert_usage(Connection& db, const UsageRecord& u) {
@@ -216,16 +220,17 @@ Result<void> insert_usage(Connection& db, const UsageRecord& u) {
                                                     .add(u.quota_limit)
                                                     .add(u.estimated ? 1 : 0));
   auto daily = inserted ? db.query(sql::k_upsert_daily, Params()
-                                                             .add(duration::utc_day_start(u.at))
-                                                             .add(u.subject)
-                                                             .add(u.model)
-                                                             .add(u.input_tokens)
-                                                             .add(u.output_tokens)
-                                                             .add(u.cache_read_tokens)
-                                                             .add(u.cache_write_tokens)
-                                                             .add(u.estimated ? 1 : 0))
+                                                            .add(duration::utc_day_start(u.at))
+                                                            .add(u.subject)
+                                                            .add(u.model)
+                                                            .add(u.input_tokens)
+                                                            .add(u.output_tokens)
+                                                            .add(u.cache_read_tokens)
+                                                            .add(u.cache_write_tokens)
+                                                            .add(u.estimated ? 1 : 0))
                         : inserted;
-  auto subject = daily ? db.query(sql::k_upsert_subject, Params().add(u.subject).add(u.at).add(u.quota_limit)) : daily;
+  auto subject =
+      daily ? db.query(sql::k_upsert_subject, Params().add(u.subject).add(u.at).add(u.quota_limit)) : daily;
   return subject ? Result<void>{} : propagate(subject);
 }
 
