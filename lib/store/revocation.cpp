@@ -5,8 +5,6 @@
 
 #include <fmt/core.h>
 
-#include <thread>
-
 namespace claudegate::revocation {
 
 namespace {
@@ -104,7 +102,3 @@ Result<std::int64_t> revoke(store::Store& store, Target target, const std::strin
 }
 
 } // namespace claudegate::revocation
-
-namespace claudegate::store {
-
-} // namespace claudegate::store

@@ -15,7 +15,6 @@
 #include <filesystem>
 #include <memory>
 #include <optional>
-#include <ostream>
 #include <random>
 #include <string>
 #include <vector>
@@ -39,14 +38,6 @@ inline store::ReservationRequest exact_reservation(std::string subject, UnixSeco
 // ---- the backends the store tests run on -------------------------------------------
 
 enum class Backend { sqlite, postgresql };
-
-inline const char* backend_name(Backend backend) {
-  return backend == Backend::sqlite ? "sqlite" : "postgresql";
-}
-
-inline std::ostream& operator<<(std::ostream& out, Backend backend) {
-  return out << backend_name(backend);
-}
 
 // The admin URI of the test PostgreSQL server (scripts/pg-cluster.sh prints
 // it; scripts/test.sh exports it), or nullopt.
@@ -74,11 +65,16 @@ inline bool postgres_enabled() {
   return false;
 }
 
+struct BackendCase {
+  Backend backend;
+  std::string name; // for INFO (doctest shows a char* as a pointer)
+};
+
 // SQLite always; PostgreSQL when a test server is given (postgres_enabled).
-inline std::vector<Backend> store_backends() {
-  std::vector<Backend> backends{Backend::sqlite};
+inline std::vector<BackendCase> store_backends() {
+  std::vector<BackendCase> backends{{Backend::sqlite, "sqlite"}};
   if (postgres_enabled()) {
-    backends.push_back(Backend::postgresql);
+    backends.push_back({Backend::postgresql, "postgresql"});
   }
   return backends;
 }
@@ -230,9 +226,9 @@ struct ScratchStore {
 // Run the statement that follows once per backend with `scratch` a fresh
 // store of it: FOR_EACH_STORE(scratch) { … }.
 #define FOR_EACH_STORE(scratch)                                                                              \
-  for (const auto backend_of_##scratch : ::claudegate::test::store_backends())                               \
-    if (::claudegate::test::ScratchStore scratch(backend_of_##scratch); false) {                             \
-    } else if (INFO("backend: ", backend_of_##scratch); false) {                                             \
+  for (const auto& backend_of_##scratch : ::claudegate::test::store_backends())                              \
+    if (::claudegate::test::ScratchStore scratch(backend_of_##scratch.backend); false) {                     \
+    } else if (INFO("backend: ", backend_of_##scratch.name); false) {                                        \
     } else
 
 } // namespace claudegate::test

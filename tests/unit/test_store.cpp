@@ -762,6 +762,52 @@ TEST_CASE("store: subject_quotas reports today's usage and the latest limit") {
   }
 }
 
+TEST_CASE("store: every revocation write moves the epoch; reads and metering do not") {
+  FOR_EACH_STORE(scratch) {
+    auto& s = scratch.store;
+    std::int64_t epoch = s->revocation_epoch().value();
+    const auto moved = [&] {
+      const std::int64_t now_epoch = s->revocation_epoch().value();
+      const bool changed = now_epoch != epoch;
+      epoch = now_epoch;
+      return changed;
+    };
+    REQUIRE(s->create_family(family("F", "h0", k_now + 30 * k_day, k_now + 7 * k_day)));
+    REQUIRE(s->create_family(family_of_at("G", "bob", k_now, "g0")));
+    store::ApiKeyRecord key;
+    key.id = "k1";
+    key.subject = "bot";
+    key.secret_hash = "h";
+    key.created_at = k_now;
+    key.expires_at = k_now + k_day;
+    REQUIRE(s->create_api_key(key));
+    REQUIRE(s->settle(0, record(k_now, "alice", "haiku", 1, 1)));
+    REQUIRE(s->find_revocation(identity("J", "alice", k_now)));
+    CHECK_FALSE(moved());
+    REQUIRE(s->revoke_jti("J", k_now + 60, "alice", "r", k_now));
+    CHECK(moved());
+    REQUIRE(s->revoke_subject("alice", k_now, "r", k_now));
+    CHECK(moved());
+    REQUIRE(s->revoke_family("F", "r", k_now));
+    CHECK(moved());
+    REQUIRE(rotate(*s, "g0", "g1", k_now + 1));
+    CHECK_FALSE(moved());
+    CHECK(rotate(*s, "g0", "g2", k_now + 2).error().code == Errc::refresh_reuse);
+    CHECK(moved());
+    store::ApiKeyRecord successor = key;
+    successor.id = "k2";
+    successor.rotated_from = "k1";
+    REQUIRE(s->rotate_api_key(successor, k_now + 100));
+    CHECK(moved());
+    REQUIRE(s->retire_api_key("k2", k_now + 50));
+    CHECK(moved());
+    REQUIRE(s->revoke_api_key("k2", "leaked", k_now));
+    CHECK(moved());
+    REQUIRE(s->touch_api_key("k1", k_now + 5));
+    CHECK_FALSE(moved());
+  }
+}
+
 TEST_CASE("store: audit events are appended") {
   FOR_EACH_STORE(scratch) {
     auto& s = scratch.store;

@@ -118,158 +118,166 @@ TEST_CASE("lease_amounts: the shortfall plus a quarter of what is left after it,
 }
 
 TEST_CASE("store leases: a live lease counts against everyone else until it expires") {
-  ScratchStore scratch;
-  auto& s = *scratch.store;
-  auto first = s.take_lease(lease_for(400, 1000, "crashed|boot|1|1"), k_lease_now);
-  REQUIRE(first);
-  REQUIRE(first->granted());
-  CHECK(first->amounts.added == 400 + 600 / 4);
-  CHECK(first->outstanding == 550);
-  auto status = s.quota_status("sam", k_lease_now, 1000);
-  REQUIRE(status);
-  CHECK(status->reserved == 550);
-  // Another process: 450 left, so 500 is refused and 450 granted.
-  auto refused = s.take_lease(lease_for(500, 1000, "other|boot|2|2"), k_lease_now + 1);
-  REQUIRE(refused);
-  CHECK_FALSE(refused->granted());
-  CHECK(refused->held == 550);
-  // Expired (never extended: its process crashed): it stops counting.
-  const UnixSeconds later = k_lease_now + store::k_lease_ttl;
-  auto renewed = lease_for(1000, 1000, "other|boot|2|2");
-  renewed.reservation.now = later;
-  renewed.expires_at = later + store::k_lease_ttl;
-  auto after = s.take_lease(renewed, later);
-  REQUIRE(after);
-  CHECK(after->granted());
-  CHECK(after->amounts.reservation == 1000);
-  // A grown lease counts its tokens once; extending a dead one does nothing.
-  auto extended = s.extend_leases({first->lease_id, after->lease_id}, later, later + 60);
-  REQUIRE(extended);
-  CHECK(*extended == std::vector<std::int64_t>{after->lease_id});
+  FOR_EACH_STORE(scratch) {
+    auto& s = *scratch.store;
+    auto first = s.take_lease(lease_for(400, 1000, "crashed|boot|1|1"), k_lease_now);
+    REQUIRE(first);
+    REQUIRE(first->granted());
+    CHECK(first->amounts.added == 400 + 600 / 4);
+    CHECK(first->outstanding == 550);
+    auto status = s.quota_status("sam", k_lease_now, 1000);
+    REQUIRE(status);
+    CHECK(status->reserved == 550);
+    // Another process: 450 left, so 500 is refused and 450 granted.
+    auto refused = s.take_lease(lease_for(500, 1000, "other|boot|2|2"), k_lease_now + 1);
+    REQUIRE(refused);
+    CHECK_FALSE(refused->granted());
+    CHECK(refused->held == 550);
+    // Expired (never extended: its process crashed): it stops counting.
+    const UnixSeconds later = k_lease_now + store::k_lease_ttl;
+    auto renewed = lease_for(1000, 1000, "other|boot|2|2");
+    renewed.reservation.now = later;
+    renewed.expires_at = later + store::k_lease_ttl;
+    auto after = s.take_lease(renewed, later);
+    REQUIRE(after);
+    CHECK(after->granted());
+    CHECK(after->amounts.reservation == 1000);
+    // A grown lease counts its tokens once; extending a dead one does nothing.
+    auto extended = s.extend_leases({first->lease_id, after->lease_id}, later, later + 60);
+    REQUIRE(extended);
+    CHECK(*extended == std::vector<std::int64_t>{after->lease_id});
+  }
 }
 
 TEST_CASE("store leases: a row's tokens leave its lease in the same transaction; close returns the rest") {
-  ScratchStore scratch;
-  auto& s = *scratch.store;
-  auto lease = s.take_lease(lease_for(100, 1000, store::reservation_owner()), k_lease_now);
-  REQUIRE(lease);
-  REQUIRE(lease->granted());
-  const std::int64_t outstanding = lease->outstanding;
-  REQUIRE(s.write_ledger(
-      {store::LedgerEntry{store::LedgerEntry::Kind::row, lease->lease_id, 0, lease_row("sam", 60, 1)}}));
-  auto status = s.quota_status("sam", k_lease_now, 1000);
-  REQUIRE(status);
-  CHECK(status->used == 60);
-  CHECK(status->reserved == outstanding - 60); // used + held unchanged: moved, not added
-  // Growing the lease counts what it already holds (its outstanding is in `reserved`).
-  auto grown =
-      s.take_lease(lease_for(500, 1000, store::reservation_owner(), lease->lease_id, 0), k_lease_now);
-  REQUIRE(grown);
-  CHECK(grown->lease_id == lease->lease_id);
-  CHECK(grown->outstanding == outstanding - 60 + grown->amounts.added);
-  CHECK(60 + grown->outstanding <= 1000);
-  REQUIRE(s.write_ledger({store::LedgerEntry{store::LedgerEntry::Kind::give_back, lease->lease_id, 50, {}}}));
-  status = s.quota_status("sam", k_lease_now, 1000);
-  REQUIRE(status);
-  CHECK(status->reserved == grown->outstanding - 50);
-  REQUIRE(s.write_ledger({store::LedgerEntry{store::LedgerEntry::Kind::close, lease->lease_id, 0, {}}}));
-  status = s.quota_status("sam", k_lease_now, 1000);
-  REQUIRE(status);
-  CHECK(status->reserved == 0);
-  CHECK(status->used == 60);
+  FOR_EACH_STORE(scratch) {
+    auto& s = *scratch.store;
+    auto lease = s.take_lease(lease_for(100, 1000, store::reservation_owner()), k_lease_now);
+    REQUIRE(lease);
+    REQUIRE(lease->granted());
+    const std::int64_t outstanding = lease->outstanding;
+    REQUIRE(s.write_ledger(
+        {store::LedgerEntry{store::LedgerEntry::Kind::row, lease->lease_id, 0, lease_row("sam", 60, 1)}}));
+    auto status = s.quota_status("sam", k_lease_now, 1000);
+    REQUIRE(status);
+    CHECK(status->used == 60);
+    CHECK(status->reserved == outstanding - 60); // used + held unchanged: moved, not added
+    // Growing the lease counts what it already holds (its outstanding is in `reserved`).
+    auto grown =
+        s.take_lease(lease_for(500, 1000, store::reservation_owner(), lease->lease_id, 0), k_lease_now);
+    REQUIRE(grown);
+    CHECK(grown->lease_id == lease->lease_id);
+    CHECK(grown->outstanding == outstanding - 60 + grown->amounts.added);
+    CHECK(60 + grown->outstanding <= 1000);
+    REQUIRE(
+        s.write_ledger({store::LedgerEntry{store::LedgerEntry::Kind::give_back, lease->lease_id, 50, {}}}));
+    status = s.quota_status("sam", k_lease_now, 1000);
+    REQUIRE(status);
+    CHECK(status->reserved == grown->outstanding - 50);
+    REQUIRE(s.write_ledger({store::LedgerEntry{store::LedgerEntry::Kind::close, lease->lease_id, 0, {}}}));
+    status = s.quota_status("sam", k_lease_now, 1000);
+    REQUIRE(status);
+    CHECK(status->reserved == 0);
+    CHECK(status->used == 60);
+  }
 }
 
 TEST_CASE("store leases: the leases of a process known dead are released") {
-  ScratchStore scratch;
-  auto& s = *scratch.store;
-  REQUIRE(s.take_lease(lease_for(100, 1000, "gone-host-format"), k_lease_now)); // unparsable owner: dead
-  REQUIRE(s.take_lease(lease_for(100, 1000, store::reservation_owner()), k_lease_now));
-  auto released = s.release_orphaned(store::owner_may_be_alive);
-  REQUIRE(released);
-  CHECK(*released == 1);
+  FOR_EACH_STORE(scratch) {
+    auto& s = *scratch.store;
+    REQUIRE(s.take_lease(lease_for(100, 1000, "gone-host-format"), k_lease_now)); // unparsable owner: dead
+    REQUIRE(s.take_lease(lease_for(100, 1000, store::reservation_owner()), k_lease_now));
+    auto released = s.release_orphaned(store::owner_may_be_alive);
+    REQUIRE(released);
+    CHECK(*released == 1);
+  }
 }
 
 TEST_CASE("ledger writer: rows queued together share transactions and drain writes every one") {
-  ScratchStore scratch;
-  store::LedgerWriter::Options options;
-  options.max_delay = std::chrono::milliseconds(50);
-  options.max_batch = 64;
-  store::LedgerWriter writer(*scratch.store, {}, options);
-  for (int i = 0; i < 300; ++i) {
-    writer.append_row(0, lease_row("gina", 1, i));
+  FOR_EACH_STORE(scratch) {
+    store::LedgerWriter::Options options;
+    options.max_delay = std::chrono::milliseconds(50);
+    options.max_batch = 64;
+    store::LedgerWriter writer(*scratch.store, {}, options);
+    for (int i = 0; i < 300; ++i) {
+      writer.append_row(0, lease_row("gina", 1, i));
+    }
+    CHECK(writer.drain() == 0);
+    CHECK(count_rows(*scratch.store, "gina") == 300);
+    CHECK(writer.largest_batch() > 1);
+    CHECK(writer.largest_batch() <= 64);
+    writer.append_row(0, lease_row("gina", 1, 300)); // after drain: written at once
+    CHECK(count_rows(*scratch.store, "gina") == 301);
   }
-  CHECK(writer.drain() == 0);
-  CHECK(count_rows(*scratch.store, "gina") == 300);
-  CHECK(writer.largest_batch() > 1);
-  CHECK(writer.largest_batch() <= 64);
-  writer.append_row(0, lease_row("gina", 1, 300)); // after drain: written at once
-  CHECK(count_rows(*scratch.store, "gina") == 301);
 }
 
 TEST_CASE("ledger writer: a row is written within max_delay, not at shutdown") {
-  ScratchStore scratch;
-  store::LedgerWriter writer(*scratch.store, {});
-  writer.append_row(0, lease_row("hal", 5, 1));
-  for (int i = 0; i < 200 && count_rows(*scratch.store, "hal") == 0; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  FOR_EACH_STORE(scratch) {
+    store::LedgerWriter writer(*scratch.store, {});
+    writer.append_row(0, lease_row("hal", 5, 1));
+    for (int i = 0; i < 200 && count_rows(*scratch.store, "hal") == 0; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    CHECK(count_rows(*scratch.store, "hal") == 1);
   }
-  CHECK(count_rows(*scratch.store, "hal") == 1);
 }
 
 TEST_CASE("ledger writer: a failing store keeps the rows queued, says so, and writes them once it recovers") {
-  ScratchStore scratch;
-  FlakyLedger flaky(*scratch.store);
-  flaky.broken = true;
-  std::mutex seen_mutex;
-  std::vector<std::string> failures;
-  store::LedgerWriter::Reporting reporting{[&](const Error& error, std::size_t) {
-                                             const std::lock_guard lock(seen_mutex);
-                                             failures.push_back(error.message);
-                                           },
-                                           {}};
-  store::LedgerWriter writer(flaky, reporting);
-  for (int i = 0; i < 20; ++i) {
-    writer.append_row(0, lease_row("ivy", 1, i));
+  FOR_EACH_STORE(scratch) {
+    FlakyLedger flaky(*scratch.store);
+    flaky.broken = true;
+    std::mutex seen_mutex;
+    std::vector<std::string> failures;
+    store::LedgerWriter::Reporting reporting{[&](const Error& error, std::size_t) {
+                                               const std::lock_guard lock(seen_mutex);
+                                               failures.push_back(error.message);
+                                             },
+                                             {}};
+    store::LedgerWriter writer(flaky, reporting);
+    for (int i = 0; i < 20; ++i) {
+      writer.append_row(0, lease_row("ivy", 1, i));
+    }
+    CHECK_FALSE(writer.flush());
+    CHECK(writer.failing());
+    CHECK(writer.waiting() == 20);
+    const auto reported = [&] {
+      const std::lock_guard lock(seen_mutex);
+      return !failures.empty();
+    };
+    for (int i = 0; i < 400 && !reported(); ++i) { // reported by the writer's thread, maybe just after flush
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    {
+      const std::lock_guard lock(seen_mutex);
+      REQUIRE_FALSE(failures.empty());
+      CHECK(failures.front().find("disk is full") != std::string::npos);
+    }
+    flaky.broken = false;
+    for (int i = 0; i < 200 && !writer.flush(); ++i) {
+    }
+    CHECK_FALSE(writer.failing());
+    CHECK(count_rows(*scratch.store, "ivy") == 20);
   }
-  CHECK_FALSE(writer.flush());
-  CHECK(writer.failing());
-  CHECK(writer.waiting() == 20);
-  const auto reported = [&] {
-    const std::lock_guard lock(seen_mutex);
-    return !failures.empty();
-  };
-  for (int i = 0; i < 400 && !reported(); ++i) { // reported by the writer's thread, maybe just after flush
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  {
-    const std::lock_guard lock(seen_mutex);
-    REQUIRE_FALSE(failures.empty());
-    CHECK(failures.front().find("disk is full") != std::string::npos);
-  }
-  flaky.broken = false;
-  for (int i = 0; i < 200 && !writer.flush(); ++i) {
-  }
-  CHECK_FALSE(writer.failing());
-  CHECK(count_rows(*scratch.store, "ivy") == 20);
 }
 
 TEST_CASE("ledger writer: rows a failing store never takes are reported lost at drain, one by one") {
-  ScratchStore scratch;
-  FlakyLedger flaky(*scratch.store);
-  flaky.broken = true;
-  std::vector<std::string> lost;
-  store::LedgerWriter::Options options;
-  options.drain_timeout = std::chrono::milliseconds(100);
-  store::LedgerWriter writer(
-      flaky,
-      {{}, [&](const store::LedgerEntry& entry, const Error&) { lost.push_back(entry.row.request_id); }},
-      options);
-  for (int i = 0; i < 5; ++i) {
-    writer.append_row(0, lease_row("jo", 1, i));
+  FOR_EACH_STORE(scratch) {
+    FlakyLedger flaky(*scratch.store);
+    flaky.broken = true;
+    std::vector<std::string> lost;
+    store::LedgerWriter::Options options;
+    options.drain_timeout = std::chrono::milliseconds(100);
+    store::LedgerWriter writer(
+        flaky,
+        {{}, [&](const store::LedgerEntry& entry, const Error&) { lost.push_back(entry.row.request_id); }},
+        options);
+    for (int i = 0; i < 5; ++i) {
+      writer.append_row(0, lease_row("jo", 1, i));
+    }
+    CHECK(writer.drain() == 5);
+    CHECK(flaky.attempts > 1); // retried until the timeout
+    REQUIRE(lost.size() == 5);
+    CHECK(lost.front() == "req_lease_0");
+    CHECK(count_rows(*scratch.store, "jo") == 0);
   }
-  CHECK(writer.drain() == 5);
-  CHECK(flaky.attempts > 1); // retried until the timeout
-  REQUIRE(lost.size() == 5);
-  CHECK(lost.front() == "req_lease_0");
-  CHECK(count_rows(*scratch.store, "jo") == 0);
 }

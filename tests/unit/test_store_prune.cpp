@@ -6,6 +6,7 @@
 #include "claudegate/store/store.hpp"
 
 #include "scratch_dir.hpp"
+#include "store_support.hpp"
 
 #include <doctest/doctest.h>
 #include <sqlite3.h>
@@ -170,34 +171,35 @@ TEST_CASE("store prune: a prune that fails half-way leaves the deny-list and the
 
 TEST_CASE(
     "store prune: when several revocations apply, the jti's wins, then the subject's, then the family's") {
-  const ScratchDir scratch;
-  auto s = open_prune_store(scratch.path() / "claudegate.db");
-  const UnixSeconds now = k_prune_now;
-  REQUIRE(
-      s->create_family({"F", "carol", json::Json{{"sub", "carol"}}, now, now + 86'400, "h0", now + 3600}));
-  REQUIRE(s->revoke_family("F", "family reason", now));
-  REQUIRE(s->revoke_subject("carol", now, "subject reason", now));
-  REQUIRE(s->revoke_jti("J", now + 900, "carol", "jti reason", now));
+  FOR_EACH_STORE(scratch) {
+    auto& s = scratch.store;
+    const UnixSeconds now = k_prune_now;
+    REQUIRE(
+        s->create_family({"F", "carol", json::Json{{"sub", "carol"}}, now, now + 86'400, "h0", now + 3600}));
+    REQUIRE(s->revoke_family("F", "family reason", now));
+    REQUIRE(s->revoke_subject("carol", now, "subject reason", now));
+    REQUIRE(s->revoke_jti("J", now + 900, "carol", "jti reason", now));
 
-  const auto all = s->find_revocation({"J", "carol", now - 5, "F"}).value();
-  REQUIRE(all);
-  CHECK(all->kind == store::RevocationKind::jti);
-  CHECK(all->key == "J");
-  CHECK(all->reason == "jti reason");
-  CHECK(all->expires_at == std::optional<UnixSeconds>(now + 900));
-  const auto subject_and_family = s->find_revocation({"K", "carol", now - 5, "F"}).value();
-  REQUIRE(subject_and_family);
-  CHECK(subject_and_family->kind == store::RevocationKind::subject);
-  CHECK(subject_and_family->key == "carol");
-  CHECK(subject_and_family->reason == "subject reason");
-  CHECK(subject_and_family->revoked_at == now);
-  CHECK(subject_and_family->expires_at == std::nullopt);
-  // Issued after the cut-off: only the family applies.
-  const auto family = s->find_revocation({"K", "carol", now + 5, "F"}).value();
-  REQUIRE(family);
-  CHECK(family->kind == store::RevocationKind::family);
-  CHECK(family->key == "F");
-  CHECK(family->reason == "family reason");
-  CHECK_FALSE(s->find_revocation({"K", "carol", now + 5, std::nullopt}).value());
-  CHECK_FALSE(s->find_revocation({"K", "dave", now - 5, "G"}).value());
+    const auto all = s->find_revocation({"J", "carol", now - 5, "F"}).value();
+    REQUIRE(all);
+    CHECK(all->kind == store::RevocationKind::jti);
+    CHECK(all->key == "J");
+    CHECK(all->reason == "jti reason");
+    CHECK(all->expires_at == std::optional<UnixSeconds>(now + 900));
+    const auto subject_and_family = s->find_revocation({"K", "carol", now - 5, "F"}).value();
+    REQUIRE(subject_and_family);
+    CHECK(subject_and_family->kind == store::RevocationKind::subject);
+    CHECK(subject_and_family->key == "carol");
+    CHECK(subject_and_family->reason == "subject reason");
+    CHECK(subject_and_family->revoked_at == now);
+    CHECK(subject_and_family->expires_at == std::nullopt);
+    // Issued after the cut-off: only the family applies.
+    const auto family = s->find_revocation({"K", "carol", now + 5, "F"}).value();
+    REQUIRE(family);
+    CHECK(family->kind == store::RevocationKind::family);
+    CHECK(family->key == "F");
+    CHECK(family->reason == "family reason");
+    CHECK_FALSE(s->find_revocation({"K", "carol", now + 5, std::nullopt}).value());
+    CHECK_FALSE(s->find_revocation({"K", "dave", now - 5, "G"}).value());
+  }
 }

@@ -92,6 +92,9 @@ Result<Connection> Connection::open(const Server& server) {
   if (PQstatus(conn.get()) != CONNECTION_OK) {
     return std::unexpected(storage_error(server, "connect", PQerrorMessage(conn.get())));
   }
+  // Notices ("relation already exists, skipping", a server going down) are
+  // not for the terminal: what matters comes back as a failed call.
+  PQsetNoticeProcessor(conn.get(), [](void*, const char*) {}, nullptr);
   return Connection(std::move(conn), server);
 }
 
