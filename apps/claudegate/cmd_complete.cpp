@@ -194,8 +194,9 @@ std::vector<std::string> plan_names(Context& ctx) {
 std::vector<std::string> ledger_names(Context& ctx, store::GroupBy by) {
   const auto location = ctx.store_location();
   std::error_code ec;
-  if (!location ||
-      (location->backend == store::StoreLocation::Backend::sqlite && !std::filesystem::exists(location->path, ec))) {
+  if (!location
+      || (location->backend == store::StoreLocation::Backend::sqlite
+          && !std::filesystem::exists(location->path, ec))) {
     return {};
   }
   auto store = ctx.store();

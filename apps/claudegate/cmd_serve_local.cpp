@@ -103,7 +103,8 @@ ExitCode run_serve_local(const ServeLocalOptions& opt, Context& ctx) {
                *released);
   }
   const proxy::ServeResources resources{**cfg, paths->keys_dir, **store, ctx.clock(), ctx.random()};
-  auto served = proxy::run_server(*options, resources, [&](int port) { announce(*options, port, location->display()); });
+  auto served = proxy::run_server(*options, resources,
+                                  [&](int port) { announce(*options, port, location->display()); });
   if (!served) {
     return ctx.report(served.error());
   }

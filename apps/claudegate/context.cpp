@@ -86,8 +86,8 @@ Result<store::StoreLocation> Context::store_location() {
   }
   auto location = store::parse_store_location((*cfg)->store);
   if (!location) {
-    return fail(location.error().code, fmt::format("the store key of {}: {}", paths->config.string(),
-                                                   location.error().message));
+    return fail(location.error().code,
+                fmt::format("the store key of {}: {}", paths->config.string(), location.error().message));
   }
   return location;
 }

@@ -17,9 +17,9 @@ struct HomePaths {
   // a file path, "sqlite:PATH" or a postgresql:// URI; home/claudegate.db
   // unless overridden.
   std::string db;
-  bool db_explicit = false;       // --db/CLAUDEGATE_DB given: beats the config's store key
-  std::filesystem::path config;   // home/claudegate.toml unless overridden
-  bool config_explicit = false;   // --config/CLAUDEGATE_CONFIG given: must exist
+  bool db_explicit = false;     // --db/CLAUDEGATE_DB given: beats the config's store key
+  std::filesystem::path config; // home/claudegate.toml unless overridden
+  bool config_explicit = false; // --config/CLAUDEGATE_CONFIG given: must exist
 };
 
 // Values from flags or env (CLI11 resolves flag-over-env before this).
