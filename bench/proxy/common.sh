@@ -158,8 +158,14 @@ n, est, wrong = db.execute(
 print(n)
 low = int(sys.argv[2])
 high = int(sys.argv[3]) if sys.argv[3] else n
-if est:
-    print(f"({est} estimated: cut off when wrk stopped)", file=sys.stderr)
-sys.exit(0 if low <= n <= high and wrong == 0 and est <= high - low else 1)
+ok = low <= n <= high and wrong == 0 and est <= high - low
+if est or not ok:
+    print(f"ledger: {n} rows for {low}..{high} answered, {est} estimated (cut off when wrk stopped),"
+          f" {wrong} others without the 42 output tokens", file=sys.stderr)
+    for row in db.execute("SELECT status, estimated, input_tokens, output_tokens, count(*) FROM usage_ledger"
+                          " WHERE subject = 'bench' AND NOT (estimated = 0 AND output_tokens = 42)"
+                          " GROUP BY 1, 2, 3, 4 LIMIT 10"):
+        print(f"  status {row[0]} estimated {row[1]} in {row[2]} out {row[3]}: {row[4]} rows", file=sys.stderr)
+sys.exit(0 if ok else 1)
 PY
 }

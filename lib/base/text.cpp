@@ -2,14 +2,15 @@
 #include "claudegate/base/text.hpp"
 
 #include <algorithm>
-#include <cctype>
 
 namespace claudegate::text {
 
 std::string lower(std::string_view text) {
   std::string out(text);
+  // ASCII only, without the locale lookup std::tolower makes per byte
+  // (header names are lowered on every request).
   std::ranges::transform(out, out.begin(),
-                         [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+                         [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; });
   return out;
 }
 

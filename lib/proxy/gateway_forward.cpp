@@ -200,7 +200,11 @@ void Gateway::meter(Forward& forward, const ReplySink& sink) {
   }
   auto& call = forward.call;
   const auto& reserved = forward.ticket->reserved;
-  if (forward.out.stream) {
+  if (call.status == 0 && call.client_gone) {
+    // Gone before the reply's head: the API may have run (and billed) the
+    // request all the same, so hanging up early must not make it free.
+    charge(call, Charge{{reserved.input, reserved.output, 0, 0}, true});
+  } else if (forward.out.stream) {
     const auto& meter = sink.meter();
     charge(call, call.status == 200 ? charge_stream(meter, reserved) : Charge{meter.usage()});
   } else if (call.status == 200) {

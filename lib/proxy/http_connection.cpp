@@ -231,7 +231,8 @@ asio::awaitable<std::size_t> HttpConnection::receive() {
     m_offset = 0;
   }
   const std::size_t had = m_buffer.size();
-  m_buffer.resize(had + k_read_size);
+  // Grown without zero-filling: the read overwrites what it delivers.
+  m_buffer.resize_and_overwrite(had + k_read_size, [](char*, std::size_t size) { return size; });
   auto [ec, n] = co_await m_socket.async_read_some(asio::buffer(m_buffer.data() + had, k_read_size), k_tuple);
   m_buffer.resize(had + (ec ? 0 : n));
   co_return ec ? 0 : n;

@@ -176,7 +176,12 @@ void SseUsageMeter::dispatch() {
 
 Usage usage_from_message(std::string_view json_body) {
   Usage usage;
-  const Json body = Json::parse(json_body, nullptr, /*allow_exceptions=*/false);
+  // Only the top level's "usage" is built: the content, most of a reply, is
+  // read past without a DOM of it (every non-streaming reply comes here).
+  const auto usage_only = [](int depth, Json::parse_event_t event, Json& parsed) {
+    return event != Json::parse_event_t::key || depth != 1 || parsed == "usage";
+  };
+  const Json body = Json::parse(json_body, usage_only, /*allow_exceptions=*/false);
   if (body.is_object()) {
     merge_usage(usage, member_or_null(body, "usage"));
   }
@@ -184,7 +189,12 @@ Usage usage_from_message(std::string_view json_body) {
 }
 
 std::optional<Usage> reported_usage(std::string_view json_body) {
-  const Json body = Json::parse(json_body, nullptr, /*allow_exceptions=*/false);
+  // Only the top level's "usage" is built: the content, most of a reply, is
+  // read past without a DOM of it (every non-streaming reply comes here).
+  const auto usage_only = [](int depth, Json::parse_event_t event, Json& parsed) {
+    return event != Json::parse_event_t::key || depth != 1 || parsed == "usage";
+  };
+  const Json body = Json::parse(json_body, usage_only, /*allow_exceptions=*/false);
   const Json& usage = member_or_null(body, "usage");
   if (!usage.is_object() || !count_member(usage, "input_tokens") || !count_member(usage, "output_tokens")) {
     return std::nullopt;

@@ -12,6 +12,7 @@
 #include <expected>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 
 // One upstream connection (plain TCP or TLS over it) and how it is opened.
@@ -43,6 +44,14 @@ public:
   TlsStream& start_tls(asio::ssl::context& context) { return m_tls.emplace(std::move(m_tcp), context); }
   SSL* ssl() { return m_tls ? m_tls->native_handle() : nullptr; }
   beast::flat_buffer& buffer() { return m_buffer; }
+  // Where a response body is read to, a piece at a time: made once per
+  // connection (never zeroed), so a request allocates no body buffer.
+  std::span<char> body_chunk() {
+    if (!m_chunk) {
+      m_chunk = std::make_unique_for_overwrite<char[]>(k_body_chunk);
+    }
+    return {m_chunk.get(), k_body_chunk};
+  }
   // Close the socket at once (no TLS close_notify, nothing waited for).
   void close();
 
@@ -53,6 +62,8 @@ private:
   beast::tcp_stream m_tcp;
   std::optional<TlsStream> m_tls;
   beast::flat_buffer m_buffer{64 * 1024};
+  static constexpr std::size_t k_body_chunk = 16 * 1024;
+  std::unique_ptr<char[]> m_chunk;
 };
 
 using Connected = std::expected<std::unique_ptr<Connection>, Exchange>;

@@ -37,7 +37,6 @@ namespace {
 using UpstreamRequest = http::request<http::span_body<const char>>;
 using ReplyParser = http::response_parser<http::buffer_body>;
 constexpr auto k_http_use = asio::as_tuple(asio::use_awaitable);
-constexpr std::size_t k_chunk = 16 * 1024;
 constexpr std::uint32_t k_header_limit = 64 * 1024;
 const Exchange k_canceled{UpstreamFailure::canceled, "canceled"};
 
@@ -133,7 +132,7 @@ private:
     if (!co_await sink.head(head)) {
       co_return Attempt{k_canceled};
     }
-    std::array<char, k_chunk> chunk{};
+    const std::span<char> chunk = connection.body_chunk();
     while (!parser.is_done()) {
       parser.get().body().data = chunk.data();
       parser.get().body().size = chunk.size();
