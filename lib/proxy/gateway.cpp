@@ -38,7 +38,16 @@ std::string string_claim(const json::Json& claims, const char* name) {
 
 Rejection auth_rejection(const Error& error) {
   // io: the IdP's keys could not be fetched (--jwks), not the caller's fault.
-  if (error.code == Errc::storage || error.code == Errc::internal || error.code == Errc::io) {
+  // storage: the store (revocations) does not answer: 503, as the store is
+  // down, never the token accepted unchecked.
+  if (error.code == Errc::storage) {
+    Rejection failed{503, "api_error",
+                     "the gateway cannot check revocations now (its store does not answer); "
+                     "try again shortly"};
+    failed.cause = error.message;
+    return failed;
+  }
+  if (error.code == Errc::internal || error.code == Errc::io) {
     Rejection failed{500, "api_error", "the gateway could not check the token; try again"};
     failed.cause = error.message;
     return failed;
@@ -203,7 +212,9 @@ Checked<Ticket> Gateway::admit(const Caller& caller, const MessageRequest& messa
   const auto request = reservation_request(grant, message, m_parts.clock.now(), m_owner);
   auto reservation = reserve(request);
   auto ticket = reservation ? ticket_for(grant, message, request, *reservation) : std::unexpected([&] {
-    Rejection failed{500, "api_error", "the gateway could not reserve quota; try again"};
+    // The store does not answer (or cannot write): 503, the request is not forwarded.
+    const int status = reservation.error().code == Errc::storage ? 503 : 500;
+    Rejection failed{status, "api_error", "the gateway could not reserve quota; try again"};
     failed.cause = reservation.error().message;
     return failed;
   }());

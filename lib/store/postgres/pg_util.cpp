@@ -94,7 +94,8 @@ Result<Connection> Connection::open(const Server& server) {
   }
   // Notices ("relation already exists, skipping", a server going down) are
   // not for the terminal: what matters comes back as a failed call.
-  PQsetNoticeProcessor(conn.get(), [](void*, const char*) {}, nullptr);
+  PQsetNoticeProcessor(
+      conn.get(), [](void*, const char*) {}, nullptr);
   return Connection(std::move(conn), server);
 }
 

@@ -46,7 +46,8 @@ Server server_of(const std::string& uri);
 
 // A storage error: `op` failed on `server`, with PostgreSQL's `detail`;
 // `unreachable` adds what to check when the connection is the problem.
-Error storage_error(const Server& server, std::string_view op, std::string_view detail, bool unreachable = true);
+Error storage_error(const Server& server, std::string_view op, std::string_view detail,
+                    bool unreachable = true);
 
 // Text parameters of a statement, $1 onwards; nullopt is NULL.
 class Params {
