@@ -37,9 +37,7 @@ RevocationWatch::RevocationWatch(RevocationStore& store, Options options)
     : m_store(store), m_options(options) {
 }
 
-RevocationWatch::~RevocationWatch() {
-  m_thread.request_stop();
-}
+RevocationWatch::~RevocationWatch() = default; // m_thread, the last member, stops and joins first
 
 Result<std::int64_t> RevocationWatch::current_epoch() {
   const auto age =
@@ -62,7 +60,6 @@ Result<void> RevocationWatch::refresh() {
   // The epoch first: a reader that sees the new time sees this epoch too.
   m_epoch.store(*epoch, std::memory_order_release);
   m_read_at.store(Clock::now().time_since_epoch().count(), std::memory_order_release);
-  ++m_reads;
   return {};
 }
 

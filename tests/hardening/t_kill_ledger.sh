@@ -7,15 +7,7 @@
 source "$(dirname "$0")/../proxy/proxy_common.sh"
 
 "$CG" keygen >/dev/null
-# A limited plan (its reservations come from a lease) without rpm or concurrency refusals.
-cat >"$CLAUDEGATE_HOME/claudegate.toml" <<'TOML'
-[plans.team]
-daily_token_limit = 1000000000
-models = ["claude-*"]
-max_tokens = 4096
-rpm = 1000000
-max_concurrent = 100000
-TOML
+write_team_plan # a limited plan: its reservations come from a lease
 TOKEN=$("$CG" issue --sub kurt --plan team)
 start_server --mock-upstream
 

@@ -9,15 +9,7 @@ source "$(dirname "$0")/proxy_common.sh"
 
 "$CG" keygen >/dev/null
 LIMIT=4000
-# A plan whose only bound is the daily quota (no rpm or concurrency 429s).
-cat >"$CLAUDEGATE_HOME/claudegate.toml" <<'EOF'
-[plans.team]
-daily_token_limit = 4000
-models = ["claude-*"]
-max_tokens = 4096
-rpm = 1000000
-max_concurrent = 100000
-EOF
+write_team_plan "$LIMIT" # the daily quota is its only bound (no rpm or concurrency 429s)
 TOKEN=$("$CG" issue --sub tess --plan team)
 
 start_server --mock-upstream

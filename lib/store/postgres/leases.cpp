@@ -139,14 +139,9 @@ Result<LeaseGrant> PgStore::take_lease(const LeaseRequest& request, UnixSeconds 
     if (!lease) {
       return propagate(lease);
     }
-    grant.used = status->used;
-    grant.held = status->reserved;
-    const std::int64_t remaining = r.limit.value_or(0) - status->used - status->reserved;
-    const auto amounts = lease_amounts(r, *lease ? request.available : 0, remaining);
-    if (!amounts) {
-      return {};
+    if (!rules::decide_lease(request, *status, lease->has_value(), grant)) {
+      return {}; // refused: nothing changes
     }
-    grant.amounts = *amounts;
     return apply_grant(db, request, lease->has_value(), grant);
   });
   return done ? Result<LeaseGrant>(grant) : propagate(done);

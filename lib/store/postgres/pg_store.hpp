@@ -4,6 +4,7 @@
 // Internal to lib/store/postgres/.
 #pragma once
 
+#include "../backend_rules.hpp"
 #include "claudegate/store/store.hpp"
 #include "pg_util.hpp"
 #include "pool.hpp"
@@ -39,17 +40,7 @@ Result<QuotaStatus> read_quota(Connection& db, const std::string& subject, UnixS
 // A ledger row with its share of the daily and per-subject rollups (usage.cpp).
 Result<void> insert_usage(Connection& db, const UsageRecord& usage);
 
-struct PresentedToken {
-  std::string family_id;
-  int generation = 0;
-  std::string state;
-  UnixSeconds expires_at = 0;
-  std::string subject;
-  std::string grant_json;
-  UnixSeconds family_expires_at = 0;
-  bool family_revoked = false;
-  std::optional<UnixSeconds> subject_cutoff = std::nullopt;
-};
+using rules::PresentedToken;
 
 // The LISTEN side of wait_for_revocation: its own connection, not the pool's.
 class RevocationListener {

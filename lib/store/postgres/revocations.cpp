@@ -51,19 +51,7 @@ const std::string k_list_revocations =
 const std::string k_prune = "DELETE FROM revoked_jtis WHERE expires_at IS NOT NULL AND expires_at < $1";
 } // namespace sql
 
-RevocationKind kind_from_name(const std::string& name) {
-  if (name == "subject") {
-    return RevocationKind::subject;
-  }
-  return name == "family" ? RevocationKind::family : RevocationKind::jti;
-}
-
-const std::string& revocation_key(const TokenIdentity& token, RevocationKind kind) {
-  if (kind == RevocationKind::subject) {
-    return token.subject;
-  }
-  return kind == RevocationKind::family ? *token.family_id : token.jti;
-}
+using rules::revocation_key;
 
 } // namespace
 
@@ -142,8 +130,8 @@ Result<std::vector<Revocation>> PgStore::list_revocations() {
     }
     std::vector<Revocation> list;
     for (int row = 0; row < rows->size(); ++row) {
-      list.push_back(Revocation{kind_from_name(rows->text(row, 0)), rows->text(row, 1), rows->text(row, 2),
-                                rows->integer(row, 3), rows->optional_integer(row, 4)});
+      list.push_back(Revocation{rules::revocation_kind_from_name(rows->text(row, 0)), rows->text(row, 1),
+                                rows->text(row, 2), rows->integer(row, 3), rows->optional_integer(row, 4)});
     }
     return list;
   });

@@ -61,29 +61,11 @@ const std::string k_subject_quotas =
     "d.subject = s.subject) FROM usage_subjects s ORDER BY s.subject COLLATE \"C\"";
 } // namespace sql
 
-// Where a usage span is read: the daily rollup (whole UTC days) or the ledger.
-struct UsageSource {
-  std::string_view table;
-  std::string_view day;
-  std::string_view time;
-  std::string_view requests;
-  std::string_view estimated;
-};
+using rules::key_expression;
+using rules::UsageSource;
 
 constexpr UsageSource k_rollup{"usage_daily", "day", "day", "SUM(requests)", "SUM(estimated_requests)"};
 constexpr UsageSource k_ledger{"usage_ledger", "(at - at % 86400)", "at", "COUNT(*)", "SUM(estimated)"};
-
-std::string_view key_expression(GroupBy key, const UsageSource& source) {
-  switch (key) {
-  case GroupBy::sub:
-    return "subject";
-  case GroupBy::day:
-    return source.day;
-  case GroupBy::model:
-    return "model";
-  }
-  return "subject";
-}
 
 // `query`'s sums over `source`, grouped by its keys in SQL; the filters as $n.
 std::pair<std::string, Params> usage_sql(const UsageQuery& query, const UsageSource& source) {
@@ -119,37 +101,6 @@ std::pair<std::string, Params> usage_sql(const UsageQuery& query, const UsageSou
     text += " GROUP BY " + key_list;
   }
   return {std::move(text), std::move(params)};
-}
-
-struct UsageSpan {
-  UsageQuery query;
-  const UsageSource* source;
-};
-
-UsageSpan span_of(const UsageQuery& query, std::optional<UnixSeconds> since, std::optional<UnixSeconds> until,
-                  const UsageSource& source) {
-  UsageQuery part = query;
-  part.since = since;
-  part.until = until;
-  return {std::move(part), &source};
-}
-
-// Whole UTC days from the rollup; the partial days at either end from the ledger.
-std::vector<UsageSpan> plan_usage(const UsageQuery& query) {
-  const auto first_whole =
-      query.since.transform([](UnixSeconds t) { return duration::utc_day_start(t + k_day_seconds - 1); });
-  const auto last_whole = query.until.transform([](UnixSeconds t) { return duration::utc_day_start(t); });
-  if (first_whole && last_whole && *first_whole >= *last_whole) {
-    return {span_of(query, query.since, query.until, k_ledger)};
-  }
-  std::vector<UsageSpan> spans{span_of(query, first_whole, last_whole, k_rollup)};
-  if (query.since && *query.since != *first_whole) {
-    spans.push_back(span_of(query, query.since, first_whole, k_ledger));
-  }
-  if (query.until && *query.until != *last_whole) {
-    spans.push_back(span_of(query, last_whole, query.until, k_ledger));
-  }
-  return spans;
 }
 
 // The groups of every span, merged by key and ordered as the keys sort (bytewise).
@@ -243,9 +194,7 @@ Result<Reservation> PgStore::reserve(const ReservationRequest& request) {
       return propagate(status);
     }
     reservation = Reservation{0, 0, *status};
-    const auto remaining =
-        request.limit.transform([&](std::int64_t limit) { return limit - status->used - status->reserved; });
-    const auto amount = reservation_amount(request, remaining);
+    const auto amount = rules::decide_reservation(request, *status);
     if (!amount) {
       return {};
     }
@@ -306,8 +255,8 @@ Result<QuotaStatus> PgStore::quota_status(const std::string& subject, UnixSecond
 Result<std::vector<UsageRow>> PgStore::usage(const UsageQuery& query) {
   return with_connection("report usage", [&](Connection& db) -> Result<std::vector<UsageRow>> {
     UsageGroups groups;
-    for (const auto& span : plan_usage(query)) {
-      auto [text, params] = usage_sql(span.query, *span.source);
+    for (const auto& span : rules::plan_usage(query)) {
+      auto [text, params] = usage_sql(span.query, span.from_rollup ? k_rollup : k_ledger);
       auto rows = db.query(text, params);
       if (!rows) {
         return propagate(rows);

@@ -58,42 +58,8 @@ Result<std::optional<PresentedToken>> find_presented(Connection& db, const std::
   return token;
 }
 
-// Why `token`'s family is stopped by its subject's cut-off (revoke --sub).
-Error subject_cut_off(const PresentedToken& token) {
-  return {Errc::revoked,
-          fmt::format("refresh family {} was revoked: subject {} was revoked at {} (every token and refresh "
-                      "family begun by then); issue a new refresh token if access should resume",
-                      token.family_id, token.subject, duration::format_time(*token.subject_cutoff))};
-}
-
-// Why `token` cannot be exchanged at `now`, if it cannot. Reuse wins over
-// the subject's cut-off and expiry: a used token presented again is an
-// attack whatever its age, and is still punished and audited.
-Result<void> check_presentable(const PresentedToken& token, UnixSeconds now) {
-  if (token.family_revoked) {
-    return fail(Errc::revoked, fmt::format("refresh family {} is revoked", token.family_id));
-  }
-  if (token.state != "active") {
-    return fail(
-        Errc::refresh_reuse,
-        fmt::format("refresh token reuse detected (generation {} was already used): family {} and every "
-                    "access token issued from it are revoked; sign in again",
-                    token.generation, token.family_id));
-  }
-  if (token.subject_cutoff) {
-    return std::unexpected(subject_cut_off(token));
-  }
-  if (now >= token.family_expires_at) {
-    return fail(Errc::expired,
-                fmt::format("refresh family {} expired at {} ({}s ago); sign in again", token.family_id,
-                            token.family_expires_at, now - token.family_expires_at));
-  }
-  if (now >= token.expires_at) {
-    return fail(Errc::expired, fmt::format("refresh token expired at {} ({}s ago); sign in again",
-                                           token.expires_at, now - token.expires_at));
-  }
-  return {};
-}
+using rules::check_presentable;
+using rules::subject_cut_off;
 
 Result<void> insert_token(Connection& db, const std::string& token_hash, const std::string& family_id,
                           int generation, UnixSeconds issued_at, UnixSeconds expires_at) {

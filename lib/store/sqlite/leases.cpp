@@ -130,14 +130,9 @@ Result<LeaseGrant> SqliteStore::take_lease(const LeaseRequest& request, UnixSeco
     if (!lease) {
       return propagate(lease);
     }
-    grant.used = status->used;
-    grant.held = status->reserved;
-    const std::int64_t remaining = r.limit.value_or(0) - status->used - status->reserved;
-    const auto amounts = lease_amounts(r, *lease ? request.available : 0, remaining);
-    if (!amounts) {
-      return {};
+    if (!rules::decide_lease(request, *status, lease->has_value(), grant)) {
+      return {}; // refused: nothing changes
     }
-    grant.amounts = *amounts;
     return apply_grant(m_db, request, lease->has_value(), grant);
   });
   return done ? Result<LeaseGrant>(grant) : propagate(done);

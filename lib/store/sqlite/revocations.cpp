@@ -67,20 +67,7 @@ const std::string k_drop_survivors = "DROP TABLE temp.prune_survivors";
 const std::string k_set_revocation_epoch = "UPDATE revocation_epoch SET epoch = ?1 WHERE id = 1";
 } // namespace sql
 
-RevocationKind kind_from_name(const std::string& name) {
-  if (name == "subject") {
-    return RevocationKind::subject;
-  }
-  return name == "family" ? RevocationKind::family : RevocationKind::jti;
-}
-
-// The key a revocation of `kind` names for `token`.
-const std::string& revocation_key(const TokenIdentity& token, RevocationKind kind) {
-  if (kind == RevocationKind::subject) {
-    return token.subject;
-  }
-  return kind == RevocationKind::family ? *token.family_id : token.jti;
-}
+using rules::revocation_key;
 
 // The revocation that applies to `token`, by one statement; when several
 // apply, the jti's wins over the subject's, which wins over the family's.
@@ -269,7 +256,7 @@ Result<std::vector<Revocation>> SqliteStore::list_revocations() {
     return propagate(query);
   }
   return query->collect<Revocation>([](const Query& row) {
-    return Revocation{kind_from_name(row.text(0)), row.text(1), row.text(2), row.integer(3),
+    return Revocation{rules::revocation_kind_from_name(row.text(0)), row.text(1), row.text(2), row.integer(3),
                       row.optional_integer(4)};
   });
 }

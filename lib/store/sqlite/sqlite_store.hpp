@@ -3,6 +3,7 @@
 // class, the statement helpers, the opening checks. Internal to lib/store/sqlite/.
 #pragma once
 
+#include "../backend_rules.hpp"
 #include "../group_commit.hpp"
 #include "claudegate/store/store.hpp"
 #include "file_events.hpp"
@@ -85,17 +86,7 @@ Result<void> add_to_rollups(Connection& db, const UsageRecord& usage);
 
 // ---- the store ------------------------------------------------------------------
 
-struct PresentedToken {
-  std::string family_id;
-  int generation = 0;
-  std::string state;
-  UnixSeconds expires_at = 0;
-  std::string subject;
-  std::string grant_json;
-  UnixSeconds family_expires_at = 0;
-  bool family_revoked = false;
-  std::optional<UnixSeconds> subject_cutoff = std::nullopt; // a revoke --sub covering the family
-};
+using rules::PresentedToken;
 
 class SqliteStore final : public Store {
 public:

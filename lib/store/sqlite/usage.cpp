@@ -53,30 +53,11 @@ const std::string k_subject_quotas =
     "d.subject = s.subject) FROM usage_subjects s ORDER BY s.subject";
 } // namespace sql
 
-// Where a usage span is read: the daily rollup (whole UTC days) or the raw
-// ledger (partial days).
-struct UsageSource {
-  std::string_view table;
-  std::string_view day;  // expression for the UTC day start
-  std::string_view time; // column compared with since/until
-  std::string_view requests;
-  std::string_view estimated; // of those requests, the ones charged an estimate
-};
+using rules::key_expression;
+using rules::UsageSource;
 
 constexpr UsageSource k_rollup{"usage_daily", "day", "day", "requests", "estimated_requests"};
 constexpr UsageSource k_ledger{"usage_ledger", "(at - at % 86400)", "at", "1", "estimated"};
-
-std::string_view key_expression(GroupBy key, const UsageSource& source) {
-  switch (key) {
-  case GroupBy::sub:
-    return "subject";
-  case GroupBy::day:
-    return source.day;
-  case GroupBy::model:
-    return "model";
-  }
-  return "subject";
-}
 
 std::string join(const std::vector<std::string>& parts, std::string_view separator) {
   std::string out;
@@ -236,38 +217,6 @@ Result<void> read_usage(Connection& db, const UsageQuery& query, const UsageSour
   return statement->for_each_row([&] { groups.add(*statement); });
 }
 
-struct UsageSpan {
-  UsageQuery query;
-  const UsageSource* source;
-};
-
-UsageSpan span_of(const UsageQuery& query, std::optional<UnixSeconds> since, std::optional<UnixSeconds> until,
-                  const UsageSource& source) {
-  UsageQuery part = query;
-  part.since = since;
-  part.until = until;
-  return {std::move(part), &source};
-}
-
-// Whole UTC days come from the rollup; only the partial days at either end
-// of [since, until) are summed from the raw ledger.
-std::vector<UsageSpan> plan_usage(const UsageQuery& query) {
-  const auto first_whole =
-      query.since.transform([](UnixSeconds t) { return duration::utc_day_start(t + k_day_seconds - 1); });
-  const auto last_whole = query.until.transform([](UnixSeconds t) { return duration::utc_day_start(t); });
-  if (first_whole && last_whole && *first_whole >= *last_whole) {
-    return {span_of(query, query.since, query.until, k_ledger)};
-  }
-  std::vector<UsageSpan> spans{span_of(query, first_whole, last_whole, k_rollup)};
-  if (query.since && *query.since != *first_whole) {
-    spans.push_back(span_of(query, query.since, first_whole, k_ledger));
-  }
-  if (query.until && *query.until != *last_whole) {
-    spans.push_back(span_of(query, last_whole, query.until, k_ledger));
-  }
-  return spans;
-}
-
 } // namespace
 
 Result<std::int64_t> used_on_day(Connection& db, const std::string& subject, UnixSeconds now) {
@@ -334,9 +283,7 @@ Result<Reservation> SqliteStore::reserve(const ReservationRequest& request) {
       return propagate(status);
     }
     reservation = Reservation{0, 0, *status};
-    const auto remaining =
-        request.limit.transform([&](std::int64_t limit) { return limit - status->used - status->reserved; });
-    const auto amount = reservation_amount(request, remaining);
+    const auto amount = rules::decide_reservation(request, *status);
     if (!amount) {
       return {};
     }
@@ -401,8 +348,8 @@ Result<QuotaStatus> SqliteStore::quota_status(const std::string& subject, UnixSe
 Result<std::vector<UsageRow>> SqliteStore::usage(const UsageQuery& query) {
   const std::lock_guard lock(m_mutex);
   UsageGroups groups(query.group_by);
-  for (const auto& span : plan_usage(query)) {
-    if (auto read = read_usage(m_db, span.query, *span.source, groups); !read) {
+  for (const auto& span : rules::plan_usage(query)) {
+    if (auto read = read_usage(m_db, span.query, span.from_rollup ? k_rollup : k_ledger, groups); !read) {
       return propagate(read);
     }
   }

@@ -68,9 +68,6 @@ public:
   // Read the store's epoch now, on the caller's thread.
   Result<void> refresh() override;
 
-  // Successful reads of the store's epoch so far (for tests).
-  std::uint64_t reads() const { return m_reads.load(); }
-
 private:
   using Clock = std::chrono::steady_clock;
   RevocationWatch(RevocationStore& store, Options options);
@@ -81,8 +78,7 @@ private:
   std::mutex m_read_mutex; // one read-and-publish at a time, so none publishes an older epoch
   std::atomic<std::int64_t> m_epoch{0};
   std::atomic<Clock::rep> m_read_at{0}; // steady time of the last successful read
-  std::atomic<std::uint64_t> m_reads{0};
-  std::jthread m_thread; // last: stopped and joined before the members above go
+  std::jthread m_thread;                // last: stopped and joined before the members above go
 };
 
 } // namespace claudegate::store
