@@ -7,13 +7,6 @@
 # expiry (k_lease_ttl = 30 s after their last extension: checked on the
 # lease rows' expires_at rather than by waiting) (issue #17 faults).
 source "$(dirname "$0")/../proxy/proxy_common.sh"
-# Known to fail today (issue #17 stays open for it): PgStore::write_ledger
-# writes row by row (~2 000 rows/s against up to 4 600 req/s), so a kill -9
-# under load loses the rows still queued. Run it with CLAUDEGATE_RUN_PENDING=1.
-if [ -z "${CLAUDEGATE_RUN_PENDING:-}" ]; then
-  echo "SKIPPED: known failure pending batched ledger writes on PostgreSQL (issue #17); CLAUDEGATE_RUN_PENDING=1 runs it"
-  exit 77
-fi
 need_postgres
 
 "$CG" keygen >/dev/null

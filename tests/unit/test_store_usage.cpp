@@ -100,55 +100,101 @@ std::string lines_of(const std::vector<store::UsageRow>& rows, const std::vector
   return out;
 }
 
+// 400 rows over five days for `subjects`, some on a day's first and last
+// second, where an off-by-one would show.
+std::vector<store::UsageRecord> random_rows(const std::vector<std::string>& subjects) {
+  std::mt19937 random(11);
+  const std::vector<std::string> models = {"haiku", "sonnet", "opus"};
+  std::vector<store::UsageRecord> rows;
+  for (int i = 0; i < 400; ++i) {
+    store::UsageRecord r;
+    const auto offset = static_cast<UnixSeconds>(random() % (5 * k_usage_day));
+    r.at = k_usage_first_day + (i % 10 == 0 ? (offset / k_usage_day) * k_usage_day : offset)
+           - (i % 10 == 1 ? 1 : 0);
+    r.subject = subjects[random() % subjects.size()];
+    r.model = models[random() % models.size()];
+    r.jti = "j" + std::to_string(i);
+    r.request_id = "r" + std::to_string(i);
+    r.status = 200;
+    r.input_tokens = static_cast<std::int64_t>(random() % 1000);
+    r.output_tokens = static_cast<std::int64_t>(random() % 300);
+    r.cache_read_tokens = static_cast<std::int64_t>(random() % 50);
+    r.cache_write_tokens = static_cast<std::int64_t>(random() % 20);
+    r.quota_limit = i % 7 == 0 ? std::nullopt : std::optional<std::int64_t>(1000 * i);
+    rows.push_back(std::move(r));
+  }
+  return rows;
+}
+
+// Store::usage over unaligned ranges and every grouping equals a plain
+// GROUP BY over `scratch`'s raw ledger.
+void check_usage_against_ledger(test::ScratchStore& scratch) {
+  using store::GroupBy;
+  const std::vector<std::vector<GroupBy>> groupings = {{},
+                                                       {GroupBy::sub},
+                                                       {GroupBy::day},
+                                                       {GroupBy::model, GroupBy::sub},
+                                                       {GroupBy::sub, GroupBy::day, GroupBy::model}};
+  const std::vector<std::pair<UnixSeconds, UnixSeconds>> ranges = {
+      {k_usage_first_day + 4321, k_usage_first_day + 4 * k_usage_day - 1234},     // both edges partial
+      {k_usage_first_day, k_usage_first_day + 3 * k_usage_day},                   // aligned: rollup only
+      {k_usage_first_day + 1, k_usage_first_day + 2 * k_usage_day},               // partial first day
+      {k_usage_first_day + k_usage_day, k_usage_first_day + 3 * k_usage_day + 1}, // partial last day
+      {k_usage_first_day + 100, k_usage_first_day + 200 + k_usage_day}, // two partial days, no whole one
+      {k_usage_first_day + 100, k_usage_first_day + 5000},              // inside one day
+      {k_usage_first_day - 10 * k_usage_day, k_usage_first_day - 5 * k_usage_day}, // no rows
+  };
+  for (const auto& [since, until] : ranges) {
+    for (const auto& grouping : groupings) {
+      CAPTURE(since);
+      CAPTURE(until);
+      CAPTURE(grouping.size());
+      auto rows = scratch.store->usage({since, until, std::nullopt, std::nullopt, grouping});
+      REQUIRE(rows);
+      CHECK(lines_of(*rows, grouping) == reference(scratch, since, until, grouping));
+    }
+  }
+}
+
 } // namespace
 
 TEST_CASE("store usage: unaligned ranges across day edges equal a plain GROUP BY over the ledger") {
   FOR_EACH_STORE(scratch) {
-    auto& s = *scratch.store;
-    std::mt19937 random(11);
-    const std::vector<std::string> subjects = {"alice", "bob", "carol", "Dave", "é-user"};
-    const std::vector<std::string> models = {"haiku", "sonnet", "opus"};
-    for (int i = 0; i < 400; ++i) {
-      store::UsageRecord r;
-      // Some rows on a day's first and last second, where an off-by-one would show.
-      const auto offset = static_cast<UnixSeconds>(random() % (5 * k_usage_day));
-      r.at = k_usage_first_day + (i % 10 == 0 ? (offset / k_usage_day) * k_usage_day : offset)
-             - (i % 10 == 1 ? 1 : 0);
-      r.subject = subjects[random() % subjects.size()];
-      r.model = models[random() % models.size()];
-      r.jti = "j" + std::to_string(i);
-      r.request_id = "r" + std::to_string(i);
-      r.status = 200;
-      r.input_tokens = static_cast<std::int64_t>(random() % 1000);
-      r.output_tokens = static_cast<std::int64_t>(random() % 300);
-      r.cache_read_tokens = static_cast<std::int64_t>(random() % 50);
-      r.cache_write_tokens = static_cast<std::int64_t>(random() % 20);
-      REQUIRE(s.settle(0, r));
+    for (const auto& row : random_rows({"alice", "bob", "carol", "Dave", "é-user"})) {
+      REQUIRE(scratch.store->settle(0, row));
     }
-    using store::GroupBy;
-    const std::vector<std::vector<GroupBy>> groupings = {{},
-                                                         {GroupBy::sub},
-                                                         {GroupBy::day},
-                                                         {GroupBy::model, GroupBy::sub},
-                                                         {GroupBy::sub, GroupBy::day, GroupBy::model}};
-    const std::vector<std::pair<UnixSeconds, UnixSeconds>> ranges = {
-        {k_usage_first_day + 4321, k_usage_first_day + 4 * k_usage_day - 1234},     // both edges partial
-        {k_usage_first_day, k_usage_first_day + 3 * k_usage_day},                   // aligned: rollup only
-        {k_usage_first_day + 1, k_usage_first_day + 2 * k_usage_day},               // partial first day
-        {k_usage_first_day + k_usage_day, k_usage_first_day + 3 * k_usage_day + 1}, // partial last day
-        {k_usage_first_day + 100, k_usage_first_day + 200 + k_usage_day}, // two partial days, no whole one
-        {k_usage_first_day + 100, k_usage_first_day + 5000},              // inside one day
-        {k_usage_first_day - 10 * k_usage_day, k_usage_first_day - 5 * k_usage_day}, // no rows
-    };
-    for (const auto& [since, until] : ranges) {
-      for (const auto& grouping : groupings) {
-        CAPTURE(since);
-        CAPTURE(until);
-        CAPTURE(grouping.size());
-        auto rows = s.usage({since, until, std::nullopt, std::nullopt, grouping});
-        REQUIRE(rows);
-        CHECK(lines_of(*rows, grouping) == reference(scratch, since, until, grouping));
+    check_usage_against_ledger(scratch);
+  }
+}
+
+TEST_CASE("store usage: one ledger batch of any size and any names sums as the rows one by one") {
+  // Names a batch's array encoding must carry intact: quotes, backslashes,
+  // commas, braces, spaces, the word NULL, the empty string.
+  const std::vector<std::string> subjects = {"a\"b",       "back\\slash", "x,y", "{brace}",
+                                             "with space", "NULL",        "",    "é-user"};
+  FOR_EACH_STORE(scratch) {
+    const auto rows = random_rows(subjects);
+    std::vector<store::LedgerEntry> batch;
+    for (const auto& row : rows) {
+      batch.push_back(store::LedgerEntry{store::LedgerEntry::Kind::row, 0, 0, row});
+    }
+    REQUIRE(scratch.store->write_ledger(batch));
+    check_usage_against_ledger(scratch);
+    CHECK(rows_of(scratch, "SELECT COUNT(DISTINCT subject) FROM usage_ledger") == "8\n");
+    // Each subject's limit is its latest row's (the last of equal times).
+    auto quotas = scratch.store->subject_quotas(k_usage_now);
+    REQUIRE(quotas);
+    REQUIRE(quotas->size() == subjects.size());
+    for (const auto& quota : *quotas) {
+      const store::UsageRecord* latest = nullptr;
+      for (const auto& row : rows) {
+        if (row.subject == quota.subject && (latest == nullptr || row.at >= latest->at)) {
+          latest = &row;
+        }
       }
+      REQUIRE(latest != nullptr);
+      CAPTURE(quota.subject);
+      CHECK(quota.limit == latest->quota_limit);
     }
   }
 }

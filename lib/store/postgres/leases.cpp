@@ -2,13 +2,13 @@
 // Quota leases and the write-behind ledger on PostgreSQL: a lease is taken
 // or grown in one transaction under its subject's advisory lock
 // (lease_amounts decides), so N processes never overshoot a limit
-// together; a ledger batch is written all or none, its subjects locked.
+// together; a ledger batch is written all or none, its subjects locked, in
+// a fixed handful of statements whatever its size.
 #include "pg_store.hpp"
 
 #include "claudegate/base/duration.hpp"
 
-#include <fmt/format.h>
-
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -28,15 +28,21 @@ const std::string k_grow_lease = "UPDATE quota_leases SET outstanding = outstand
 const std::string k_delete_expired = "DELETE FROM quota_leases WHERE subject = $1 AND expires_at <= $2";
 const std::string k_extend_leases = "UPDATE quota_leases SET expires_at = GREATEST(expires_at, $1) "
                                     "WHERE id = ANY($2::bigint[]) AND expires_at > $3 RETURNING id";
-const std::string k_spend_lease =
-    "UPDATE quota_leases SET outstanding = GREATEST(0, outstanding - $1) WHERE id = $2";
-const std::string k_close_lease = "DELETE FROM quota_leases WHERE id = $1";
+// Spent tokens per lease as two arrays: clamping the sum at 0 is clamping each spend.
+const std::string k_spend_leases =
+    "UPDATE quota_leases SET outstanding = GREATEST(0, outstanding - s.tokens) "
+    "FROM unnest($1::bigint[], $2::bigint[]) AS s(id, tokens) WHERE quota_leases.id = s.id";
+const std::string k_close_leases = "DELETE FROM quota_leases WHERE id = ANY($1::bigint[])";
 const std::string k_lease_subjects = "SELECT DISTINCT subject FROM quota_leases WHERE id = ANY($1::bigint[])";
 } // namespace sql
 
 // `ids` as a PostgreSQL array literal.
-std::string array_of(const std::vector<std::int64_t>& ids) {
-  return fmt::format("{{{}}}", fmt::join(ids, ","));
+ArrayLiteral array_of(const std::vector<std::int64_t>& ids) {
+  ArrayLiteral array;
+  for (const std::int64_t id : ids) {
+    array.add(id);
+  }
+  return array;
 }
 
 // The outstanding tokens of live lease `request.lease_id` (nullopt: none,
@@ -79,26 +85,58 @@ Result<void> apply_grant(Connection& db, const LeaseRequest& request, bool live,
   return {};
 }
 
-Result<void> write_entry(Connection& db, const LedgerEntry& entry) {
-  switch (entry.kind) {
-  case LedgerEntry::Kind::row: {
-    if (auto inserted = insert_usage(db, entry.row); !inserted || entry.lease_id == 0) {
-      return inserted;
+// A ledger batch as three set-wise writes: its rows, the tokens each lease
+// spent (rows and give-backs), the leases closed. Spending on a lease the
+// batch also closes changes nothing, so the order within the batch is kept.
+struct LedgerBatch {
+  std::vector<const UsageRecord*> rows;
+  std::map<std::int64_t, std::int64_t> spent; // lease → tokens
+  std::vector<std::int64_t> closed;
+
+  explicit LedgerBatch(const std::vector<LedgerEntry>& entries) {
+    for (const auto& entry : entries) {
+      switch (entry.kind) {
+      case LedgerEntry::Kind::row:
+        rows.push_back(&entry.row);
+        if (entry.lease_id != 0) {
+          spent[entry.lease_id] += entry.row.total_tokens();
+        }
+        break;
+      case LedgerEntry::Kind::give_back:
+        spent[entry.lease_id] += entry.tokens;
+        break;
+      case LedgerEntry::Kind::close:
+        closed.push_back(entry.lease_id);
+        break;
+      }
     }
-    auto spent = db.query(sql::k_spend_lease, Params().add(entry.row.total_tokens()).add(entry.lease_id));
-    return spent ? Result<void>{} : propagate(spent);
   }
-  case LedgerEntry::Kind::give_back: {
-    auto spent = db.query(sql::k_spend_lease, Params().add(entry.tokens).add(entry.lease_id));
-    return spent ? Result<void>{} : propagate(spent);
+
+  Result<void> write(Connection& db) const {
+    auto inserted = insert_usage(db, rows);
+    auto spends = inserted ? spend(db) : inserted;
+    if (!spends || closed.empty()) {
+      return spends;
+    }
+    auto deleted = db.query(sql::k_close_leases, Params().add(array_of(closed)));
+    return deleted ? Result<void>{} : propagate(deleted);
   }
-  case LedgerEntry::Kind::close: {
-    auto closed = db.query(sql::k_close_lease, Params().add(entry.lease_id));
-    return closed ? Result<void>{} : propagate(closed);
+
+private:
+  Result<void> spend(Connection& db) const {
+    if (spent.empty()) {
+      return {};
+    }
+    ArrayLiteral ids;
+    ArrayLiteral tokens;
+    for (const auto& [id, amount] : spent) {
+      ids.add(id);
+      tokens.add(amount);
+    }
+    auto updated = db.query(sql::k_spend_leases, Params().add(ids).add(tokens));
+    return updated ? Result<void>{} : propagate(updated);
   }
-  }
-  return {};
-}
+};
 
 // The subjects `entries` touch: their rows' and their leases'.
 Result<std::set<std::string>> subjects_of(Connection& db, const std::vector<LedgerEntry>& entries) {
@@ -172,15 +210,7 @@ Result<void> PgStore::write_ledger(const std::vector<LedgerEntry>& entries) {
   return transaction("write the usage ledger", [&](Connection& db) -> Result<void> {
     auto subjects = subjects_of(db, entries);
     auto locked = subjects ? lock_subjects(db, *subjects) : propagate(subjects);
-    if (!locked) {
-      return locked;
-    }
-    for (const auto& entry : entries) {
-      if (auto written = write_entry(db, entry); !written) {
-        return written;
-      }
-    }
-    return {};
+    return locked ? LedgerBatch(entries).write(db) : locked;
   });
 }
 

@@ -56,6 +56,26 @@ Error storage_error(const Server& server, std::string_view op, std::string_view 
                                           unreachable ? "; check that the server is up and reachable" : "")};
 }
 
+ArrayLiteral& ArrayLiteral::add_raw(std::string_view element) {
+  if (m_text.size() > 1) {
+    m_text += ',';
+  }
+  m_text += element;
+  return *this;
+}
+
+ArrayLiteral& ArrayLiteral::add(std::string_view text) {
+  std::string quoted = "\"";
+  for (const char c : text) {
+    if (c == '"' || c == '\\') {
+      quoted += '\\';
+    }
+    quoted += c;
+  }
+  quoted += '"';
+  return add_raw(quoted);
+}
+
 std::int64_t Rows::integer(int row, int column) const {
   const char* text = PQgetvalue(m_result.get(), row, column);
   std::int64_t value = 0;

@@ -49,6 +49,23 @@ Server server_of(const std::string& uri);
 Error storage_error(const Server& server, std::string_view op, std::string_view detail,
                     bool unreachable = true);
 
+// A PostgreSQL array literal built element by element, for statements that
+// take a batch as arrays (`unnest($1::bigint[], $2::text[])`): text is quoted
+// and escaped, nullopt is NULL.
+class ArrayLiteral {
+public:
+  template <std::integral T> ArrayLiteral& add(T value) { return add_raw(std::to_string(value)); }
+  ArrayLiteral& add(std::string_view text);
+  ArrayLiteral& add(const std::optional<std::int64_t>& value) {
+    return value ? add(*value) : add_raw("NULL");
+  }
+  std::string str() const { return m_text + "}"; }
+
+private:
+  ArrayLiteral& add_raw(std::string_view element);
+  std::string m_text = "{";
+};
+
 // Text parameters of a statement, $1 onwards; nullopt is NULL.
 class Params {
 public:
@@ -65,6 +82,10 @@ public:
     return *this;
   }
   Params& add(const char* value) { return add(std::string_view(value)); }
+  Params& add(const ArrayLiteral& value) {
+    m_values.emplace_back(value.str());
+    return *this;
+  }
   Params& add(const std::optional<std::int64_t>& value) {
     m_values.push_back(value.transform([](std::int64_t v) { return std::to_string(v); }));
     return *this;

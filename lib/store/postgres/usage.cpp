@@ -8,8 +8,10 @@
 
 #include <fmt/format.h>
 
+#include <array>
 #include <map>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -38,21 +40,27 @@ const std::string k_reservation_owners =
 const std::string k_delete_owned = "WITH r AS (DELETE FROM quota_reservations WHERE owner = $1 RETURNING 1), "
                                    "l AS (DELETE FROM quota_leases WHERE owner = $1 RETURNING 1) "
                                    "SELECT (SELECT COUNT(*) FROM r) + (SELECT COUNT(*) FROM l)";
+// The ledger, daily and per-subject statements take a batch as arrays, one per column.
 const std::string k_insert_usage =
     "INSERT INTO usage_ledger (at, subject, jti, model, status, input_tokens, output_tokens, "
     "cache_read_tokens, cache_write_tokens, latency_ms, request_id, stream, quota_limit, estimated) "
-    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
+    "SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], "
+    "$7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::text[], $12::bigint[], $13::bigint[], "
+    "$14::bigint[])";
 const std::string k_upsert_daily =
     "INSERT INTO usage_daily (day, subject, model, requests, input_tokens, output_tokens, "
-    "cache_read_tokens, cache_write_tokens, estimated_requests) VALUES ($1, $2, $3, 1, $4, $5, $6, $7, $8) "
-    "ON CONFLICT (day, subject, model) DO UPDATE SET requests = usage_daily.requests + 1, "
+    "cache_read_tokens, cache_write_tokens, estimated_requests) SELECT * FROM unnest($1::bigint[], "
+    "$2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[], "
+    "$9::bigint[]) "
+    "ON CONFLICT (day, subject, model) DO UPDATE SET requests = usage_daily.requests + excluded.requests, "
     "input_tokens = usage_daily.input_tokens + excluded.input_tokens, "
     "output_tokens = usage_daily.output_tokens + excluded.output_tokens, "
     "cache_read_tokens = usage_daily.cache_read_tokens + excluded.cache_read_tokens, "
     "cache_write_tokens = usage_daily.cache_write_tokens + excluded.cache_write_tokens, "
     "estimated_requests = usage_daily.estimated_requests + excluded.estimated_requests";
 const std::string k_upsert_subject =
-    "INSERT INTO usage_subjects (subject, last_at, quota_limit) VALUES ($1, $2, $3) "
+    "INSERT INTO usage_subjects (subject, last_at, quota_limit) "
+    "SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[]) "
     "ON CONFLICT (subject) DO UPDATE SET last_at = excluded.last_at, quota_limit = excluded.quota_limit "
     "WHERE excluded.last_at >= usage_subjects.last_at";
 const std::string k_subject_quotas =
@@ -154,34 +162,90 @@ Result<QuotaStatus> read_quota(Connection& db, const std::string& subject, UnixS
                      day + k_day_seconds};
 }
 
-Result<void> insert_usage(Connection& db, const UsageRecord& u) {
-  auto inserted = db.query(sql::k_insert_usage, Params()
-                                                    .add(u.at)
-                                                    .add(u.subject)
-                                                    .add(u.jti)
-                                                    .add(u.model)
-                                                    .add(u.status)
-                                                    .add(u.input_tokens)
-                                                    .add(u.output_tokens)
-                                                    .add(u.cache_read_tokens)
-                                                    .add(u.cache_write_tokens)
-                                                    .add(u.latency_ms)
-                                                    .add(u.request_id)
-                                                    .add(u.stream ? 1 : 0)
-                                                    .add(u.quota_limit)
-                                                    .add(u.estimated ? 1 : 0));
-  auto daily = inserted ? db.query(sql::k_upsert_daily, Params()
-                                                            .add(duration::utc_day_start(u.at))
-                                                            .add(u.subject)
-                                                            .add(u.model)
-                                                            .add(u.input_tokens)
-                                                            .add(u.output_tokens)
-                                                            .add(u.cache_read_tokens)
-                                                            .add(u.cache_write_tokens)
-                                                            .add(u.estimated ? 1 : 0))
-                        : inserted;
-  auto subject =
-      daily ? db.query(sql::k_upsert_subject, Params().add(u.subject).add(u.at).add(u.quota_limit)) : daily;
+// The ledger columns of `rows`, one array each, in k_insert_usage's order.
+Params ledger_columns(const std::vector<const UsageRecord*>& rows) {
+  std::array<ArrayLiteral, 14> c;
+  for (const UsageRecord* u : rows) {
+    c[0].add(u->at);
+    c[1].add(u->subject);
+    c[2].add(u->jti);
+    c[3].add(u->model);
+    c[4].add(u->status);
+    c[5].add(u->input_tokens);
+    c[6].add(u->output_tokens);
+    c[7].add(u->cache_read_tokens);
+    c[8].add(u->cache_write_tokens);
+    c[9].add(u->latency_ms);
+    c[10].add(u->request_id);
+    c[11].add(u->stream ? 1 : 0);
+    c[12].add(u->quota_limit);
+    c[13].add(u->estimated ? 1 : 0);
+  }
+  Params params;
+  for (const auto& column : c) {
+    params.add(column);
+  }
+  return params;
+}
+
+// `rows` summed per (UTC day, subject, model), as k_upsert_daily's arrays.
+Params daily_columns(const std::vector<const UsageRecord*>& rows) {
+  std::map<std::tuple<UnixSeconds, std::string, std::string>, UsageRow> sums;
+  for (const UsageRecord* u : rows) {
+    UsageRow& sum = sums[{duration::utc_day_start(u->at), u->subject, u->model}];
+    sum.requests += 1;
+    sum.input_tokens += u->input_tokens;
+    sum.output_tokens += u->output_tokens;
+    sum.cache_read_tokens += u->cache_read_tokens;
+    sum.cache_write_tokens += u->cache_write_tokens;
+    sum.estimated_requests += u->estimated ? 1 : 0;
+  }
+  std::array<ArrayLiteral, 9> c;
+  for (const auto& [key, sum] : sums) {
+    c[0].add(std::get<0>(key));
+    c[1].add(std::get<1>(key));
+    c[2].add(std::get<2>(key));
+    c[3].add(sum.requests);
+    c[4].add(sum.input_tokens);
+    c[5].add(sum.output_tokens);
+    c[6].add(sum.cache_read_tokens);
+    c[7].add(sum.cache_write_tokens);
+    c[8].add(sum.estimated_requests);
+  }
+  Params params;
+  for (const auto& column : c) {
+    params.add(column);
+  }
+  return params;
+}
+
+// Each subject's latest row of `rows` (the last of equal times), as k_upsert_subject's arrays.
+Params subject_columns(const std::vector<const UsageRecord*>& rows) {
+  std::map<std::string, const UsageRecord*> latest;
+  for (const UsageRecord* u : rows) {
+    const UsageRecord*& seen = latest[u->subject];
+    if (seen == nullptr || u->at >= seen->at) {
+      seen = u;
+    }
+  }
+  ArrayLiteral subjects;
+  ArrayLiteral times;
+  ArrayLiteral limits;
+  for (const auto& [subject, u] : latest) {
+    subjects.add(subject);
+    times.add(u->at);
+    limits.add(u->quota_limit);
+  }
+  return Params().add(subjects).add(times).add(limits);
+}
+
+Result<void> insert_usage(Connection& db, const std::vector<const UsageRecord*>& rows) {
+  if (rows.empty()) {
+    return {};
+  }
+  auto inserted = db.query(sql::k_insert_usage, ledger_columns(rows));
+  auto daily = inserted ? db.query(sql::k_upsert_daily, daily_columns(rows)) : inserted;
+  auto subject = daily ? db.query(sql::k_upsert_subject, subject_columns(rows)) : daily;
   return subject ? Result<void>{} : propagate(subject);
 }
 
@@ -242,7 +306,7 @@ Result<void> PgStore::settle(std::int64_t reservation_id, const UsageRecord& usa
         return propagate(deleted);
       }
     }
-    return insert_usage(db, usage);
+    return insert_usage(db, {&usage});
   });
 }
 
