@@ -4,6 +4,7 @@
 #include "quota_policy.hpp"
 
 #include "claudegate/base/duration.hpp"
+#include "claudegate/base/json.hpp"
 #include "claudegate/jose/jws.hpp"
 #include "claudegate/proxy/anthropic_error.hpp"
 #include "claudegate/store/api_key.hpp"
@@ -371,29 +372,35 @@ void Gateway::finish(const CallRecord& call) {
   const auto& u = call.usage;
   m_parts.metrics.count_request(call.status);
   m_parts.metrics.count_tokens(u.input_tokens, u.output_tokens, u.cache_read_tokens, u.cache_write_tokens);
-  json::Json line = {{"time", duration::format_time(m_parts.clock.now())},
-                     {"request_id", call.request_id},
-                     {"route", call.route},
-                     {"sub", call.subject},
-                     {"jti", call.jti},
-                     {"model", call.model},
-                     {"status", call.status},
-                     {"input_tokens", u.input_tokens},
-                     {"output_tokens", u.output_tokens},
-                     {"cache_read_tokens", u.cache_read_tokens},
-                     {"cache_write_tokens", u.cache_write_tokens},
-                     {"latency_ms", elapsed_ms(call.started)},
-                     {"stream", call.stream}};
+  // One line per request, written field by field (no document built) with
+  // the members in sorted order, as every other log line (a dumped Json) has them.
+  std::string line;
+  line.reserve(384);
+  json::ObjectWriter out(line);
+  out.integer("cache_read_tokens", u.cache_read_tokens);
+  out.integer("cache_write_tokens", u.cache_write_tokens);
   if (call.client_gone) {
-    line["client_gone"] = true;
-  }
-  if (call.estimated) {
-    line["estimated"] = true;
+    out.boolean("client_gone", true);
   }
   if (!call.error.empty()) {
-    line["error"] = call.error;
+    out.string_lossy("error", call.error);
   }
-  m_parts.log.write(line);
+  if (call.estimated) {
+    out.boolean("estimated", true);
+  }
+  out.integer("input_tokens", u.input_tokens);
+  out.string_lossy("jti", call.jti);
+  out.integer("latency_ms", elapsed_ms(call.started));
+  out.string_lossy("model", call.model);
+  out.integer("output_tokens", u.output_tokens);
+  out.string_lossy("request_id", call.request_id);
+  out.string_lossy("route", call.route);
+  out.integer("status", call.status);
+  out.boolean("stream", call.stream);
+  out.string_lossy("sub", call.subject);
+  out.string_lossy("time", duration::format_time(m_parts.clock.now()));
+  out.close();
+  m_parts.log.write_rendered(std::move(line));
 }
 
 } // namespace claudegate::proxy

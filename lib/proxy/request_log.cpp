@@ -48,7 +48,11 @@ Result<void> RequestLog::open(const std::filesystem::path& path) {
 }
 
 void RequestLog::write(const json::Json& line) {
-  std::string text = line.dump(-1, ' ', false, json::Json::error_handler_t::replace) + "\n";
+  write_rendered(line.dump(-1, ' ', false, json::Json::error_handler_t::replace));
+}
+
+void RequestLog::write_rendered(std::string text) {
+  text += '\n';
   std::unique_lock lock(m_mutex);
   if (m_stopped) {
     put({std::move(text)}); // under the lock: late lines stay whole and in order

@@ -35,6 +35,8 @@ public:
   // Queue `line` as one compact JSON line; never waits on the file. After
   // drain() the line is written at once.
   void write(const json::Json& line);
+  // As write(), for a line already rendered as one JSON object (no newline).
+  void write_rendered(std::string line);
 
   // Wait until every line queued before the call is written and flushed.
   void flush();

@@ -4,6 +4,7 @@
 #include "claudegate/base/json.hpp"
 
 #include <algorithm>
+#include <array>
 #include <limits>
 
 namespace claudegate::proxy {
@@ -174,34 +175,132 @@ void SseUsageMeter::dispatch() {
   m_oversized = false;
 }
 
-Usage usage_from_message(std::string_view json_body) {
-  Usage usage;
-  // Only the top level's "usage" is built: the content, most of a reply, is
-  // read past without a DOM of it (every non-streaming reply comes here).
-  const auto usage_only = [](int depth, Json::parse_event_t event, Json& parsed) {
-    return event != Json::parse_event_t::key || depth != 1 || parsed == "usage";
-  };
-  const Json body = Json::parse(json_body, usage_only, /*allow_exceptions=*/false);
-  if (body.is_object()) {
-    merge_usage(usage, member_or_null(body, "usage"));
+namespace {
+
+// The counts of a body's top-level "usage" object, read by SAX events: no
+// document is built, and nothing is allocated for the rest of the body
+// (the content, most of a reply, which every non-streaming reply brings).
+// As a parsed document would have it, a later duplicate member replaces an
+// earlier one, and a count that is not a non-negative integer is absent.
+class TopLevelUsage final : public nlohmann::json_sax<Json> {
+public:
+  bool is_object() const { return m_is_object; }
+  const std::optional<std::int64_t>& count(std::size_t field) const { return m_counts.at(field); }
+
+  // The fields of k_fields, in Usage's terms.
+  static constexpr std::size_t input = 0, output = 1, cache_write = 2, cache_read = 3;
+
+  bool null() override { return scalar(std::nullopt); }
+  bool boolean(bool /*value*/) override { return scalar(std::nullopt); }
+  bool number_integer(number_integer_t value) override {
+    return scalar(value < 0 ? std::nullopt : std::optional<std::int64_t>(value));
+  }
+  bool number_unsigned(number_unsigned_t value) override {
+    constexpr auto k_max = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
+    return scalar(static_cast<std::int64_t>(std::min<std::uint64_t>(value, k_max)));
+  }
+  bool number_float(number_float_t /*value*/, const string_t& /*text*/) override {
+    return scalar(std::nullopt);
+  }
+  bool string(string_t& /*value*/) override { return scalar(std::nullopt); }
+  bool binary(binary_t& /*value*/) override { return scalar(std::nullopt); }
+  bool start_object(std::size_t /*elements*/) override {
+    const bool opens_usage = m_depth == 1 && m_member_is_usage;
+    scalar(std::nullopt); // as a value, an object is no count
+    if (opens_usage) {
+      m_is_object = true;
+      m_in_usage = true;
+    }
+    ++m_depth;
+    return true;
+  }
+  bool end_object() override {
+    --m_depth;
+    if (m_depth == 1) {
+      m_in_usage = false;
+    }
+    return true;
+  }
+  bool start_array(std::size_t /*elements*/) override {
+    scalar(std::nullopt);
+    ++m_depth;
+    return true;
+  }
+  bool end_array() override {
+    --m_depth;
+    return true;
+  }
+  bool key(string_t& name) override {
+    if (m_depth == 1) {
+      m_member_is_usage = name == "usage";
+    } else if (m_depth == 2 && m_in_usage) {
+      const auto it = std::find(k_fields.begin(), k_fields.end(), name);
+      m_field = it == k_fields.end() ? k_none : static_cast<std::size_t>(it - k_fields.begin());
+    }
+    return true;
+  }
+  bool parse_error(std::size_t /*position*/, const std::string& /*token*/,
+                   const nlohmann::detail::exception& /*error*/) override {
+    return false;
+  }
+
+private:
+  static constexpr std::size_t k_none = 4;
+  static constexpr std::array<std::string_view, 4> k_fields = {
+      "input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens"};
+
+  // A value (or the start of one) at the current depth: a new top-level
+  // "usage" starts afresh; a usage member sets or clears its count.
+  bool scalar(std::optional<std::int64_t> count) {
+    if (m_depth == 1 && m_member_is_usage) {
+      m_is_object = false;
+      m_counts = {};
+    } else if (m_depth == 2 && m_in_usage && m_field != k_none) {
+      m_counts.at(m_field) = count;
+    }
+    return true;
+  }
+
+  int m_depth = 0;
+  bool m_member_is_usage = false;
+  bool m_in_usage = false;
+  bool m_is_object = false;
+  std::size_t m_field = k_none;
+  std::array<std::optional<std::int64_t>, 4> m_counts;
+};
+
+// The top-level usage of `json_body`; nullopt when it is not a JSON object
+// or has no usage object.
+std::optional<TopLevelUsage> top_level_usage(std::string_view json_body) {
+  TopLevelUsage usage;
+  if (!Json::sax_parse(json_body, &usage) || !usage.is_object()) {
+    return std::nullopt;
   }
   return usage;
 }
 
+Usage usage_of(const TopLevelUsage& counts) {
+  Usage usage;
+  usage.input_tokens = counts.count(TopLevelUsage::input).value_or(0);
+  usage.output_tokens = counts.count(TopLevelUsage::output).value_or(0);
+  usage.cache_write_tokens = counts.count(TopLevelUsage::cache_write).value_or(0);
+  usage.cache_read_tokens = counts.count(TopLevelUsage::cache_read).value_or(0);
+  return usage;
+}
+
+} // namespace
+
+Usage usage_from_message(std::string_view json_body) {
+  const auto counts = top_level_usage(json_body);
+  return counts ? usage_of(*counts) : Usage{};
+}
+
 std::optional<Usage> reported_usage(std::string_view json_body) {
-  // Only the top level's "usage" is built: the content, most of a reply, is
-  // read past without a DOM of it (every non-streaming reply comes here).
-  const auto usage_only = [](int depth, Json::parse_event_t event, Json& parsed) {
-    return event != Json::parse_event_t::key || depth != 1 || parsed == "usage";
-  };
-  const Json body = Json::parse(json_body, usage_only, /*allow_exceptions=*/false);
-  const Json& usage = member_or_null(body, "usage");
-  if (!usage.is_object() || !count_member(usage, "input_tokens") || !count_member(usage, "output_tokens")) {
+  const auto counts = top_level_usage(json_body);
+  if (!counts || !counts->count(TopLevelUsage::input) || !counts->count(TopLevelUsage::output)) {
     return std::nullopt;
   }
-  Usage out;
-  merge_usage(out, usage);
-  return out;
+  return usage_of(*counts);
 }
 
 Charge charge_stream(const SseUsageMeter& meter, const ReservedTokens& reserved) {

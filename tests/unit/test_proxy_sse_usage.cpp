@@ -2,8 +2,13 @@
 #include "claudegate/proxy/sse_usage.hpp"
 
 #include <doctest/doctest.h>
+#include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <limits>
+#include <optional>
 #include <string>
+#include <vector>
 
 using namespace claudegate::proxy;
 
@@ -269,4 +274,80 @@ TEST_CASE("sse_usage: a 200 without readable usage is charged its reservation, e
   const Charge exact = charge_message(R"({"usage":{"input_tokens":3,"output_tokens":5}})", reserved);
   CHECK_FALSE(exact.estimated);
   CHECK(exact.usage.output_tokens == 5);
+}
+
+namespace {
+
+// What a parsed document says of `body`'s top-level usage (nlohmann's DOM,
+// duplicates resolved as it resolves them): the reference the streaming
+// SAX reader is checked against.
+std::optional<Usage> usage_by_document(const std::string& body) {
+  const auto document = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (!document.is_object() || !document.contains("usage") || !document["usage"].is_object()) {
+    return std::nullopt;
+  }
+  const auto& usage = document["usage"];
+  const auto count = [&](const char* name) -> std::optional<std::int64_t> {
+    if (!usage.contains(name) || !usage[name].is_number_integer()) {
+      return std::nullopt;
+    }
+    if (usage[name].is_number_unsigned()) {
+      return static_cast<std::int64_t>(std::min<std::uint64_t>(usage[name].get<std::uint64_t>(),
+                                                               std::numeric_limits<std::int64_t>::max()));
+    }
+    const auto value = usage[name].get<std::int64_t>();
+    return value < 0 ? std::nullopt : std::optional(value);
+  };
+  if (!count("input_tokens") || !count("output_tokens")) {
+    return std::nullopt;
+  }
+  return Usage{*count("input_tokens"), *count("output_tokens"), count("cache_read_input_tokens").value_or(0),
+               count("cache_creation_input_tokens").value_or(0)};
+}
+
+} // namespace
+
+TEST_CASE("sse_usage: reported_usage reads only the top level's usage, as a parsed document would") {
+  const std::vector<std::string> bodies = {
+      R"({"usage":{"input_tokens":1,"output_tokens":2,"cache_creation_input_tokens":3,"cache_read_input_tokens":4}})",
+      // usage-looking members anywhere but the top level's usage count for nothing
+      R"({"content":[{"type":"text","text":"\"usage\":{\"input_tokens\":9}"}],"usage":{"input_tokens":1,"output_tokens":2}})",
+      R"({"content":[{"usage":{"input_tokens":9,"output_tokens":9}}],"usage":{"input_tokens":1,"output_tokens":2}})",
+      R"({"message":{"usage":{"input_tokens":9,"output_tokens":9}}})",
+      R"([{"usage":{"input_tokens":9,"output_tokens":9}}])",
+      R"({"usage":{"server_tool_use":{"input_tokens":9,"output_tokens":9},"input_tokens":1,"output_tokens":2}})",
+      R"({"usage":{"input_tokens":1,"cache_creation":{"ephemeral_5m_input_tokens":7},"output_tokens":2}})",
+      // duplicates: the later member wins, whole
+      R"({"usage":{"input_tokens":1,"output_tokens":2},"usage":{"input_tokens":5,"output_tokens":6}})",
+      R"({"usage":{"input_tokens":1,"output_tokens":2},"usage":null})",
+      R"({"usage":{"input_tokens":1,"output_tokens":2},"usage":{"output_tokens":6}})",
+      R"({"usage":{"input_tokens":1,"input_tokens":"x","output_tokens":2}})",
+      R"({"usage":{"input_tokens":"x","input_tokens":4,"output_tokens":2}})",
+      // counts that are no counts
+      R"({"usage":{"input_tokens":-1,"output_tokens":2}})",
+      R"({"usage":{"input_tokens":1.5,"output_tokens":2}})",
+      R"({"usage":{"input_tokens":[1],"output_tokens":2}})",
+      R"({"usage":{"input_tokens":{"n":1},"output_tokens":2}})",
+      R"({"usage":{"input_tokens":true,"output_tokens":2}})",
+      R"({"usage":{"input_tokens":18446744073709551615,"output_tokens":2}})",
+      // not JSON, or cut short: nothing
+      R"({"usage":{"input_tokens":1,"output_tokens":2})",
+      R"({"usage":{"input_tokens":1,"output_tokens":2}} trailing)",
+      "",
+      "null",
+      R"("usage")",
+  };
+  for (const auto& body : bodies) {
+    CAPTURE(body);
+    const auto streamed = reported_usage(body);
+    const auto reference = usage_by_document(body);
+    REQUIRE(streamed.has_value() == reference.has_value());
+    if (streamed) {
+      CHECK(streamed->input_tokens == reference->input_tokens);
+      CHECK(streamed->output_tokens == reference->output_tokens);
+      CHECK(streamed->cache_read_tokens == reference->cache_read_tokens);
+      CHECK(streamed->cache_write_tokens == reference->cache_write_tokens);
+    }
+  }
+  CHECK(reported_usage(bodies[7])->input_tokens == 5); // the reference is not vacuous
 }
