@@ -15,7 +15,7 @@ set -euo pipefail
 build=(g++ cmake ninja-build pkg-config git ccache
   libssl-dev openssl libsqlite3-dev
   libcli11-dev libfmt-dev nlohmann-json3-dev libtomlplusplus-dev doctest-dev
-  libboost1.81-dev libpq-dev libmimalloc-dev)
+  libboost1.81-dev libpq-dev libmimalloc-dev libsimdjson-dev)
 test=(sqlite3 postgresql python3 python3-jwt python3-cryptography curl clang-format
   groff man-db zsh fish tmux) # man page lint, completion tests
 fuzz=(clang-16 libclang-rt-16-dev) # clang 14 cannot compile libstdc++ 12's <expected>
