@@ -5,6 +5,9 @@
 
 #include <fmt/core.h>
 
+#include <map>
+#include <tuple>
+
 namespace claudegate::store::rules {
 
 namespace {
@@ -113,6 +116,55 @@ bool decide_lease(const LeaseRequest& request, const QuotaStatus& status, bool l
   }
   grant.amounts = *amounts;
   return true;
+}
+
+namespace {
+
+void add_to(UsageRow& sums, const UsageRecord& row) {
+  sums.requests += 1;
+  sums.input_tokens += row.input_tokens;
+  sums.output_tokens += row.output_tokens;
+  sums.cache_read_tokens += row.cache_read_tokens;
+  sums.cache_write_tokens += row.cache_write_tokens;
+  sums.estimated_requests += row.estimated ? 1 : 0;
+}
+
+} // namespace
+
+LedgerPlan plan_ledger(const std::vector<LedgerEntry>& entries) {
+  LedgerPlan plan;
+  std::map<std::tuple<UnixSeconds, std::string_view, std::string_view>, UsageRow> daily;
+  std::map<std::string_view, const UsageRecord*> latest;
+  std::map<std::int64_t, std::int64_t> spent;
+  for (const auto& entry : entries) {
+    if (entry.kind == LedgerEntry::Kind::close) {
+      plan.closed.push_back(entry.lease_id);
+      continue;
+    }
+    if (entry.kind == LedgerEntry::Kind::give_back) {
+      spent[entry.lease_id] += entry.tokens;
+      continue;
+    }
+    const UsageRecord& row = entry.row;
+    plan.rows.push_back(&row);
+    add_to(daily[{duration::utc_day_start(row.at), row.subject, row.model}], row);
+    const UsageRecord*& seen = latest[row.subject];
+    if (seen == nullptr || row.at >= seen->at) {
+      seen = &row;
+    }
+    if (entry.lease_id != 0) {
+      spent[entry.lease_id] += row.total_tokens();
+    }
+  }
+  for (const auto& [key, sums] : daily) {
+    plan.daily.push_back(
+        DailySum{std::get<0>(key), std::string(std::get<1>(key)), std::string(std::get<2>(key)), sums});
+  }
+  for (const auto& [subject, row] : latest) {
+    plan.latest_by_subject.push_back(row);
+  }
+  plan.spent.assign(spent.begin(), spent.end());
+  return plan;
 }
 
 } // namespace claudegate::store::rules

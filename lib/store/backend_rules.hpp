@@ -2,7 +2,8 @@
 // What every store backend decides the same way, whatever its SQL: when a
 // presented refresh token may be exchanged, which key a revocation names,
 // how a usage query splits between the daily rollup and the raw ledger,
-// and how a lease grant follows from the quota read in its transaction.
+// how a lease grant follows from the quota read in its transaction, and
+// what a ledger batch writes.
 // Internal to lib/store/ (sqlite/ and postgres/ call it).
 #pragma once
 
@@ -14,6 +15,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace claudegate::store::rules {
@@ -80,5 +82,31 @@ std::optional<std::int64_t> decide_reservation(const ReservationRequest& request
 // or not: `grant` gets used/held and, unless refused, its amounts. True
 // when the store must apply the grant; false: refused, nothing to write.
 bool decide_lease(const LeaseRequest& request, const QuotaStatus& status, bool lease_live, LeaseGrant& grant);
+
+// The sums of a ledger batch's rows of one (UTC day, subject, model): their
+// share of the daily rollup.
+struct DailySum {
+  UnixSeconds day = 0;
+  std::string subject;
+  std::string model;
+  UsageRow sums; // requests, tokens and estimated_requests (the key fields unset)
+};
+
+// A ledger batch as both backends write it, set-wise in one transaction:
+// the rows in order; their sums per (day, subject, model); each subject's
+// latest row (the last of equal times: its quota limit becomes the
+// subject's); the tokens each lease spent, rows and give-backs together
+// (clamping the sum at 0 is clamping each spend, and spending on a lease
+// the batch also closes changes nothing); and the leases closed.
+struct LedgerPlan {
+  std::vector<const UsageRecord*> rows;
+  std::vector<DailySum> daily;
+  std::vector<const UsageRecord*> latest_by_subject;
+  std::vector<std::pair<std::int64_t, std::int64_t>> spent; // lease id, tokens
+  std::vector<std::int64_t> closed;
+};
+
+// The plan of `entries`; it points into them, so they must outlive it.
+LedgerPlan plan_ledger(const std::vector<LedgerEntry>& entries);
 
 } // namespace claudegate::store::rules

@@ -182,6 +182,33 @@ TEST_CASE("store leases: a row's tokens leave its lease in the same transaction;
   }
 }
 
+TEST_CASE("store leases: one batch of rows, give-backs and a close moves what the entries one by one move") {
+  FOR_EACH_STORE(scratch) {
+    auto& s = *scratch.store;
+    auto first = s.take_lease(lease_for(300, 10'000, store::reservation_owner()), k_lease_now);
+    auto second = s.take_lease(lease_for(200, 10'000, "other|1|owner"), k_lease_now);
+    REQUIRE(first);
+    REQUIRE(second);
+    REQUIRE(first->lease_id != second->lease_id);
+    auto before = s.quota_status("sam", k_lease_now, 10'000);
+    REQUIRE(before);
+    using Kind = store::LedgerEntry::Kind;
+    REQUIRE(s.write_ledger({
+        store::LedgerEntry{Kind::row, first->lease_id, 0, lease_row("sam", 40, 1)},
+        store::LedgerEntry{Kind::row, second->lease_id, 0, lease_row("sam", 30, 2)},
+        store::LedgerEntry{Kind::give_back, first->lease_id, 25, {}},
+        store::LedgerEntry{Kind::row, first->lease_id, 0, lease_row("sam", 15, 3, k_lease_now + 1)},
+        store::LedgerEntry{Kind::close, second->lease_id, 0, {}},
+    }));
+    auto after = s.quota_status("sam", k_lease_now, 10'000);
+    REQUIRE(after);
+    CHECK(after->used == before->used + 40 + 30 + 15);
+    // The first lease gave up 40 + 25 + 15; the second is gone with all it held.
+    CHECK(after->reserved == first->outstanding - 80);
+    CHECK(count_rows(s, "sam") == 3);
+  }
+}
+
 TEST_CASE("store leases: the leases of a process known dead are released") {
   FOR_EACH_STORE(scratch) {
     auto& s = *scratch.store;

@@ -8,7 +8,6 @@
 
 #include "claudegate/base/duration.hpp"
 
-#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -28,7 +27,7 @@ const std::string k_grow_lease = "UPDATE quota_leases SET outstanding = outstand
 const std::string k_delete_expired = "DELETE FROM quota_leases WHERE subject = $1 AND expires_at <= $2";
 const std::string k_extend_leases = "UPDATE quota_leases SET expires_at = GREATEST(expires_at, $1) "
                                     "WHERE id = ANY($2::bigint[]) AND expires_at > $3 RETURNING id";
-// Spent tokens per lease as two arrays: clamping the sum at 0 is clamping each spend.
+// Spent tokens per lease as two arrays (rules::LedgerPlan sums them).
 const std::string k_spend_leases =
     "UPDATE quota_leases SET outstanding = GREATEST(0, outstanding - s.tokens) "
     "FROM unnest($1::bigint[], $2::bigint[]) AS s(id, tokens) WHERE quota_leases.id = s.id";
@@ -85,58 +84,25 @@ Result<void> apply_grant(Connection& db, const LeaseRequest& request, bool live,
   return {};
 }
 
-// A ledger batch as three set-wise writes: its rows, the tokens each lease
-// spent (rows and give-backs), the leases closed. Spending on a lease the
-// batch also closes changes nothing, so the order within the batch is kept.
-struct LedgerBatch {
-  std::vector<const UsageRecord*> rows;
-  std::map<std::int64_t, std::int64_t> spent; // lease → tokens
-  std::vector<std::int64_t> closed;
-
-  explicit LedgerBatch(const std::vector<LedgerEntry>& entries) {
-    for (const auto& entry : entries) {
-      switch (entry.kind) {
-      case LedgerEntry::Kind::row:
-        rows.push_back(&entry.row);
-        if (entry.lease_id != 0) {
-          spent[entry.lease_id] += entry.row.total_tokens();
-        }
-        break;
-      case LedgerEntry::Kind::give_back:
-        spent[entry.lease_id] += entry.tokens;
-        break;
-      case LedgerEntry::Kind::close:
-        closed.push_back(entry.lease_id);
-        break;
-      }
-    }
-  }
-
-  Result<void> write(Connection& db) const {
-    auto inserted = insert_usage(db, rows);
-    auto spends = inserted ? spend(db) : inserted;
-    if (!spends || closed.empty()) {
-      return spends;
-    }
-    auto deleted = db.query(sql::k_close_leases, Params().add(array_of(closed)));
-    return deleted ? Result<void>{} : propagate(deleted);
-  }
-
-private:
-  Result<void> spend(Connection& db) const {
-    if (spent.empty()) {
-      return {};
-    }
+// The leases' part of a ledger batch: what each spent, which closed.
+Result<void> write_leases(Connection& db, const rules::LedgerPlan& plan) {
+  if (!plan.spent.empty()) {
     ArrayLiteral ids;
     ArrayLiteral tokens;
-    for (const auto& [id, amount] : spent) {
+    for (const auto& [id, amount] : plan.spent) {
       ids.add(id);
       tokens.add(amount);
     }
-    auto updated = db.query(sql::k_spend_leases, Params().add(ids).add(tokens));
-    return updated ? Result<void>{} : propagate(updated);
+    if (auto spent = db.query(sql::k_spend_leases, Params().add(ids).add(tokens)); !spent) {
+      return propagate(spent);
+    }
   }
-};
+  if (plan.closed.empty()) {
+    return {};
+  }
+  auto closed = db.query(sql::k_close_leases, Params().add(array_of(plan.closed)));
+  return closed ? Result<void>{} : propagate(closed);
+}
 
 // The subjects `entries` touch: their rows' and their leases'.
 Result<std::set<std::string>> subjects_of(Connection& db, const std::vector<LedgerEntry>& entries) {
@@ -210,7 +176,12 @@ Result<void> PgStore::write_ledger(const std::vector<LedgerEntry>& entries) {
   return transaction("write the usage ledger", [&](Connection& db) -> Result<void> {
     auto subjects = subjects_of(db, entries);
     auto locked = subjects ? lock_subjects(db, *subjects) : propagate(subjects);
-    return locked ? LedgerBatch(entries).write(db) : locked;
+    if (!locked) {
+      return locked;
+    }
+    const auto plan = rules::plan_ledger(entries);
+    auto usage = write_usage(db, plan);
+    return usage ? write_leases(db, plan) : usage;
   });
 }
 

@@ -37,9 +37,9 @@ Result<void> lock_subjects(Connection& db, const std::set<std::string>& subjects
 Result<QuotaStatus> read_quota(Connection& db, const std::string& subject, UnixSeconds now,
                                std::optional<std::int64_t> limit);
 
-// Ledger rows with their shares of the daily and per-subject rollups, a
-// statement each whatever their number (usage.cpp).
-Result<void> insert_usage(Connection& db, const std::vector<const UsageRecord*>& rows);
+// A ledger batch's rows with their shares of the daily and per-subject
+// rollups, a statement each whatever their number (usage.cpp).
+Result<void> write_usage(Connection& db, const rules::LedgerPlan& plan);
 
 using rules::PresentedToken;
 

@@ -188,29 +188,19 @@ Params ledger_columns(const std::vector<const UsageRecord*>& rows) {
   return params;
 }
 
-// `rows` summed per (UTC day, subject, model), as k_upsert_daily's arrays.
-Params daily_columns(const std::vector<const UsageRecord*>& rows) {
-  std::map<std::tuple<UnixSeconds, std::string, std::string>, UsageRow> sums;
-  for (const UsageRecord* u : rows) {
-    UsageRow& sum = sums[{duration::utc_day_start(u->at), u->subject, u->model}];
-    sum.requests += 1;
-    sum.input_tokens += u->input_tokens;
-    sum.output_tokens += u->output_tokens;
-    sum.cache_read_tokens += u->cache_read_tokens;
-    sum.cache_write_tokens += u->cache_write_tokens;
-    sum.estimated_requests += u->estimated ? 1 : 0;
-  }
+// The daily sums of a batch, as k_upsert_daily's arrays.
+Params daily_columns(const std::vector<rules::DailySum>& daily) {
   std::array<ArrayLiteral, 9> c;
-  for (const auto& [key, sum] : sums) {
-    c[0].add(std::get<0>(key));
-    c[1].add(std::get<1>(key));
-    c[2].add(std::get<2>(key));
-    c[3].add(sum.requests);
-    c[4].add(sum.input_tokens);
-    c[5].add(sum.output_tokens);
-    c[6].add(sum.cache_read_tokens);
-    c[7].add(sum.cache_write_tokens);
-    c[8].add(sum.estimated_requests);
+  for (const auto& d : daily) {
+    c[0].add(d.day);
+    c[1].add(d.subject);
+    c[2].add(d.model);
+    c[3].add(d.sums.requests);
+    c[4].add(d.sums.input_tokens);
+    c[5].add(d.sums.output_tokens);
+    c[6].add(d.sums.cache_read_tokens);
+    c[7].add(d.sums.cache_write_tokens);
+    c[8].add(d.sums.estimated_requests);
   }
   Params params;
   for (const auto& column : c) {
@@ -219,33 +209,26 @@ Params daily_columns(const std::vector<const UsageRecord*>& rows) {
   return params;
 }
 
-// Each subject's latest row of `rows` (the last of equal times), as k_upsert_subject's arrays.
-Params subject_columns(const std::vector<const UsageRecord*>& rows) {
-  std::map<std::string, const UsageRecord*> latest;
-  for (const UsageRecord* u : rows) {
-    const UsageRecord*& seen = latest[u->subject];
-    if (seen == nullptr || u->at >= seen->at) {
-      seen = u;
-    }
-  }
+// Each subject's latest row of a batch, as k_upsert_subject's arrays.
+Params subject_columns(const std::vector<const UsageRecord*>& latest) {
   ArrayLiteral subjects;
   ArrayLiteral times;
   ArrayLiteral limits;
-  for (const auto& [subject, u] : latest) {
-    subjects.add(subject);
+  for (const UsageRecord* u : latest) {
+    subjects.add(u->subject);
     times.add(u->at);
     limits.add(u->quota_limit);
   }
   return Params().add(subjects).add(times).add(limits);
 }
 
-Result<void> insert_usage(Connection& db, const std::vector<const UsageRecord*>& rows) {
-  if (rows.empty()) {
+Result<void> write_usage(Connection& db, const rules::LedgerPlan& plan) {
+  if (plan.rows.empty()) {
     return {};
   }
-  auto inserted = db.query(sql::k_insert_usage, ledger_columns(rows));
-  auto daily = inserted ? db.query(sql::k_upsert_daily, daily_columns(rows)) : inserted;
-  auto subject = daily ? db.query(sql::k_upsert_subject, subject_columns(rows)) : daily;
+  auto inserted = db.query(sql::k_insert_usage, ledger_columns(plan.rows));
+  auto daily = inserted ? db.query(sql::k_upsert_daily, daily_columns(plan.daily)) : inserted;
+  auto subject = daily ? db.query(sql::k_upsert_subject, subject_columns(plan.latest_by_subject)) : daily;
   return subject ? Result<void>{} : propagate(subject);
 }
 
@@ -306,7 +289,8 @@ Result<void> PgStore::settle(std::int64_t reservation_id, const UsageRecord& usa
         return propagate(deleted);
       }
     }
-    return insert_usage(db, {&usage});
+    const std::vector<LedgerEntry> settled{LedgerEntry{LedgerEntry::Kind::row, 0, 0, usage}};
+    return write_usage(db, rules::plan_ledger(settled));
   });
 }
 

@@ -86,26 +86,18 @@ Result<void> apply_grant(Connection& db, const LeaseRequest& request, bool live,
   return {};
 }
 
-Result<void> write_entry(Connection& db, const LedgerEntry& entry) {
-  switch (entry.kind) {
-  case LedgerEntry::Kind::row: {
-    if (auto inserted = insert_usage(db, entry.row); !inserted) {
-      return inserted;
+// The leases' part of a ledger batch: what each spent, which closed.
+Result<void> write_leases(Connection& db, const rules::LedgerPlan& plan) {
+  for (const auto& [lease_id, tokens] : plan.spent) {
+    auto spent = run(db, lease_sql::k_spend_lease, [&](Query& q) { q.bind(1, tokens).bind(2, lease_id); });
+    if (!spent) {
+      return spent;
     }
-    if (auto added = add_to_rollups(db, entry.row); !added) {
-      return added;
-    }
-    if (entry.lease_id == 0) {
-      return {};
-    }
-    return run(db, lease_sql::k_spend_lease,
-               [&](Query& q) { q.bind(1, entry.row.total_tokens()).bind(2, entry.lease_id); });
   }
-  case LedgerEntry::Kind::give_back:
-    return run(db, lease_sql::k_spend_lease,
-               [&](Query& q) { q.bind(1, entry.tokens).bind(2, entry.lease_id); });
-  case LedgerEntry::Kind::close:
-    return run(db, lease_sql::k_close_lease, [&](Query& q) { q.bind(1, entry.lease_id); });
+  for (const std::int64_t lease_id : plan.closed) {
+    if (auto closed = run(db, lease_sql::k_close_lease, [&](Query& q) { q.bind(1, lease_id); }); !closed) {
+      return closed;
+    }
   }
   return {};
 }
@@ -163,13 +155,10 @@ Result<std::vector<std::int64_t>> SqliteStore::extend_leases(const std::vector<s
 
 Result<void> SqliteStore::write_ledger(const std::vector<LedgerEntry>& entries) {
   const std::lock_guard lock(m_mutex);
+  const auto plan = rules::plan_ledger(entries);
   return write(Durability::normal, [&]() -> Result<void> {
-    for (const auto& entry : entries) {
-      if (auto written = write_entry(m_db, entry); !written) {
-        return written;
-      }
-    }
-    return {};
+    auto usage = write_usage(m_db, plan);
+    return usage ? write_leases(m_db, plan) : usage;
   });
 }
 

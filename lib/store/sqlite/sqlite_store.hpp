@@ -80,9 +80,8 @@ Result<std::int64_t> used_on_day(Connection& db, const std::string& subject, Uni
 Result<std::int64_t> leased_on_day(Connection& db, const std::string& subject, UnixSeconds now);
 Result<QuotaStatus> read_quota(Connection& db, const std::string& subject, UnixSeconds now,
                                std::optional<std::int64_t> limit);
-// A ledger row and its share of the daily and per-subject rollups.
-Result<void> insert_usage(Connection& db, const UsageRecord& usage);
-Result<void> add_to_rollups(Connection& db, const UsageRecord& usage);
+// A ledger batch's rows with their shares of the daily and per-subject rollups.
+Result<void> write_usage(Connection& db, const rules::LedgerPlan& plan);
 
 // ---- the store ------------------------------------------------------------------
 

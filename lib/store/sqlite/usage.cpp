@@ -36,8 +36,8 @@ const std::string k_insert_usage =
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 const std::string k_upsert_daily =
     "INSERT INTO usage_daily (day, subject, model, requests, input_tokens, output_tokens, "
-    "cache_read_tokens, cache_write_tokens, estimated_requests) VALUES (?, ?, ?, 1, ?, ?, ?, ?, ?) "
-    "ON CONFLICT (day, subject, model) DO UPDATE SET requests = usage_daily.requests + 1, "
+    "cache_read_tokens, cache_write_tokens, estimated_requests) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (day, subject, model) DO UPDATE SET requests = usage_daily.requests + excluded.requests, "
     "input_tokens = usage_daily.input_tokens + excluded.input_tokens, "
     "output_tokens = usage_daily.output_tokens + excluded.output_tokens, "
     "cache_read_tokens = usage_daily.cache_read_tokens + excluded.cache_read_tokens, "
@@ -253,6 +253,8 @@ Result<std::int64_t> insert_reservation(Connection& db, const ReservationRequest
   });
 }
 
+namespace {
+
 Result<void> insert_usage(Connection& db, const UsageRecord& u) {
   return run(db, sql::k_insert_usage, [&](Query& q) {
     q.bind(1, u.at).bind(2, u.subject).bind(3, u.jti).bind(4, u.model).bind(5, u.status);
@@ -262,17 +264,35 @@ Result<void> insert_usage(Connection& db, const UsageRecord& u) {
   });
 }
 
-Result<void> add_to_rollups(Connection& db, const UsageRecord& u) {
-  auto daily = run(db, sql::k_upsert_daily, [&](Query& q) {
-    q.bind(1, duration::utc_day_start(u.at)).bind(2, u.subject).bind(3, u.model).bind(4, u.input_tokens);
-    q.bind(5, u.output_tokens).bind(6, u.cache_read_tokens).bind(7, u.cache_write_tokens);
-    q.bind(8, u.estimated ? 1 : 0);
+Result<void> add_to_daily(Connection& db, const rules::DailySum& d) {
+  return run(db, sql::k_upsert_daily, [&](Query& q) {
+    q.bind(1, d.day).bind(2, d.subject).bind(3, d.model).bind(4, d.sums.requests);
+    q.bind(5, d.sums.input_tokens).bind(6, d.sums.output_tokens).bind(7, d.sums.cache_read_tokens);
+    q.bind(8, d.sums.cache_write_tokens).bind(9, d.sums.estimated_requests);
   });
-  if (!daily) {
-    return daily;
+}
+
+} // namespace
+
+Result<void> write_usage(Connection& db, const rules::LedgerPlan& plan) {
+  for (const UsageRecord* row : plan.rows) {
+    if (auto inserted = insert_usage(db, *row); !inserted) {
+      return inserted;
+    }
   }
-  return run(db, sql::k_upsert_subject,
-             [&](Query& q) { q.bind(1, u.subject).bind(2, u.at).bind(3, u.quota_limit); });
+  for (const auto& sum : plan.daily) {
+    if (auto added = add_to_daily(db, sum); !added) {
+      return added;
+    }
+  }
+  for (const UsageRecord* row : plan.latest_by_subject) {
+    auto subject = run(db, sql::k_upsert_subject,
+                       [&](Query& q) { q.bind(1, row->subject).bind(2, row->at).bind(3, row->quota_limit); });
+    if (!subject) {
+      return subject;
+    }
+  }
+  return {};
 }
 
 Result<Reservation> SqliteStore::reserve(const ReservationRequest& request) {
@@ -332,10 +352,8 @@ Result<void> SqliteStore::settle(std::int64_t reservation_id, const UsageRecord&
         return deleted;
       }
     }
-    if (auto inserted = insert_usage(m_db, usage); !inserted) {
-      return inserted;
-    }
-    return add_to_rollups(m_db, usage);
+    const std::vector<LedgerEntry> settled{LedgerEntry{LedgerEntry::Kind::row, 0, 0, usage}};
+    return write_usage(m_db, rules::plan_ledger(settled));
   });
 }
 
