@@ -26,7 +26,7 @@ assert r.getheader("content-type").startswith("text/event-stream"), r.getheader(
 assert r.getheader("request-id") == "req_upstream_stream", r.getheader("request-id")
 first, events = None, []
 while True:
-    line = r.fp.readline()
+    line = r.readline()
     if not line:
         break
     if line.startswith(b"event:"):
