@@ -104,22 +104,23 @@ Result<void> write_leases(Connection& db, const rules::LedgerPlan& plan) {
   return closed ? Result<void>{} : propagate(closed);
 }
 
-// The subjects `entries` touch: their rows' and their leases'.
-Result<std::set<std::string>> subjects_of(Connection& db, const std::vector<LedgerEntry>& entries) {
+// The subjects a ledger batch touches: its rows' and its leases'.
+Result<std::set<std::string>> subjects_of(Connection& db, const rules::LedgerPlan& plan) {
   std::set<std::string> subjects;
-  std::vector<std::int64_t> leases;
-  for (const auto& entry : entries) {
-    if (entry.kind == LedgerEntry::Kind::row) {
-      subjects.insert(entry.row.subject);
-    }
-    if (entry.lease_id != 0) {
-      leases.push_back(entry.lease_id);
-    }
+  for (const UsageRecord* row : plan.latest_by_subject) {
+    subjects.insert(row->subject);
   }
-  if (leases.empty()) {
+  ArrayLiteral leases;
+  for (const auto& [id, tokens] : plan.spent) {
+    leases.add(id);
+  }
+  for (const std::int64_t id : plan.closed) {
+    leases.add(id);
+  }
+  if (plan.spent.empty() && plan.closed.empty()) {
     return subjects;
   }
-  auto rows = db.query(sql::k_lease_subjects, Params().add(array_of(leases)));
+  auto rows = db.query(sql::k_lease_subjects, Params().add(leases));
   if (!rows) {
     return propagate(rows);
   }
@@ -173,14 +174,11 @@ Result<std::vector<std::int64_t>> PgStore::extend_leases(const std::vector<std::
 }
 
 Result<void> PgStore::write_ledger(const std::vector<LedgerEntry>& entries) {
+  const auto plan = rules::plan_ledger(entries);
   return transaction("write the usage ledger", [&](Connection& db) -> Result<void> {
-    auto subjects = subjects_of(db, entries);
+    auto subjects = subjects_of(db, plan);
     auto locked = subjects ? lock_subjects(db, *subjects) : propagate(subjects);
-    if (!locked) {
-      return locked;
-    }
-    const auto plan = rules::plan_ledger(entries);
-    auto usage = write_usage(db, plan);
+    auto usage = locked ? write_usage(db, plan) : locked;
     return usage ? write_leases(db, plan) : usage;
   });
 }

@@ -10,6 +10,7 @@
 
 #include <libpq-fe.h>
 
+#include <array>
 #include <concepts>
 #include <cstdint>
 #include <memory>
@@ -85,6 +86,14 @@ public:
   Params& add(const ArrayLiteral& value) {
     m_values.emplace_back(value.str());
     return *this;
+  }
+  // Each of `columns` in turn: a batch statement's column arrays.
+  template <std::size_t N> static Params of(const std::array<ArrayLiteral, N>& columns) {
+    Params params;
+    for (const auto& column : columns) {
+      params.add(column);
+    }
+    return params;
   }
   Params& add(const std::optional<std::int64_t>& value) {
     m_values.push_back(value.transform([](std::int64_t v) { return std::to_string(v); }));

@@ -11,7 +11,6 @@
 #include <array>
 #include <map>
 #include <string>
-#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -181,11 +180,7 @@ Params ledger_columns(const std::vector<const UsageRecord*>& rows) {
     c[12].add(u->quota_limit);
     c[13].add(u->estimated ? 1 : 0);
   }
-  Params params;
-  for (const auto& column : c) {
-    params.add(column);
-  }
-  return params;
+  return Params::of(c);
 }
 
 // The daily sums of a batch, as k_upsert_daily's arrays.
@@ -202,11 +197,7 @@ Params daily_columns(const std::vector<rules::DailySum>& daily) {
     c[7].add(d.sums.cache_write_tokens);
     c[8].add(d.sums.estimated_requests);
   }
-  Params params;
-  for (const auto& column : c) {
-    params.add(column);
-  }
-  return params;
+  return Params::of(c);
 }
 
 // Each subject's latest row of a batch, as k_upsert_subject's arrays.
