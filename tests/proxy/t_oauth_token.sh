@@ -36,6 +36,7 @@ CLAIMS=$("$CG" verify --json "$ACCESS") || fail "the minted token does not verif
 [ "$(json_get "$CLAIMS" 'd["claims"]["plan"]')" = svc ] || fail "plan: $CLAIMS"
 call "$BASE/v1/messages" -H "authorization: Bearer $ACCESS" -d "$MSG"
 expect_status 200
+wait_rows 1 # written behind the reply, a few ms after it
 [ "$(ledger "select subject from usage_ledger order by id desc limit 1")" = billing-svc ] || fail "ledger subject"
 
 # HTTP Basic, scope narrowed: the token holds claude:models only.
